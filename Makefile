@@ -1,0 +1,46 @@
+# Every target creates the virtualenv itself when it is missing.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+WUX    := $(VENV)/bin/wux
+STAMP  := $(VENV)/.installed
+# The CPU build of torch; installed before the package so that pip never pulls a CUDA build.
+TORCH  ?= torch==2.13.0
+
+.PHONY: install sysdeps demo test lint bench gpu-check default-model clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# System packages the tests and the training recipe use (Debian); skipped when present or not root.
+sysdeps:
+	@command -v espeak-ng >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; } || \
+	  echo "espeak-ng missing: corpus tests will be skipped (apt-get install espeak-ng)"
+
+demo: install
+	$(WUX) demo --out demo_out
+
+test: install sysdeps
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check wux tests perf
+
+bench: install
+	$(PY) perf/model_throughput.py
+
+gpu-check: install
+	$(PY) -m pytest -q -m gpu -rs
+	$(PY) perf/model_throughput.py --device cuda
+
+# Rebuild the bundled default model from scratch (about 26 minutes on 2 CPU cores).
+default-model: install sysdeps
+	bash perf/train_default_model.sh
+
+clean:
+	rm -rf build demo_out .pytest_cache

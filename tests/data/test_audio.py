@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from wux.data.audio import list_audio_files, read_audio, write_audio
+from wux.data.resample import resample_poly
+from wux.errors import AudioError
+
+
+def test_round_trip_wav_and_flac(tmp_path):
+    wave = (0.5 * np.sin(np.arange(16000) / 10)).astype(np.float32)
+    for suffix in (".wav", ".flac"):
+        path = write_audio(tmp_path / f"a{suffix}", wave)
+        back = read_audio(path)
+        assert back.dtype == np.float32 and len(back) == len(wave)
+        assert np.abs(back - wave).max() < 1e-4  # 16-bit quantisation
+    assert sorted(p.name for p in list_audio_files([tmp_path])) == ["a.flac", "a.wav"]
+
+
+def bad_audio(tmp_path, case):
+    path = tmp_path / f"{case.replace(' ', '_')}.wav"
+    if case == "missing":
+        return tmp_path / "absent.wav", "not found"
+    if case == "not audio":
+        path.write_text("definitely not RIFF")
+        return path, "cannot read audio"
+    if case == "empty":
+        sf.write(path, np.zeros(0, dtype=np.float32), 16000)
+        return path, "contains no samples"
+    if case == "nan":
+        x = np.zeros(100, dtype=np.float32)
+        x[5] = np.nan
+        x[7] = np.inf
+        sf.write(path, x, 16000, subtype="FLOAT")
+        return path, "2 NaN or Inf"
+    if case == "stereo":
+        sf.write(path, np.zeros((100, 2), dtype=np.float32), 16000)
+        return path, "2 channels"
+    if case == "rate":
+        sf.write(path, np.zeros(100, dtype=np.float32), 44100)
+        return path, "sample rate is 44100 Hz"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["missing", "not audio", "empty", "nan", "stereo", "rate"])
+def test_bad_audio_gives_one_line_error(tmp_path, case):
+    path, fragment = bad_audio(tmp_path, case)
+    with pytest.raises(AudioError) as err:
+        read_audio(path)
+    assert fragment in str(err.value) and str(path) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_downmix_and_resample_on_request(tmp_path):
+    t = np.arange(44100) / 44100
+    left = 0.5 * np.sin(2 * np.pi * 440 * t)
+    sf.write(tmp_path / "s.wav", np.stack([left, left], axis=1), 44100, subtype="FLOAT")
+    wave = read_audio(tmp_path / "s.wav", downmix=True, resample=True)
+    assert len(wave) == 16000
+    ref = 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+    assert np.abs(wave - ref)[200:-200].max() < 1e-3
+
+
+def test_write_refuses_unknown_suffix_and_nan(tmp_path):
+    with pytest.raises(AudioError, match="unsupported output format"):
+        write_audio(tmp_path / "x.mp3", np.zeros(10))
+    with pytest.raises(AudioError, match="NaN"):
+        write_audio(tmp_path / "x.wav", np.array([0.0, np.nan]))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("rate_in,rate_out", [(22050, 16000), (48000, 16000), (8000, 16000), (16000, 44100)])
+def test_resampler_keeps_an_in_band_tone(rate_in, rate_out):
+    x = np.sin(2 * np.pi * 1000 * np.arange(rate_in) / rate_in)
+    y = resample_poly(x, rate_in, rate_out)
+    assert len(y) == rate_out
+    ref = np.sin(2 * np.pi * 1000 * np.arange(rate_out) / rate_out)
+    assert np.abs(y - ref)[300:-300].max() < 1e-3
+
+
+def test_resampler_rejects_out_of_band_tone():
+    """A 12 kHz tone cannot exist at 16 kHz: it must be filtered, not aliased to 4 kHz."""
+    x = np.sin(2 * np.pi * 12000 * np.arange(48000) / 48000)
+    y = resample_poly(x, 48000, 16000)
+    assert np.sqrt(np.mean(y[300:-300] ** 2)) < 1e-3

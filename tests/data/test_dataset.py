@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from wux.data.augment import AugmentConfig, augment_pair, change_speed, room_impulse_response
+from wux.data.dataset import SegmentDataset, list_pairs, load_pairs, split_validation
+from wux.errors import DataError
+
+
+def test_loads_pairs_and_validation_split(tiny_corpus):
+    pairs = load_pairs(tiny_corpus, "train")
+    assert len(pairs) == 6 and all(len(p.clean) == len(p.noisy) for p in pairs)
+    train, val = split_validation(pairs, 0.34)
+    assert len(val) == 2 and not {p.name for p in train} & {p.name for p in val}
+
+
+def test_missing_layout_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="clean_trainset_wav"):
+        list_pairs(tmp_path, "train")
+
+
+def test_segments_are_fixed_length_and_reproducible(tiny_corpus):
+    pairs = load_pairs(tiny_corpus, "train")
+    ds = SegmentDataset(pairs, segment=4096, augment=AugmentConfig(), seed=3)
+    assert len(ds) == int(np.ceil(sum(len(p.clean) for p in pairs) / 4096))
+    a, b = ds[5], ds[5]
+    assert a[0].shape == (4096,) and a[1].shape == (4096,)
+    np.testing.assert_array_equal(a[0], b[0])
+    ds.epoch = 1
+    assert not np.array_equal(ds[5][1], a[1])  # a new epoch draws new crops
+
+
+def test_augmentations_keep_the_pair_consistent():
+    rng = np.random.default_rng(0)
+    clean = (0.1 * np.sin(np.arange(8000) / 7)).astype(np.float32)
+    noise = (0.01 * rng.standard_normal(8000)).astype(np.float32)
+    cfg = AugmentConfig(extra_noise=False, speed=True, reverb=True, gain=True, probability=1.0)
+    c2, n2 = augment_pair(clean, clean + noise, cfg, np.random.default_rng(1))
+    c3, _ = augment_pair(clean, clean, cfg, np.random.default_rng(1))
+    assert c2.shape == n2.shape == (8000,)
+    # the transforms are linear, so noisy - clean is the transformed noise: never zero, never huge
+    residual = n2 - c2
+    assert 0 < np.sqrt(np.mean(residual**2)) < 0.1
+    np.testing.assert_allclose(c2, c3, atol=1e-6)  # same rng, same transform of the clean side
+
+
+def test_augmentation_off_is_identity():
+    rng = np.random.default_rng(0)
+    clean = rng.standard_normal(1000).astype(np.float32) * 0.1
+    noisy = clean + 0.01
+    c, n = augment_pair(clean, noisy, AugmentConfig.off(), rng)
+    np.testing.assert_array_equal(c, clean)
+    np.testing.assert_allclose(n, noisy, atol=1e-7)
+
+
+def test_speed_and_rir_properties():
+    x = np.sin(2 * np.pi * 200 * np.arange(16000) / 16000)
+    assert len(change_speed(x, 50 / 45)) == 14400
+    assert len(change_speed(x, 50 / 55)) == 17600
+    faster = change_speed(x, 50 / 45)  # a 200 Hz tone played 1.11x faster is a 222 Hz tone
+    peak_hz = np.argmax(np.abs(np.fft.rfft(faster))) * 16000 / len(faster)
+    assert peak_hz == pytest.approx(200 * 50 / 45, abs=1.5)
+    rir = room_impulse_response(np.random.default_rng(0))
+    assert rir[0] == rir.max() and np.isclose(np.sum(rir**2), 1.0)

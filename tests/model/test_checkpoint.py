@@ -1,0 +1,163 @@
+import os
+import zipfile
+
+import pytest
+import torch
+
+from tests.conftest import make_checkpoint
+from wux.errors import CheckpointError, ConfigError
+from wux.model.checkpoint import (
+    import_state_dict,
+    load_checkpoint,
+    read_torch_file,
+    save_checkpoint,
+)
+from wux.model.config import TINY, WaveUNetConfig, load_config_json
+from wux.model.waveunet import WaveUNet
+
+
+def test_round_trip_keeps_config_weights_and_record(tmp_path):
+    path = make_checkpoint(tmp_path / "m.wux.pt", seed=3)
+    ckpt = load_checkpoint(path)
+    assert ckpt.config == TINY
+    assert ckpt.sample_rate == 16_000 and ckpt.training == {"steps": 0}
+    torch.manual_seed(3)
+    original = WaveUNet(TINY).eval()  # the weights make_checkpoint saved
+    x = torch.randn(1, 1, 500)
+    assert torch.equal(ckpt.build_model()(x), original(x))
+    assert not torch.equal(WaveUNet(TINY).eval()(x), original(x))  # other weights, other output
+
+
+def test_file_loads_with_weights_only(tmp_path):
+    path = make_checkpoint(tmp_path / "m.wux.pt")
+    payload = torch.load(path, weights_only=True)
+    assert payload["format"] == "wux-checkpoint" and payload["format_version"] == 1
+    assert set(payload) >= {"config", "state_dict", "sample_rate", "training", "wux_version"}
+
+
+def test_save_is_atomic_on_failure(tmp_path, monkeypatch):
+    path = make_checkpoint(tmp_path / "m.wux.pt")
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError):
+        save_checkpoint(load_checkpoint(path), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.wux.pt"]
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def bad_files(tmp_path, good):
+    """name -> (path, fragment of the expected message)."""
+    cases = {}
+    cases["missing"] = (tmp_path / "nope.pt", "not found")
+    (tmp_path / "text.pt").write_text("hello, I am not a checkpoint")
+    cases["not torch"] = (tmp_path / "text.pt", "not a PyTorch file")
+    data = good.read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
+    cases["truncated"] = (tmp_path / "trunc.pt", "truncated or corrupt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    cases["empty"] = (tmp_path / "empty.pt", "empty")
+    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    cases["code pickle"] = (tmp_path / "evil.pt", "run code")
+    payload = torch.load(good, weights_only=True)
+    torch.save({**payload, "format_version": 99}, tmp_path / "v99.pt")
+    cases["version"] = (tmp_path / "v99.pt", "unknown checkpoint format version 99")
+    sd = dict(payload["state_dict"])
+    sd.pop(next(iter(sd)))
+    torch.save({**payload, "state_dict": sd}, tmp_path / "missing_keys.pt")
+    cases["missing keys"] = (tmp_path / "missing_keys.pt", "missing keys")
+    torch.save({**payload, "state_dict": {**payload["state_dict"], "extra.weight": torch.zeros(1)}},
+               tmp_path / "extra_keys.pt")
+    cases["unexpected keys"] = (tmp_path / "extra_keys.pt", "unexpected keys extra.weight")
+    key = next(iter(payload["state_dict"]))
+    torch.save({**payload, "state_dict": {**payload["state_dict"], key: torch.zeros(3, 3)}},
+               tmp_path / "shape.pt")
+    cases["shape"] = (tmp_path / "shape.pt", f"shape mismatch for {key}")
+    torch.save({**payload, "config": {**payload["config"], "dropout": 0.1}}, tmp_path / "cfg.pt")
+    cases["unknown config field"] = (tmp_path / "cfg.pt", "unknown model config field(s) dropout")
+    torch.save(payload["state_dict"], tmp_path / "plain.pt")
+    cases["plain state_dict"] = (tmp_path / "plain.pt", "not a wux checkpoint")
+    return cases
+
+
+CASES = ["missing", "not torch", "truncated", "empty", "code pickle", "version", "missing keys",
+         "unexpected keys", "shape", "unknown config field", "plain state_dict"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_checkpoints_give_one_line_errors(tmp_path, tiny_checkpoint, case):
+    path, fragment = bad_files(tmp_path, tiny_checkpoint)[case]
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    message = str(err.value)
+    assert fragment in message
+    assert str(path) in message and "\n" not in message
+
+
+def test_code_pickle_is_never_executed(tmp_path, capfd):
+    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError):
+        read_torch_file(tmp_path / "evil.pt")
+    assert "pwned" not in capfd.readouterr().out
+
+
+def test_corrupt_zip_member_is_reported(tmp_path, tiny_checkpoint):
+    path = tmp_path / "bad_member.pt"
+    with zipfile.ZipFile(tiny_checkpoint) as src, zipfile.ZipFile(path, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(item, data if not item.filename.endswith("data.pkl") else b"\x80\x02garbage")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("wrapper", [None, "model_state_dict", "state_dict", "model"])
+@pytest.mark.parametrize("prefix", ["", "module."])
+def test_import_known_containers(tmp_path, wrapper, prefix):
+    torch.manual_seed(1)
+    model = WaveUNet(TINY)
+    sd = {prefix + k: v for k, v in model.state_dict().items()}
+    obj = sd if wrapper is None else {wrapper: sd, "epoch": 7, "optimizer": {"lr": 0.1}}
+    torch.save(obj, tmp_path / "foreign.pt")
+    ckpt = import_state_dict(tmp_path / "foreign.pt", TINY)
+    out = save_checkpoint(ckpt, tmp_path / "imported.wux.pt")
+    loaded = load_checkpoint(out).build_model()
+    x = torch.randn(1, 1, 300)
+    assert torch.equal(loaded(x), model.eval()(x))
+    assert loaded.config == TINY
+
+
+def test_import_rejects_wrong_config(tmp_path):
+    torch.save(WaveUNet(TINY).state_dict(), tmp_path / "sd.pt")
+    with pytest.raises(CheckpointError, match="shape mismatch|missing keys"):
+        import_state_dict(tmp_path / "sd.pt", WaveUNetConfig(levels=2, channels=(4, 16), bottleneck_channels=8))
+
+
+def test_import_rejects_non_state_dict(tmp_path):
+    torch.save({"epoch": 3, "note": "hello"}, tmp_path / "x.pt")
+    with pytest.raises(CheckpointError, match="no state_dict found"):
+        import_state_dict(tmp_path / "x.pt", TINY)
+
+
+def test_config_json_errors(tmp_path):
+    (tmp_path / "bad.json").write_text('{"levels": 3, "dropout": 0.5}')
+    with pytest.raises(ConfigError, match="unknown model config field"):
+        load_config_json(tmp_path / "bad.json")
+    (tmp_path / "broken.json").write_text("{levels: ")
+    with pytest.raises(ConfigError, match="not a readable JSON"):
+        load_config_json(tmp_path / "broken.json")
+    (tmp_path / "preset.json").write_text('{"preset": "seed", "norm": "none"}')
+    cfg = load_config_json(tmp_path / "preset.json")
+    assert cfg.channels == (32, 64, 128) and cfg.norm == "none"
+    (tmp_path / "invalid.json").write_text('{"levels": 2, "channels": [4]}')
+    with pytest.raises(ConfigError, match="channels has 1 entries"):
+        load_config_json(tmp_path / "invalid.json")
+

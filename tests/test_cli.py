@@ -1,0 +1,137 @@
+"""The CLI through typer's CliRunner: exit codes, one-line errors, --json shapes."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from wux.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    for f in fragments:
+        assert f in lines[0]
+
+
+def test_help_lists_the_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for name in ("doctor", "info", "import", "train", "eval", "denoise", "demo", "data"):
+        assert name in result.output
+
+
+def test_doctor_json_has_every_fact():
+    result = invoke("doctor", "--json")
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    for key in ("python", "torch", "torch_cuda_build", "cuda_available", "cuda_devices", "cudnn",
+                "onnxruntime", "onnxruntime_providers", "tensorrt", "tritonclient", "tritonserver",
+                "perf_analyzer"):
+        assert key in report
+    assert "CPUExecutionProvider" in report["onnxruntime_providers"]
+
+
+def test_info_json_on_a_checkpoint(tiny_checkpoint):
+    result = invoke("info", tiny_checkpoint, "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["config"]["levels"] == 2 and info["total_stride"] == 4
+    assert info["parameters"] > 0 and info["macs_per_second_audio"] > 0
+    assert info["receptive_field_samples"] > 0
+
+
+def test_info_on_the_bundled_model():
+    result = invoke("info", "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["checkpoint"].endswith("default.wux.pt")
+    assert info["training"]["best_val_si_snr_db"] > 5
+
+
+def test_corrupt_checkpoint_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "bad.wux.pt"
+    bad.write_bytes(b"PK\x03\x04 this is not really a zip")
+    assert_one_line_error(invoke("info", bad), str(bad), "corrupt")
+    assert_one_line_error(invoke("info", tmp_path / "missing.pt"), "not found")
+
+
+def test_import_command(tmp_path):
+    import torch
+
+    from wux.model.config import TINY
+    from wux.model.waveunet import WaveUNet
+
+    torch.save({"model_state_dict": {f"module.{k}": v for k, v in WaveUNet(TINY).state_dict().items()}},
+               tmp_path / "foreign.pt")
+    (tmp_path / "cfg.json").write_text(json.dumps({"preset": "tiny"}))
+    result = invoke("import", tmp_path / "foreign.pt", "--config", tmp_path / "cfg.json",
+                    "-o", tmp_path / "out.wux.pt", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["tensors"] == len(WaveUNet(TINY).state_dict())
+    (tmp_path / "bad.json").write_text(json.dumps({"levels": 2, "width": 3}))
+    assert_one_line_error(invoke("import", tmp_path / "foreign.pt", "--config", tmp_path / "bad.json",
+                                 "-o", tmp_path / "x.wux.pt"), "unknown model config field")
+    assert not (tmp_path / "x.wux.pt").exists()
+
+
+def test_denoise_files_and_folders(tiny_checkpoint, wav_file, tmp_path):
+    out = tmp_path / "clean.wav"
+    result = invoke("denoise", wav_file, "-o", out, "--checkpoint", tiny_checkpoint, "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    wave, rate = sf.read(out)
+    assert rate == 16000 and len(wave) == payload["files"][0]["samples"] == 20_000
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    sf.write(tmp_path / "in" / "a.wav", np.zeros(3000) + 0.01, 16000)
+    sf.write(tmp_path / "in" / "sub" / "b.flac", np.zeros(5000) + 0.01, 16000)
+    result = invoke("denoise", tmp_path / "in", "-o", tmp_path / "out", "--checkpoint", tiny_checkpoint)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "a.wav").is_file() and (tmp_path / "out" / "sub" / "b.flac").is_file()
+
+
+@pytest.mark.parametrize("case", ["nan", "empty", "rate", "missing"])
+def test_denoise_bad_audio_is_one_line_and_writes_nothing(tiny_checkpoint, tmp_path, case):
+    path = tmp_path / "in.wav"
+    if case == "nan":
+        sf.write(path, np.array([0.0, np.nan, 0.1], dtype=np.float32), 16000, subtype="FLOAT")
+    elif case == "empty":
+        sf.write(path, np.zeros(0), 16000)
+    elif case == "rate":
+        sf.write(path, np.zeros(100), 8000)
+    result = invoke("denoise", path, "-o", tmp_path / "out.wav", "--checkpoint", tiny_checkpoint)
+    assert_one_line_error(result, str(path))
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_eval_json(tiny_checkpoint, tiny_corpus):
+    result = invoke("eval", tiny_checkpoint, "--data", tiny_corpus, "--json", "--per-file")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["files"] == 6 and len(report["per_file"]) == 6
+    for key in ("input_si_snr_db_mean", "output_si_snr_db_median", "si_snr_improvement_db_mean"):
+        assert isinstance(report[key], float)
+
+
+def test_eval_missing_layout(tiny_checkpoint, tmp_path):
+    assert_one_line_error(invoke("eval", tiny_checkpoint, "--data", tmp_path), "clean_testset_wav")
+
+
+def test_demo_improves_the_bundled_sample(tmp_path):
+    result = invoke("demo", "--out", tmp_path / "demo", "--json")
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.output)
+    assert r["si_snr_improvement_db"] > 3.0
+    wave, rate = sf.read(r["denoised"])
+    assert rate == 16000 and len(wave) == round(r["seconds"] * 16000)

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+
+from wux import windowing
+from wux.denoise import denoise_wave, plan_for_model
+from wux.model.config import DEFAULT, TINY, WaveUNetConfig
+from wux.model.runner import TorchRunner
+from wux.model.waveunet import WaveUNet
+
+CONFIGS = {
+    "tiny": TINY,
+    "default": DEFAULT,
+    "decimate-linear-batchnorm": WaveUNetConfig(levels=3, growth=6, downsampling="decimate",
+                                                upsampling="linear", norm="batch"),
+}
+
+
+def runner_for(config, seed=0):
+    torch.manual_seed(seed)
+    model = WaveUNet(config)
+    if config.norm == "batch":  # non-trivial running statistics
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 2.0)
+    return TorchRunner(model)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("samples", [50, 4096, 9001, 40_000])
+def test_windowed_equals_whole_file(name, samples):
+    config = CONFIGS[name]
+    runner = runner_for(config)
+    plan = plan_for_model(config, window=4096 if name != "default" else 8192, crossfade=64)
+    wave = np.random.default_rng(samples).standard_normal(samples).astype(np.float32) * 0.3
+    whole = runner(wave[None])[0]
+    windowed = denoise_wave(runner, wave, plan, batch_size=3)
+    assert windowed.shape == whole.shape
+    assert np.abs(windowed - whole).max() < 1e-5
+
+
+def test_too_little_context_is_not_exact_but_crossfaded():
+    """The check above can fail: with context below the receptive field, outputs differ."""
+    runner = runner_for(TINY)
+    plan = windowing.make_plan(window=512, context=8, crossfade=16, align=TINY.total_stride)
+    wave = np.random.default_rng(0).standard_normal(5000).astype(np.float32)
+    err = np.abs(denoise_wave(runner, wave, plan) - runner(wave[None])[0]).max()
+    assert err > 1e-4
+
+
+def test_fixed_windows_all_have_the_window_length():
+    plan = windowing.make_plan(window=1024, context=128, crossfade=64, align=32)
+    for n in (1, 100, 1024, 1025, 5000):
+        windows, starts = windowing.split(np.ones(n, dtype=np.float32), plan, fixed=True)
+        assert windows.shape[1] == 1024
+        assert all(s % 32 == 0 for s in starts)
+        covered = np.zeros(windowing.round_up(n, 32) + 1024)
+        for s in starts:
+            covered[s: s + 1024] = 1
+        assert covered[:n].all()
+
+
+def test_weights_sum_to_one_in_the_interior():
+    plan = windowing.make_plan(window=1024, context=128, crossfade=64, align=32)
+    n = 5000
+    starts = windowing.window_starts(n, plan)
+    total = np.zeros(starts[-1] + 1024)
+    for i, s in enumerate(starts):
+        total[s: s + 1024] += windowing.window_weights(1024, plan, i == 0, i == len(starts) - 1)
+    assert np.all(total[:n] > 0)
+    regular = total[: starts[-1] + plan.context]  # before the last (re-aligned) window fades in
+    np.testing.assert_allclose(regular, 1.0)
+
+
+def test_plan_validation():
+    with pytest.raises(ValueError, match="too short"):
+        windowing.make_plan(window=256, context=128, crossfade=64, align=32)
+    with pytest.raises(ValueError, match="not a multiple"):
+        windowing.WindowPlan(window=1000, context=128, crossfade=64, align=32)
+    plan = windowing.make_plan(window=1024, context=100, crossfade=10, align=32)
+    assert (plan.context, plan.crossfade, plan.hop) == (128, 32, 1024 - 256 - 32)

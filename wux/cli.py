@@ -1,0 +1,296 @@
+"""The `wux` command line: parse, call one library function, print its result."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import is_dataclass
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from wux.constants import DEFAULT_CHUNK
+from wux.errors import WuxError
+
+
+class WuxGroup(typer.core.TyperGroup):
+    """Turns every WuxError into one line on stderr and exit code 2; other errors keep their traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except WuxError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(
+    cls=WuxGroup, name="wux", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Wave-U-Net speech denoising: checkpoint -> verified export -> Triton -> measured serving.",
+)
+data_app = typer.Typer(no_args_is_help=True, help="Make and inspect data sets.")
+app.add_typer(data_app, name="data")
+
+CheckpointArg = Annotated[
+    Optional[Path], typer.Argument(help="wux checkpoint (default: the bundled model)", show_default=False)
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+
+
+def emit(result: Any, as_json: bool, render) -> None:
+    """Print `result` as JSON, or through `render(result)` for people."""
+    if as_json:
+        data = result.to_dict() if is_dataclass(result) else result
+        typer.echo(json.dumps(data, indent=2, default=str))
+    else:
+        render(result)
+
+
+def console():
+    from rich.console import Console
+
+    return Console()
+
+
+def kv_table(title: str, rows: dict[str, Any]):
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for k, v in rows.items():
+        table.add_row(k, "-" if v is None else str(v))
+    return table
+
+
+# ---------------------------------------------------------------- environment and model
+
+
+@app.command()
+def doctor(as_json: JsonOpt = False) -> None:
+    """Check the environment: Python, torch/CUDA, onnxruntime, TensorRT, Triton tools."""
+    from wux.doctor import diagnose
+
+    report = diagnose()
+
+    def render(r):
+        console().print(kv_table("wux doctor", r.to_rows()))
+
+    emit(report, as_json, render)
+
+
+@app.command()
+def info(checkpoint: CheckpointArg = None, as_json: JsonOpt = False) -> None:
+    """Model config, parameters, MACs per second of audio, total stride, receptive field."""
+    from wux.model.checkpoint import load_checkpoint
+    from wux.model.info import model_info
+
+    ckpt = load_checkpoint(checkpoint)
+    facts = model_info(ckpt.build_model(), ckpt.sample_rate)
+    result = {
+        "checkpoint": str(ckpt.path), "sha256": ckpt.sha256, "config": ckpt.config.to_dict(),
+        **facts.to_dict(), "gmacs_per_second_audio": round(facts.macs_per_second_audio / 1e9, 3),
+        "training": {k: v for k, v in ckpt.training.items() if k not in ("train", "history")},
+    }
+
+    def render(r):
+        rows = {k: v for k, v in r.items() if k not in ("config", "training")}
+        rows.update({f"config.{k}": v for k, v in r["config"].items()})
+        rows.update({f"training.{k}": v for k, v in r["training"].items()})
+        console().print(kv_table("wux info", rows))
+
+    emit(result, as_json, render)
+
+
+@app.command("import")
+def import_(
+    state_dict: Annotated[Path, typer.Argument(help="A torch file holding a state_dict")],
+    config: Annotated[Path, typer.Option(help="Model config JSON (fields of WaveUNetConfig, or a preset)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the wux checkpoint")],
+    sample_rate: Annotated[int, typer.Option(help="Sample rate the weights were trained at")] = 16_000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Turn a plain or wrapped state_dict plus a config JSON into a wux checkpoint."""
+    from wux.model.checkpoint import import_state_dict, save_checkpoint
+    from wux.model.config import load_config_json
+
+    ckpt = import_state_dict(state_dict, load_config_json(config), sample_rate)
+    save_checkpoint(ckpt, output)
+    result = {"checkpoint": str(output), "sha256": ckpt.sha256, "tensors": len(ckpt.state_dict)}
+    emit(result, as_json, lambda r: typer.echo(f"wrote {r['checkpoint']} ({r['tensors']} tensors)"))
+
+
+# ---------------------------------------------------------------- data, training, evaluation
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Argument(help="Output folder (VoiceBank+DEMAND layout)")],
+    minutes: Annotated[float, typer.Option(help="Approximate minutes of speech, both splits")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same corpus")] = 0,
+    test_share: Annotated[float, typer.Option(help="Share of utterances in the test split")] = 0.15,
+    force: Annotated[bool, typer.Option(help="Replace an existing folder")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Synthesise a speech-in-noise corpus offline with espeak-ng."""
+    from wux.data.synth import synthesize_corpus
+    from wux.progress import progress_bar
+
+    with progress_bar("speaking", None, not as_json) as advance:
+        summary = synthesize_corpus(out, minutes=minutes, seed=seed, test_share=test_share,
+                                    force=force, progress=lambda done, total: advance())
+    emit(summary, as_json, lambda s: console().print(kv_table(f"corpus {s.root}", s.to_dict())))
+
+
+def augment_options(no_augment: bool, no_extra_noise: bool, no_speed: bool, no_reverb: bool, no_gain: bool):
+    from wux.data.augment import AugmentConfig
+
+    if no_augment:
+        return AugmentConfig.off()
+    return AugmentConfig(extra_noise=not no_extra_noise, speed=not no_speed,
+                         reverb=not no_reverb, gain=not no_gain)
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="Folder in the VoiceBank+DEMAND layout")],
+    out: Annotated[Path, typer.Option(help="Best checkpoint is written here")],
+    preset: Annotated[str, typer.Option(help="Model preset: default, seed, original, tiny")] = "default",
+    config: Annotated[Optional[Path], typer.Option(help="Model config JSON (overrides --preset)")] = None,
+    epochs: Annotated[int, typer.Option()] = 20,
+    max_minutes: Annotated[Optional[float], typer.Option(help="Stop after this wall time")] = None,
+    batch_size: Annotated[int, typer.Option()] = 16,
+    segment: Annotated[int, typer.Option(help="Training segment length, samples")] = 16_384,
+    lr: Annotated[float, typer.Option()] = 1e-3,
+    accumulate: Annotated[int, typer.Option(help="Gradient accumulation steps")] = 1,
+    val_share: Annotated[float, typer.Option(help="Share of training files held out for validation")] = 0.05,
+    level_weight: Annotated[float, typer.Option(help="Weight of the output-level term")] = 0.1,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the .last checkpoint beside --out")] = False,
+    tensorboard: Annotated[Optional[Path], typer.Option(help="TensorBoard log folder")] = None,
+    no_augment: Annotated[bool, typer.Option(help="Disable all augmentation")] = False,
+    no_extra_noise: Annotated[bool, typer.Option()] = False,
+    no_speed: Annotated[bool, typer.Option()] = False,
+    no_reverb: Annotated[bool, typer.Option()] = False,
+    no_gain: Annotated[bool, typer.Option()] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a Wave-U-Net with SI-SNR loss; the best validation checkpoint is kept."""
+    from wux.model.config import load_config_json
+    from wux.model.config import preset as get_preset
+    from wux.train.loop import TrainConfig
+    from wux.train.loop import train as run_training
+
+    model_cfg = load_config_json(config) if config else get_preset(preset)
+    cfg = TrainConfig(
+        data=data, out=out, model=model_cfg, epochs=epochs, max_minutes=max_minutes,
+        batch_size=batch_size, segment=segment, lr=lr, accumulate=accumulate, val_share=val_share,
+        level_weight=level_weight, seed=seed, device=device, threads=threads, resume=resume,
+        tensorboard=tensorboard,
+        augment=augment_options(no_augment, no_extra_noise, no_speed, no_reverb, no_gain),
+    )
+    result = run_training(cfg, show_progress=not as_json)
+
+    def render(r):
+        from rich.table import Table
+
+        t = Table(title=f"training -> {r.checkpoint}")
+        for col in ("epoch", "steps", "train loss", "val SI-SNR dB", "lr", "s"):
+            t.add_column(col, justify="right")
+        for h in r.history:
+            t.add_row(str(h.epoch), str(h.steps), f"{h.train_loss:.3f}", f"{h.val_si_snr_db:.2f}",
+                      f"{h.lr:.2g}", f"{h.seconds:.0f}")
+        console().print(t)
+        typer.echo(f"best validation SI-SNR {r.best_val_si_snr_db:.2f} dB after {r.steps} steps, "
+                   f"{r.minutes:.1f} min")
+
+    emit(result, as_json, render)
+
+
+@app.command("eval")
+def eval_(
+    checkpoint: CheckpointArg = None,
+    data: Annotated[Path, typer.Option(help="Folder in the VoiceBank+DEMAND layout")] = Path("data"),
+    split: Annotated[str, typer.Option(help="train or test")] = "test",
+    limit: Annotated[Optional[int], typer.Option(help="Score only the first N files")] = None,
+    per_file: Annotated[bool, typer.Option(help="Include per-file scores in --json")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """SI-SNR of input and output and the improvement; PESQ and STOI when installed."""
+    from wux.train.evaluate import evaluate
+
+    result = evaluate(checkpoint, data, split, limit, show_progress=not as_json)
+    if not per_file:
+        result = dataclasses.replace(result, per_file=[])
+
+    def render(r):
+        rows = {k: (f"{v:.3f}" if isinstance(v, float) else v)
+                for k, v in r.to_dict().items() if k != "per_file"}
+        console().print(kv_table("wux eval", rows))
+
+    emit(result, as_json, render)
+
+
+@app.command()
+def denoise(
+    inputs: Annotated[list[Path], typer.Argument(help="WAV/FLAC files or folders")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file (one input) or folder")],
+    checkpoint: Annotated[Optional[Path], typer.Option(help="wux checkpoint (default: bundled)")] = None,
+    window: Annotated[int, typer.Option(help="Window length, samples")] = DEFAULT_CHUNK,
+    batch_size: Annotated[int, typer.Option(help="Windows per forward pass")] = 8,
+    downmix: Annotated[bool, typer.Option(help="Average multi-channel input to mono")] = False,
+    resample: Annotated[bool, typer.Option(help="Resample input to the model's rate")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    as_json: JsonOpt = False,
+) -> None:
+    """Denoise audio files in-process, window by window with overlap-add."""
+    from wux.denoise import denoise_files, plan_for_model
+    from wux.model.checkpoint import load_checkpoint
+    from wux.model.runner import TorchRunner
+    from wux.progress import progress_bar
+
+    ckpt = load_checkpoint(checkpoint)
+    plan = plan_for_model(ckpt.config, window=window)
+    runner = TorchRunner(ckpt.build_model(), device)
+    with progress_bar("denoising", None, not as_json) as advance:
+        results = denoise_files(inputs, output, runner, plan, ckpt.sample_rate, downmix=downmix,
+                                resample=resample, progress=lambda _: advance())
+    payload = {"checkpoint": str(ckpt.path), "window": plan.to_dict(),
+               "files": [r.to_dict() for r in results]}
+
+    def render(p):
+        for f in p["files"]:
+            typer.echo(f"{f['input']} -> {f['output']} ({f['seconds']:.2f} s)")
+
+    emit(payload, as_json, render)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's WAV files")] = Path("demo_out"),
+    checkpoint: CheckpointArg = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Denoise the bundled noisy sample with the default model and measure the SI-SNR gain."""
+    from wux.demo import run_demo
+
+    result = run_demo(out, checkpoint)
+
+    def render(r):
+        typer.echo(f"noisy    {r.noisy}\ndenoised {r.denoised}\nclean    {r.clean}")
+        typer.echo(f"SI-SNR before {r.si_snr_before_db:.2f} dB, after {r.si_snr_after_db:.2f} dB, "
+                   f"improvement {r.si_snr_improvement_db:+.2f} dB ({r.seconds:.2f} s of audio, "
+                   f"denoised in {r.wall_seconds:.2f} s)")
+
+    emit(result, as_json, render)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Clients that denoise audio through a Triton server."""

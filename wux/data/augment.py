@@ -1,0 +1,82 @@
+"""Training-time augmentation of (clean, noisy) pairs; every transform keeps the pair consistent."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from wux.constants import SAMPLE_RATE
+from wux.data import noise as noises
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    extra_noise: bool = True  # add white or pink noise to the noisy side only
+    speed: bool = True  # change speed (and pitch) by up to +-10 %
+    reverb: bool = True  # convolve both sides with a synthetic room impulse response
+    gain: bool = True  # scale both sides by the same random gain
+    probability: float = 0.5  # chance that each enabled transform is applied
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def off(cls) -> AugmentConfig:
+        return cls(extra_noise=False, speed=False, reverb=False, gain=False)
+
+
+SPEED_GRID = 50  # speed factors are 50/k so the resampler's filters stay small and cached
+
+
+def change_speed(wave: np.ndarray, factor: float) -> np.ndarray:
+    """Play `factor` times faster (length / factor), factor rounded to the 50/k grid."""
+    from wux.data.resample import resample_poly
+
+    out_rate = int(round(SPEED_GRID / factor))
+    return resample_poly(wave, SPEED_GRID, out_rate).astype(np.float64)
+
+
+def room_impulse_response(rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Direct path plus exponentially decaying diffuse tail, RT60 between 0.15 and 0.6 s."""
+    rt60 = rng.uniform(0.15, 0.6)
+    n = int(rt60 * sample_rate)
+    t = np.arange(n) / sample_rate
+    tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60) * rng.uniform(0.1, 0.5)
+    tail[: int(0.002 * sample_rate)] = 0.0  # a short gap before early reflections
+    tail[0] = 1.0
+    return tail / np.sqrt(np.sum(tail**2))
+
+
+def fft_convolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    n = len(x) + len(h) - 1
+    size = 1 << (n - 1).bit_length()
+    return np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(h, size), size)[: len(x)]
+
+
+def augment_pair(clean: np.ndarray, noisy: np.ndarray, cfg: AugmentConfig,
+                 rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the enabled transforms; output lengths equal input lengths."""
+    n = len(clean)
+    clean, noisy = clean.astype(np.float64), noisy.astype(np.float64)
+    p = cfg.probability
+    if cfg.speed and rng.random() < p:
+        factor = SPEED_GRID / rng.integers(45, 56)  # 0.91 .. 1.11
+        clean, noisy = (fit_length(change_speed(w, factor), n) for w in (clean, noisy))
+    if cfg.reverb and rng.random() < p:
+        rir = room_impulse_response(rng, sample_rate)
+        clean, noisy = fft_convolve(clean, rir), fft_convolve(noisy, rir)
+    if cfg.extra_noise and rng.random() < p:
+        extra = noises.white(rng, n) if rng.random() < 0.5 else noises.pink(rng, n)
+        noisy = noisy + (noises.mix_at_snr(noisy, extra, rng.uniform(5, 25)) - noisy)
+    if cfg.gain and rng.random() < p:
+        g = 10 ** (rng.uniform(-6, 6) / 20)
+        clean, noisy = clean * g, noisy * g
+    peak = max(np.max(np.abs(noisy)), 1e-9)
+    if peak > 0.99:
+        clean, noisy = clean * (0.99 / peak), noisy * (0.99 / peak)
+    return clean.astype(np.float32), noisy.astype(np.float32)
+
+
+def fit_length(wave: np.ndarray, n: int) -> np.ndarray:
+    return wave[:n] if len(wave) >= n else np.pad(wave, (0, n - len(wave)))

@@ -1,0 +1,98 @@
+"""Paired clean/noisy folders in the VoiceBank+DEMAND layout, as training segments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wux.constants import SAMPLE_RATE
+from wux.data.audio import read_audio
+from wux.data.augment import AugmentConfig, augment_pair, fit_length
+from wux.data.layout import split_dirs
+from wux.errors import DataError
+
+
+@dataclass
+class Pair:
+    name: str
+    clean: np.ndarray
+    noisy: np.ndarray
+
+
+def list_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
+    """(clean, noisy) file pairs of one split, matched by file name."""
+    clean_dir, noisy_dir = split_dirs(root, split)
+    for d in (clean_dir, noisy_dir):
+        if not d.is_dir():
+            raise DataError(
+                f"missing folder {d.name}/ (expected the VoiceBank+DEMAND layout: "
+                f"clean_{split}set_wav/ and noisy_{split}set_wav/)", root,
+            )
+    clean = {p.name: p for p in clean_dir.iterdir() if p.suffix.lower() in (".wav", ".flac")}
+    noisy = {p.name: p for p in noisy_dir.iterdir() if p.suffix.lower() in (".wav", ".flac")}
+    common = sorted(set(clean) & set(noisy))
+    if not common:
+        raise DataError(f"no matching clean/noisy files in the {split} split", root)
+    return [(clean[n], noisy[n]) for n in common]
+
+
+def load_pairs(root: Path, split: str, sample_rate: int = SAMPLE_RATE,
+               names: set[str] | None = None) -> list[Pair]:
+    """Read a split into memory, resampling (VoiceBank+DEMAND is 48 kHz) and checking lengths."""
+    pairs = []
+    for clean_path, noisy_path in list_pairs(root, split):
+        if names is not None and clean_path.name not in names:
+            continue
+        clean = read_audio(clean_path, sample_rate, downmix=True, resample=True)
+        noisy = read_audio(noisy_path, sample_rate, downmix=True, resample=True)
+        n = min(len(clean), len(noisy))
+        if abs(len(clean) - len(noisy)) > sample_rate // 100:
+            raise DataError(f"clean and noisy lengths differ ({len(clean)} vs {len(noisy)})", noisy_path)
+        pairs.append(Pair(clean_path.stem, clean[:n], noisy[:n]))
+    return pairs
+
+
+def split_validation(pairs: list[Pair], share: float) -> tuple[list[Pair], list[Pair]]:
+    """Every k-th file (by name) goes to validation: deterministic and spread over speakers."""
+    if share <= 0 or len(pairs) < 2:
+        return pairs, []
+    step = max(2, int(round(1 / share)))
+    val = [p for i, p in enumerate(pairs) if i % step == step // 2]
+    train = [p for i, p in enumerate(pairs) if i % step != step // 2]
+    return train, val
+
+
+class SegmentDataset:
+    """Random fixed-length crops of the pairs, augmented; `len` segments make one epoch.
+
+    A torch-style map dataset (indexable, sized). Crops are drawn from one numpy
+    Generator per item, seeded from (seed, epoch, index), so a run is reproducible.
+    """
+
+    def __init__(self, pairs: list[Pair], segment: int, augment: AugmentConfig,
+                 seed: int = 0, segments_per_epoch: int | None = None, sample_rate: int = SAMPLE_RATE):
+        if not pairs:
+            raise DataError("no training pairs")
+        self.pairs = pairs
+        self.segment = segment
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        self.sample_rate = sample_rate
+        lengths = np.array([len(p.clean) for p in pairs], dtype=np.float64)
+        self.weights = lengths / lengths.sum()  # long files are drawn more often
+        self.length = segments_per_epoch or max(1, int(np.ceil(lengths.sum() / segment)))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        pair = self.pairs[int(rng.choice(len(self.pairs), p=self.weights))]
+        n = len(pair.clean)
+        start = int(rng.integers(0, max(1, n - self.segment + 1)))
+        clean = fit_length(pair.clean[start: start + self.segment], self.segment)
+        noisy = fit_length(pair.noisy[start: start + self.segment], self.segment)
+        return augment_pair(clean, noisy, self.augment, rng, self.sample_rate)

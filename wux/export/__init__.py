@@ -1,0 +1,1 @@
+"""Export to TorchScript, ONNX and TensorRT (one module per format)."""

@@ -1,0 +1,30 @@
+"""SI-SNR, the scale-invariant signal-to-noise ratio, in numpy and torch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-8
+
+
+def si_snr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
+    """SI-SNR of `estimate` against `reference` in dB (1-D arrays), float64 throughout."""
+    est = np.asarray(estimate, dtype=np.float64).reshape(-1)
+    ref = np.asarray(reference, dtype=np.float64).reshape(-1)
+    est = est - est.mean()
+    ref = ref - ref.mean()
+    target = (est @ ref) / (ref @ ref + EPS) * ref
+    residual = est - target
+    return float(10 * np.log10((target @ target + EPS) / (residual @ residual + EPS)))
+
+
+def si_snr_torch(estimate, reference):
+    """Per-item SI-SNR in dB for [..., samples] tensors (differentiable)."""
+    import torch
+
+    est = estimate - estimate.mean(dim=-1, keepdim=True)
+    ref = reference - reference.mean(dim=-1, keepdim=True)
+    scale = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + EPS)
+    target = scale * ref
+    residual = est - target
+    return 10 * torch.log10((target.pow(2).sum(-1) + EPS) / (residual.pow(2).sum(-1) + EPS))

@@ -1,0 +1,1 @@
+"""Wave-U-Net family, checkpoints, and model facts (imports nothing heavy at package level)."""

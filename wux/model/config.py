@@ -1,0 +1,162 @@
+"""The Wave-U-Net family's configuration: one frozen dataclass, JSON in and out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wux.errors import ConfigError
+
+DOWNSAMPLING = ("decimate", "strided")
+UPSAMPLING = ("linear", "transposed")
+NORMS = ("none", "batch", "group")
+ACTIVATIONS = ("relu", "leaky_relu", "gelu", "elu", "tanh", "identity")
+
+
+@dataclass(frozen=True)
+class WaveUNetConfig:
+    """Topology of one Wave-U-Net.
+
+    `channels` lists each encoder level's output channels; when empty, level i
+    has `growth * (i + 1)` channels (the original paper's additive +24 rule).
+    The bottleneck has `bottleneck_channels`, or one more growth step when 0.
+    """
+
+    levels: int = 5
+    channels: tuple[int, ...] = ()
+    growth: int = 24
+    bottleneck_channels: int = 0
+    encoder_kernel: int = 15
+    decoder_kernel: int = 5
+    downsampling: str = "strided"
+    upsampling: str = "transposed"
+    stride: int = 2
+    norm: str = "none"
+    activation: str = "leaky_relu"
+    output_activation: str = "tanh"
+    concat_input: bool = True
+    group_norm_groups: int = 8
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        self.validate()
+
+    def validate(self) -> None:
+        checks = [
+            (self.levels >= 1, f"levels must be >= 1, got {self.levels}"),
+            (not self.channels or len(self.channels) == self.levels,
+             f"channels has {len(self.channels)} entries but levels is {self.levels}"),
+            (all(c > 0 for c in self.channels), "channels must be positive"),
+            (self.channels or self.growth > 0, "growth must be positive"),
+            (self.encoder_kernel % 2 == 1 and self.decoder_kernel % 2 == 1,
+             "encoder_kernel and decoder_kernel must be odd"),
+            (self.downsampling in DOWNSAMPLING, f"downsampling must be one of {DOWNSAMPLING}"),
+            (self.upsampling in UPSAMPLING, f"upsampling must be one of {UPSAMPLING}"),
+            (self.stride >= 2, f"stride must be >= 2, got {self.stride}"),
+            (self.norm in NORMS, f"norm must be one of {NORMS}"),
+            (self.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}"),
+            (self.output_activation in ACTIVATIONS,
+             f"output_activation must be one of {ACTIVATIONS}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"invalid model config: {message}")
+
+    @property
+    def level_channels(self) -> tuple[int, ...]:
+        if self.channels:
+            return self.channels
+        return tuple(self.growth * (i + 1) for i in range(self.levels))
+
+    @property
+    def bottleneck(self) -> int:
+        if self.bottleneck_channels:
+            return self.bottleneck_channels
+        if self.channels:
+            return self.channels[-1]
+        return self.growth * (self.levels + 1)
+
+    @property
+    def total_stride(self) -> int:
+        """Input lengths are padded to a multiple of this."""
+        return self.stride**self.levels
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | Path | None = None) -> WaveUNetConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown model config field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+                source,
+            )
+        try:
+            return cls(**data)
+        except ConfigError as e:
+            raise ConfigError(str(e), source) from None
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"invalid model config: {e}", source) from None
+
+
+def load_config_json(path: Path) -> WaveUNetConfig:
+    """Read a WaveUNetConfig (or a preset name under "preset") from a JSON file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError("config file not found", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"not a readable JSON config ({e})", path) from None
+    if not isinstance(data, dict):
+        raise ConfigError("config JSON must be an object", path)
+    if "preset" in data:
+        base = preset(data.pop("preset"), source=path).to_dict()
+        base.update(data)
+        data = base
+    return WaveUNetConfig.from_dict(data, source=path)
+
+
+# The seed project's model: three strided blocks, BatchNorm + ReLU, 1->32->64->128,
+# so 1x16000 becomes 128x250 at the bottom of the encoder.
+SEED = WaveUNetConfig(
+    levels=3, channels=(32, 64, 128), bottleneck_channels=128, encoder_kernel=15,
+    decoder_kernel=5, downsampling="strided", upsampling="transposed", stride=4,
+    norm="batch", activation="relu", output_activation="tanh", concat_input=True,
+)
+
+# Stoller et al. 2018 (Wave-U-Net M4-like): 12 levels, +24 channels a level,
+# decimation down, linear interpolation up, LeakyReLU, input concatenated, tanh out.
+ORIGINAL = WaveUNetConfig(
+    levels=12, growth=24, encoder_kernel=15, decoder_kernel=5, downsampling="decimate",
+    upsampling="linear", stride=2, norm="none", activation="leaky_relu",
+    output_activation="tanh", concat_input=True,
+)
+
+# The bundled default: small enough to train on 2 CPU cores in under half an hour,
+# strided/transposed resampling because it exports to a small, fast ONNX graph.
+DEFAULT = WaveUNetConfig(
+    levels=5, growth=24, encoder_kernel=15, decoder_kernel=5, downsampling="strided",
+    upsampling="transposed", stride=2, norm="none", activation="leaky_relu",
+    output_activation="tanh", concat_input=True,
+)
+
+TINY = WaveUNetConfig(levels=2, channels=(4, 8), bottleneck_channels=8, stride=2)
+
+PRESETS: dict[str, WaveUNetConfig] = {
+    "default": DEFAULT, "seed": SEED, "original": ORIGINAL, "tiny": TINY,
+}
+
+
+def preset(name: str, source: str | Path | None = None) -> WaveUNetConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}", source) from None

@@ -1,0 +1,213 @@
+"""`wux train`: SI-SNR training with Adam, plateau LR decay, accumulation, AMP, resume."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wux.constants import SAMPLE_RATE
+from wux.data.augment import AugmentConfig
+from wux.errors import CheckpointError, WuxError
+from wux.model.config import WaveUNetConfig
+from wux.progress import progress_bar
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: Path
+    out: Path
+    model: WaveUNetConfig
+    epochs: int = 20
+    max_minutes: float | None = None
+    batch_size: int = 16
+    segment: int = 16_384
+    lr: float = 1e-3
+    accumulate: int = 1
+    val_share: float = 0.05
+    level_weight: float = 0.1
+    seed: int = 0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    device: str = "cpu"
+    threads: int | None = None
+    resume: bool = False
+    tensorboard: Path | None = None
+    sample_rate: int = SAMPLE_RATE
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["data"], d["out"] = str(self.data), str(self.out)
+        d["tensorboard"] = str(self.tensorboard) if self.tensorboard else None
+        d["model"] = self.model.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    steps: int
+    train_loss: float
+    val_si_snr_db: float
+    lr: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    checkpoint: str
+    steps: int
+    epochs: int
+    best_val_si_snr_db: float
+    minutes: float
+    history: list[EpochRecord]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def last_checkpoint_path(out: Path) -> Path:
+    """Where the resumable state (weights + optimizer) of the latest epoch lives."""
+    name = out.name.removesuffix(".wux.pt").removesuffix(".pt")
+    return out.with_name(f"{name}.last.wux.pt")
+
+
+def loss_fn(estimate, clean, level_weight: float):
+    """-SI-SNR, plus a small level term: SI-SNR alone leaves the output gain undetermined."""
+    import torch
+
+    from wux.metrics import EPS, si_snr_torch
+
+    loss = -si_snr_torch(estimate, clean).mean()
+    if level_weight:
+        ratio = (estimate.pow(2).sum(-1) + EPS) / (clean.pow(2).sum(-1) + EPS)
+        loss = loss + level_weight * (10 * torch.log10(ratio)).abs().mean()
+    return loss
+
+
+def validate(model, pairs, device: str) -> float:
+    """Mean SI-SNR (dB) of whole validation files run through the model."""
+    import torch
+
+    from wux.metrics import si_snr_db
+
+    if not pairs:
+        return float("nan")
+    model.eval()
+    scores = []
+    with torch.inference_mode():
+        for p in pairs:
+            x = torch.from_numpy(p.noisy).to(device).view(1, 1, -1)
+            scores.append(si_snr_db(model(x).float().cpu().numpy().reshape(-1), p.clean))
+    model.train()
+    return float(np.mean(scores))
+
+
+def collate(batch):
+    import torch
+
+    clean = torch.from_numpy(np.stack([b[0] for b in batch])).unsqueeze(1)
+    noisy = torch.from_numpy(np.stack([b[1] for b in batch])).unsqueeze(1)
+    return clean, noisy
+
+
+def tensorboard_writer(logdir: Path | None):
+    if logdir is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(logdir))
+
+
+def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
+    import torch
+
+    from wux.data.dataset import SegmentDataset, load_pairs, split_validation
+    from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise WuxError("--device cuda was asked for but torch sees no CUDA device")
+    torch.manual_seed(cfg.seed)
+    train_pairs, val_pairs = split_validation(load_pairs(cfg.data, "train", cfg.sample_rate), cfg.val_share)
+    dataset = SegmentDataset(train_pairs, cfg.segment, cfg.augment, seed=cfg.seed, sample_rate=cfg.sample_rate)
+
+    model = build_model(cfg.model).to(cfg.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
+    use_amp = cfg.device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    start_epoch, step, best, history = 0, 0, -math.inf, []
+    last_path = last_checkpoint_path(cfg.out)
+    if cfg.resume:
+        if not last_path.exists():
+            raise CheckpointError("--resume: no resumable checkpoint found", last_path)
+        last = load_checkpoint(last_path)
+        if last.config != cfg.model or not last.resume:
+            raise CheckpointError("--resume: checkpoint does not match this model config", last_path)
+        model.load_state_dict(last.state_dict)
+        optimizer.load_state_dict(last.resume["optimizer"])
+        scheduler.load_state_dict(last.resume["scheduler"])
+        start_epoch, step = int(last.resume["epoch"]), int(last.resume["step"])
+        best = float(last.training.get("best_val_si_snr_db", -math.inf))
+        history = [EpochRecord(**h) for h in last.resume.get("history", [])]
+
+    writer = tensorboard_writer(cfg.tensorboard)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False,
+                                         collate_fn=collate, drop_last=True)
+    t_start = time.monotonic()
+    out_of_time = False
+    model.train()
+    for epoch in range(start_epoch, cfg.epochs):
+        dataset.epoch = epoch
+        t_epoch, losses = time.monotonic(), []
+        optimizer.zero_grad(set_to_none=True)
+        with progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", len(loader), show_progress) as advance:
+            for i, (clean, noisy) in enumerate(loader):
+                clean, noisy = clean.to(cfg.device), noisy.to(cfg.device)
+                with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                    loss = loss_fn(model(noisy).float(), clean, cfg.level_weight) / cfg.accumulate
+                scaler.scale(loss).backward()
+                if (i + 1) % cfg.accumulate == 0:
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+                    step += 1
+                losses.append(loss.item() * cfg.accumulate)
+                advance(loss=f"{losses[-1]:.2f}")
+                if writer:
+                    writer.add_scalar("train/loss", losses[-1], step)
+                if cfg.max_minutes and time.monotonic() - t_start > cfg.max_minutes * 60:
+                    out_of_time = True
+                    break
+        val = validate(model, val_pairs, cfg.device)
+        scheduler.step(val if not math.isnan(val) else -float(np.mean(losses)))
+        record = EpochRecord(epoch + 1, step, float(np.mean(losses)), val,
+                             optimizer.param_groups[0]["lr"], time.monotonic() - t_epoch)
+        history.append(record)
+        if writer:
+            writer.add_scalar("val/si_snr_db", val, step)
+        score = val if not math.isnan(val) else -record.train_loss
+        improved = score > best
+        best = max(best, score)
+        training = {"steps": step, "epochs": epoch + 1, "best_val_si_snr_db": best,
+                    "train": cfg.to_dict(), "history": [asdict(h) for h in history]}
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if improved:
+            save_checkpoint(Checkpoint(cfg.model, state, cfg.sample_rate, training), cfg.out)
+        save_checkpoint(Checkpoint(
+            cfg.model, state, cfg.sample_rate, training,
+            resume={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "epoch": epoch + 1, "step": step, "history": [asdict(h) for h in history]},
+        ), last_path)
+        if out_of_time:
+            break
+    if writer:
+        writer.close()
+    return TrainResult(str(cfg.out), step, len(history), best,
+                       (time.monotonic() - t_start) / 60, history)

@@ -1,0 +1,1 @@
+"""Numerical parity of exported artifacts against the PyTorch reference."""
