@@ -13,6 +13,8 @@ from wux.constants import SAMPLE_RATE
 from wux.data.layout import SPLITS, split_dirs
 from wux.model.config import TINY, WaveUNetConfig
 
+EXPORT_CHUNK = 2048  # small serving chunk for the tiny model's exports
+
 
 def pytest_collection_modifyitems(config, items):
     has_espeak = shutil.which("espeak-ng") is not None
@@ -78,3 +80,23 @@ def wav_file(tmp_path) -> Path:
     path = tmp_path / "noisy.wav"
     sf.write(path, speechlike(rng, 20_000) + 0.02 * rng.standard_normal(20_000), SAMPLE_RATE, subtype="FLOAT")
     return path
+
+
+@pytest.fixture(scope="session")
+def export_spec():
+    from wux.export.spec import make_spec
+
+    return make_spec(chunk=EXPORT_CHUNK, max_batch=3, total_stride=TINY.total_stride)
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, export_spec) -> tuple[Path, Path]:
+    """(export folder, checkpoint): TorchScript + ONNX FP32 + ONNX FP16 of a tiny model, verified."""
+    from wux.export.api import ExportRequest, export_artifacts
+
+    root = tmp_path_factory.mktemp("export")
+    ckpt = make_checkpoint(root / "tiny.wux.pt", TINY, seed=0)
+    out = root / "build"
+    export_artifacts(ckpt, out, ExportRequest(formats=("torchscript", "onnx"), precisions=("fp32", "fp16"),
+                                              spec=export_spec), show_progress=False)
+    return out, ckpt

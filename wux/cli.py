@@ -143,13 +143,14 @@ def data_synth(
     emit(summary, as_json, lambda s: console().print(kv_table(f"corpus {s.root}", s.to_dict())))
 
 
-def augment_options(no_augment: bool, no_extra_noise: bool, no_speed: bool, no_reverb: bool, no_gain: bool):
+def augment_options(no_augment: bool, no_extra_noise: bool, no_speed: bool, no_reverb: bool, no_gain: bool,
+                    probability: float):
     from wux.data.augment import AugmentConfig
 
     if no_augment:
         return AugmentConfig.off()
     return AugmentConfig(extra_noise=not no_extra_noise, speed=not no_speed,
-                         reverb=not no_reverb, gain=not no_gain)
+                         reverb=not no_reverb, gain=not no_gain, probability=probability)
 
 
 @app.command()
@@ -164,6 +165,7 @@ def train(
     segment: Annotated[int, typer.Option(help="Training segment length, samples")] = 16_384,
     lr: Annotated[float, typer.Option()] = 1e-3,
     accumulate: Annotated[int, typer.Option(help="Gradient accumulation steps")] = 1,
+    segments_per_epoch: Annotated[Optional[int], typer.Option(help="Segments per epoch (default: audio once)")] = None,
     val_share: Annotated[float, typer.Option(help="Share of training files held out for validation")] = 0.05,
     level_weight: Annotated[float, typer.Option(help="Weight of the output-level term")] = 0.1,
     seed: Annotated[int, typer.Option()] = 0,
@@ -176,6 +178,7 @@ def train(
     no_speed: Annotated[bool, typer.Option()] = False,
     no_reverb: Annotated[bool, typer.Option()] = False,
     no_gain: Annotated[bool, typer.Option()] = False,
+    augment_probability: Annotated[float, typer.Option(help="Chance each enabled augmentation is applied")] = 0.5,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a Wave-U-Net with SI-SNR loss; the best validation checkpoint is kept."""
@@ -187,10 +190,11 @@ def train(
     model_cfg = load_config_json(config) if config else get_preset(preset)
     cfg = TrainConfig(
         data=data, out=out, model=model_cfg, epochs=epochs, max_minutes=max_minutes,
-        batch_size=batch_size, segment=segment, lr=lr, accumulate=accumulate, val_share=val_share,
+        batch_size=batch_size, segment=segment, lr=lr, accumulate=accumulate,
+        segments_per_epoch=segments_per_epoch, val_share=val_share,
         level_weight=level_weight, seed=seed, device=device, threads=threads, resume=resume,
         tensorboard=tensorboard,
-        augment=augment_options(no_augment, no_extra_noise, no_speed, no_reverb, no_gain),
+        augment=augment_options(no_augment, no_extra_noise, no_speed, no_reverb, no_gain, augment_probability),
     )
     result = run_training(cfg, show_progress=not as_json)
 
@@ -286,6 +290,160 @@ def demo(
                    f"denoised in {r.wall_seconds:.2f} s)")
 
     emit(result, as_json, render)
+
+
+# ---------------------------------------------------------------- export, verify, bench
+
+
+def parity_table(report):
+    from rich.table import Table
+
+    t = Table(title=f"parity vs PyTorch FP32 ({report.device}) - {report.checkpoint}")
+    for col in ("artifact", "cases", "max abs err", "p99 abs err", "rel L2", "min SI-SNR dB", "tolerance", "verdict"):
+        t.add_column(col, justify="right" if col not in ("artifact", "verdict", "tolerance") else "left")
+    for a in report.artifacts:
+        tol = a.tolerance
+        tol_text = " & ".join(x for x in (
+            f"abs<={tol.max_abs:g}" if tol.max_abs is not None else "",
+            f"SI-SNR>={tol.min_si_snr_db:g}" if tol.min_si_snr_db is not None else "") if x)
+        snr = "-" if a.worst_si_snr_db is None else f"{a.worst_si_snr_db:.1f}"
+        verdict = "[green]PASS" if a.passed else f"[red]FAIL ({a.failed_cases}/{a.cases})"
+        t.add_row(a.artifact, str(a.cases), f"{a.worst_max_abs_err:.2e}", f"{a.worst_p99_abs_err:.2e}",
+                  f"{a.worst_rel_l2_err:.2e}", snr, tol_text, verdict)
+    return t
+
+
+def print_parity(report) -> None:
+    out = console()
+    out.print(parity_table(report))
+    if not report.checkpoint_matches_manifest:
+        out.print(f"[yellow]note: {report.checkpoint} is not the checkpoint these artifacts were exported from")
+    for s in report.skipped:
+        out.print(f"skipped {s}")
+    for a in report.artifacts:
+        if not a.passed:
+            w = a.would_pass_with
+            snr = "" if w.min_si_snr_db is None else f" --min-si-snr {w.min_si_snr_db:.1f}"
+            out.print(f"[red]{a.artifact}[/red] first failure: {a.first_failure}; "
+                      f"it would have passed with --atol {w.max_abs:.3g}{snr}")
+
+
+def split_list(values: list[str]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+@app.command()
+def export(
+    checkpoint: CheckpointArg = None,
+    to: Annotated[Optional[list[str]], typer.Option("--to", help="torchscript, onnx, trt (repeatable)")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder (refused if it exists, unless --force)")] = Path("build"),
+    precision: Annotated[Optional[list[str]], typer.Option(help="fp32, fp16 (repeatable)")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset")] = 18,
+    max_batch: Annotated[int, typer.Option(help="Largest batch the artifacts accept")] = 8,
+    chunk: Annotated[int, typer.Option(help="Fixed window length the serving side sends, samples")] = DEFAULT_CHUNK,
+    min_len: Annotated[Optional[int], typer.Option(help="Shortest input, samples (default chunk/4)")] = None,
+    opt_len: Annotated[Optional[int], typer.Option(help="Length to optimise for (default chunk)")] = None,
+    max_len: Annotated[Optional[int], typer.Option(help="Longest input, samples (default 4 x chunk)")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    opt_level: Annotated[int, typer.Option(help="TensorRT builder optimization level 0-5")] = 3,
+    version_compatible: Annotated[bool, typer.Option(help="Build version-compatible TensorRT plans")] = False,
+    timing_cache: Annotated[Optional[Path], typer.Option(help="TensorRT timing cache, reused across builds")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing output folder")] = False,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the parity gate")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export TorchScript / ONNX / TensorRT artifacts with a manifest, verified against PyTorch."""
+    from wux.export.api import ExportRequest, ParityError, export_artifacts
+    from wux.export.spec import make_spec
+    from wux.model.checkpoint import load_checkpoint
+
+    stride = load_checkpoint(checkpoint).config.total_stride
+    spec = make_spec(chunk, max_batch, min_len, opt_len, max_len, opset, device, stride)
+    request = ExportRequest(formats=tuple(split_list(to or ["torchscript", "onnx"])),
+                            precisions=tuple(split_list(precision or ["fp32"])), spec=spec,
+                            verify=not no_verify, optimization_level=opt_level,
+                            version_compatible=version_compatible, timing_cache=timing_cache)
+    try:
+        result = export_artifacts(checkpoint, out, request, force=force, show_progress=not as_json)
+    except ParityError as e:
+        if as_json:
+            typer.echo(json.dumps({"passed": False, "verification": e.report.to_dict(with_cases=False)}, indent=2))
+        else:
+            print_parity(e.report)
+            typer.echo(f"error: {e}; nothing was written to {out} (use --no-verify to keep the artifacts)", err=True)
+        raise typer.Exit(1) from None
+
+    def render(r):
+        for a in r.manifest.artifacts:
+            typer.echo(f"{a.key:18} {Path(r.folder) / a.file}  {a.bytes / 1e6:.2f} MB  sha256 {a.sha256[:12]}")
+        for n in r.notes:
+            typer.echo(f"note: {n}")
+        if r.verification:
+            print_parity(r.verification)
+        else:
+            typer.echo("parity NOT checked (--no-verify); run `wux verify` before serving these")
+
+    emit(result, as_json, render)
+
+
+@app.command()
+def verify(
+    folder: Annotated[Path, typer.Argument(help="Folder written by `wux export`")],
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Reference checkpoint (default: the manifest's)")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    atol: Annotated[Optional[float], typer.Option(help="Override the max abs error bound")] = None,
+    min_si_snr: Annotated[Optional[float], typer.Option(help="Override the SI-SNR floor, dB")] = None,
+    cases: Annotated[bool, typer.Option(help="Include every case in --json")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every artifact against the PyTorch reference on speech, noise, silence, clipping, impulses."""
+    from wux.verify.parity import verify_folder
+
+    report = verify_folder(folder, checkpoint, device, atol, min_si_snr, show_progress=not as_json)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(with_cases=cases), indent=2, default=str))
+    else:
+        print_parity(report)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    folder: Annotated[Path, typer.Argument(help="Folder written by `wux export`")],
+    formats: Annotated[Optional[list[str]], typer.Option("--formats", help="Only these formats")] = None,
+    batch: Annotated[str, typer.Option(help="Batch sizes, comma separated")] = "1,8",
+    samples: Annotated[Optional[int], typer.Option(help="Samples per item (default: the manifest's chunk)")] = None,
+    seconds: Annotated[float, typer.Option(help="Measured time per runner and batch")] = 1.0,
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    threads: Annotated[Optional[int], typer.Option(help="torch and onnxruntime threads")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """In-process throughput of each artifact next to eager PyTorch, measured in the same run."""
+    from wux.perf.bench import bench_folder
+
+    report = bench_folder(folder, split_list(formats) if formats else None,
+                          tuple(int(b) for b in batch.split(",")), samples, seconds, device, threads)
+
+    def render(r):
+        from rich.table import Table
+
+        t = Table(title=f"wux bench {r.folder} ({r.device}, torch threads {r.torch_threads}, "
+                        f"onnxruntime threads {r.ort_threads})")
+        for col in ("runner", "batch", "samples", "runs", "median ms", "p10-p90 ms", "x realtime", "GMAC/s",
+                    "% of peak", "vs eager"):
+            t.add_column(col, justify="left" if col == "runner" else "right")
+        for row in r.rows:
+            t.add_row(row.runner, str(row.batch), str(row.samples), str(row.runs), f"{row.median_ms:.2f}",
+                      f"{row.p10_ms:.2f}-{row.p90_ms:.2f}", f"{row.real_time_factor:.1f}", f"{row.gmacs_per_s:.1f}",
+                      f"{100 * row.peak_fraction:.0f}%" if row.peak_fraction else "-",
+                      f"{row.speedup_vs_eager:.2f}x")
+        console().print(t)
+        typer.echo(f"peak (measured FP32 1024^3 matmul): {r.peak_gmacs_per_s:.1f} GMAC/s")
+        for s in r.skipped:
+            typer.echo(f"skipped {s}")
+
+    emit(report, as_json, render)
 
 
 def main() -> None:

@@ -7,6 +7,10 @@ SAMPLE_RATE = 16_000
 # Tensor names used by every exported artifact and by the Triton repository.
 INPUT_NAME = "waveform"
 OUTPUT_NAME = "denoised"
+# Triton's pytorch_libtorch backend addresses TorchScript tensors by position under these names.
+TORCHSCRIPT_INPUT_NAME = "INPUT__0"
+TORCHSCRIPT_OUTPUT_NAME = "OUTPUT__0"
+MANIFEST_NAME = "manifest.json"
 
 CHECKPOINT_FORMAT = "wux-checkpoint"
 CHECKPOINT_VERSION = 1

@@ -27,6 +27,7 @@ class TrainConfig:
     segment: int = 16_384
     lr: float = 1e-3
     accumulate: int = 1
+    segments_per_epoch: int | None = None  # default: the training audio's length in segments
     val_share: float = 0.05
     level_weight: float = 0.1
     seed: int = 0
@@ -135,7 +136,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         raise WuxError("--device cuda was asked for but torch sees no CUDA device")
     torch.manual_seed(cfg.seed)
     train_pairs, val_pairs = split_validation(load_pairs(cfg.data, "train", cfg.sample_rate), cfg.val_share)
-    dataset = SegmentDataset(train_pairs, cfg.segment, cfg.augment, seed=cfg.seed, sample_rate=cfg.sample_rate)
+    dataset = SegmentDataset(train_pairs, cfg.segment, cfg.augment, seed=cfg.seed,
+                             segments_per_epoch=cfg.segments_per_epoch, sample_rate=cfg.sample_rate)
 
     model = build_model(cfg.model).to(cfg.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)

@@ -1,0 +1,121 @@
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from tests.conftest import make_checkpoint
+from wux.export.manifest import read_manifest
+from wux.fsutil import sha256_file
+from wux.model.config import TINY
+from wux.verify.compare import error_stats, judge, passing_tolerance
+from wux.verify.parity import parity_cases, verify_folder
+from wux.verify.signals import SIGNALS, make_signal
+from wux.verify.tolerance import DEFAULT_TOLERANCES, Tolerance
+
+
+def test_faithful_artifacts_pass_with_numbers(exported):
+    folder, ckpt = exported
+    report = verify_folder(folder, show_progress=False)
+    assert report.passed and report.checkpoint_matches_manifest
+    by_key = {a.artifact: a for a in report.artifacts}
+    assert by_key["onnx-fp32"].worst_max_abs_err < 1e-5
+    assert by_key["torchscript-fp32"].worst_max_abs_err < 1e-5
+    assert by_key["onnx-fp32"].worst_si_snr_db > 80
+    assert 30 < by_key["onnx-fp16"].worst_si_snr_db < 100  # FP16 is close but measurably not exact
+    assert by_key["onnx-fp16"].worst_max_abs_err > 1e-6
+    n = len(parity_cases(read_manifest(folder).spec["length"], 3))
+    assert all(a.cases == n for a in report.artifacts)
+    assert {r.case.signal for r in report.results} == set(SIGNALS)
+
+
+def perturb_onnx(folder, scale=1.01):
+    """Scale one weight tensor by 1 % and record the new hash, as a buggy exporter would."""
+    path = folder / "model.onnx"
+    proto = onnx.load(str(path))
+    init = max(proto.graph.initializer, key=lambda t: np.prod(t.dims))
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * scale, init.name))
+    onnx.save(proto, str(path))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for a in manifest["artifacts"]:
+        if a["file"] == "model.onnx":
+            a["sha256"] = sha256_file(path)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_perturbed_weights_fail(exported, tmp_path):
+    folder = tmp_path / "bad"
+    shutil.copytree(exported[0], folder)
+    perturb_onnx(folder)
+    report = verify_folder(folder, show_progress=False)
+    assert not report.passed
+    bad = next(a for a in report.artifacts if a.artifact == "onnx-fp32")
+    good = next(a for a in report.artifacts if a.artifact == "torchscript-fp32")
+    assert not bad.passed and good.passed
+    assert bad.failed_cases > 0 and ("max abs err" in bad.first_failure or "SI-SNR" in bad.first_failure)
+    assert bad.worst_max_abs_err > 1e-4 or bad.worst_si_snr_db < 60
+    # the tolerance that would have passed is the measured worst case
+    assert bad.would_pass_with.max_abs == pytest.approx(bad.worst_max_abs_err)
+    assert bad.would_pass_with.min_si_snr_db == pytest.approx(bad.worst_si_snr_db)
+
+
+def test_other_checkpoint_fails(exported, tmp_path):
+    folder, _ = exported
+    other = make_checkpoint(tmp_path / "other.wux.pt", TINY, seed=99)
+    report = verify_folder(folder, checkpoint=other, show_progress=False)
+    assert not report.passed and not report.checkpoint_matches_manifest
+    assert all(not a.passed for a in report.artifacts)
+
+
+def test_changed_file_is_caught_by_hash(exported, tmp_path):
+    folder = tmp_path / "changed"
+    shutil.copytree(exported[0], folder)
+    with open(folder / "model.pt", "ab") as f:
+        f.write(b"\0")
+    report = verify_folder(folder, show_progress=False)
+    ts = next(a for a in report.artifacts if a.artifact == "torchscript-fp32")
+    assert not ts.passed and "sha256" in ts.first_failure
+
+
+def test_tolerance_overrides(exported):
+    folder, _ = exported
+    strict = verify_folder(folder, max_abs=1e-12, min_si_snr_db=200, show_progress=False)
+    assert not strict.passed
+
+
+def test_error_stats_and_judge():
+    ref = np.sin(np.linspace(0, 20, 1000))[None]
+    out = ref + 1e-3
+    stats = error_stats(out, ref)
+    assert stats.max_abs_err == pytest.approx(1e-3)
+    assert stats.rel_l2_err == pytest.approx(1e-3 / np.sqrt(np.mean(ref**2)), rel=1e-3)
+    assert stats.si_snr_db == 200.0  # a constant offset is removed by SI-SNR's mean subtraction: identical
+    assert error_stats(ref, ref).si_snr_db == 200.0
+    assert judge(stats, DEFAULT_TOLERANCES["fp32"]) == ["max abs err 0.001 > 0.0001"]
+    assert judge(stats, Tolerance(2e-3, 60)) == []
+    flat = error_stats(np.full((1, 100), 0.5 + 1e-6), np.full((1, 100), 0.5))
+    assert flat.si_snr_db is None  # flat reference: SI-SNR undefined, not a fake number
+    noisy = error_stats(ref + 0.01 * np.random.default_rng(0).standard_normal(ref.shape), ref)
+    assert 30 < noisy.si_snr_db < 40
+    assert passing_tolerance([stats, noisy]) == Tolerance(noisy.max_abs_err, noisy.si_snr_db)
+
+
+def test_signals_are_what_they_say():
+    speech = make_signal("speech", 2, 4000)
+    assert speech.shape == (2, 4000) and not np.array_equal(speech[0], speech[1])
+    assert np.all(make_signal("silence", 1, 100) == 0)
+    full = make_signal("full_scale", 1, 16000)
+    assert 0.99 < np.abs(full).max() < 1.0
+    imp = make_signal("impulses", 1, 16000)
+    assert np.count_nonzero(imp) >= 1 and np.abs(imp).max() == pytest.approx(0.95)
+
+
+def test_cases_cover_min_opt_max_odd_and_batches():
+    cases = parity_cases({"min": 512, "opt": 2048, "max": 8192}, 3)
+    shapes = {(c.batch, c.samples) for c in cases}
+    assert {(1, 512), (1, 2048), (1, 8192), (3, 2048)} <= shapes
+    assert any(n % 2 for _, n in shapes) and any(b == 3 and n % 2 for b, n in shapes)
+    assert len(cases) == len(shapes) * len(SIGNALS)
+

@@ -1,0 +1,129 @@
+"""`wux bench`: in-process throughput of every artifact beside eager PyTorch, measured in one run."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    runner: str
+    device: str
+    batch: int
+    samples: int
+    runs: int
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    samples_per_s: float
+    real_time_factor: float
+    gmacs_per_s: float
+    speedup_vs_eager: float
+    peak_fraction: float | None
+
+
+@dataclass
+class BenchReport:
+    folder: str
+    device: str
+    torch_threads: int
+    ort_threads: int
+    peak_gmacs_per_s: float | None  # measured: a large FP32 matrix multiply in torch
+    rows: list[BenchRow] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def measure_peak_gmacs(device: str) -> float:
+    """What this machine reaches on the friendliest FP32 workload: a 1024^3 matmul."""
+    import torch
+
+    a = torch.randn(1024, 1024, device=device)
+    b = torch.randn(1024, 1024, device=device)
+    for _ in range(3):
+        a @ b
+    runs = []
+    for _ in range(10):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        a @ b
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        runs.append(time.perf_counter() - t0)
+    return 1024**3 / min(runs) / 1e9
+
+
+def interleaved_timings(runners: dict, x: np.ndarray, seconds: float, warmup: int = 2) -> dict[str, list[float]]:
+    """Round-robin over runners until each had ~`seconds`: drift hits all of them alike."""
+    for run in runners.values():
+        for _ in range(warmup):
+            run(x)
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    deadline = time.perf_counter() + seconds * len(runners)
+    while time.perf_counter() < deadline or min(len(t) for t in times.values()) < 5:
+        for name, run in runners.items():
+            t0 = time.perf_counter()
+            run(x)
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def bench_folder(folder: Path, formats: list[str] | None = None, batches: tuple[int, ...] = (1, 8),
+                 samples: int | None = None, seconds: float = 1.0, device: str = "cpu",
+                 threads: int | None = None, checkpoint: Path | None = None) -> BenchReport:
+    import os
+
+    import torch
+
+    from wux.errors import WuxError
+    from wux.export.formats import get_format
+    from wux.export.manifest import read_manifest
+    from wux.model.checkpoint import load_checkpoint
+    from wux.model.info import count_macs
+    from wux.model.runner import TorchRunner
+
+    manifest = read_manifest(folder)
+    threads = threads or min(torch.get_num_threads(), os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    ckpt = load_checkpoint(checkpoint or Path(manifest.checkpoint["path"]))
+    model = ckpt.build_model()
+    samples = samples or manifest.chunk
+    macs_per_sample = count_macs(model, samples) / samples
+    report = BenchReport(str(folder), device, threads, threads, measure_peak_gmacs(device))
+    runners = {"pytorch-eager": TorchRunner(model, device)}
+    wanted = {get_format(f).name for f in formats} if formats else None
+    for art in manifest.artifacts:
+        fmt = get_format(art.format)
+        if wanted and fmt.name not in wanted:
+            continue
+        if fmt.needs_cuda and not device.startswith("cuda"):
+            report.skipped.append(f"{art.key}: needs --device cuda")
+            continue
+        runners[art.key] = fmt.runner(Path(folder) / art.file, device, threads)
+    if len(runners) == 1:
+        raise WuxError("no artifact to benchmark on this device", folder)
+    for batch in batches:
+        x = np.random.default_rng(0).standard_normal((batch, samples)).astype(np.float32) * 0.1
+        times = interleaved_timings(runners, x, seconds)
+        eager = statistics.median(times["pytorch-eager"])
+        for name, t in times.items():
+            median = statistics.median(t)
+            rate = batch * samples / median
+            gmacs = rate * macs_per_sample / 1e9
+            report.rows.append(BenchRow(
+                runner=name, device=device, batch=batch, samples=samples, runs=len(t),
+                median_ms=median * 1e3, p10_ms=float(np.percentile(t, 10)) * 1e3,
+                p90_ms=float(np.percentile(t, 90)) * 1e3, samples_per_s=rate,
+                real_time_factor=rate / ckpt.sample_rate, gmacs_per_s=gmacs,
+                speedup_vs_eager=eager / median,
+                peak_fraction=gmacs / report.peak_gmacs_per_s if report.peak_gmacs_per_s else None,
+            ))
+    return report
