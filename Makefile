@@ -31,12 +31,14 @@ test: install sysdeps
 lint: install
 	$(VENV)/bin/ruff check wux tests perf
 
+# In-process throughput of every exported format beside eager PyTorch, on the bundled model.
 bench: install
-	$(PY) perf/model_throughput.py
+	$(WUX) export --to torchscript --to onnx --precision fp32 --precision fp16 --out perf_out/bench --force
+	$(WUX) bench perf_out/bench --batch 1,8 --seconds 2
 
+# GPU-only tests, then export / verify / bench on CUDA; skips cleanly (and says so) without a GPU.
 gpu-check: install
-	$(PY) -m pytest -q -m gpu -rs
-	$(PY) perf/model_throughput.py --device cuda
+	bash perf/gpu_check.sh
 
 # Rebuild the bundled default model from scratch (about 26 minutes on 2 CPU cores).
 default-model: install sysdeps

@@ -168,6 +168,7 @@ def train(
     segments_per_epoch: Annotated[Optional[int], typer.Option(help="Segments per epoch (default: audio once)")] = None,
     val_share: Annotated[float, typer.Option(help="Share of training files held out for validation")] = 0.05,
     level_weight: Annotated[float, typer.Option(help="Weight of the output-level term")] = 0.1,
+    clip_grad: Annotated[float, typer.Option(help="Max gradient norm (0: no clipping)")] = 10.0,
     seed: Annotated[int, typer.Option()] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
@@ -192,7 +193,8 @@ def train(
         data=data, out=out, model=model_cfg, epochs=epochs, max_minutes=max_minutes,
         batch_size=batch_size, segment=segment, lr=lr, accumulate=accumulate,
         segments_per_epoch=segments_per_epoch, val_share=val_share,
-        level_weight=level_weight, seed=seed, device=device, threads=threads, resume=resume,
+        level_weight=level_weight, clip_grad_norm=clip_grad or None, seed=seed, device=device, threads=threads,
+        resume=resume,
         tensorboard=tensorboard,
         augment=augment_options(no_augment, no_extra_noise, no_speed, no_reverb, no_gain, augment_probability),
     )
@@ -317,15 +319,16 @@ def print_parity(report) -> None:
     out = console()
     out.print(parity_table(report))
     if not report.checkpoint_matches_manifest:
-        out.print(f"[yellow]note: {report.checkpoint} is not the checkpoint these artifacts were exported from")
+        out.print(f"[yellow]note: {report.checkpoint} is not the checkpoint these artifacts were exported from",
+                  soft_wrap=True)
     for s in report.skipped:
-        out.print(f"skipped {s}")
+        out.print(f"skipped {s}", soft_wrap=True)
     for a in report.artifacts:
         if not a.passed:
             w = a.would_pass_with
             snr = "" if w.min_si_snr_db is None else f" --min-si-snr {w.min_si_snr_db:.1f}"
             out.print(f"[red]{a.artifact}[/red] first failure: {a.first_failure}; "
-                      f"it would have passed with --atol {w.max_abs:.3g}{snr}")
+                      f"it would have passed with --atol {w.max_abs:.3g}{snr}", soft_wrap=True)
 
 
 def split_list(values: list[str]) -> list[str]:

@@ -17,7 +17,11 @@ def _quiet_jit():
 
 
 def export_torchscript(model, spec: ExportSpec, path: Path) -> dict:
-    """Script (or, failing that, trace) `model`, save it, reload it and run it once."""
+    """Script (or, failing that, trace) `model`, freeze it, save it, reload it and run it once.
+
+    Freezing inlines the weights as constants and folds BatchNorm into the convolutions, so
+    the saved module is what an inference server should run; parity is checked on it.
+    """
     import torch
 
     with _quiet_jit():
@@ -26,13 +30,14 @@ def export_torchscript(model, spec: ExportSpec, path: Path) -> dict:
             module, method = torch.jit.script(model), "script"
         except Exception as script_error:  # noqa: BLE001 - any scripting failure falls back to tracing
             module, method = trace_with_check(model, spec, script_error), "trace"
+        module = torch.jit.freeze(module.eval())
         torch.jit.save(module, str(path))
         reloaded = torch.jit.load(str(path), map_location=spec.device)
     x = torch.randn(1, 1, spec.length.opt, device=spec.device)
     with torch.inference_mode():
         if not torch.allclose(reloaded(x), model(x), atol=1e-5):
             raise WuxError("reloaded TorchScript module disagrees with the model", path)
-    return {"method": method}
+    return {"method": method, "frozen": True}
 
 
 def trace_with_check(model, spec: ExportSpec, script_error: Exception):

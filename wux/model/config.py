@@ -141,10 +141,11 @@ ORIGINAL = WaveUNetConfig(
 )
 
 # The bundled default: small enough to train on 2 CPU cores in under half an hour,
-# strided/transposed resampling because it exports to a small, fast ONNX graph.
+# strided/transposed resampling because it exports to a small, fast ONNX graph, BatchNorm
+# (as in the seed) because it trains markedly faster and is a per-channel affine at inference.
 DEFAULT = WaveUNetConfig(
     levels=5, growth=24, encoder_kernel=15, decoder_kernel=5, downsampling="strided",
-    upsampling="transposed", stride=2, norm="none", activation="leaky_relu",
+    upsampling="transposed", stride=2, norm="batch", activation="leaky_relu",
     output_activation="tanh", concat_input=True,
 )
 

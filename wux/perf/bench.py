@@ -83,7 +83,7 @@ def bench_folder(folder: Path, formats: list[str] | None = None, batches: tuple[
 
     import torch
 
-    from wux.errors import WuxError
+    from wux.errors import MissingDependency, WuxError
     from wux.export.formats import get_format
     from wux.export.manifest import read_manifest
     from wux.model.checkpoint import load_checkpoint
@@ -107,7 +107,10 @@ def bench_folder(folder: Path, formats: list[str] | None = None, batches: tuple[
         if fmt.needs_cuda and not device.startswith("cuda"):
             report.skipped.append(f"{art.key}: needs --device cuda")
             continue
-        runners[art.key] = fmt.runner(Path(folder) / art.file, device, threads)
+        try:
+            runners[art.key] = fmt.runner(Path(folder) / art.file, device, threads)
+        except MissingDependency as e:
+            report.skipped.append(f"{art.key}: {e}")
     if len(runners) == 1:
         raise WuxError("no artifact to benchmark on this device", folder)
     for batch in batches:

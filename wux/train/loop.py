@@ -30,6 +30,7 @@ class TrainConfig:
     segments_per_epoch: int | None = None  # default: the training audio's length in segments
     val_share: float = 0.05
     level_weight: float = 0.1
+    clip_grad_norm: float | None = 10.0  # a single bad batch must not wreck the run
     seed: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     device: str = "cpu"
@@ -176,6 +177,9 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
                     loss = loss_fn(model(noisy).float(), clean, cfg.level_weight) / cfg.accumulate
                 scaler.scale(loss).backward()
                 if (i + 1) % cfg.accumulate == 0:
+                    if cfg.clip_grad_norm:
+                        scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
                     scaler.step(optimizer)
                     scaler.update()
                     optimizer.zero_grad(set_to_none=True)

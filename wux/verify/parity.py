@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.errors import WuxError
+from wux.errors import MissingDependency, WuxError
 from wux.verify.compare import ErrorStats, error_stats, judge, passing_tolerance
 from wux.verify.signals import SIGNALS, make_signal
 from wux.verify.tolerance import Tolerance, tolerance_for
@@ -150,7 +150,12 @@ def verify_folder(folder: Path, checkpoint: Path | None = None, device: str = "c
                 report.artifacts.append(verdict(art.key, art.format, art.precision, [raise_or_record], tol))
                 advance(len(cases))
                 continue
-            runner = get_format(art.format).runner(path, device, threads)
+            try:
+                runner = get_format(art.format).runner(path, device, threads)
+            except MissingDependency as e:
+                report.skipped.append(f"{art.key}: {e}")
+                advance(len(cases))
+                continue
             for case in cases:
                 x, ref = refs[case]
                 stats = error_stats(runner(x), ref)
