@@ -135,3 +135,14 @@ def test_demo_improves_the_bundled_sample(tmp_path):
     assert r["si_snr_improvement_db"] > 3.0
     wave, rate = sf.read(r["denoised"])
     assert rate == 16000 and len(wave) == round(r["seconds"] * 16000)
+
+
+def test_help_imports_no_heavy_package():
+    import subprocess
+    import sys
+
+    code = ("import sys; from typer.testing import CliRunner; from wux.cli import app; "
+            "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0; "
+            "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -48,9 +48,11 @@ def emit(result: Any, as_json: bool, render) -> None:
 
 
 def console():
+    """Rich console; when output is piped (CI logs), wide enough that tables are not truncated."""
     from rich.console import Console
 
-    return Console()
+    out = Console()
+    return out if out.is_terminal else Console(width=160)
 
 
 def kv_table(title: str, rows: dict[str, Any]):

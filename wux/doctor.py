@@ -39,7 +39,7 @@ class DoctorReport:
         rows = {}
         for k, v in self.to_dict().items():
             if isinstance(v, list):
-                rows[k] = ", ".join(v) if v else ("none" if k != "problems" else "none")
+                rows[k] = ", ".join(v) if v else "none"
             elif v is None:
                 rows[k] = absent
             else:

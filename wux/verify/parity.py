@@ -144,10 +144,9 @@ def verify_folder(folder: Path, checkpoint: Path | None = None, device: str = "c
             results = []
             if not path.is_file() or sha256_file(path) != art.sha256:
                 problem = "file missing" if not path.is_file() else "sha256 differs from the manifest"
-                raise_or_record = ParityResult(art.key, cases[0], ErrorStats(np.inf, np.inf, np.inf, None),
-                                               False, [problem])
-                report.results.append(raise_or_record)
-                report.artifacts.append(verdict(art.key, art.format, art.precision, [raise_or_record], tol))
+                broken = ParityResult(art.key, cases[0], ErrorStats(np.inf, np.inf, np.inf, None), False, [problem])
+                report.results.append(broken)
+                report.artifacts.append(verdict(art.key, art.format, art.precision, [broken], tol))
                 advance(len(cases))
                 continue
             try:
