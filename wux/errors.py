@@ -35,3 +35,9 @@ class MissingDependency(WuxError):
     def __init__(self, name: str, extra: str | None = None, hint: str | None = None):
         how = hint or (f"pip install 'wux[{extra}]'" if extra else f"install {name}")
         super().__init__(f"{name} is required for this step but is not available ({how})")
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (library errors can span many lines)."""
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__

@@ -12,23 +12,21 @@ def site_packages() -> Path:
     return Path(sysconfig.get_paths()["purelib"])
 
 
-def find_tritonserver(explicit: Path | str | None = None) -> Path | None:
-    """The flag, then PATH, then the binary inside the nvidia-pytriton wheel."""
+def find_binary(name: str, explicit: Path | str | None, bundled: Path) -> Path | None:
+    """The explicit path if given (None when it is not a file), else PATH, else `bundled`."""
     if explicit:
         return Path(explicit) if Path(explicit).is_file() else None
-    on_path = shutil.which("tritonserver")
+    on_path = shutil.which(name)
     if on_path:
         return Path(on_path)
-    bundled = site_packages() / "pytriton" / "tritonserver" / "bin" / "tritonserver"
     return bundled if bundled.is_file() else None
+
+
+def find_tritonserver(explicit: Path | str | None = None) -> Path | None:
+    """The flag, then PATH, then the binary inside the nvidia-pytriton wheel."""
+    return find_binary("tritonserver", explicit, site_packages() / "pytriton" / "tritonserver" / "bin" / "tritonserver")
 
 
 def find_perf_analyzer(explicit: Path | str | None = None) -> Path | None:
     """The flag, then PATH, then the environment's bin folder (where the tritonclient wheel puts it)."""
-    if explicit:
-        return Path(explicit) if Path(explicit).is_file() else None
-    on_path = shutil.which("perf_analyzer")
-    if on_path:
-        return Path(on_path)
-    beside = Path(sys.executable).parent / "perf_analyzer"
-    return beside if beside.is_file() else None
+    return find_binary("perf_analyzer", explicit, Path(sys.executable).parent / "perf_analyzer")

@@ -157,3 +157,30 @@ def test_spec_checks_lengths():
     with pytest.raises(WuxError, match="must exceed the model's total stride"):
         make_spec(chunk=1024, min_len=32, total_stride=32)
 
+
+
+def test_trace_fallback_is_checked_at_other_shapes(tmp_path, monkeypatch, export_spec):
+    model = WaveUNet(TINY).eval()
+
+    def no_script(*a, **k):
+        raise RuntimeError("scripting unsupported here")
+
+    monkeypatch.setattr(torch.jit, "script", no_script)
+    details = export_torchscript(model, export_spec, tmp_path / "m.pt")
+    assert details["method"] == "trace"
+    x = np.random.default_rng(0).standard_normal((2, 999)).astype(np.float32)
+    ref = model(torch.from_numpy(x)[:, None]).detach().numpy()[:, 0]
+    assert np.abs(TorchScriptRunner(tmp_path / "m.pt")(x) - ref).max() < 1e-5
+
+
+class LengthBaked(torch.nn.Module):
+    """Python control flow on the input length: a trace freezes it at the example's length."""
+
+    def forward(self, x):
+        return x[..., : x.shape[-1] // 2].repeat(1, 1, 2) if x.shape[-1] % 2 == 0 else x
+
+
+def test_trace_that_does_not_generalise_is_refused(tmp_path, monkeypatch, export_spec):
+    monkeypatch.setattr(torch.jit, "script", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no")))
+    with pytest.raises(WuxError, match="does not generalise"):
+        export_torchscript(LengthBaked(), export_spec, tmp_path / "m.pt")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from wux.constants import SAMPLE_RATE
-from wux.errors import AudioError
+from wux.errors import AudioError, first_line
 from wux.fsutil import atomic_file
 
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -28,7 +28,7 @@ def read_audio(
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:  # libsndfile reports every format problem as its own error type
-        raise AudioError(f"cannot read audio ({_first_line(e)})", path) from None
+        raise AudioError(f"cannot read audio ({first_line(e)})", path) from None
     if data.shape[0] == 0:
         raise AudioError("contains no samples", path)
     if data.shape[1] > 1:
@@ -83,7 +83,3 @@ def list_audio_files(paths: list[Path]) -> list[Path]:
             out.append(p)
     return out
 
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wux.errors import MissingDependency, WuxError
+from wux.errors import MissingDependency, WuxError, first_line
 
 # Ops whose accumulation is numerically sensitive in FP16; they stay FP32.
 FP32_OPS = (
@@ -41,7 +41,7 @@ def convert_to_fp16(src: Path, dst: Path, keep_fp32_ops: tuple[str, ...] = FP32_
     try:
         onnx.checker.check_model(converted, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-        raise WuxError(f"FP16 conversion produced an invalid graph: {str(e).splitlines()[0]}", dst) from None
+        raise WuxError(f"FP16 conversion produced an invalid graph: {first_line(e)}", dst) from None
     onnx.save(converted, str(dst))
     ops = [n.op_type for n in converted.graph.node]
     return {"converter": "onnxruntime.transformers.float16", "fp32_ops": list(keep_fp32_ops),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.errors import WuxError
+from wux.errors import WuxError, first_line
 from wux.export.spec import ExportSpec
 
 
@@ -53,7 +53,7 @@ def trace_with_check(model, spec: ExportSpec, script_error: Exception):
             ref, got = model(x), traced(x)
         if got.shape != ref.shape or not torch.allclose(got, ref, atol=1e-5):
             raise WuxError(
-                f"torch.jit.script failed ({str(script_error).splitlines()[0]}) and the trace does not "
+                f"torch.jit.script failed ({first_line(script_error)}) and the trace does not "
                 f"generalise to shape {(b, 1, n)}"
             )
     return traced

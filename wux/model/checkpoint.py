@@ -11,7 +11,7 @@ from typing import Any
 
 from wux import __version__
 from wux.constants import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, SAMPLE_RATE
-from wux.errors import CheckpointError, ConfigError
+from wux.errors import CheckpointError, ConfigError, first_line
 from wux.fsutil import atomic_file, sha256_file
 from wux.model.config import WaveUNetConfig
 
@@ -109,14 +109,10 @@ def read_torch_file(path: Path | str) -> Any:
                 "Re-save it as a plain state_dict (torch.save(model.state_dict(), ...))",
                 path,
             ) from None
-        raise CheckpointError(f"corrupt pickle data ({_first_line(e)})", path) from None
+        raise CheckpointError(f"corrupt pickle data ({first_line(e)})", path) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
-        raise CheckpointError(f"truncated or corrupt torch file ({_first_line(e)})", path) from None
+        raise CheckpointError(f"truncated or corrupt torch file ({first_line(e)})", path) from None
 
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
