@@ -8,10 +8,19 @@ TORCH  ?= torch==2.13.0
 
 .PHONY: install sysdeps demo test lint bench gpu-check default-model clean
 
+# Triton: the server binary and its python backend come from the nvidia-pytriton wheel (its Python
+# API is not needed, hence --no-deps). The backend's stub imports from an isolated folder with
+# numpy<2: with numpy 2 the Triton 2.51 stub returns empty tensors without an error.
+TRITON_WHEEL ?= nvidia-pytriton==0.7.0
+STUB_ENV     := $(VENV)/wux-triton-env
+STUB_PKGS    ?= numpy==1.26.4 onnxruntime==1.20.1
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps $(TRITON_WHEEL)
+	$(PY) -m pip install -q --no-deps --target $(STUB_ENV) $(STUB_PKGS)
 	touch $(STAMP)
 
 install: $(STAMP)

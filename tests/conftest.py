@@ -17,7 +17,10 @@ EXPORT_CHUNK = 2048  # small serving chunk for the tiny model's exports
 
 
 def pytest_collection_modifyitems(config, items):
+    from wux.tools import find_tritonserver
+
     has_espeak = shutil.which("espeak-ng") is not None
+    has_server = find_tritonserver() is not None
     try:
         import torch
 
@@ -27,6 +30,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "espeak" in item.keywords and not has_espeak:
             item.add_marker(pytest.mark.skip(reason="espeak-ng not installed (apt-get install espeak-ng)"))
+        if "server" in item.keywords and not has_server:
+            item.add_marker(pytest.mark.skip(reason="no tritonserver (make install puts it in .venv)"))
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="no CUDA device"))
 

@@ -451,6 +451,88 @@ def bench(
     emit(report, as_json, render)
 
 
+# ---------------------------------------------------------------- Triton
+
+
+@app.command()
+def triton(
+    folder: Annotated[Path, typer.Argument(help="Folder written by `wux export`")],
+    repo: Annotated[Path, typer.Option(help="Repository folder to create")] = Path("triton_repo"),
+    name: Annotated[str, typer.Option(help="Name of the front model (core models get _FORMAT)")] = "waveunet",
+    formats: Annotated[Optional[str], typer.Option(help="onnx,trt,torchscript,python (default: all + python)")] = None,
+    core: Annotated[str, typer.Option(help="Core model format the front model calls")] = "python",
+    max_batch: Annotated[Optional[int], typer.Option(help="Dynamic batching limit (default: the manifest's)")] = None,
+    instances: Annotated[int, typer.Option(help="Instances per model")] = 1,
+    kind: Annotated[str, typer.Option(help="cpu, gpu or auto")] = "auto",
+    preferred_batch: Annotated[Optional[str], typer.Option(help="Preferred batch sizes, e.g. 4,8")] = None,
+    queue_delay_us: Annotated[int, typer.Option(help="Max queue delay for dynamic batching, us")] = 500,
+    warmup: Annotated[bool, typer.Option(help="Warm models up with real speech")] = True,
+    ort_trt: Annotated[bool, typer.Option(help="ONNX Runtime TensorRT accelerator for the onnx model")] = False,
+    force: Annotated[bool, typer.Option(help="Replace an existing repository")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate a Triton model repository (every format + python + a long-audio front model)."""
+    from wux.triton_repo.config import KINDS, ServingOptions
+    from wux.triton_repo.generate import RepoRequest, generate_repository
+
+    if kind not in KINDS:
+        raise WuxError(f"--kind must be one of {', '.join(KINDS)}")
+    options = ServingOptions(max_batch=max_batch, instances=instances, kind=kind, queue_delay_us=queue_delay_us,
+                             preferred_batch=tuple(int(b) for b in split_list([preferred_batch or ""])),
+                             warmup=warmup, ort_trt=ort_trt)
+    request = RepoRequest(name=name, formats=tuple(split_list([formats])) if formats else None, core=core,
+                          options=options)
+    result = generate_repository(folder, repo, request, force=force)
+
+    def render(r):
+        for m in r.models:
+            typer.echo(f"{m.name:24} {m.role:5} {m.kind:18} {m.source or ''}")
+        for n in r.notes:
+            typer.echo(f"note: {n}")
+        typer.echo(f"wrote {r.repo} (see {r.repo}/README.md)")
+
+    emit(result, as_json, render)
+
+
+@app.command()
+def serve(
+    repo: Annotated[Path, typer.Argument(help="Repository written by `wux triton`")],
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    http_port: Annotated[int, typer.Option()] = 8000,
+    grpc_port: Annotated[int, typer.Option()] = 8001,
+    metrics_port: Annotated[int, typer.Option()] = 8002,
+    tritonserver: Annotated[Optional[Path], typer.Option(help="tritonserver binary (default: PATH, the wheel)")] = None,
+) -> None:
+    """Run tritonserver on the repository until Ctrl-C / SIGTERM; says which models it cannot load."""
+    import signal as signals
+    import time
+
+    from wux.triton_repo.server import TritonServer
+
+    server = TritonServer(repo, host, http_port, grpc_port, metrics_port, tritonserver)
+    stop = {"requested": False}
+
+    def request_stop(signum, frame):
+        stop["requested"] = True
+
+    signals.signal(signals.SIGTERM, request_stop)
+    with server as info:
+        for model, why in info.skipped_models.items():
+            typer.echo(f"not served: {model} ({why})")
+        typer.echo(f"ready: {', '.join(info.ready_models)}")
+        typer.echo(f"HTTP {info.http_url}  gRPC {info.grpc_url}  metrics {info.host}:{info.metrics_port}  "
+                   f"pid {info.pid}")
+        try:
+            while not stop["requested"] and server.process.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        died = server.process.poll() is not None
+    typer.echo(f"tritonserver stopped (exit code {server.process.returncode})")
+    if died:
+        raise WuxError(f"tritonserver exited on its own: {server.last_error()}")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,201 @@
+"""`wux serve`: a real tritonserver on loopback, started and stopped by PID (also a context manager)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from wux.errors import MissingDependency, WuxError
+from wux.tools import find_tritonserver, site_packages
+
+PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+# The isolated folder the python-backend stub imports from (numpy<2, onnxruntime): see
+# templates/core_model.py. `make install` fills it; its path is passed as WUX_TRITON_PYTHONPATH.
+STUB_ENV_DIR = Path(sys.prefix) / "wux-triton-env"
+STUB_ENV_PACKAGES = ("numpy==1.26.4", "onnxruntime==1.20.1")
+
+
+@dataclass
+class ServerInfo:
+    pid: int
+    host: str
+    http_port: int
+    grpc_port: int
+    metrics_port: int
+    ready_models: list[str] = field(default_factory=list)
+    skipped_models: dict[str, str] = field(default_factory=dict)  # name -> why this server cannot load it
+    log: str = ""
+
+    @property
+    def http_url(self) -> str:
+        return f"{self.host}:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "http_url": self.http_url, "grpc_url": self.grpc_url}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def backend_dir(server: Path) -> Path:
+    """A backends folder holding the python backend with this Python's stub, built once per server."""
+    root = server.parent.parent  # .../tritonserver/bin/tritonserver -> .../tritonserver
+    source = root / "backends" / "python"
+    stub = root / "python_backend_stubs" / PYTHON_VERSION / "triton_python_backend_stub"
+    if not (source / "libtriton_python.so").is_file() or not stub.is_file():
+        raise MissingDependency(f"the python backend for Python {PYTHON_VERSION} next to {server}")
+    target = Path(tempfile.gettempdir()) / f"wux-triton-backends-{os.getuid()}" / PYTHON_VERSION
+    python = target / "python"
+    if not (python / "triton_python_backend_stub").is_file():
+        python.mkdir(parents=True, exist_ok=True)
+        for f in ("libtriton_python.so", "triton_python_backend_utils.py"):
+            shutil.copyfile(source / f, python / f)
+        shutil.copy2(stub, python / "triton_python_backend_stub")
+    return target
+
+
+def available_backends(backends: Path) -> set[str]:
+    return {p.name for p in backends.iterdir() if p.is_dir()}
+
+
+def loadable_models(repo: Path, backends: set[str]) -> tuple[list[str], dict[str, str]]:
+    """(models this server can load, {model: why not}) from each config's platform or backend."""
+    from wux.triton_repo.config import validate
+
+    platform_backend = {"onnxruntime_onnx": "onnxruntime", "tensorrt_plan": "tensorrt",
+                        "pytorch_libtorch": "pytorch"}
+    ok, skipped = [], {}
+    for config in sorted(Path(repo).glob("*/config.pbtxt")):
+        cfg = validate(config.read_text(), str(config))
+        needed = cfg.backend or platform_backend.get(cfg.platform, cfg.platform)
+        if needed in backends:
+            ok.append(cfg.name)
+        else:
+            skipped[cfg.name] = f"needs the {needed} backend, which this tritonserver does not have"
+    # A front model is only useful if its core model loads.
+    for config in sorted(Path(repo).glob("*/config.pbtxt")):
+        cfg = validate(config.read_text(), str(config))
+        core = cfg.parameters["core_model"].string_value if "core_model" in cfg.parameters else None
+        if core and core not in ok and cfg.name in ok:
+            ok.remove(cfg.name)
+            skipped[cfg.name] = f"its core model {core} cannot be loaded here"
+    return ok, skipped
+
+
+def server_environment(server: Path, stub_env: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    libs = site_packages() / "nvidia_pytriton.libs"
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(libs), env.get("LD_LIBRARY_PATH", "")) if p)
+    env["WUX_TRITON_PYTHONPATH"] = str(stub_env)
+    return env
+
+
+class TritonServer:
+    """Start tritonserver on loopback with the models it can load; stop it by PID."""
+
+    def __init__(self, repo: Path, host: str = "127.0.0.1", http_port: int = 0, grpc_port: int = 0,
+                 metrics_port: int = 0, binary: Path | None = None, stub_env: Path = STUB_ENV_DIR,
+                 startup_timeout_s: float = 90.0):
+        self.repo = Path(repo).resolve()
+        self.host = host
+        self.ports = [http_port or free_port(host), grpc_port or free_port(host), metrics_port or free_port(host)]
+        self.binary = binary
+        self.stub_env = Path(stub_env)
+        self.timeout = startup_timeout_s
+        self.process: subprocess.Popen | None = None
+        self.info: ServerInfo | None = None
+        self.log_path: Path | None = None
+
+    def start(self) -> ServerInfo:
+        if not self.repo.is_dir():
+            raise WuxError("model repository not found", self.repo)
+        server = find_tritonserver(self.binary)
+        if server is None:
+            raise MissingDependency("tritonserver",
+                                    hint="pip install --no-deps nvidia-pytriton, or pass --tritonserver")
+        if not (self.stub_env / "numpy").is_dir():
+            raise MissingDependency(f"the python backend's package folder {self.stub_env}",
+                                    hint="run `make install`, which fills it")
+        backends = backend_dir(server)
+        ok, skipped = loadable_models(self.repo, available_backends(backends))
+        if not ok:
+            raise WuxError("this tritonserver can load none of the models: " + "; ".join(
+                f"{k}: {v}" for k, v in skipped.items()), self.repo)
+        http, grpc, metrics = self.ports
+        cmd = [str(server), "--model-repository", str(self.repo), "--backend-directory", str(backends),
+               "--http-address", self.host, "--grpc-address", self.host, "--http-port", str(http),
+               "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--allow-gpu-metrics", "false",
+               "--model-control-mode", "explicit", "--strict-readiness", "true",
+               # bounded shutdown: an idle keep-alive client would otherwise hold SIGTERM for 30 s
+               "--exit-timeout-secs", "5",
+               *(f"--load-model={m}" for m in ok)]
+        fd, log = tempfile.mkstemp(prefix="wux-tritonserver-", suffix=".log")
+        self.log_path = Path(log)
+        self.process = subprocess.Popen(cmd, stdout=fd, stderr=subprocess.STDOUT, start_new_session=True,
+                                        env=server_environment(server, self.stub_env))
+        os.close(fd)
+        self.info = ServerInfo(self.process.pid, self.host, http, grpc, metrics, [], skipped, str(self.log_path))
+        try:
+            self.wait_ready(ok)
+        except BaseException:
+            self.stop()
+            raise
+        self.info.ready_models = ok
+        return self.info
+
+    def wait_ready(self, models: list[str]) -> None:
+        deadline = time.monotonic() + self.timeout
+        url = f"http://{self.host}:{self.ports[0]}/v2/health/ready"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise WuxError(f"tritonserver exited with code {self.process.returncode}: {self.last_error()}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise WuxError(f"tritonserver was not ready after {self.timeout:.0f} s: {self.last_error()}")
+
+    def last_error(self) -> str:
+        lines = self.log_path.read_text(errors="replace").splitlines() if self.log_path else []
+        errors = [line for line in lines if line.startswith("E") or "error" in line.lower()]
+        return (errors or lines or ["(no log)"])[-1][:300]
+
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        """SIGTERM the server's own PID, SIGKILL if it does not exit in time; returns its exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.process.returncode == 0 and self.log_path:
+            self.log_path.unlink(missing_ok=True)  # keep the log only when something went wrong
+        return self.process.returncode
+
+    def __enter__(self) -> ServerInfo:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

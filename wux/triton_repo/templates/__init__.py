@@ -1,0 +1,1 @@
+"""Files copied verbatim into generated Triton repositories (they run inside Triton, not in wux)."""
