@@ -105,3 +105,23 @@ def exported(tmp_path_factory, export_spec) -> tuple[Path, Path]:
     export_artifacts(ckpt, out, ExportRequest(formats=("torchscript", "onnx"), precisions=("fp32", "fp16"),
                                               spec=export_spec), show_progress=False)
     return out, ckpt
+
+
+@pytest.fixture(scope="session")
+def served(exported, tmp_path_factory):
+    """(ServerInfo, export folder): a real tritonserver on 127.0.0.1 serving the tiny export."""
+    import os
+
+    from wux.triton_repo.config import ServingOptions
+    from wux.triton_repo.generate import RepoRequest, generate_repository
+    from wux.triton_repo.server import TritonServer
+
+    repo = tmp_path_factory.mktemp("served") / "repo"
+    # a long queue delay makes batching under concurrent load certain, not a matter of timing luck
+    generate_repository(exported[0], repo, RepoRequest(options=ServingOptions(max_batch=3, queue_delay_us=50_000)))
+    server = TritonServer(repo)
+    info = server.start()
+    yield info, exported[0]
+    assert server.stop() == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(info.pid, 0)  # stopped by its own PID, and gone

@@ -247,27 +247,42 @@ def denoise(
     inputs: Annotated[list[Path], typer.Argument(help="WAV/FLAC files or folders")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output file (one input) or folder")],
     checkpoint: Annotated[Optional[Path], typer.Option(help="wux checkpoint (default: bundled)")] = None,
-    window: Annotated[int, typer.Option(help="Window length, samples")] = DEFAULT_CHUNK,
-    batch_size: Annotated[int, typer.Option(help="Windows per forward pass")] = 8,
+    url: Annotated[Optional[str], typer.Option(help="Denoise through Triton at HOST:PORT instead")] = None,
+    protocol: Annotated[str, typer.Option(help="grpc or http (with --url)")] = "grpc",
+    model: Annotated[str, typer.Option(help="Front model name (with --url)")] = "waveunet",
+    mode: Annotated[str, typer.Option(help="server: the front model windows; client: windows sent here")] = "server",
+    window: Annotated[int, typer.Option(help="Window length, samples (in-process)")] = DEFAULT_CHUNK,
+    batch_size: Annotated[int, typer.Option(help="Windows per forward pass (in-process)")] = 8,
     downmix: Annotated[bool, typer.Option(help="Average multi-channel input to mono")] = False,
     resample: Annotated[bool, typer.Option(help="Resample input to the model's rate")] = False,
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu or cuda (in-process)")] = "cpu",
     as_json: JsonOpt = False,
 ) -> None:
-    """Denoise audio files in-process, window by window with overlap-add."""
-    from wux.denoise import denoise_files, plan_for_model
-    from wux.model.checkpoint import load_checkpoint
-    from wux.model.runner import TorchRunner
+    """Denoise audio files in-process, or through a Triton server with --url."""
+    from wux.denoise import denoise_files, denoise_wave, plan_for_model
     from wux.progress import progress_bar
 
-    ckpt = load_checkpoint(checkpoint)
-    plan = plan_for_model(ckpt.config, window=window)
-    runner = TorchRunner(ckpt.build_model(), device)
+    if url:
+        from wux.clients.triton import TritonDenoiser
+
+        client = TritonDenoiser(url, model, protocol, mode)
+        fn, rate, source = client.denoise, client.info.sample_rate, f"triton {url} {model} ({protocol}, {mode})"
+    else:
+        from wux.model.checkpoint import load_checkpoint
+        from wux.model.runner import TorchRunner
+
+        ckpt = load_checkpoint(checkpoint)
+        plan = plan_for_model(ckpt.config, window=window)
+        runner = TorchRunner(ckpt.build_model(), device)
+
+        def fn(wave):
+            return denoise_wave(runner, wave, plan, batch_size)
+
+        rate, source = ckpt.sample_rate, str(ckpt.path)
     with progress_bar("denoising", None, not as_json) as advance:
-        results = denoise_files(inputs, output, runner, plan, ckpt.sample_rate, downmix=downmix,
-                                resample=resample, progress=lambda _: advance())
-    payload = {"checkpoint": str(ckpt.path), "window": plan.to_dict(),
-               "files": [r.to_dict() for r in results]}
+        results = denoise_files(inputs, output, fn, rate, downmix=downmix, resample=resample,
+                                progress=lambda _: advance())
+    payload = {"source": source, "files": [r.to_dict() for r in results]}
 
     def render(p):
         for f in p["files"]:

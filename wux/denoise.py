@@ -67,10 +67,13 @@ def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def denoise_files(inputs: list[Path], output: Path, runner: Runner, plan: windowing.WindowPlan,
+def denoise_files(inputs: list[Path], output: Path, denoise: Callable[[np.ndarray], np.ndarray],
                   sample_rate: int, downmix: bool = False, resample: bool = False,
                   progress: Callable[[Path], None] | None = None) -> list[DenoisedFile]:
-    """Denoise every input file into `output`; each file is written atomically."""
+    """Denoise every input file into `output` with `denoise(wave) -> wave`; each file is written atomically.
+
+    `denoise` is in-process windowed inference or a Triton client: the file handling is the same.
+    """
     from wux.data.audio import read_audio, write_audio
 
     pairs = output_paths(inputs, output)
@@ -78,7 +81,7 @@ def denoise_files(inputs: list[Path], output: Path, runner: Runner, plan: window
     waves = [read_audio(src, sample_rate, downmix=downmix, resample=resample) for src, _ in pairs]
     results = []
     for (src, dst), wave in zip(pairs, waves):
-        write_audio(dst, denoise_wave(runner, wave, plan), sample_rate)
+        write_audio(dst, denoise(wave), sample_rate)
         results.append(DenoisedFile(str(src), str(dst), len(wave), len(wave) / sample_rate))
         if progress:
             progress(src)

@@ -1,7 +1,6 @@
 """Against a real tritonserver on 127.0.0.1, started and stopped by PID in each module."""
 
 import concurrent.futures as cf
-import os
 
 import numpy as np
 import pytest
@@ -12,24 +11,9 @@ from wux.errors import WuxError
 from wux.export.manifest import read_manifest
 from wux.export.onnx import OrtRunner
 from wux.metrics import si_snr_db
-from wux.triton_repo.config import ServingOptions
-from wux.triton_repo.generate import RepoRequest, generate_repository
 from wux.triton_repo.server import TritonServer, free_port
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture(scope="module")
-def served(exported, tmp_path_factory):
-    repo = tmp_path_factory.mktemp("served") / "repo"
-    # a long queue delay makes batching under concurrent load certain, not a matter of timing luck
-    generate_repository(exported[0], repo, RepoRequest(options=ServingOptions(max_batch=3, queue_delay_us=50_000)))
-    server = TritonServer(repo)
-    info = server.start()
-    yield info, exported[0]
-    assert server.stop() == 0
-    with pytest.raises(ProcessLookupError):
-        os.kill(info.pid, 0)  # stopped by its own PID, and gone
 
 
 def reference(folder, wave):

@@ -97,7 +97,8 @@ def core_spec(fmt: str, base: str, manifest: Manifest, art: Artifact, opts: Serv
 def front_spec(base: str, core: ModelSpec, manifest: Manifest, opts: ServingOptions) -> ModelSpec:
     w = manifest.windowing
     params = {"core_model": core.name, "core_input": core.input_name, "core_output": core.output_name,
-              "input_name": INPUT_NAME, "output_name": OUTPUT_NAME, "window": str(w["window"]),
+              "input_name": INPUT_NAME, "output_name": OUTPUT_NAME, "sample_rate": str(manifest.sample_rate),
+              "window": str(w["window"]),
               "context": str(w["context"]), "crossfade": str(w["crossfade"]), "align": str(w["align"])}
     return ModelSpec(name=base, backend=PYTHON, input_name=INPUT_NAME, output_name=OUTPUT_NAME, dims=[-1],
                      max_batch=0, kind="KIND_CPU", instances=opts.instances, dynamic_batching=False,

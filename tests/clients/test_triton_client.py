@@ -1,0 +1,93 @@
+"""TritonDenoiser and `wux denoise --url` against a real tritonserver on 127.0.0.1."""
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.test_cli import assert_one_line_error, invoke
+from tests.triton_repo.test_server import reference
+from wux.clients.triton import TritonDenoiser
+from wux.errors import WuxError
+from wux.metrics import si_snr_db
+from wux.triton_repo.server import free_port
+
+pytestmark = pytest.mark.server
+
+
+def url_for(info, protocol):
+    return info.grpc_url if protocol == "grpc" else info.http_url
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+@pytest.mark.parametrize("mode", ["server", "client"])
+def test_both_protocols_and_modes_equal_in_process_onnxruntime(served, protocol, mode):
+    info, folder = served
+    wave = np.random.default_rng(7).standard_normal(7777).astype(np.float32) * 0.1
+    with TritonDenoiser(url_for(info, protocol), protocol=protocol, mode=mode) as client:
+        out = client.denoise(wave)
+    ref = reference(folder, wave)
+    assert out.shape == wave.shape and si_snr_db(out, ref) >= 60
+    assert np.abs(out).max() > 1e-3
+
+
+@pytest.mark.parametrize("mode", ["server", "client"])
+def test_asyncio_api(served, mode):
+    info, folder = served
+    wave = np.random.default_rng(8).standard_normal(5000).astype(np.float32) * 0.1
+    client = TritonDenoiser(info.grpc_url, mode=mode)
+    try:
+        out = asyncio.run(client.denoise_async(wave))
+    finally:
+        client.close()
+    assert si_snr_db(out, reference(folder, wave)) >= 60
+
+
+def test_server_down_is_a_clear_error_without_hanging():
+    port = free_port()
+    t0 = time.monotonic()
+    with pytest.raises(WuxError, match="not reachable"):
+        TritonDenoiser(f"127.0.0.1:{port}", protocol="http", retries=1, backoff_s=0.05, timeout_s=2)
+    with pytest.raises(WuxError, match="not reachable"):
+        TritonDenoiser(f"127.0.0.1:{port}", protocol="grpc", retries=1, backoff_s=0.05, timeout_s=2)
+    assert time.monotonic() - t0 < 20
+
+
+def test_wrong_model_name(served):
+    info, _ = served
+    with pytest.raises(WuxError, match="'nope' is not ready.*waveunet"):
+        TritonDenoiser(info.grpc_url, model="nope")
+    with pytest.raises(WuxError, match="not a wux front model"):
+        TritonDenoiser(info.grpc_url, model="waveunet_python")
+
+
+def test_bad_waveforms_are_refused_before_sending(served):
+    info, _ = served
+    with TritonDenoiser(info.grpc_url) as client:
+        with pytest.raises(WuxError, match="NaN"):
+            client.denoise(np.array([0.0, np.nan], dtype=np.float32))
+        with pytest.raises(WuxError, match="mono"):
+            client.denoise(np.zeros((2, 10), dtype=np.float32))
+
+
+def test_cli_denoise_through_triton_matches_in_process(served, tmp_path):
+    info, folder = served
+    wave = np.random.default_rng(9).standard_normal(12_345).astype(np.float32) * 0.1
+    sf.write(tmp_path / "in.wav", wave, 16000, subtype="FLOAT")
+    for mode in ("server", "client"):
+        out = tmp_path / f"out_{mode}.wav"
+        result = invoke("denoise", tmp_path / "in.wav", "-o", out, "--url", info.grpc_url, "--mode", mode)
+        assert result.exit_code == 0, result.output
+        got, rate = sf.read(out, dtype="float32")
+        assert rate == 16000
+        # 16-bit output: the same signal up to quantisation
+        assert si_snr_db(got, reference(folder, sf.read(tmp_path / "in.wav", dtype="float32")[0])) > 40
+
+
+def test_cli_denoise_server_down(tmp_path, wav_file):
+    port = free_port()
+    result = invoke("denoise", wav_file, "-o", tmp_path / "o.wav", "--url", f"127.0.0.1:{port}")
+    assert_one_line_error(result, "not reachable")
+    assert not (tmp_path / "o.wav").exists()

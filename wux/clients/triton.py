@@ -1,0 +1,184 @@
+"""TritonDenoiser: denoise waveforms through a Triton server, over HTTP or gRPC.
+
+Two modes: "server" sends the whole waveform to the front model, which windows it; "client"
+windows here (wux.windowing, the same code the front model runs) and sends the windows
+concurrently to the core model, so the server's dynamic batcher can group them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from wux import windowing
+from wux.errors import WuxError
+
+PROTOCOLS = ("grpc", "http")
+MODES = ("server", "client")
+
+
+@dataclass(frozen=True)
+class FrontInfo:
+    """What the front model's config tells a client: names, windows, core model, sample rate."""
+
+    input_name: str
+    output_name: str
+    core_model: str
+    core_input: str
+    core_output: str
+    sample_rate: int
+    plan: windowing.WindowPlan
+
+
+def client_module(protocol: str, aio: bool = False):
+    if protocol not in PROTOCOLS:
+        raise WuxError(f"unknown protocol {protocol!r}; choose grpc or http")
+    if protocol == "grpc":
+        import tritonclient.grpc as sync
+        import tritonclient.grpc.aio as asyn
+    else:
+        import tritonclient.http as sync
+        import tritonclient.http.aio as asyn
+    return asyn if aio else sync
+
+
+def is_unavailable(e: Exception) -> bool:
+    text = str(e).lower()
+    return any(s in text for s in ("unavailable", "connection refused", "failed to connect", "connect call failed",
+                                   "broken pipe", "connection reset"))
+
+
+class TritonDenoiser:
+    def __init__(self, url: str, model: str = "waveunet", protocol: str = "grpc", mode: str = "server",
+                 timeout_s: float = 30.0, retries: int = 3, backoff_s: float = 0.2, concurrency: int = 8):
+        if mode not in MODES:
+            raise WuxError(f"unknown mode {mode!r}; choose server or client")
+        self.url, self.model, self.protocol, self.mode = url, model, protocol, mode
+        self.timeout_s, self.retries, self.backoff_s, self.concurrency = timeout_s, retries, backoff_s, concurrency
+        self.lib = client_module(protocol)
+        kwargs = {"concurrency": concurrency, "connection_timeout": timeout_s, "network_timeout": timeout_s} \
+            if protocol == "http" else {}
+        self.client = self.lib.InferenceServerClient(url, **kwargs)
+        self.info = self.connect()
+
+    # -- connection and metadata
+
+    def call(self, fn, *args, **kwargs):
+        """Run a client call, retrying with exponential backoff while the server is UNAVAILABLE."""
+        from tritonclient.utils import InferenceServerException
+
+        for attempt in range(self.retries + 1):
+            try:
+                return fn(*args, **kwargs)
+            except (InferenceServerException, ConnectionError, OSError) as e:
+                if attempt == self.retries or not is_unavailable(e):
+                    raise
+                time.sleep(self.backoff_s * 2**attempt)
+
+    def connect(self) -> FrontInfo:
+        from tritonclient.utils import InferenceServerException
+
+        try:
+            live = self.call(self.client.is_server_live)
+        except (InferenceServerException, ConnectionError, OSError) as e:
+            raise WuxError(f"Triton server at {self.url} ({self.protocol}) is not reachable: "
+                           f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        if not live:
+            raise WuxError(f"Triton server at {self.url} is not live")
+        try:
+            ready = self.client.is_model_ready(self.model)
+        except InferenceServerException:
+            ready = False
+        if not ready:
+            models = [m["name"] if isinstance(m, dict) else m.name for m in self.repository_index()]
+            raise WuxError(f"model {self.model!r} is not ready on {self.url}; the server has: {', '.join(models)}")
+        return self.front_info()
+
+    def repository_index(self):
+        index = self.client.get_model_repository_index()
+        return index if isinstance(index, list) else list(index.models)
+
+    def front_info(self) -> FrontInfo:
+        config = self.client.get_model_config(self.model)
+        if self.protocol == "grpc":
+            params = {k: v.string_value for k, v in config.config.parameters.items()}
+        else:
+            params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        needed = ("core_model", "window", "context", "crossfade", "align", "input_name", "output_name")
+        if not all(k in params for k in needed):
+            raise WuxError(f"model {self.model!r} is not a wux front model (its config lacks the windowing parameters)")
+        plan = windowing.WindowPlan(window=int(params["window"]), context=int(params["context"]),
+                                    crossfade=int(params["crossfade"]), align=int(params["align"]))
+        return FrontInfo(params["input_name"], params["output_name"], params["core_model"],
+                         params["core_input"], params["core_output"], int(params.get("sample_rate", 16000)), plan)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> TritonDenoiser:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- inference
+
+    def infer(self, model: str, name: str, output: str, array: np.ndarray) -> np.ndarray:
+        inp = self.lib.InferInput(name, list(array.shape), "FP32")
+        inp.set_data_from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        outputs = [self.lib.InferRequestedOutput(output)]
+        kwargs = {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
+        result = self.call(self.client.infer, model, [inp], outputs=outputs, **kwargs)
+        return result.as_numpy(output)
+
+    def denoise(self, wave: np.ndarray) -> np.ndarray:
+        """Mono float32 waveform in, same length out."""
+        wave = check_wave(wave)
+        if self.mode == "server":
+            return self.infer(self.model, self.info.input_name, self.info.output_name, wave).reshape(-1)
+        windows, starts = windowing.split(wave, self.info.plan, fixed=True)
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(w):
+            return self.infer(self.info.core_model, self.info.core_input, self.info.core_output,
+                              w[None, None, :]).reshape(-1)
+
+        if self.protocol == "http":  # the HTTP client is gevent-based: no threads, its own concurrency
+            outputs = [one(w) for w in windows]
+        else:
+            with ThreadPoolExecutor(self.concurrency) as pool:
+                outputs = list(pool.map(one, windows))
+        return windowing.overlap_add(np.stack(outputs), starts, self.info.plan, len(wave))
+
+    async def denoise_async(self, wave: np.ndarray) -> np.ndarray:
+        """asyncio version of denoise(); windows (client mode) are sent concurrently."""
+        wave = check_wave(wave)
+        lib = client_module(self.protocol, aio=True)
+        client = lib.InferenceServerClient(self.url)
+        try:
+            async def infer(model, name, output, array):
+                inp = lib.InferInput(name, list(array.shape), "FP32")
+                inp.set_data_from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+                result = await client.infer(model, [inp], outputs=[lib.InferRequestedOutput(output)])
+                return result.as_numpy(output).reshape(-1)
+
+            if self.mode == "server":
+                return await infer(self.model, self.info.input_name, self.info.output_name, wave)
+            windows, starts = windowing.split(wave, self.info.plan, fixed=True)
+            outputs = await asyncio.gather(*(infer(self.info.core_model, self.info.core_input,
+                                                   self.info.core_output, w[None, None, :]) for w in windows))
+            return windowing.overlap_add(np.stack(outputs), starts, self.info.plan, len(wave))
+        finally:
+            await client.close()
+
+
+def check_wave(wave: np.ndarray) -> np.ndarray:
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim != 1:
+        raise WuxError(f"expected a mono waveform (1-D), got shape {wave.shape}")
+    if wave.size == 0 or not np.all(np.isfinite(wave)):
+        raise WuxError("waveform is empty or has NaN/Inf samples")
+    return wave
