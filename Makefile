@@ -13,7 +13,7 @@ TORCH  ?= torch==2.13.0
 # numpy<2: with numpy 2 the Triton 2.51 stub returns empty tensors without an error.
 TRITON_WHEEL ?= nvidia-pytriton==0.7.0
 STUB_ENV     := $(VENV)/wux-triton-env
-STUB_PKGS    ?= numpy==1.26.4 onnxruntime==1.20.1
+STUB_PKGS    ?= numpy==1.26.4 onnxruntime==1.32.0
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,7 +32,7 @@ sysdeps:
 	  echo "espeak-ng missing: corpus tests will be skipped (apt-get install espeak-ng)"
 
 demo: install
-	$(WUX) demo --out demo_out
+	$(WUX) demo --out demo_out --triton
 
 test: install sysdeps
 	$(PY) -m pytest -q

@@ -295,10 +295,11 @@ def denoise(
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's WAV files")] = Path("demo_out"),
     checkpoint: CheckpointArg = None,
+    triton: Annotated[bool, typer.Option(help="Also run export -> repository -> tritonserver -> client")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Denoise the bundled noisy sample with the default model and measure the SI-SNR gain."""
-    from wux.demo import run_demo
+    from wux.demo import run_demo, run_triton_demo
 
     result = run_demo(out, checkpoint)
 
@@ -308,7 +309,22 @@ def demo(
                    f"improvement {r.si_snr_improvement_db:+.2f} dB ({r.seconds:.2f} s of audio, "
                    f"denoised in {r.wall_seconds:.2f} s)")
 
-    emit(result, as_json, render)
+    if not triton:
+        emit(result, as_json, render)
+        return
+    served = run_triton_demo(out, checkpoint)
+
+    def render_both(pair):
+        render(pair[0])
+        t = pair[1]
+        typer.echo(f"Triton: exported {t.export}, repository {t.repo}, served {', '.join(t.served_models)}")
+        typer.echo(f"through Triton: {t.denoised}: SI-SNR {t.si_snr_after_db:.2f} dB vs clean; "
+                   f"{t.si_snr_vs_in_process_db:.1f} dB vs in-process onnxruntime (same signal above 60 dB)")
+
+    if as_json:
+        typer.echo(json.dumps({"in_process": result.to_dict(), "triton": served.to_dict()}, indent=2))
+    else:
+        render_both((result, served))
 
 
 # ---------------------------------------------------------------- export, verify, bench

@@ -52,3 +52,49 @@ def run_demo(out: Path, checkpoint: Path | None = None) -> DemoResult:
     before, after = si_snr_db(noisy, clean), si_snr_db(denoised, clean)
     return DemoResult(str(out / SAMPLE_NOISY), str(out / SAMPLE_CLEAN), str(target),
                       len(noisy) / ckpt.sample_rate, wall, before, after, after - before)
+
+
+@dataclass(frozen=True)
+class TritonDemoResult:
+    export: str
+    repo: str
+    served_models: list[str]
+    denoised: str
+    si_snr_vs_in_process_db: float
+    si_snr_before_db: float
+    si_snr_after_db: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_triton_demo(out: Path, checkpoint: Path | None = None) -> TritonDemoResult:
+    """export -> triton repository -> tritonserver -> denoise through it, compared with in-process."""
+    from wux.clients.triton import TritonDenoiser
+    from wux.data.audio import read_audio, write_audio
+    from wux.denoise import denoise_wave
+    from wux.export.api import ExportRequest, export_artifacts
+    from wux.export.manifest import read_manifest
+    from wux.export.onnx import OrtRunner
+    from wux.export.spec import make_spec
+    from wux.metrics import si_snr_db
+    from wux.model.checkpoint import load_checkpoint
+    from wux.triton_repo.generate import RepoRequest, generate_repository
+    from wux.triton_repo.server import TritonServer
+    from wux.windowing import WindowPlan
+
+    ckpt = load_checkpoint(checkpoint)
+    build, repo = out / "build", out / "triton_repo"
+    spec = make_spec(total_stride=ckpt.config.total_stride)
+    export_artifacts(checkpoint, build, ExportRequest(formats=("onnx",), spec=spec), force=True, show_progress=False)
+    generate_repository(build, repo, RepoRequest(), force=True)
+    noisy = read_audio(bundled_sample(SAMPLE_NOISY), ckpt.sample_rate)
+    clean = read_audio(bundled_sample(SAMPLE_CLEAN), ckpt.sample_rate)
+    with TritonServer(repo) as info, TritonDenoiser(info.grpc_url) as client:
+        served = client.denoise(noisy)
+        models = info.ready_models
+    in_process = denoise_wave(OrtRunner(build / "model.onnx"), noisy,
+                              WindowPlan(**read_manifest(build).windowing), fixed=True)
+    target = write_audio(out / "sample_denoised_triton.wav", served, ckpt.sample_rate)
+    return TritonDemoResult(str(build), str(repo), models, str(target), si_snr_db(served, in_process),
+                            si_snr_db(noisy, clean), si_snr_db(served, clean))

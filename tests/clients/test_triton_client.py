@@ -91,3 +91,14 @@ def test_cli_denoise_server_down(tmp_path, wav_file):
     result = invoke("denoise", wav_file, "-o", tmp_path / "o.wav", "--url", f"127.0.0.1:{port}")
     assert_one_line_error(result, "not reachable")
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_demo_runs_the_whole_chain(tmp_path):
+    import json
+
+    result = invoke("demo", "--out", tmp_path / "demo", "--triton", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["triton"]["si_snr_vs_in_process_db"] > 60
+    assert payload["triton"]["served_models"] == ["waveunet", "waveunet_python"]
+    assert payload["triton"]["si_snr_after_db"] > payload["triton"]["si_snr_before_db"] + 3

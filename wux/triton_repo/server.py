@@ -19,9 +19,9 @@ from wux.tools import find_tritonserver, site_packages
 
 PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 # The isolated folder the python-backend stub imports from (numpy<2, onnxruntime): see
-# templates/core_model.py. `make install` fills it; its path is passed as WUX_TRITON_PYTHONPATH.
+# templates/core_model.py. `make install` fills it (the Makefile's STUB_PKGS say with what);
+# its path reaches the stub as WUX_TRITON_PYTHONPATH.
 STUB_ENV_DIR = Path(sys.prefix) / "wux-triton-env"
-STUB_ENV_PACKAGES = ("numpy==1.26.4", "onnxruntime==1.20.1")
 
 
 @dataclass
