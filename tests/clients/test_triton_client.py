@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,3 +103,30 @@ def test_demo_runs_the_whole_chain(tmp_path):
     assert payload["triton"]["si_snr_vs_in_process_db"] > 60
     assert payload["triton"]["served_models"] == ["waveunet", "waveunet_python"]
     assert payload["triton"]["si_snr_after_db"] > payload["triton"]["si_snr_before_db"] + 3
+
+
+
+def test_generated_standalone_clients_run_against_the_server(served, tmp_path):
+    import subprocess
+    import sys
+
+    from wux.triton_repo.generate import clients_dir
+
+    info, folder = served
+    scripts = clients_dir(Path(info.repo))
+    wave = np.random.default_rng(4).standard_normal(6000).astype(np.float32) * 0.1
+    sf.write(tmp_path / "in.wav", wave, 16000, subtype="FLOAT")
+    run = subprocess.run([sys.executable, str(scripts / "denoise_client.py"), str(tmp_path / "in.wav"),
+                          "-o", str(tmp_path / "out.wav"), "--url", info.grpc_url],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    got, _ = sf.read(tmp_path / "out.wav", dtype="float32")
+    assert si_snr_db(got, reference(folder, wave)) > 40  # 16-bit file of the same signal
+    run = subprocess.run([sys.executable, str(scripts / "throughput_client.py"), "--url", info.grpc_url,
+                          "--concurrency", "2", "--seconds", "1"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "infer/s" in run.stdout and "p99" in run.stdout
+    down = subprocess.run([sys.executable, str(scripts / "denoise_client.py"), str(tmp_path / "in.wav"),
+                           "-o", str(tmp_path / "x.wav"), "--url", f"127.0.0.1:{free_port()}"],
+                          capture_output=True, text=True, timeout=120)
+    assert down.returncode != 0 and down.stderr.startswith("error:")

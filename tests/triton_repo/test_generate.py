@@ -93,3 +93,17 @@ def test_bad_requests_write_nothing(exported, tmp_path):
 def test_existing_repo_refused(repo, exported):
     with pytest.raises(WuxError, match="already exists"):
         generate_repository(exported[0], repo)
+
+
+def test_triton_cli(exported, tmp_path):
+    import json
+
+    from tests.test_cli import assert_one_line_error, invoke
+
+    result = invoke("triton", exported[0], "--repo", tmp_path / "r", "--formats", "onnx,python", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert [m["name"] for m in payload["models"]] == ["waveunet_onnx", "waveunet_python", "waveunet"]
+    assert_one_line_error(invoke("triton", exported[0], "--repo", tmp_path / "r"), "already exists")
+    assert_one_line_error(invoke("triton", exported[0], "--repo", tmp_path / "k", "--kind", "tpu"), "--kind")
+    assert_one_line_error(invoke("triton", tmp_path / "nothing", "--repo", tmp_path / "z"), "export folder not found")

@@ -41,6 +41,7 @@ class RepoResult:
     repo: str
     models: list[RepoModel]
     notes: list[str]
+    clients: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,6 +122,25 @@ def template(name: str) -> Path:
     return Path(str(resources.files("wux.triton_repo") / "templates" / name))
 
 
+def clients_dir(repo: Path) -> Path:
+    """Stand-alone client scripts live beside the repository: Triton would try to load a folder inside it."""
+    return Path(repo).with_name(f"{Path(repo).name}_clients")
+
+
+def write_clients(folder: Path, manifest: Manifest, front: ModelSpec, core: ModelSpec) -> None:
+    from string import Template
+
+    from wux import __version__
+
+    values = {"model": front.name, "input_name": front.input_name, "output_name": front.output_name,
+              "core_model": core.name, "core_input": core.input_name, "chunk": manifest.chunk,
+              "sample_rate": manifest.sample_rate, "wux_version": __version__}
+    for name in ("denoise_client.py", "throughput_client.py"):
+        text = Template(template(name + ".tmpl").read_text()).substitute(values)
+        (folder / name).write_text(text)
+        (folder / name).chmod(0o755)
+
+
 def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = RepoRequest(),
                         force: bool = False) -> RepoResult:
     """Every chosen core model, the front model, and a README, validated before anything is written."""
@@ -139,7 +159,7 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
         raise WuxError(f"the front model's core {request.core!r} is not among the generated models {formats}")
     warmup = warmup_samples(manifest) if opts.warmup else None
     models, notes, specs = [], [], {}
-    with atomic_dir(repo, force=force) as tmp:
+    with atomic_dir(repo, force=force) as tmp, atomic_dir(clients_dir(repo), force=force) as tmp_clients:
         for fmt in formats:
             art = pick_artifact(manifest, "onnx" if fmt == PYTHON else fmt)
             spec = core_spec(fmt, request.name, manifest, art, opts)
@@ -156,4 +176,5 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
                                               "windowing.py": Path(windowing.__file__)}, None)
         models.append(RepoModel(front.name, PYTHON, "front", None))
         (tmp / "README.md").write_text(repository_readme(manifest, models, request))
-    return RepoResult(str(repo), models, notes)
+        write_clients(tmp_clients, manifest, front, specs[request.core])
+    return RepoResult(str(repo), models, notes, str(clients_dir(repo)))

@@ -34,6 +34,7 @@ class ServerInfo:
     ready_models: list[str] = field(default_factory=list)
     skipped_models: dict[str, str] = field(default_factory=dict)  # name -> why this server cannot load it
     log: str = ""
+    repo: str = ""
 
     @property
     def http_url(self) -> str:
@@ -150,7 +151,8 @@ class TritonServer:
         self.process = subprocess.Popen(cmd, stdout=fd, stderr=subprocess.STDOUT, start_new_session=True,
                                         env=server_environment(server, self.stub_env))
         os.close(fd)
-        self.info = ServerInfo(self.process.pid, self.host, http, grpc, metrics, [], skipped, str(self.log_path))
+        self.info = ServerInfo(self.process.pid, self.host, http, grpc, metrics, [], skipped, str(self.log_path),
+                               str(self.repo))
         try:
             self.wait_ready(ok)
         except BaseException:
