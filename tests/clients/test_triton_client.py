@@ -130,3 +130,30 @@ def test_generated_standalone_clients_run_against_the_server(served, tmp_path):
                            "-o", str(tmp_path / "x.wav"), "--url", f"127.0.0.1:{free_port()}"],
                           capture_output=True, text=True, timeout=120)
     assert down.returncode != 0 and down.stderr.startswith("error:")
+
+
+def test_retries_back_off_on_unavailable_only():
+    from types import SimpleNamespace
+
+    from tritonclient.utils import InferenceServerException
+
+    calls = []
+
+    def flaky():
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise InferenceServerException("[StatusCode.UNAVAILABLE] failed to connect to all addresses")
+        return "ok"
+
+    owner = SimpleNamespace(retries=3, backoff_s=0.05)
+    assert TritonDenoiser.call(owner, flaky) == "ok" and len(calls) == 3
+    assert calls[2] - calls[1] >= 2 * (calls[1] - calls[0]) * 0.8  # exponential backoff
+
+    def wrong():
+        calls.append(0)
+        raise InferenceServerException("unknown model 'x'")
+
+    calls.clear()
+    with pytest.raises(InferenceServerException):
+        TritonDenoiser.call(owner, wrong)
+    assert len(calls) == 1  # not retried: only UNAVAILABLE is
