@@ -251,6 +251,7 @@ def denoise(
     protocol: Annotated[str, typer.Option(help="grpc or http (with --url)")] = "grpc",
     model: Annotated[str, typer.Option(help="Front model name (with --url)")] = "waveunet",
     mode: Annotated[str, typer.Option(help="server: the front model windows; client: windows sent here")] = "server",
+    shared_memory: Annotated[bool, typer.Option(help="Pass tensors through system shared memory (same host)")] = False,
     window: Annotated[int, typer.Option(help="Window length, samples (in-process)")] = DEFAULT_CHUNK,
     batch_size: Annotated[int, typer.Option(help="Windows per forward pass (in-process)")] = 8,
     downmix: Annotated[bool, typer.Option(help="Average multi-channel input to mono")] = False,
@@ -265,7 +266,7 @@ def denoise(
     if url:
         from wux.clients.triton import TritonDenoiser
 
-        client = TritonDenoiser(url, model, protocol, mode)
+        client = TritonDenoiser(url, model, protocol, mode, shared_memory=shared_memory)
         fn, rate, source = client.denoise, client.info.sample_rate, f"triton {url} {model} ({protocol}, {mode})"
     else:
         from wux.model.checkpoint import load_checkpoint

@@ -157,3 +157,15 @@ def test_retries_back_off_on_unavailable_only():
     with pytest.raises(InferenceServerException):
         TritonDenoiser.call(owner, wrong)
     assert len(calls) == 1  # not retried: only UNAVAILABLE is
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+@pytest.mark.parametrize("mode", ["server", "client"])
+def test_system_shared_memory(served, protocol, mode):
+    info, folder = served
+    wave = np.random.default_rng(11).standard_normal(5555).astype(np.float32) * 0.1
+    with TritonDenoiser(url_for(info, protocol), protocol=protocol, mode=mode, shared_memory=True) as client:
+        out = client.denoise(wave)
+        status = client.client.get_system_shared_memory_status()
+    assert si_snr_db(out, reference(folder, wave)) >= 60
+    assert not (status if isinstance(status, list) else list(status.regions))  # every region released

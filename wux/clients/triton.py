@@ -53,10 +53,12 @@ def is_unavailable(e: Exception) -> bool:
 
 class TritonDenoiser:
     def __init__(self, url: str, model: str = "waveunet", protocol: str = "grpc", mode: str = "server",
-                 timeout_s: float = 30.0, retries: int = 3, backoff_s: float = 0.2, concurrency: int = 8):
+                 timeout_s: float = 30.0, retries: int = 3, backoff_s: float = 0.2, concurrency: int = 8,
+                 shared_memory: bool = False):
         if mode not in MODES:
             raise WuxError(f"unknown mode {mode!r}; choose server or client")
         self.url, self.model, self.protocol, self.mode = url, model, protocol, mode
+        self.shared_memory = shared_memory  # system shared memory: client and server on one host
         self.timeout_s, self.retries, self.backoff_s, self.concurrency = timeout_s, retries, backoff_s, concurrency
         self.lib = client_module(protocol)
         kwargs = {"concurrency": concurrency, "connection_timeout": timeout_s, "network_timeout": timeout_s} \
@@ -127,12 +129,44 @@ class TritonDenoiser:
     # -- inference
 
     def infer(self, model: str, name: str, output: str, array: np.ndarray) -> np.ndarray:
+        if self.shared_memory:
+            return self.infer_shm(model, name, output, array)
         inp = self.lib.InferInput(name, list(array.shape), "FP32")
         inp.set_data_from_numpy(np.ascontiguousarray(array, dtype=np.float32))
         outputs = [self.lib.InferRequestedOutput(output)]
         kwargs = {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
         result = self.call(self.client.infer, model, [inp], outputs=outputs, **kwargs)
         return result.as_numpy(output)
+
+    def infer_shm(self, model: str, name: str, output: str, array: np.ndarray) -> np.ndarray:
+        """Input and output through system shared memory regions (outputs have the input's shape here)."""
+        import uuid
+
+        import tritonclient.utils.shared_memory as shm
+
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        size = array.nbytes
+        tag = uuid.uuid4().hex[:12]
+        regions = {f"wux_in_{tag}": None, f"wux_out_{tag}": None}
+        try:
+            for region in regions:
+                regions[region] = shm.create_shared_memory_region(region, f"/{region}", size)
+                self.call(self.client.register_system_shared_memory, region, f"/{region}", size)
+            in_name, out_name = regions
+            shm.set_shared_memory_region(regions[in_name], [array])
+            inp = self.lib.InferInput(name, list(array.shape), "FP32")
+            inp.set_shared_memory(in_name, size)
+            out = self.lib.InferRequestedOutput(output)
+            out.set_shared_memory(out_name, size)
+            self.call(self.client.infer, model, [inp], outputs=[out])
+            return shm.get_contents_as_numpy(regions[out_name], np.float32, list(array.shape)).copy()
+        finally:
+            for region, handle in regions.items():
+                if handle is not None:
+                    try:
+                        self.client.unregister_system_shared_memory(region)
+                    finally:
+                        shm.destroy_shared_memory_region(handle)
 
     def denoise(self, wave: np.ndarray) -> np.ndarray:
         """Mono float32 waveform in, same length out."""
