@@ -1,0 +1,134 @@
+import csv
+import shutil
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.test_cli import invoke
+from wux.errors import WuxError
+from wux.perf.loadgen import PerfConfig, parse_lengths, parse_range, run_perf
+from wux.perf.report import CSV_COLUMNS, write_csv
+from wux.perf.stability import is_stable, latency_percentiles_ms
+
+
+def test_stability_rule():
+    assert is_stable([100, 102, 98], [10, 10.5, 9.8], 10)
+    assert not is_stable([100, 130, 98], [10, 10, 10], 10)  # throughput jumped
+    assert not is_stable([100, 100, 100], [10, 14, 10], 10)  # latency jumped
+    assert not is_stable([100, 100], [10, 10], 10)  # fewer than three windows
+    assert is_stable([50, 300, 100, 101, 99], [1, 9, 10, 10, 10], 5)  # only the last three count
+
+
+def test_percentiles_equal_numpy():
+    lat = list(np.random.default_rng(0).exponential(0.01, 1000))
+    got = latency_percentiles_ms(lat)
+    for p in (50, 90, 95, 99):
+        assert got[f"p{p}"] == pytest.approx(np.percentile(np.array(lat) * 1e3, p))
+    assert got["avg"] == pytest.approx(np.mean(lat) * 1e3)
+
+
+def test_length_deck_holds_the_shares():
+    from wux.perf.loadgen import length_deck
+
+    deck = length_deck(((16000, 0.7), (48000, 0.3)))
+    assert len(deck) == 20 and deck.count(16000) == 14 and deck.count(48000) == 6
+    assert sorted(set(length_deck(((1, 1.0), (2, 1.0), (3, 1.0))))) == [1, 2, 3]
+
+
+def test_range_and_lengths_parsing():
+    assert parse_range("1:8:1") == tuple(range(1, 9)) and parse_range("2") == (2,) and parse_range("1:8:3") == (1, 4, 7)
+    assert parse_lengths("16000:0.7,48000:0.3") == ((16000, 0.7), (48000, 0.3))
+    for bad in ("0:3", "4:2", "1:2:0"):
+        with pytest.raises(WuxError):
+            parse_range(bad)
+    with pytest.raises(WuxError):
+        parse_lengths("abc:1")
+
+
+
+def short(info, folder, **kw) -> PerfConfig:
+    return PerfConfig(url=info.grpc_url, model=kw.pop("model", "waveunet"),
+                      measurement_interval_ms=kw.pop("measurement_interval_ms", 400),
+                      max_trials=kw.pop("max_trials", 6), stability_percentage=25, validate_export=folder, **kw)
+
+
+@pytest.mark.server
+def test_perf_levels_csv_and_validation(served, tmp_path):
+    info, folder = served
+    report = run_perf(short(info, folder, model="waveunet_python", concurrency=(1, 2), validate_share=0.5))
+    assert [lv.concurrency for lv in report.levels] == [1, 2] and report.error is None
+    for lv in report.levels:
+        assert lv.requests > 0 and lv.errors == 0 and lv.throughput_infer_per_s > 0
+        assert lv.latency_p50_ms <= lv.latency_p90_ms <= lv.latency_p95_ms <= lv.latency_p99_ms
+        assert lv.validated > 0 and lv.validation_failures == 0
+        assert lv.server_compute_infer_ms > 0 and lv.throughput_audio_s_per_s == pytest.approx(
+            lv.throughput_infer_per_s * 2048 / 16000)
+    path = write_csv(tmp_path / "perf.csv", report.levels)
+    rows = list(csv.reader(path.open()))
+    assert tuple(rows[0]) == ("Concurrency", *CSV_COLUMNS)
+    assert [float(r[1]) for r in rows[1:]] == sorted(float(r[1]) for r in rows[1:])
+    assert all(int(r[9]) > 0 for r in rows[1:])  # p50 in microseconds
+
+
+@pytest.mark.server
+def test_mixed_lengths_are_sent_in_their_shares(served):
+    info, folder = served
+    # measurement_interval 1500 ms x 3 windows: enough requests that one partial deck moves a share < 5 %
+    report = run_perf(short(info, folder, lengths=((512, 0.7), (1024, 0.3)), concurrency=(1,),
+                            measurement_interval_ms=1500))
+    sent = report.levels[0].sent_lengths
+    total = sum(sent.values())
+    assert total > 60
+    assert abs(sent[512] / total - 0.7) < 0.05 and abs(sent[1024] / total - 0.3) < 0.05
+
+
+@pytest.mark.server
+def test_validation_catches_a_model_that_scales_its_output(served, tmp_path):
+    from wux.triton_repo.server import TritonServer
+
+    info, folder = served
+    bad_repo = tmp_path / "repo"
+    shutil.copytree(info.repo, bad_repo)
+    model_py = bad_repo / "waveunet_python" / "1" / "model.py"
+    text = model_py.read_text()
+    model_py.write_text(text.replace("{self.input_name: np.concatenate(arrays)})[0]",
+                                     "{self.input_name: np.concatenate(arrays)})[0] * 1.5"))
+    assert model_py.read_text() != text
+    with TritonServer(bad_repo) as bad:
+        report = run_perf(PerfConfig(url=bad.grpc_url, model="waveunet", concurrency=(1,), validate_share=1.0,
+                                     validate_export=folder, measurement_interval_ms=300, max_trials=3))
+        result = invoke("perf", "--url", bad.grpc_url, "--concurrency-range", "1", "--measurement-interval-ms",
+                        "300", "--max-trials", "3", "--validate", "--export", folder)
+    level = report.levels[0]
+    assert level.validated > 0 and level.validation_failures == level.validated
+    assert result.exit_code == 1
+
+
+@pytest.mark.server
+def test_server_killed_mid_run_ends_cleanly(served, tmp_path):
+    from wux.triton_repo.server import TritonServer
+
+    info, folder = served
+    server = TritonServer(info.repo)
+    victim = server.start()
+    killer = threading.Timer(2.5, server.process.kill)
+    killer.start()
+    t0 = time.monotonic()
+    try:
+        report = run_perf(PerfConfig(url=victim.grpc_url, model="waveunet_python", concurrency=(1, 2, 3, 4),
+                                     measurement_interval_ms=500, max_trials=4, stability_percentage=50,
+                                     timeout_s=5))
+    finally:
+        killer.cancel()
+        server.stop()
+    assert time.monotonic() - t0 < 60
+    assert report.error and len(report.levels) < 4
+
+
+def test_server_down_at_start_is_one_line(tmp_path):
+    from tests.test_cli import assert_one_line_error
+    from wux.triton_repo.server import free_port
+
+    assert_one_line_error(invoke("perf", "--url", f"127.0.0.1:{free_port()}"), "cannot use model")

@@ -1,0 +1,323 @@
+"""`wux perf`: perf_analyzer-style load on a Triton model, in audio terms, with response validation.
+
+Concurrency mode: N asyncio workers on one gRPC aio client keep N requests in flight. Each
+level runs measurement windows until the last three agree (stability rule) or max_trials;
+the reported numbers merge the last three windows. The server-side breakdown comes from
+deltas of Triton's statistics API over the same windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wux.errors import WuxError
+from wux.perf.stability import is_stable, latency_percentiles_ms
+
+POOL = 6  # distinct input signals per length
+DECK = 20  # lengths are dealt from shuffled decks of this size: shares hold in every short window
+
+
+def length_deck(lengths: tuple[tuple[int, float], ...]) -> list[int]:
+    """DECK slots split by share (largest remainder), so each deck sends the requested mix exactly."""
+    shares = np.array([s for _, s in lengths], dtype=np.float64)
+    exact = shares / shares.sum() * DECK
+    counts = np.floor(exact).astype(int)
+    for i in np.argsort(counts - exact)[: DECK - counts.sum()]:
+        counts[i] += 1
+    return [n for (n, _), c in zip(lengths, counts) for _ in range(c)]
+
+
+@dataclass(frozen=True)
+class PerfConfig:
+    url: str
+    model: str
+    concurrency: tuple[int, ...] = (1,)
+    lengths: tuple[tuple[int, float], ...] = ()  # (samples, share); empty: the model's chunk
+    measurement_interval_ms: int = 5000
+    stability_percentage: float = 10.0
+    max_trials: int = 10
+    percentile: int | None = None  # stabilise on this latency percentile instead of the average
+    validate_share: float = 0.0
+    validate_export: Path | None = None
+    validate_atol: float = 1e-3
+    validate_min_si_snr_db: float = 60.0
+    input_data: Path | None = None
+    timeout_s: float = 30.0
+    seed: int = 0
+
+
+@dataclass
+class LevelResult:
+    concurrency: int
+    stable: bool
+    trials: int
+    requests: int
+    errors: int
+    throughput_infer_per_s: float
+    throughput_audio_s_per_s: float
+    latency_avg_ms: float
+    latency_p50_ms: float
+    latency_p90_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    client_send_ms: float
+    client_recv_ms: float
+    server_queue_ms: float
+    server_compute_input_ms: float
+    server_compute_infer_ms: float
+    server_compute_output_ms: float
+    client_cpu_percent: float
+    sent_lengths: dict[int, int] = field(default_factory=dict)
+    validated: int = 0
+    validation_failures: int = 0
+    validation_worst_si_snr_db: float | None = None
+
+
+@dataclass
+class PerfReport:
+    url: str
+    model: str
+    levels: list[LevelResult]
+    error: str | None = None  # why the run ended early (levels finished so far are kept)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Target:
+    """What to send: per-request shape, names, and the pool of inputs with their references."""
+
+    input_name: str
+    output_name: str
+    core_shape: bool  # [1, 1, n] (core model) instead of [n] (front model)
+    chunk: int
+    sample_rate: int
+
+
+def describe_model(config: dict, metadata: dict) -> Target:
+    params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+    inp, out = metadata["inputs"][0], metadata["outputs"][0]
+    if "window" in params:  # a wux front model: one waveform of any length
+        return Target(inp["name"], out["name"], False, int(params["window"]), int(params.get("sample_rate", 16000)))
+    dims = [int(d) for d in inp["shape"]]
+    if dims[-1] <= 0:
+        raise WuxError("the model's input length is dynamic; pass --lengths")
+    return Target(inp["name"], out["name"], True, dims[-1], 16000)
+
+
+def make_pool(target: Target, lengths: tuple[tuple[int, float], ...], input_data: Path | None, seed: int):
+    from wux.verify.signals import make_signal
+
+    sources = []
+    if input_data is not None:
+        from wux.data.audio import list_audio_files, read_audio
+
+        sources = [read_audio(p, target.sample_rate) for p in list_audio_files([Path(input_data)])]
+        if not sources:
+            raise WuxError("no audio files found", input_data)
+    pool = {}
+    for n, _ in lengths:
+        if target.core_shape and n != target.chunk:
+            raise WuxError(f"the core model takes exactly {target.chunk} samples; --lengths {n} cannot be sent")
+        if sources:
+            pool[n] = [np.resize(sources[i % len(sources)], n).astype(np.float32) for i in range(POOL)]
+        else:
+            pool[n] = list(make_signal("speech", POOL, n, seed))
+    return pool
+
+
+def references(pool, target: Target, export: Path):
+    from wux.denoise import denoise_wave
+    from wux.export.manifest import read_manifest
+    from wux.export.onnx import OrtRunner
+    from wux.windowing import WindowPlan
+
+    runner = OrtRunner(Path(export) / "model.onnx")
+    plan = WindowPlan(**read_manifest(export).windowing)
+    if target.core_shape:
+        return {n: [runner(x[None])[0] for x in xs] for n, xs in pool.items()}
+    return {n: [denoise_wave(runner, x, plan, fixed=True) for x in xs] for n, xs in pool.items()}
+
+
+def server_times(stats: dict) -> dict[str, float]:
+    s = stats["model_stats"][0]
+    inf = s.get("inference_stats", {})
+
+    def ns(key):
+        return float(inf.get(key, {}).get("ns", 0))
+
+    return {"count": float(inf.get("success", {}).get("count", 0)), "queue": ns("queue"),
+            "compute_input": ns("compute_input"), "compute_infer": ns("compute_infer"),
+            "compute_output": ns("compute_output")}
+
+
+async def run_level(client, lib, cfg: PerfConfig, target: Target, concurrency: int, pool, refs) -> LevelResult:
+    from wux.verify.compare import error_stats
+
+    records: list[tuple[float, float, int, bool, float, float]] = []  # end, latency, n, ok, send, recv
+    validation: list[tuple[float | None, bool]] = []  # (SI-SNR dB, failed)
+    stop = asyncio.Event()
+    deck = length_deck(cfg.lengths)
+
+    async def worker(i: int) -> None:
+        rng = np.random.default_rng((cfg.seed, concurrency, i))
+        order: list[int] = []
+        sent = 0
+        while not stop.is_set():
+            if not order:
+                order = list(rng.permutation(deck))
+            n = int(order.pop())
+            k = (i + sent) % POOL
+            sent += 1
+            x = pool[n][k]
+            t0 = time.perf_counter()
+            inp = lib.InferInput(target.input_name, [1, 1, n] if target.core_shape else [n], "FP32")
+            inp.set_data_from_numpy(x[None, None] if target.core_shape else x)
+            t1 = time.perf_counter()
+            try:
+                result = await client.infer(cfg.model, [inp], client_timeout=cfg.timeout_s)
+            except Exception:  # noqa: BLE001 - every failure is counted, the run goes on
+                records.append((time.perf_counter(), time.perf_counter() - t0, n, False, 0.0, 0.0))
+                await asyncio.sleep(0.05)
+                continue
+            t2 = time.perf_counter()
+            out = result.as_numpy(target.output_name).reshape(-1)
+            t3 = time.perf_counter()
+            records.append((t3, t3 - t0, n, True, t1 - t0, t3 - t2))
+            if refs is not None and rng.random() < cfg.validate_share:
+                stats = error_stats(out[None], refs[n][k][None])
+                bad = stats.max_abs_err > cfg.validate_atol or (
+                    stats.si_snr_db is not None and stats.si_snr_db < cfg.validate_min_si_snr_db)
+                validation.append((stats.si_snr_db, bad))
+
+    async def server_stats():
+        return server_times(await client.get_inference_statistics(cfg.model, as_json=True))
+
+    tasks = [asyncio.create_task(worker(i)) for i in range(concurrency)]
+    windows, throughputs, lats = [], [], []
+    try:
+        await asyncio.sleep(0.2)  # warm-up, not measured
+        for _ in range(cfg.max_trials):
+            s0, t0, cpu0 = await server_stats(), time.perf_counter(), cpu_seconds()
+            await asyncio.sleep(cfg.measurement_interval_ms / 1000)
+            s1, t1, cpu1 = await server_stats(), time.perf_counter(), cpu_seconds()
+            window = [r for r in records if t0 <= r[0] < t1]
+            ok = [r for r in window if r[3]]
+            if window and not ok:
+                raise WuxError(f"every request failed during the last window at concurrency {concurrency}")
+            windows.append((window, {k: s1[k] - s0[k] for k in s1}, t1 - t0, cpu1 - cpu0))
+            throughputs.append(len(ok) / (t1 - t0))
+            pct = latency_percentiles_ms([r[1] for r in ok])
+            lats.append(pct[f"p{cfg.percentile}"] if cfg.percentile else pct["avg"])
+            if is_stable(throughputs, lats, cfg.stability_percentage):
+                break
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return merge_windows(concurrency, windows[-3:], len(windows),
+                         is_stable(throughputs, lats, cfg.stability_percentage), target, validation)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def merge_windows(concurrency, windows, trials, stable, target: Target, validation) -> LevelResult:
+    records = [r for w in windows for r in w[0]]
+    ok = [r for r in records if r[3]]
+    seconds = sum(w[2] for w in windows)
+    server = {k: sum(w[1][k] for w in windows) for k in windows[0][1]}
+    count = max(server["count"], 1.0)
+    pct = latency_percentiles_ms([r[1] for r in ok])
+    sent: dict[int, int] = {}
+    for r in ok:
+        sent[r[2]] = sent.get(r[2], 0) + 1
+    audio = sum(r[2] for r in ok) / target.sample_rate
+    snrs = [v[0] for v in validation if v[0] is not None]
+    return LevelResult(
+        concurrency=concurrency, stable=stable, trials=trials, requests=len(ok),
+        errors=len(records) - len(ok), throughput_infer_per_s=len(ok) / seconds,
+        throughput_audio_s_per_s=audio / seconds, latency_avg_ms=pct["avg"], latency_p50_ms=pct["p50"],
+        latency_p90_ms=pct["p90"], latency_p95_ms=pct["p95"], latency_p99_ms=pct["p99"],
+        client_send_ms=1e3 * float(np.mean([r[4] for r in ok])) if ok else 0.0,
+        client_recv_ms=1e3 * float(np.mean([r[5] for r in ok])) if ok else 0.0,
+        server_queue_ms=server["queue"] / count / 1e6, server_compute_input_ms=server["compute_input"] / count / 1e6,
+        server_compute_infer_ms=server["compute_infer"] / count / 1e6,
+        server_compute_output_ms=server["compute_output"] / count / 1e6,
+        client_cpu_percent=100 * sum(w[3] for w in windows) / seconds, sent_lengths=sent,
+        validated=len(validation), validation_failures=sum(1 for v in validation if v[1]),
+        validation_worst_si_snr_db=min(snrs) if snrs else None,
+    )
+
+
+async def run_perf_async(cfg: PerfConfig, show_progress: bool = True) -> PerfReport:
+    import tritonclient.grpc.aio as lib
+
+    client = lib.InferenceServerClient(cfg.url)
+    report = PerfReport(cfg.url, cfg.model, [])
+    try:
+        try:
+            if not await client.is_server_live():
+                raise WuxError(f"Triton server at {cfg.url} is not live")
+            config = (await client.get_model_config(cfg.model, as_json=True))["config"]
+            metadata = await client.get_model_metadata(cfg.model, as_json=True)
+        except WuxError:
+            raise
+        except Exception as e:  # noqa: BLE001 - connection and lookup failures become one line
+            text = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise WuxError(f"cannot use model {cfg.model!r} at {cfg.url}: {text}") from None
+        target = describe_model(config, metadata)
+        lengths = cfg.lengths or ((target.chunk, 1.0),)
+        cfg = PerfConfig(**{**cfg.__dict__, "lengths": tuple(lengths)})
+        pool = make_pool(target, cfg.lengths, cfg.input_data, cfg.seed)
+        refs = references(pool, target, cfg.validate_export) if cfg.validate_share > 0 else None
+        for c in cfg.concurrency:
+            try:
+                report.levels.append(await run_level(client, lib, cfg, target, c, pool, refs))
+            except WuxError as e:
+                report.error = str(e)
+                break
+            except Exception as e:  # noqa: BLE001 - the server went away mid-level: keep what finished
+                text = str(e).splitlines()[0] if str(e) else type(e).__name__
+                report.error = f"server failed at concurrency {c}: {text}"
+                break
+    finally:
+        await client.close()
+    return report
+
+
+def run_perf(cfg: PerfConfig, show_progress: bool = True) -> PerfReport:
+    if cfg.validate_share > 0 and cfg.validate_export is None:
+        raise WuxError("--validate needs --export DIR (the export folder the served model came from)")
+    return asyncio.run(run_perf_async(cfg, show_progress))
+
+
+def parse_range(text: str) -> tuple[int, ...]:
+    """'start:end:step' (perf_analyzer's --concurrency-range) -> the levels."""
+    parts = [int(p) for p in text.split(":")]
+    start, end, step = (parts + [parts[0], 1])[:3] if len(parts) == 1 else (parts + [1])[:3]
+    if start < 1 or end < start or step < 1:
+        raise WuxError(f"bad range {text!r}: use start:end[:step] with 1 <= start <= end")
+    return tuple(range(start, end + 1, step))
+
+
+def parse_lengths(text: str) -> tuple[tuple[int, float], ...]:
+    """'16000:0.7,48000:0.3' -> ((16000, 0.7), (48000, 0.3))."""
+    out = []
+    for item in text.split(","):
+        n, _, share = item.partition(":")
+        try:
+            out.append((int(n), float(share or 1.0)))
+        except ValueError:
+            raise WuxError(f"bad --lengths item {item!r}: use SAMPLES:SHARE") from None
+    if any(n < 1 or s <= 0 for n, s in out):
+        raise WuxError("--lengths needs positive samples and shares")
+    return tuple(out)
