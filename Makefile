@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch; installed before the package so that pip never pulls a CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install sysdeps demo test lint bench gpu-check default-model clean
+.PHONY: install sysdeps demo test lint bench gpu-check perf-tools perf-compare default-model clean
 
 # Triton: the server binary and its python backend come from the nvidia-pytriton wheel (its Python
 # API is not needed, hence --no-deps). The backend's stub imports from an isolated folder with
@@ -48,6 +48,25 @@ bench: install
 # GPU-only tests, then export / verify / bench on CUDA; skips cleanly (and says so) without a GPU.
 gpu-check: install
 	bash perf/gpu_check.sh
+
+# perf_analyzer 2.51 (same release as the bundled server) from the tritonclient 2.51.0 wheel, unpacked
+# beside the venv's newer tritonclient; it needs Debian's libb64-0d and a libcudart.so.12 name (the
+# runtime library the server wheel ships serves; no GPU is needed).
+PA_DIR := $(VENV)/wux-perf-analyzer
+perf-tools: install
+	@dpkg -s libb64-0d >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libb64-0d; }
+	test -x $(PA_DIR)/perf_analyzer || { rm -rf $(PA_DIR).tmp && mkdir -p $(PA_DIR).tmp/lib && \
+	  $(PY) -m pip download -q --no-deps --only-binary=:all: --platform manylinux1_x86_64 \
+	    tritonclient==2.51.0 -d $(PA_DIR).tmp && \
+	  cd $(PA_DIR).tmp && unzip -q -o tritonclient-2.51.0-*.whl 'tritonclient-2.51.0.data/data/bin/perf_analyzer' && \
+	  mv tritonclient-2.51.0.data/data/bin/perf_analyzer . && rm -rf tritonclient-2.51.0.data *.whl && \
+	  ln -sf $$(ls $(CURDIR)/$(VENV)/lib/python3*/site-packages/nvidia_pytriton.libs/libcudart-*.so.12*) lib/libcudart.so.12 && \
+	  cd $(CURDIR) && mv $(PA_DIR).tmp $(PA_DIR); }
+
+# perf_analyzer and `wux perf` side by side on the same model, shape and concurrency levels.
+perf-compare: perf-tools
+	$(PY) perf/perf_compare.py
 
 # Rebuild the bundled default model from scratch (about 26 minutes on 2 CPU cores).
 default-model: install sysdeps

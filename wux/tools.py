@@ -28,5 +28,5 @@ def find_tritonserver(explicit: Path | str | None = None) -> Path | None:
 
 
 def find_perf_analyzer(explicit: Path | str | None = None) -> Path | None:
-    """The flag, then PATH, then the environment's bin folder (where the tritonclient wheel puts it)."""
-    return find_binary("perf_analyzer", explicit, Path(sys.executable).parent / "perf_analyzer")
+    """The flag, then PATH, then the folder `make perf-tools` fills inside the virtualenv."""
+    return find_binary("perf_analyzer", explicit, Path(sys.prefix) / "wux-perf-analyzer" / "perf_analyzer")

@@ -22,6 +22,7 @@ class ServingOptions:
     ort_trt: bool = False  # ONNX Runtime's TensorRT accelerator for the onnxruntime_onnx model
     ort_trt_fp16: bool = True
     ort_trt_cache: str = "/tmp/wux_ort_trt_cache"
+    threads: int = 0  # onnxruntime intra-op threads in the python-backend model (0: onnxruntime's default)
 
 
 @dataclass(frozen=True)

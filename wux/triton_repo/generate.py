@@ -87,7 +87,7 @@ def core_spec(fmt: str, base: str, manifest: Manifest, art: Artifact, opts: Serv
     )
     if fmt == PYTHON:
         params = {"input_name": art.input.name, "output_name": art.output.name,
-                  "provider": "cpu" if opts.kind == "cpu" else "cuda"}
+                  "provider": "cpu" if opts.kind == "cpu" else "cuda", "threads": str(opts.threads)}
         return ModelSpec(backend=PYTHON, input_name=art.input.name, output_name=art.output.name,
                          parameters=params, **common)
     accelerator = ort_trt_block(opts.ort_trt_fp16, opts.ort_trt_cache) if fmt == "onnx" and opts.ort_trt else ""

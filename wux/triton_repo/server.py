@@ -112,13 +112,14 @@ class TritonServer:
 
     def __init__(self, repo: Path, host: str = "127.0.0.1", http_port: int = 0, grpc_port: int = 0,
                  metrics_port: int = 0, binary: Path | None = None, stub_env: Path = STUB_ENV_DIR,
-                 startup_timeout_s: float = 90.0):
+                 startup_timeout_s: float = 90.0, cpus: set[int] | None = None):
         self.repo = Path(repo).resolve()
         self.host = host
         self.ports = [http_port or free_port(host), grpc_port or free_port(host), metrics_port or free_port(host)]
         self.binary = binary
         self.stub_env = Path(stub_env)
         self.timeout = startup_timeout_s
+        self.cpus = cpus  # pin the server (and the backend stubs it spawns) to these cores
         self.process: subprocess.Popen | None = None
         self.info: ServerInfo | None = None
         self.log_path: Path | None = None
@@ -148,8 +149,9 @@ class TritonServer:
                *(f"--load-model={m}" for m in ok)]
         fd, log = tempfile.mkstemp(prefix="wux-tritonserver-", suffix=".log")
         self.log_path = Path(log)
+        pin = (lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None
         self.process = subprocess.Popen(cmd, stdout=fd, stderr=subprocess.STDOUT, start_new_session=True,
-                                        env=server_environment(server, self.stub_env))
+                                        env=server_environment(server, self.stub_env), preexec_fn=pin)
         os.close(fd)
         self.info = ServerInfo(self.process.pid, self.host, http, grpc, metrics, [], skipped, str(self.log_path),
                                str(self.repo))
