@@ -573,6 +573,8 @@ def perf(
     url: Annotated[str, typer.Option(help="Triton gRPC endpoint HOST:PORT")] = "127.0.0.1:8001",
     model: Annotated[str, typer.Option(help="Model to load (a wux front model or a core model)")] = "waveunet",
     concurrency_range: Annotated[str, typer.Option(help="start:end:step")] = "1",
+    request_rate_range: Annotated[Optional[str], typer.Option(help="start:end:step requests/s (open loop)")] = None,
+    distribution: Annotated[str, typer.Option(help="constant or poisson arrivals (request-rate mode)")] = "constant",
     lengths: Annotated[Optional[str], typer.Option(help="SAMPLES:SHARE,... (default: the model's chunk)")] = None,
     measurement_interval_ms: Annotated[int, typer.Option(help="Measurement window, ms")] = 5000,
     stability_percentage: Annotated[float, typer.Option(help="Last 3 windows must agree within this %")] = 10.0,
@@ -583,30 +585,40 @@ def perf(
     export: Annotated[Optional[Path], typer.Option(help="Export folder of the served model (--validate)")] = None,
     input_data: Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send")] = None,
     csv_path: Annotated[Optional[Path], typer.Option("-f", "--csv", help="perf_analyzer-style CSV")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="PNG: latency percentiles against throughput")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """perf_analyzer-style load: throughput in infer/s and audio-s/s, latency percentiles, server breakdown."""
     from wux.perf.loadgen import PerfConfig, parse_lengths, parse_range, run_perf
-    from wux.perf.report import write_csv
+    from wux.perf.report import write_csv, write_plot
 
+    if distribution not in ("constant", "poisson"):
+        raise WuxError("--distribution must be constant or poisson")
     cfg = PerfConfig(url=url, model=model, concurrency=parse_range(concurrency_range),
+                     request_rates=parse_range(request_rate_range, float) if request_rate_range else (),
+                     distribution=distribution,
                      lengths=parse_lengths(lengths) if lengths else (), measurement_interval_ms=measurement_interval_ms,
                      stability_percentage=stability_percentage, max_trials=max_trials, percentile=percentile,
                      validate_share=validate_share if validate else 0.0, validate_export=export, input_data=input_data)
     report = run_perf(cfg)
     if csv_path and report.levels:
         write_csv(csv_path, report.levels)
+    if plot and report.levels:
+        write_plot(plot, report.levels, f"{model} @ {url}")
 
     def render(r):
         from rich.table import Table
 
         t = Table(title=f"wux perf {r.model} @ {r.url}")
-        cols = ("conc", "stable", "infer/s", "audio-s/s", "avg ms", "p50", "p90", "p95", "p99", "queue ms",
+        rate_mode = bool(r.levels and r.levels[0].request_rate)
+        cols = ("rate/s" if rate_mode else "conc", "stable", "infer/s", "audio-s/s", "avg ms", "p50", "p90", "p95",
+                "p99", "queue ms",
                 "infer ms", "errors", "validated (failed)", "client CPU %")
         for col in cols:
             t.add_column(col, justify="right")
         for lv in r.levels:
-            t.add_row(str(lv.concurrency), "yes" if lv.stable else f"[yellow]no ({lv.trials})",
+            level = f"{lv.request_rate:g}" if rate_mode else str(lv.concurrency)
+            t.add_row(level, "yes" if lv.stable else f"[yellow]no ({lv.trials})",
                       f"{lv.throughput_infer_per_s:.1f}", f"{lv.throughput_audio_s_per_s:.1f}",
                       f"{lv.latency_avg_ms:.1f}", f"{lv.latency_p50_ms:.1f}", f"{lv.latency_p90_ms:.1f}",
                       f"{lv.latency_p95_ms:.1f}", f"{lv.latency_p99_ms:.1f}", f"{lv.server_queue_ms:.1f}",

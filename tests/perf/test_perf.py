@@ -39,6 +39,7 @@ def test_length_deck_holds_the_shares():
 
 def test_range_and_lengths_parsing():
     assert parse_range("1:8:1") == tuple(range(1, 9)) and parse_range("2") == (2,) and parse_range("1:8:3") == (1, 4, 7)
+    assert parse_range("2.5:10:2.5", float) == (2.5, 5.0, 7.5, 10.0)
     assert parse_lengths("16000:0.7,48000:0.3") == ((16000, 0.7), (48000, 0.3))
     for bad in ("0:3", "4:2", "1:2:0"):
         with pytest.raises(WuxError):
@@ -132,3 +133,21 @@ def test_server_down_at_start_is_one_line(tmp_path):
     from wux.triton_repo.server import free_port
 
     assert_one_line_error(invoke("perf", "--url", f"127.0.0.1:{free_port()}"), "cannot use model")
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("distribution", ["constant", "poisson"])
+def test_request_rate_mode_and_plot(served, tmp_path, distribution):
+    info, folder = served
+    report = run_perf(short(info, folder, model="waveunet_python", request_rates=(5.0, 10.0),
+                            distribution=distribution, measurement_interval_ms=1000))
+    assert [lv.request_rate for lv in report.levels] == [5.0, 10.0] and report.error is None
+    for lv in report.levels:
+        # an open loop delivers what it was asked for, as long as the server keeps up
+        assert lv.throughput_infer_per_s == pytest.approx(lv.request_rate, rel=0.35)
+    path = write_csv(tmp_path / "rate.csv", report.levels)
+    assert next(csv.reader(path.open()))[0] == "Request Rate"
+    from wux.perf.report import write_plot
+
+    png = write_plot(tmp_path / "perf.png", report.levels, "test")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

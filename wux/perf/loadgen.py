@@ -20,6 +20,7 @@ from wux.errors import WuxError
 from wux.perf.stability import is_stable, latency_percentiles_ms
 
 POOL = 6  # distinct input signals per length
+MAX_INFLIGHT = 1024  # request-rate mode: beyond this the server is hopelessly behind; stop adding
 DECK = 20  # lengths are dealt from shuffled decks of this size: shares hold in every short window
 
 
@@ -38,6 +39,8 @@ class PerfConfig:
     url: str
     model: str
     concurrency: tuple[int, ...] = (1,)
+    request_rates: tuple[float, ...] = ()  # when set: open-loop arrivals at these rates instead of concurrency
+    distribution: str = "constant"  # constant | poisson inter-arrival times (request-rate mode)
     lengths: tuple[tuple[int, float], ...] = ()  # (samples, share); empty: the model's chunk
     measurement_interval_ms: int = 5000
     stability_percentage: float = 10.0
@@ -54,7 +57,7 @@ class PerfConfig:
 
 @dataclass
 class LevelResult:
-    concurrency: int
+    concurrency: int  # requests in flight (concurrency mode); 0 in request-rate mode
     stable: bool
     trials: int
     requests: int
@@ -77,6 +80,7 @@ class LevelResult:
     validated: int = 0
     validation_failures: int = 0
     validation_worst_si_snr_db: float | None = None
+    request_rate: float | None = None  # requested arrivals per second (request-rate mode)
 
 
 @dataclass
@@ -158,7 +162,8 @@ def server_times(stats: dict) -> dict[str, float]:
             "compute_output": ns("compute_output")}
 
 
-async def run_level(client, lib, cfg: PerfConfig, target: Target, concurrency: int, pool, refs) -> LevelResult:
+async def run_level(client, lib, cfg: PerfConfig, target: Target, concurrency: int, pool, refs,
+                    rate: float | None = None) -> LevelResult:
     from wux.verify.compare import error_stats
 
     records: list[tuple[float, float, int, bool, float, float]] = []  # end, latency, n, ok, send, recv
@@ -166,41 +171,64 @@ async def run_level(client, lib, cfg: PerfConfig, target: Target, concurrency: i
     stop = asyncio.Event()
     deck = length_deck(cfg.lengths)
 
-    async def worker(i: int) -> None:
-        rng = np.random.default_rng((cfg.seed, concurrency, i))
-        order: list[int] = []
+    async def send(rng, n: int, k: int) -> None:
+        x = pool[n][k]
+        t0 = time.perf_counter()
+        inp = lib.InferInput(target.input_name, [1, 1, n] if target.core_shape else [n], "FP32")
+        inp.set_data_from_numpy(x[None, None] if target.core_shape else x)
+        t1 = time.perf_counter()
+        try:
+            result = await client.infer(cfg.model, [inp], client_timeout=cfg.timeout_s)
+        except Exception:  # noqa: BLE001 - every failure is counted, the run goes on
+            records.append((time.perf_counter(), time.perf_counter() - t0, n, False, 0.0, 0.0))
+            await asyncio.sleep(0.05)
+            return
+        t2 = time.perf_counter()
+        out = result.as_numpy(target.output_name).reshape(-1)
+        t3 = time.perf_counter()
+        records.append((t3, t3 - t0, n, True, t1 - t0, t3 - t2))
+        if refs is not None and rng.random() < cfg.validate_share:
+            stats = error_stats(out[None], refs[n][k][None])
+            bad = stats.max_abs_err > cfg.validate_atol or (
+                stats.si_snr_db is not None and stats.si_snr_db < cfg.validate_min_si_snr_db)
+            validation.append((stats.si_snr_db, bad))
+
+    def dealer(rng):
+        """Lengths from shuffled decks (the requested mix in every window), inputs round-robin."""
         sent = 0
+        while True:
+            for n in rng.permutation(deck):
+                yield int(n), sent % POOL
+                sent += 1
+
+    async def worker(i: int) -> None:  # closed loop: one request in flight per worker
+        rng = np.random.default_rng((cfg.seed, concurrency, i))
+        deal = dealer(rng)
         while not stop.is_set():
-            if not order:
-                order = list(rng.permutation(deck))
-            n = int(order.pop())
-            k = (i + sent) % POOL
-            sent += 1
-            x = pool[n][k]
-            t0 = time.perf_counter()
-            inp = lib.InferInput(target.input_name, [1, 1, n] if target.core_shape else [n], "FP32")
-            inp.set_data_from_numpy(x[None, None] if target.core_shape else x)
-            t1 = time.perf_counter()
-            try:
-                result = await client.infer(cfg.model, [inp], client_timeout=cfg.timeout_s)
-            except Exception:  # noqa: BLE001 - every failure is counted, the run goes on
-                records.append((time.perf_counter(), time.perf_counter() - t0, n, False, 0.0, 0.0))
-                await asyncio.sleep(0.05)
-                continue
-            t2 = time.perf_counter()
-            out = result.as_numpy(target.output_name).reshape(-1)
-            t3 = time.perf_counter()
-            records.append((t3, t3 - t0, n, True, t1 - t0, t3 - t2))
-            if refs is not None and rng.random() < cfg.validate_share:
-                stats = error_stats(out[None], refs[n][k][None])
-                bad = stats.max_abs_err > cfg.validate_atol or (
-                    stats.si_snr_db is not None and stats.si_snr_db < cfg.validate_min_si_snr_db)
-                validation.append((stats.si_snr_db, bad))
+            await send(rng, *next(deal))
+
+    async def arrivals(rate: float) -> None:  # open loop: requests start on schedule, whatever is in flight
+        rng = np.random.default_rng((cfg.seed, int(rate * 1000)))
+        deal = dealer(rng)
+        inflight: set[asyncio.Task] = set()
+        next_t = time.perf_counter()
+        while not stop.is_set():
+            gap = rng.exponential(1 / rate) if cfg.distribution == "poisson" else 1 / rate
+            next_t += gap
+            await asyncio.sleep(max(0.0, next_t - time.perf_counter()))
+            if len(inflight) < MAX_INFLIGHT:
+                task = asyncio.create_task(send(rng, *next(deal)))
+                inflight.add(task)
+                task.add_done_callback(inflight.discard)
+        await asyncio.gather(*inflight, return_exceptions=True)
 
     async def server_stats():
         return server_times(await client.get_inference_statistics(cfg.model, as_json=True))
 
-    tasks = [asyncio.create_task(worker(i)) for i in range(concurrency)]
+    if rate:
+        tasks = [asyncio.create_task(arrivals(rate))]
+    else:
+        tasks = [asyncio.create_task(worker(i)) for i in range(concurrency)]
     windows, throughputs, lats = [], [], []
     try:
         await asyncio.sleep(0.2)  # warm-up, not measured
@@ -221,8 +249,10 @@ async def run_level(client, lib, cfg: PerfConfig, target: Target, concurrency: i
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-    return merge_windows(concurrency, windows[-3:], len(windows),
-                         is_stable(throughputs, lats, cfg.stability_percentage), target, validation)
+    level = merge_windows(concurrency, windows[-3:], len(windows),
+                          is_stable(throughputs, lats, cfg.stability_percentage), target, validation)
+    level.request_rate = rate
+    return level
 
 
 def cpu_seconds() -> float:
@@ -279,15 +309,16 @@ async def run_perf_async(cfg: PerfConfig, show_progress: bool = True) -> PerfRep
         cfg = PerfConfig(**{**cfg.__dict__, "lengths": tuple(lengths)})
         pool = make_pool(target, cfg.lengths, cfg.input_data, cfg.seed)
         refs = references(pool, target, cfg.validate_export) if cfg.validate_share > 0 else None
-        for c in cfg.concurrency:
+        plan = [(0, r) for r in cfg.request_rates] if cfg.request_rates else [(c, None) for c in cfg.concurrency]
+        for c, rate in plan:
             try:
-                report.levels.append(await run_level(client, lib, cfg, target, c, pool, refs))
+                report.levels.append(await run_level(client, lib, cfg, target, c, pool, refs, rate))
             except WuxError as e:
                 report.error = str(e)
                 break
             except Exception as e:  # noqa: BLE001 - the server went away mid-level: keep what finished
                 text = str(e).splitlines()[0] if str(e) else type(e).__name__
-                report.error = f"server failed at concurrency {c}: {text}"
+                report.error = f"server failed at {f'request rate {rate}/s' if rate else f'concurrency {c}'}: {text}"
                 break
     finally:
         await client.close()
@@ -300,13 +331,20 @@ def run_perf(cfg: PerfConfig, show_progress: bool = True) -> PerfReport:
     return asyncio.run(run_perf_async(cfg, show_progress))
 
 
-def parse_range(text: str) -> tuple[int, ...]:
-    """'start:end:step' (perf_analyzer's --concurrency-range) -> the levels."""
-    parts = [int(p) for p in text.split(":")]
+def parse_range(text: str, kind=int) -> tuple:
+    """'start:end:step' (perf_analyzer's --concurrency-range / --request-rate-range) -> the levels."""
+    try:
+        parts = [kind(p) for p in text.split(":")]
+    except ValueError:
+        raise WuxError(f"bad range {text!r}: use start:end[:step]") from None
     start, end, step = (parts + [parts[0], 1])[:3] if len(parts) == 1 else (parts + [1])[:3]
-    if start < 1 or end < start or step < 1:
-        raise WuxError(f"bad range {text!r}: use start:end[:step] with 1 <= start <= end")
-    return tuple(range(start, end + 1, step))
+    if start <= 0 or end < start or step <= 0:
+        raise WuxError(f"bad range {text!r}: use start:end[:step] with 0 < start <= end")
+    levels, v = [], start
+    while v <= end + 1e-9:
+        levels.append(v)
+        v += step
+    return tuple(levels)
 
 
 def parse_lengths(text: str) -> tuple[tuple[int, float], ...]:
