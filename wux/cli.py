@@ -582,7 +582,8 @@ def perf(
     percentile: Annotated[Optional[int], typer.Option(help="Stabilise on this latency percentile")] = None,
     validate: Annotated[bool, typer.Option(help="Check responses against in-process onnxruntime")] = False,
     validate_share: Annotated[float, typer.Option(help="Share of responses validated")] = 0.2,
-    export: Annotated[Optional[Path], typer.Option(help="Export folder of the served model (--validate)")] = None,
+    export: Annotated[Optional[Path], typer.Option(help="Reference for --validate: an export folder")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Reference without --export (default: bundled)")] = None,
     input_data: Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send")] = None,
     csv_path: Annotated[Optional[Path], typer.Option("-f", "--csv", help="perf_analyzer-style CSV")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="PNG: latency percentiles against throughput")] = None,
@@ -599,7 +600,8 @@ def perf(
                      distribution=distribution,
                      lengths=parse_lengths(lengths) if lengths else (), measurement_interval_ms=measurement_interval_ms,
                      stability_percentage=stability_percentage, max_trials=max_trials, percentile=percentile,
-                     validate_share=validate_share if validate else 0.0, validate_export=export, input_data=input_data)
+                     validate_share=validate_share if validate else 0.0, validate_export=export,
+                     validate_checkpoint=checkpoint, input_data=input_data)
     report = run_perf(cfg)
     if csv_path and report.levels:
         write_csv(csv_path, report.levels)

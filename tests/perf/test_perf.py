@@ -151,3 +151,20 @@ def test_request_rate_mode_and_plot(served, tmp_path, distribution):
 
     png = write_plot(tmp_path / "perf.png", report.levels, "test")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+@pytest.mark.server
+def test_validate_against_a_checkpoint_without_an_export(served, tiny_checkpoint):
+    from tests.conftest import make_checkpoint
+
+    info, folder = served
+    # the served export was made from a seed-0 tiny checkpoint: the same weights validate...
+    same = make_checkpoint(folder.parent / "same.wux.pt", seed=0)
+    ok = run_perf(PerfConfig(url=info.grpc_url, model="waveunet", concurrency=(1,), validate_share=1.0,
+                             validate_checkpoint=same, measurement_interval_ms=300, max_trials=3))
+    assert ok.levels[0].validated > 0 and ok.levels[0].validation_failures == 0
+    # ...and other weights do not
+    other = make_checkpoint(folder.parent / "other.wux.pt", seed=5)
+    bad = run_perf(PerfConfig(url=info.grpc_url, model="waveunet", concurrency=(1,), validate_share=1.0,
+                              validate_checkpoint=other, measurement_interval_ms=300, max_trials=3))
+    assert bad.levels[0].validation_failures == bad.levels[0].validated > 0

@@ -47,7 +47,8 @@ class PerfConfig:
     max_trials: int = 10
     percentile: int | None = None  # stabilise on this latency percentile instead of the average
     validate_share: float = 0.0
-    validate_export: Path | None = None
+    validate_export: Path | None = None  # reference: this export's model.onnx in onnxruntime...
+    validate_checkpoint: Path | None = None  # ...or else this checkpoint (None: bundled) in PyTorch
     validate_atol: float = 1e-3
     validate_min_si_snr_db: float = 60.0
     input_data: Path | None = None
@@ -103,13 +104,16 @@ class Target:
     core_shape: bool  # [1, 1, n] (core model) instead of [n] (front model)
     chunk: int
     sample_rate: int
+    windows: dict[str, int] | None = None  # the front model's window plan
 
 
 def describe_model(config: dict, metadata: dict) -> Target:
     params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
     inp, out = metadata["inputs"][0], metadata["outputs"][0]
     if "window" in params:  # a wux front model: one waveform of any length
-        return Target(inp["name"], out["name"], False, int(params["window"]), int(params.get("sample_rate", 16000)))
+        windows = {k: int(params[k]) for k in ("window", "context", "crossfade", "align")}
+        return Target(inp["name"], out["name"], False, int(params["window"]), int(params.get("sample_rate", 16000)),
+                      windows)
     dims = [int(d) for d in inp["shape"]]
     if dims[-1] <= 0:
         raise WuxError("the model's input length is dynamic; pass --lengths")
@@ -137,14 +141,23 @@ def make_pool(target: Target, lengths: tuple[tuple[int, float], ...], input_data
     return pool
 
 
-def references(pool, target: Target, export: Path):
+def references(pool, target: Target, export: Path | None, checkpoint: Path | None):
+    """In-process outputs for every pooled input: the export in onnxruntime, else the checkpoint in PyTorch."""
     from wux.denoise import denoise_wave
-    from wux.export.manifest import read_manifest
-    from wux.export.onnx import OrtRunner
     from wux.windowing import WindowPlan
 
-    runner = OrtRunner(Path(export) / "model.onnx")
-    plan = WindowPlan(**read_manifest(export).windowing)
+    if export is not None:
+        from wux.export.manifest import read_manifest
+        from wux.export.onnx import OrtRunner
+
+        runner = OrtRunner(Path(export) / "model.onnx")
+        plan = WindowPlan(**read_manifest(export).windowing)
+    else:
+        from wux.model.checkpoint import load_checkpoint
+        from wux.model.runner import TorchRunner
+
+        runner = TorchRunner(load_checkpoint(checkpoint).build_model())
+        plan = WindowPlan(**target.windows) if target.windows else None
     if target.core_shape:
         return {n: [runner(x[None])[0] for x in xs] for n, xs in pool.items()}
     return {n: [denoise_wave(runner, x, plan, fixed=True) for x in xs] for n, xs in pool.items()}
@@ -308,7 +321,9 @@ async def run_perf_async(cfg: PerfConfig, show_progress: bool = True) -> PerfRep
         lengths = cfg.lengths or ((target.chunk, 1.0),)
         cfg = PerfConfig(**{**cfg.__dict__, "lengths": tuple(lengths)})
         pool = make_pool(target, cfg.lengths, cfg.input_data, cfg.seed)
-        refs = references(pool, target, cfg.validate_export) if cfg.validate_share > 0 else None
+        refs = None
+        if cfg.validate_share > 0:
+            refs = references(pool, target, cfg.validate_export, cfg.validate_checkpoint)
         plan = [(0, r) for r in cfg.request_rates] if cfg.request_rates else [(c, None) for c in cfg.concurrency]
         for c, rate in plan:
             try:
@@ -326,8 +341,6 @@ async def run_perf_async(cfg: PerfConfig, show_progress: bool = True) -> PerfRep
 
 
 def run_perf(cfg: PerfConfig, show_progress: bool = True) -> PerfReport:
-    if cfg.validate_share > 0 and cfg.validate_export is None:
-        raise WuxError("--validate needs --export DIR (the export folder the served model came from)")
     return asyncio.run(run_perf_async(cfg, show_progress))
 
 
