@@ -94,7 +94,8 @@ def main() -> None:
                 os.sched_setaffinity(0, client_cpus)
             try:
                 lv = run_perf(PerfConfig(url=info.grpc_url, model=MODEL, concurrency=(c,),
-                                         measurement_interval_ms=args.interval_ms, max_trials=10)).levels[0]
+                                         measurement_interval_ms=args.interval_ms, max_trials=10),
+                              show_progress=False).levels[0]
             finally:
                 os.sched_setaffinity(0, own)
             rows.append({"concurrency": c, "perf_analyzer": pa,

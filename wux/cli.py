@@ -602,7 +602,7 @@ def perf(
                      stability_percentage=stability_percentage, max_trials=max_trials, percentile=percentile,
                      validate_share=validate_share if validate else 0.0, validate_export=export,
                      validate_checkpoint=checkpoint, input_data=input_data)
-    report = run_perf(cfg)
+    report = run_perf(cfg, show_progress=not as_json)
     if csv_path and report.levels:
         write_csv(csv_path, report.levels)
     if plot and report.levels:

@@ -96,7 +96,6 @@ def test_wrong_model_name_is_a_clear_error(served):
 
 
 def test_server_that_cannot_start_is_a_clear_error(tmp_path):
-    (tmp_path / "empty").mkdir()
     with pytest.raises(WuxError, match="model repository not found"):
         TritonServer(tmp_path / "missing").start()
 

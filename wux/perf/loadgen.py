@@ -328,6 +328,8 @@ async def run_perf_async(cfg: PerfConfig, show_progress: bool = True) -> PerfRep
         for c, rate in plan:
             try:
                 report.levels.append(await run_level(client, lib, cfg, target, c, pool, refs, rate))
+                if show_progress:
+                    say_level(report.levels[-1])
             except WuxError as e:
                 report.error = str(e)
                 break
@@ -338,6 +340,15 @@ async def run_perf_async(cfg: PerfConfig, show_progress: bool = True) -> PerfRep
     finally:
         await client.close()
     return report
+
+
+def say_level(lv: LevelResult) -> None:
+    """One progress line per finished level on stderr: a sweep can take minutes."""
+    import sys
+
+    level = f"rate {lv.request_rate:g}/s" if lv.request_rate else f"concurrency {lv.concurrency}"
+    print(f"{level}: {lv.throughput_infer_per_s:.1f} infer/s, p50 {lv.latency_p50_ms:.1f} ms, "
+          f"{'stable' if lv.stable else f'UNSTABLE after {lv.trials} windows'}", file=sys.stderr, flush=True)
 
 
 def run_perf(cfg: PerfConfig, show_progress: bool = True) -> PerfReport:
