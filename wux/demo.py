@@ -72,16 +72,13 @@ def run_triton_demo(out: Path, checkpoint: Path | None = None) -> TritonDemoResu
     """export -> triton repository -> tritonserver -> denoise through it, compared with in-process."""
     from wux.clients.triton import TritonDenoiser
     from wux.data.audio import read_audio, write_audio
-    from wux.denoise import denoise_wave
+    from wux.denoise import export_denoiser
     from wux.export.api import ExportRequest, export_artifacts
-    from wux.export.manifest import read_manifest
-    from wux.export.onnx import OrtRunner
     from wux.export.spec import make_spec
     from wux.metrics import si_snr_db
     from wux.model.checkpoint import load_checkpoint
     from wux.triton_repo.generate import RepoRequest, generate_repository
     from wux.triton_repo.server import TritonServer
-    from wux.windowing import WindowPlan
 
     ckpt = load_checkpoint(checkpoint)
     build, repo = out / "build", out / "triton_repo"
@@ -93,8 +90,7 @@ def run_triton_demo(out: Path, checkpoint: Path | None = None) -> TritonDemoResu
     with TritonServer(repo) as info, TritonDenoiser(info.grpc_url) as client:
         served = client.denoise(noisy)
         models = info.ready_models
-    in_process = denoise_wave(OrtRunner(build / "model.onnx"), noisy,
-                              WindowPlan(**read_manifest(build).windowing), fixed=True)
+    in_process = export_denoiser(build)(noisy)
     target = write_audio(out / "sample_denoised_triton.wav", served, ckpt.sample_rate)
     return TritonDemoResult(str(build), str(repo), models, str(target), si_snr_db(served, in_process),
                             si_snr_db(noisy, clean), si_snr_db(served, clean))

@@ -38,6 +38,21 @@ def denoise_wave(runner: Runner, wave: np.ndarray, plan: windowing.WindowPlan,
     return windowing.overlap_add(outputs, starts, plan, len(wave))
 
 
+def export_denoiser(folder: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """What a Triton model serving this export returns, computed here: its FP32 ONNX in onnxruntime
+    with the manifest's fixed-length windows (a chunk-length input is a single window, unchanged)."""
+    from wux.export.manifest import read_manifest
+    from wux.export.onnx import OrtRunner
+
+    manifest = read_manifest(folder)
+    art = manifest.artifact("onnx", "fp32")
+    if art is None:
+        raise WuxError("the export has no FP32 ONNX artifact to compare against", folder)
+    runner = OrtRunner(Path(folder) / art.file)
+    plan = windowing.WindowPlan(**manifest.windowing)
+    return lambda wave: denoise_wave(runner, wave, plan, fixed=True)
+
+
 @dataclass(frozen=True)
 class DenoisedFile:
     input: str

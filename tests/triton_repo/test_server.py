@@ -5,11 +5,8 @@ import concurrent.futures as cf
 import numpy as np
 import pytest
 
-from wux import windowing
-from wux.denoise import denoise_wave
+from wux.denoise import export_denoiser
 from wux.errors import WuxError
-from wux.export.manifest import read_manifest
-from wux.export.onnx import OrtRunner
 from wux.metrics import si_snr_db
 from wux.triton_repo.server import TritonServer, free_port
 
@@ -17,9 +14,7 @@ pytestmark = pytest.mark.server
 
 
 def reference(folder, wave):
-    manifest = read_manifest(folder)
-    plan = windowing.WindowPlan(**manifest.windowing)
-    return denoise_wave(OrtRunner(folder / "model.onnx"), wave, plan, fixed=True)
+    return export_denoiser(folder)(wave)
 
 
 def test_ready_models_and_what_is_skipped(served):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wux import windowing
-from wux.errors import WuxError
+from wux.errors import WuxError, first_line
 
 PROTOCOLS = ("grpc", "http")
 MODES = ("server", "client")
@@ -87,7 +87,7 @@ class TritonDenoiser:
             live = self.call(self.client.is_server_live)
         except (InferenceServerException, ConnectionError, OSError) as e:
             raise WuxError(f"Triton server at {self.url} ({self.protocol}) is not reachable: "
-                           f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+                           f"{first_line(e)}") from None
         if not live:
             raise WuxError(f"Triton server at {self.url} is not live")
         try:
@@ -131,8 +131,7 @@ class TritonDenoiser:
     def infer(self, model: str, name: str, output: str, array: np.ndarray) -> np.ndarray:
         if self.shared_memory:
             return self.infer_shm(model, name, output, array)
-        inp = self.lib.InferInput(name, list(array.shape), "FP32")
-        inp.set_data_from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        inp = fp32_input(self.lib, name, array)
         outputs = [self.lib.InferRequestedOutput(output)]
         kwargs = {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
         result = self.call(self.client.infer, model, [inp], outputs=outputs, **kwargs)
@@ -194,8 +193,7 @@ class TritonDenoiser:
         client = lib.InferenceServerClient(self.url)
         try:
             async def infer(model, name, output, array):
-                inp = lib.InferInput(name, list(array.shape), "FP32")
-                inp.set_data_from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+                inp = fp32_input(lib, name, array)
                 result = await client.infer(model, [inp], outputs=[lib.InferRequestedOutput(output)])
                 return result.as_numpy(output).reshape(-1)
 
@@ -207,6 +205,13 @@ class TritonDenoiser:
             return windowing.overlap_add(np.stack(outputs), starts, self.info.plan, len(wave))
         finally:
             await client.close()
+
+
+def fp32_input(lib, name: str, array: np.ndarray):
+    """A binary FP32 InferInput holding `array` (either protocol, sync or aio)."""
+    inp = lib.InferInput(name, list(array.shape), "FP32")
+    inp.set_data_from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    return inp
 
 
 def check_wave(wave: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.errors import WuxError
+from wux.errors import WuxError, first_line
 from wux.perf.stability import is_stable, latency_percentiles_ms
 
 POOL = 6  # distinct input signals per length
@@ -143,21 +143,17 @@ def make_pool(target: Target, lengths: tuple[tuple[int, float], ...], input_data
 
 def references(pool, target: Target, export: Path | None, checkpoint: Path | None):
     """In-process outputs for every pooled input: the export in onnxruntime, else the checkpoint in PyTorch."""
-    from wux.denoise import denoise_wave
+    from wux.denoise import denoise_wave, export_denoiser
     from wux.windowing import WindowPlan
 
     if export is not None:
-        from wux.export.manifest import read_manifest
-        from wux.export.onnx import OrtRunner
+        reference = export_denoiser(export)
+        return {n: [reference(x) for x in xs] for n, xs in pool.items()}
+    from wux.model.checkpoint import load_checkpoint
+    from wux.model.runner import TorchRunner
 
-        runner = OrtRunner(Path(export) / "model.onnx")
-        plan = WindowPlan(**read_manifest(export).windowing)
-    else:
-        from wux.model.checkpoint import load_checkpoint
-        from wux.model.runner import TorchRunner
-
-        runner = TorchRunner(load_checkpoint(checkpoint).build_model())
-        plan = WindowPlan(**target.windows) if target.windows else None
+    runner = TorchRunner(load_checkpoint(checkpoint).build_model())
+    plan = WindowPlan(**target.windows) if target.windows else None
     if target.core_shape:
         return {n: [runner(x[None])[0] for x in xs] for n, xs in pool.items()}
     return {n: [denoise_wave(runner, x, plan, fixed=True) for x in xs] for n, xs in pool.items()}
@@ -315,8 +311,7 @@ async def run_perf_async(cfg: PerfConfig, show_progress: bool = True) -> PerfRep
         except WuxError:
             raise
         except Exception as e:  # noqa: BLE001 - connection and lookup failures become one line
-            text = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise WuxError(f"cannot use model {cfg.model!r} at {cfg.url}: {text}") from None
+            raise WuxError(f"cannot use model {cfg.model!r} at {cfg.url}: {first_line(e)}") from None
         target = describe_model(config, metadata)
         lengths = cfg.lengths or ((target.chunk, 1.0),)
         cfg = PerfConfig(**{**cfg.__dict__, "lengths": tuple(lengths)})
@@ -334,8 +329,8 @@ async def run_perf_async(cfg: PerfConfig, show_progress: bool = True) -> PerfRep
                 report.error = str(e)
                 break
             except Exception as e:  # noqa: BLE001 - the server went away mid-level: keep what finished
-                text = str(e).splitlines()[0] if str(e) else type(e).__name__
-                report.error = f"server failed at {f'request rate {rate}/s' if rate else f'concurrency {c}'}: {text}"
+                where = f"request rate {rate}/s" if rate else f"concurrency {c}"
+                report.error = f"server failed at {where}: {first_line(e)}"
                 break
     finally:
         await client.close()
