@@ -572,8 +572,8 @@ def serve(
 def perf(
     url: Annotated[str, typer.Option(help="Triton gRPC endpoint HOST:PORT")] = "127.0.0.1:8001",
     model: Annotated[str, typer.Option(help="Model to load (a wux front model or a core model)")] = "waveunet",
-    concurrency_range: Annotated[str, typer.Option(help="start:end:step")] = "1",
-    request_rate_range: Annotated[Optional[str], typer.Option(help="start:end:step requests/s (open loop)")] = None,
+    concurrency_range: Annotated[str, typer.Option(help="Levels: 1:8:1 (start, end, step) or a list 1,2,4")] = "1",
+    request_rate_range: Annotated[Optional[str], typer.Option(help="Requests/s, open loop: 10:50:10")] = None,
     distribution: Annotated[str, typer.Option(help="constant or poisson arrivals (request-rate mode)")] = "constant",
     lengths: Annotated[Optional[str], typer.Option(help="SAMPLES:SHARE,... (default: the model's chunk)")] = None,
     measurement_interval_ms: Annotated[int, typer.Option(help="Measurement window, ms")] = 5000,
@@ -633,6 +633,87 @@ def perf(
         typer.echo(f"error: {report.error}", err=True)
         raise typer.Exit(2)
     if any(lv.validation_failures for lv in report.levels):
+        raise typer.Exit(1)
+
+
+
+@app.command()
+def tune(
+    url: Annotated[str, typer.Option(help="Triton gRPC endpoint (explicit model control)")] = "127.0.0.1:8001",
+    model: Annotated[str, typer.Option(help="Model whose config is searched")] = "waveunet_python",
+    via: Annotated[Optional[str], typer.Option(help="Send the load through this model (e.g. the front model)")] = None,
+    p99_budget_ms: Annotated[Optional[float], typer.Option(help="Best = top throughput with p99 within this")] = None,
+    max_batch: Annotated[Optional[str], typer.Option(help="Max batches to try (default: 1, half, served max)")] = None,
+    preferred_batch: Annotated[str, typer.Option(help="Preferred batch choices: default,4,2+4")] = "default",
+    queue_delay_us: Annotated[str, typer.Option(help="Queue delays to try, microseconds")] = "0,500,2000",
+    instances: Annotated[str, typer.Option(help="Instance counts to try")] = "1,2",
+    concurrency: Annotated[str, typer.Option(help="Levels per config: 1,2,4,8 or 1:8:1")] = "1,2,4,8",
+    lengths: Annotated[Optional[str], typer.Option(help="SAMPLES:SHARE,... (default: the model's chunk)")] = None,
+    input_data: Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send")] = None,
+    measurement_interval_ms: Annotated[int, typer.Option(help="Measurement window, ms")] = 1000,
+    stability_percentage: Annotated[float, typer.Option(help="Last 3 windows must agree within this %")] = 10.0,
+    max_trials: Annotated[int, typer.Option(help="Windows per level before giving up on stability")] = 6,
+    min_gain_percent: Annotated[float, typer.Option(help="A change must beat the served config by more")] = 5.0,
+    repo: Annotated[Optional[Path], typer.Option(help="The repository the server was started with")] = None,
+    write: Annotated[bool, typer.Option(help="Write the best config into --repo and load it")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search dynamic batching and instance counts on a live server; report the best within a p99 budget."""
+    from wux.perf.loadgen import parse_lengths, parse_list, parse_range
+    from wux.perf.tune import TuneConfig, parse_preferred, run_tune
+
+    cfg = TuneConfig(url=url, model=model, via=via, p99_budget_ms=p99_budget_ms,
+                     max_batch=parse_list(max_batch) if max_batch else (),
+                     preferred_batch=parse_preferred(preferred_batch),
+                     queue_delay_us=parse_list(queue_delay_us, minimum=0), instances=parse_list(instances),
+                     concurrency=parse_range(concurrency), lengths=parse_lengths(lengths) if lengths else (),
+                     input_data=input_data, measurement_interval_ms=measurement_interval_ms,
+                     stability_percentage=stability_percentage, max_trials=max_trials,
+                     min_gain_percent=min_gain_percent, repo=repo, write=write)
+    report = run_tune(cfg, show_progress=not as_json)
+
+    def render(r):
+        from rich.table import Table
+
+        budget = f", p99 <= {r.p99_budget_ms:g} ms" if r.p99_budget_ms else ""
+        t = Table(title=f"wux tune {r.model} (load through {r.via}) @ {r.url}{budget}")
+        for col in ("#", "max batch", "preferred", "delay us", "instances", "best conc", "infer/s", "audio-s/s",
+                    "p50 ms", "p99 ms", "stable", "note"):
+            t.add_column(col, justify="right")
+        for i, trial in enumerate(r.trials):
+            s = trial.applied or trial.requested
+            b = trial.best
+            note = "; ".join(x for x in (trial.role if trial.role != "candidate" else "",
+                                         trial.error or ("" if b else "no level within budget")) if x)
+            cells = [str(s.max_batch), ",".join(map(str, s.preferred_batch)) or "-", str(s.queue_delay_us),
+                     str(s.instances)]
+            nums = ([str(b.concurrency), f"{b.throughput_infer_per_s:.1f}", f"{b.throughput_audio_s_per_s:.1f}",
+                     f"{b.latency_p50_ms:.1f}", f"{b.latency_p99_ms:.1f}", "yes" if b.stable else "no"]
+                    if b else ["-"] * 6)
+            style = "bold green" if i == r.best_trial else None
+            t.add_row(str(i), *cells, *nums, note, style=style)
+        console().print(t)
+        if r.noise_percent is not None:
+            console().print(f"noise: the served config's two measurements differ by {r.noise_percent:.1f} %; "
+                            f"throughputs within {r.margin_percent:.1f} % of the top count as equal")
+        if r.best is not None:
+            ratio = f" = {r.throughput_vs_baseline:.2f}x the served config" if r.throughput_vs_baseline else ""
+            console().print(f"best: #{r.best_trial} {r.best.best.throughput_infer_per_s:.1f} infer/s at concurrency "
+                            f"{r.best.best.concurrency}, p99 {r.best.best.latency_p99_ms:.1f} ms{ratio}")
+            if r.best.role != "candidate":
+                console().print("no candidate beats the served config by more than the margin: keep it")
+        if r.written:
+            console().print(f"written: {r.written} (and loaded)")
+        elif r.restored:
+            console().print("the served config was restored")
+
+    emit(report, as_json, render)
+    if report.error:
+        typer.echo(f"error: {report.error}", err=True)
+        raise typer.Exit(2)
+    if report.best is None:
+        budget = f" p99 <= {p99_budget_ms:g} ms" if p99_budget_ms else " the run"
+        typer.echo(f"error: no configuration met{budget} without errors; nothing written", err=True)
         raise typer.Exit(1)
 
 

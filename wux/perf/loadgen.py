@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -297,7 +298,9 @@ def merge_windows(concurrency, windows, trials, stable, target: Target, validati
     )
 
 
-async def run_perf_async(cfg: PerfConfig, show_progress: bool = True) -> PerfReport:
+async def run_perf_async(cfg: PerfConfig, show_progress: bool = True,
+                         stop_after: Callable[[LevelResult], bool] | None = None) -> PerfReport:
+    """Every level in order; `stop_after(level)` true ends the sweep early (no higher level can do better)."""
     import tritonclient.grpc.aio as lib
 
     client = lib.InferenceServerClient(cfg.url)
@@ -325,6 +328,8 @@ async def run_perf_async(cfg: PerfConfig, show_progress: bool = True) -> PerfRep
                 report.levels.append(await run_level(client, lib, cfg, target, c, pool, refs, rate))
                 if show_progress:
                     say_level(report.levels[-1])
+                if stop_after is not None and stop_after(report.levels[-1]):
+                    break
             except WuxError as e:
                 report.error = str(e)
                 break
@@ -346,12 +351,28 @@ def say_level(lv: LevelResult) -> None:
           f"{'stable' if lv.stable else f'UNSTABLE after {lv.trials} windows'}", file=sys.stderr, flush=True)
 
 
-def run_perf(cfg: PerfConfig, show_progress: bool = True) -> PerfReport:
-    return asyncio.run(run_perf_async(cfg, show_progress))
+def run_perf(cfg: PerfConfig, show_progress: bool = True,
+             stop_after: Callable[[LevelResult], bool] | None = None) -> PerfReport:
+    return asyncio.run(run_perf_async(cfg, show_progress, stop_after))
+
+
+def parse_list(text: str, kind=int, minimum=1) -> tuple:
+    """'1,2,4,8' -> (1, 2, 4, 8): values >= minimum, in the order given, without repeats."""
+    try:
+        values = tuple(dict.fromkeys(kind(p) for p in text.split(",")))
+    except ValueError:
+        raise WuxError(f"bad list {text!r}: use comma-separated numbers like 1,2,4") from None
+    if any(v < minimum for v in values):
+        raise WuxError(f"bad list {text!r}: values must be at least {minimum}")
+    return values
 
 
 def parse_range(text: str, kind=int) -> tuple:
-    """'start:end:step' (perf_analyzer's --concurrency-range / --request-rate-range) -> the levels."""
+    """'start:end:step' (perf_analyzer's --concurrency-range / --request-rate-range) -> the levels.
+
+    A comma list ('1,2,4,8') gives those levels exactly."""
+    if "," in text:
+        return parse_list(text, kind)
     try:
         parts = [kind(p) for p in text.split(":")]
     except ValueError:

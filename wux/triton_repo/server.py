@@ -112,7 +112,7 @@ class TritonServer:
 
     def __init__(self, repo: Path, host: str = "127.0.0.1", http_port: int = 0, grpc_port: int = 0,
                  metrics_port: int = 0, binary: Path | None = None, stub_env: Path = STUB_ENV_DIR,
-                 startup_timeout_s: float = 90.0, cpus: set[int] | None = None):
+                 startup_timeout_s: float = 90.0, cpus: set[int] | None = None, control_mode: str = "explicit"):
         self.repo = Path(repo).resolve()
         self.host = host
         self.ports = [http_port or free_port(host), grpc_port or free_port(host), metrics_port or free_port(host)]
@@ -120,6 +120,7 @@ class TritonServer:
         self.stub_env = Path(stub_env)
         self.timeout = startup_timeout_s
         self.cpus = cpus  # pin the server (and the backend stubs it spawns) to these cores
+        self.control_mode = control_mode  # explicit: `wux tune` can reload models; none: every model, fixed
         self.process: subprocess.Popen | None = None
         self.info: ServerInfo | None = None
         self.log_path: Path | None = None
@@ -143,10 +144,14 @@ class TritonServer:
         cmd = [str(server), "--model-repository", str(self.repo), "--backend-directory", str(backends),
                "--http-address", self.host, "--grpc-address", self.host, "--http-port", str(http),
                "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--allow-gpu-metrics", "false",
-               "--model-control-mode", "explicit", "--strict-readiness", "true",
+               "--model-control-mode", self.control_mode, "--strict-readiness", "true",
                # bounded shutdown: an idle keep-alive client would otherwise hold SIGTERM for 30 s
-               "--exit-timeout-secs", "5",
-               *(f"--load-model={m}" for m in ok)]
+               "--exit-timeout-secs", "5"]
+        if self.control_mode == "explicit":
+            cmd += [f"--load-model={m}" for m in ok]
+        elif skipped:
+            raise WuxError(f"model control mode {self.control_mode} loads every model, and this tritonserver "
+                           f"cannot load {', '.join(skipped)}", self.repo)
         fd, log = tempfile.mkstemp(prefix="wux-tritonserver-", suffix=".log")
         self.log_path = Path(log)
         pin = (lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None
