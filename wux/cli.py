@@ -685,8 +685,8 @@ def tune(
             b = trial.best
             note = "; ".join(x for x in (trial.role if trial.role != "candidate" else "",
                                          trial.error or ("" if b else "no level within budget")) if x)
-            cells = [str(s.max_batch), ",".join(map(str, s.preferred_batch)) or "-", str(s.queue_delay_us),
-                     str(s.instances)]
+            cells = ([str(s.max_batch), ",".join(map(str, s.preferred_batch)) or "-", str(s.queue_delay_us),
+                      str(s.instances)] if s else ["-"] * 4)
             nums = ([str(b.concurrency), f"{b.throughput_infer_per_s:.1f}", f"{b.throughput_audio_s_per_s:.1f}",
                      f"{b.latency_p50_ms:.1f}", f"{b.latency_p99_ms:.1f}", "yes" if b.stable else "no"]
                     if b else ["-"] * 6)
@@ -712,8 +712,8 @@ def tune(
         typer.echo(f"error: {report.error}", err=True)
         raise typer.Exit(2)
     if report.best is None:
-        budget = f" p99 <= {p99_budget_ms:g} ms" if p99_budget_ms else " the run"
-        typer.echo(f"error: no configuration met{budget} without errors; nothing written", err=True)
+        what = f"met p99 <= {p99_budget_ms:g} ms without errors" if p99_budget_ms else "ran without errors"
+        typer.echo(f"error: no configuration {what}; nothing written", err=True)
         raise typer.Exit(1)
 
 

@@ -319,7 +319,8 @@ def measure(cfg: TuneConfig, trial: TuneTrial) -> str | None:
 
 
 def say_trial(i: int, total: int, trial: TuneTrial, budget_ms: float | None) -> None:
-    what = trial.requested.label() if trial.requested else f"{trial.role}: {trial.applied.label()}"
+    settings = trial.requested or trial.applied
+    what = f"{'' if trial.role == CANDIDATE else trial.role + ': '}{settings.label() if settings else ''}"
     if trial.error:
         outcome = f"failed: {trial.error}"
     elif trial.best is None:
@@ -342,49 +343,39 @@ def connect(cfg: TuneConfig) -> tuple[ModelControl, object]:
 
 def search(cfg: TuneConfig, control: ModelControl, served, grid: list[BatchSettings], report: TuneReport,
            say: Callable[[int, int, TuneTrial], None]) -> None:
-    # The served config is reloaded too: every config is measured freshly loaded, and a server that
-    # does not allow model control fails here, before any measuring.
-    total = len(grid) + 2
-    baseline = TuneTrial(None, SERVED, load_or_explain(control, served))
-    report.trials.append(baseline)
-    report.error = measure(cfg, baseline)
-    say(1, total, baseline)
-    for n, settings in enumerate(grid, start=2):
+    """The served config, every candidate, the served config again; stops at a run-ending error."""
+    plan = [TuneTrial(None, SERVED)] + [TuneTrial(s) for s in grid] + [TuneTrial(None, SERVED_AGAIN)]
+    for n, trial in enumerate(plan, start=1):
+        report.trials.append(trial)
+        report.error = run_trial(cfg, control, served, trial)
+        say(n, len(plan), trial)
         if report.error:
             return
-        trial = TuneTrial(settings)
-        report.trials.append(trial)
-        try:
-            trial.applied = control.load(apply_settings(served, settings))
-        except Exception as e:  # noqa: BLE001 - a refused config is recorded, the search goes on
-            trial.error = f"the server refused this config: {first_line(e)}"
-            if not server_live(control):
-                report.error = f"the server went away: {first_line(e)}"
-        else:
-            trial.error = mismatch(settings, trial.applied)
-            if trial.error is None:
-                report.error = measure(cfg, trial)
-        say(n, total, trial)
-    if report.error:
-        return
-    try:
-        again = TuneTrial(None, SERVED_AGAIN, control.load(served))  # the run's noise, and any drift
-    except Exception as e:  # noqa: BLE001 - keep what was measured
-        report.error = f"could not reload the served config: {first_line(e)}"
-        return
-    report.trials.append(again)
-    report.error = measure(cfg, again)
-    say(total, total, again)
 
 
-def load_or_explain(control: ModelControl, config) -> BatchSettings:
+def run_trial(cfg: TuneConfig, control: ModelControl, served, trial: TuneTrial) -> str | None:
+    """Load the trial's config, check what the server applied, measure it. Returns a run-ending error.
+
+    The served config is reloaded too: every config is measured freshly loaded, and a server that
+    does not allow model control fails on the first load, before any measuring."""
+    config = served if trial.requested is None else apply_settings(served, trial.requested)
     try:
-        return control.load(config)
-    except Exception as e:  # noqa: BLE001 - one line for the user
-        if "not allowed" in str(e):
-            raise WuxError(f"the server at {control.url} does not allow loading models; start it with "
-                           "--model-control-mode explicit (wux serve does)") from None
-        raise WuxError(f"cannot reload model {control.model!r} at {control.url}: {first_line(e)}") from None
+        trial.applied = control.load(config)
+    except Exception as e:  # noqa: BLE001 - a refused config is recorded, the search goes on
+        if trial.role == SERVED:
+            raise load_failure(control, e) from None
+        trial.error = f"the server refused this config: {first_line(e)}"
+        return None if server_live(control) else f"the server went away: {first_line(e)}"
+    if trial.requested is not None:
+        trial.error = mismatch(trial.requested, trial.applied)
+    return None if trial.error else measure(cfg, trial)
+
+
+def load_failure(control: ModelControl, e: Exception) -> WuxError:
+    if "not allowed" in str(e):
+        return WuxError(f"the server at {control.url} does not allow loading models; start it with "
+                        "--model-control-mode explicit (wux serve does)")
+    return WuxError(f"cannot reload model {control.model!r} at {control.url}: {first_line(e)}")
 
 
 def server_live(control: ModelControl) -> bool:
