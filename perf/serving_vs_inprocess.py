@@ -2,7 +2,13 @@
 
     .venv/bin/python perf/serving_vs_inprocess.py [--export DIR] [--seconds 10] [--concurrency 8]
 
-Starts a real tritonserver on 127.0.0.1 with a repository generated from the export, and stops it.
+In-process: `wux bench`'s timer on the export's model.onnx. Served: `wux perf`'s engine (time
+windows until stable) on a real tritonserver on 127.0.0.1, started and stopped here, with a
+repository generated from the export. Both get the same speech-like chunks.
+
+The two alternate for `--rounds` rounds and each round gives its own ratio: on a shared machine
+the CPU's speed drifts by tens of percent within a minute, so one in-process measurement followed
+by one served measurement can show a ratio that is only drift. The median ratio is the figure.
 """
 
 from __future__ import annotations
@@ -10,58 +16,35 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 
+MODEL = "waveunet_python"
 
-def in_process(onnx: Path, x: np.ndarray, seconds: float, threads: int) -> dict:
+
+def in_process(onnx: Path, chunk: int, seconds: float, threads: int) -> dict:
     from wux.export.onnx import OrtRunner
+    from wux.perf.bench import interleaved_timings
+    from wux.verify.signals import make_signal
 
-    run = OrtRunner(onnx, threads=threads)
-    for _ in range(3):
-        run(x)
-    lat, end = [], time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t0 = time.perf_counter()
-        run(x)
-        lat.append(time.perf_counter() - t0)
+    x = make_signal("speech", 1, chunk, 0).astype(np.float32)
+    lat = interleaved_timings({"onnxruntime": OrtRunner(onnx, threads=threads)}, x, seconds)["onnxruntime"]
     return {"infer_per_s": len(lat) / sum(lat), "p50_ms": 1e3 * float(np.median(lat)),
             "p99_ms": 1e3 * float(np.percentile(lat, 99))}
 
 
-def served(url: str, model: str, x: np.ndarray, seconds: float, concurrency: int) -> dict:
-    import tritonclient.grpc as client
+def served(url: str, levels: tuple[int, ...], seconds: float) -> dict[int, dict]:
+    from wux.errors import WuxError
+    from wux.perf.loadgen import PerfConfig, run_perf
 
-    lat, lock = [], threading.Lock()
-    stop = time.perf_counter() + seconds
-
-    def worker():
-        c = client.InferenceServerClient(url)
-        inp = client.InferInput("waveform", list(x.shape), "FP32")
-        inp.set_data_from_numpy(x)
-        mine = []
-        for _ in range(2):
-            c.infer(model, [inp])
-        while time.perf_counter() < stop:
-            t0 = time.perf_counter()
-            c.infer(model, [inp])
-            mine.append(time.perf_counter() - t0)
-        c.close()
-        with lock:
-            lat.extend(mine)
-
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    return {"infer_per_s": len(lat) / wall, "p50_ms": 1e3 * float(np.median(lat)),
-            "p99_ms": 1e3 * float(np.percentile(lat, 99)), "concurrency": concurrency}
+    window_ms = int(seconds * 1000 / 3)  # three stable windows take about `seconds`
+    report = run_perf(PerfConfig(url=url, model=MODEL, concurrency=levels, measurement_interval_ms=window_ms))
+    if report.error:
+        raise WuxError(report.error)
+    return {lv.concurrency: {"infer_per_s": lv.throughput_infer_per_s, "p50_ms": lv.latency_p50_ms,
+                             "p99_ms": lv.latency_p99_ms, "stable": lv.stable,
+                             "client_cpu_percent": lv.client_cpu_percent} for lv in report.levels}
 
 
 def main() -> None:
@@ -78,6 +61,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="wux-serving-"))
     export = args.export
@@ -86,15 +70,19 @@ def main() -> None:
         spec = make_spec(total_stride=load_checkpoint().config.total_stride)
         export_artifacts(None, export, ExportRequest(formats=("onnx",), spec=spec), show_progress=False)
     chunk = read_manifest(export).chunk
-    x = (np.random.default_rng(0).standard_normal((1, 1, chunk)) * 0.1).astype(np.float32)
     generate_repository(export, work / "repo", RepoRequest(formats=("python",), options=ServingOptions(kind="cpu")))
-    local = in_process(export / "model.onnx", x[:, 0, :], args.seconds, args.threads)
+    rounds = []
     with TritonServer(work / "repo") as info:
-        c1 = served(info.grpc_url, "waveunet_python", x, args.seconds, 1)
-        cn = served(info.grpc_url, "waveunet_python", x, args.seconds, args.concurrency)
-    report = {"chunk": chunk, "in_process_onnxruntime": local, "served_concurrency_1": c1,
-              f"served_concurrency_{args.concurrency}": cn,
-              "throughput_ratio_served_vs_in_process": cn["infer_per_s"] / local["infer_per_s"]}
+        for _ in range(args.rounds):
+            local = in_process(export / "model.onnx", chunk, args.seconds, args.threads)
+            levels = served(info.grpc_url, (1, args.concurrency), args.seconds)
+            rounds.append({"in_process_onnxruntime": local,
+                           **{f"served_concurrency_{c}": v for c, v in levels.items()},
+                           "ratio": levels[args.concurrency]["infer_per_s"] / local["infer_per_s"]})
+    ratios = [r["ratio"] for r in rounds]
+    report = {"chunk": chunk, "concurrency": args.concurrency, "rounds": rounds,
+              "throughput_ratio_served_vs_in_process": {"median": float(np.median(ratios)), "min": min(ratios),
+                                                        "max": max(ratios)}}
     print(json.dumps(report, indent=1))
 
 
