@@ -647,6 +647,7 @@ def tune(
     preferred_batch: Annotated[str, typer.Option(help="Preferred batch choices: default,4,2+4")] = "default",
     queue_delay_us: Annotated[str, typer.Option(help="Queue delays to try, microseconds")] = "0,500,2000",
     instances: Annotated[str, typer.Option(help="Instance counts to try")] = "1,2",
+    threads: Annotated[Optional[str], typer.Option(help="onnxruntime threads per instance to try (0: all)")] = None,
     concurrency: Annotated[str, typer.Option(help="Levels per config: 1,2,4,8 or 1:8:1")] = "1,2,4,8",
     lengths: Annotated[Optional[str], typer.Option(help="SAMPLES:SHARE,... (default: the model's chunk)")] = None,
     input_data: Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send")] = None,
@@ -666,6 +667,7 @@ def tune(
                      max_batch=parse_list(max_batch) if max_batch else (),
                      preferred_batch=parse_preferred(preferred_batch),
                      queue_delay_us=parse_list(queue_delay_us, minimum=0), instances=parse_list(instances),
+                     threads=parse_list(threads, minimum=0) if threads else (),
                      concurrency=parse_range(concurrency), lengths=parse_lengths(lengths) if lengths else (),
                      input_data=input_data, measurement_interval_ms=measurement_interval_ms,
                      stability_percentage=stability_percentage, max_trials=max_trials,
@@ -677,8 +679,8 @@ def tune(
 
         budget = f", p99 <= {r.p99_budget_ms:g} ms" if r.p99_budget_ms else ""
         t = Table(title=f"wux tune {r.model} (load through {r.via}) @ {r.url}{budget}")
-        for col in ("#", "max batch", "preferred", "delay us", "instances", "best conc", "infer/s", "audio-s/s",
-                    "p50 ms", "p99 ms", "stable", "note"):
+        for col in ("#", "max batch", "preferred", "delay us", "instances", "threads", "best conc", "infer/s",
+                    "audio-s/s", "p50 ms", "p99 ms", "stable", "note"):
             t.add_column(col, justify="right")
         for i, trial in enumerate(r.trials):
             s = trial.applied or trial.requested
@@ -686,7 +688,7 @@ def tune(
             note = "; ".join(x for x in (trial.role if trial.role != "candidate" else "",
                                          trial.error or ("" if b else "no level within budget")) if x)
             cells = ([str(s.max_batch), ",".join(map(str, s.preferred_batch)) or "-", str(s.queue_delay_us),
-                      str(s.instances)] if s else ["-"] * 4)
+                      str(s.instances), "-" if s.threads is None else str(s.threads or "all")] if s else ["-"] * 5)
             nums = ([str(b.concurrency), f"{b.throughput_infer_per_s:.1f}", f"{b.throughput_audio_s_per_s:.1f}",
                      f"{b.latency_p50_ms:.1f}", f"{b.latency_p99_ms:.1f}", "yes" if b.stable else "no"]
                     if b else ["-"] * 6)

@@ -1,5 +1,6 @@
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -36,20 +37,20 @@ def level(conc: int, infer_per_s: float, p99_ms: float, errors: int = 0) -> Leve
 
 def test_grid_prunes_and_caps():
     cfg = TuneConfig(url="", model="m", preferred_batch=((), (4,)), queue_delay_us=(0, 500), instances=(1, 2))
-    grid = tuning_grid(cfg, limit=8)
+    grid = tuning_grid(cfg, BatchSettings(8, (), 0, 1))
     assert {s.max_batch for s in grid} == {1, 4, 8}  # default: 1, half, the served limit
     # max batch 1 has nothing to batch: one config per instance count, no delay, no preferred size
     assert [s for s in grid if s.max_batch == 1] == [BatchSettings(1, (), 0, 1), BatchSettings(1, (), 0, 2)]
     assert len(grid) == 2 + 2 * 2 * 2 * 2 and len(set(grid)) == len(grid)
     with pytest.raises(WuxError, match="every preferred batch size is larger"):
-        tuning_grid(TuneConfig(url="", model="m", max_batch=(2,), preferred_batch=((4,),)), limit=8)
+        tuning_grid(TuneConfig(url="", model="m", max_batch=(2,), preferred_batch=((4,),)), BatchSettings(8, (), 0, 1))
     with pytest.raises(WuxError, match="exceeds model m's max_batch_size 8"):
-        tuning_grid(TuneConfig(url="", model="m", max_batch=(16,)), limit=8)
+        tuning_grid(TuneConfig(url="", model="m", max_batch=(16,)), BatchSettings(8, (), 0, 1))
     # a model that does not batch: only the instance count varies
-    assert tuning_grid(TuneConfig(url="", model="m", instances=(1, 3)), limit=0) == [
+    assert tuning_grid(TuneConfig(url="", model="m", instances=(1, 3)), BatchSettings(0, (), 0, 1)) == [
         BatchSettings(0, (), 0, 1), BatchSettings(0, (), 0, 3)]
     with pytest.raises(WuxError, match="does not batch"):
-        tuning_grid(TuneConfig(url="", model="m", max_batch=(4,)), limit=0)
+        tuning_grid(TuneConfig(url="", model="m", max_batch=(4,)), BatchSettings(0, (), 0, 1))
 
 
 def test_a_candidate_equal_to_the_served_config_is_not_measured_again():
@@ -58,6 +59,17 @@ def test_a_candidate_equal_to_the_served_config_is_not_measured_again():
     grid = [BatchSettings(8, (), 500, 1), BatchSettings(8, (), 0, 1), BatchSettings(8, (4,), 500, 1)]
     # the server filled in preferred 8 for the served config: a candidate leaving it empty is the same config
     assert without_served(grid, BatchSettings(8, (8,), 500, 1)) == grid[1:]
+
+
+def test_threads_are_searched_only_where_the_model_has_them():
+    served = BatchSettings(4, (), 0, 1, threads=0)
+    grid = tuning_grid(TuneConfig(url="", model="m", max_batch=(4,), queue_delay_us=(0,), instances=(1, 2),
+                                  threads=(1, 2)), served)
+    assert [(s.instances, s.threads) for s in grid] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    with pytest.raises(WuxError, match="no 'threads' parameter"):
+        tuning_grid(TuneConfig(url="", model="m", threads=(1,)), BatchSettings(4, (), 0, 1))
+    # not asked: the thread count is left as served
+    assert {s.threads for s in tuning_grid(TuneConfig(url="", model="m"), served)} == {None}
 
 
 def test_preferred_choices_parse():
@@ -108,6 +120,10 @@ def test_settings_round_trip_through_a_model_config():
     assert "instances 1 (asked 3)" in mismatch(wanted, BatchSettings(4, (2, 4), 1500, 1))
     # an empty preferred list lets the server choose (Triton's python backend fills in max_batch)
     assert mismatch(BatchSettings(4, (), 0, 1), BatchSettings(4, (4,), 0, 1)) is None
+    # the python backend's onnxruntime thread count is a config parameter
+    threaded = apply_settings(config, BatchSettings(4, (), 0, 2, threads=1))
+    assert threaded.parameters["threads"].string_value == "1" and settings_of(threaded).threads == 1
+    assert "threads 0 (asked 1)" in mismatch(BatchSettings(4, (), 0, 2, 1), BatchSettings(4, (4,), 0, 2, 0))
 
 
 def served_config(url: str, model: str):
@@ -130,14 +146,14 @@ def quick(url: str, **kw) -> TuneConfig:
 def test_tune_applies_each_config_then_restores_the_served_one(served):
     info, _ = served
     before = served_config(info.grpc_url, "waveunet_python")
-    report = run_tune(quick(info.grpc_url, max_batch=(1, 3), instances=(1, 2)), show_progress=False)
+    report = run_tune(quick(info.grpc_url, max_batch=(1, 3), instances=(1, 2), threads=(1,)), show_progress=False)
     assert report.error is None and report.restored
     assert served_config(info.grpc_url, "waveunet_python") == before  # the served config is back, exactly
     first, *candidates, last = report.trials
     assert (first.role, last.role) == (SERVED, SERVED_AGAIN)  # measured first and again last
     assert first.applied == last.applied == settings_of(before)
-    assert [t.requested for t in candidates] == [BatchSettings(1, (), 0, 1), BatchSettings(1, (), 0, 2),
-                                                 BatchSettings(3, (), 0, 1), BatchSettings(3, (), 0, 2)]
+    assert [t.requested for t in candidates] == [BatchSettings(1, (), 0, 1, 1), BatchSettings(1, (), 0, 2, 1),
+                                                 BatchSettings(3, (), 0, 1, 1), BatchSettings(3, (), 0, 2, 1)]
     for trial in candidates:
         # what the server read back after the reload is what was asked: the config really changed
         assert trial.role == CANDIDATE and trial.error is None and mismatch(trial.requested, trial.applied) is None
@@ -147,7 +163,10 @@ def test_tune_applies_each_config_then_restores_the_served_one(served):
     assert report.margin_percent == max(5.0, report.noise_percent)
     top = max(t.best.throughput_infer_per_s for t in report.trials)
     assert report.best.best.throughput_infer_per_s >= top * (1 - report.margin_percent / 100)
-    assert report.throughput_vs_baseline == pytest.approx(report.best.best.throughput_infer_per_s / np.mean(served))
+    if report.best.role == CANDIDATE:
+        assert report.throughput_vs_baseline == pytest.approx(report.best.best.throughput_infer_per_s / np.mean(served))
+    else:  # keeping the served config is no speed-up to report
+        assert report.throughput_vs_baseline is None
 
 
 @pytest.mark.server
@@ -161,9 +180,9 @@ def test_tune_through_the_front_model(served):
                     "0", "--instances", "1", "--concurrency", "1", "--lengths", "5000:1", "--max-trials", "3",
                     "--measurement-interval-ms", "300", "--stability-percentage", "50")
     assert result.exit_code == 0, result.output
-    for text in ("wux tune waveunet_python (load through waveunet)", "best: #", "x the served config",
-                 "the served config was restored"):
+    for text in ("wux tune waveunet_python (load through waveunet)", "best: #", "the served config was restored"):
         assert text in result.stdout
+    assert "x the served config" in result.stdout or "keep it" in result.stdout
 
 
 @pytest.fixture
@@ -196,7 +215,7 @@ def test_write_puts_the_best_config_in_the_repository(own_server):
     best = BatchSettings(**{**report["trials"][report["best_trial"]]["requested"], "preferred_batch": ()})
     assert report["written"] == str(path) and not report["restored"]
     on_disk = validate(path.read_text(), str(path))  # still a valid config for Triton's schema
-    assert settings_of(on_disk) == best
+    assert settings_of(on_disk) == replace(best, threads=0)  # threads were not searched: left as they were
     assert on_disk.backend == "python" and on_disk.name == "waveunet_python"  # the rest is kept
     live = settings_of(served_config(info.grpc_url, "waveunet_python"))
     assert mismatch(best, live) is None  # and the server now runs it

@@ -26,6 +26,7 @@ from wux.perf.loadgen import LevelResult, PerfConfig, run_perf
 DEFAULT_QUEUE_DELAYS_US = (0, 500, 2000)
 DEFAULT_INSTANCES = (1, 2)
 DEFAULT_CONCURRENCY = (1, 2, 4, 8)
+THREADS = "threads"  # the wux python-backend model's onnxruntime intra-op thread count (config parameter)
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,15 @@ class BatchSettings:
     preferred_batch: tuple[int, ...]  # empty: Triton's default (its python backend fills in max_batch)
     queue_delay_us: int
     instances: int
+    threads: int | None = None  # onnxruntime threads per instance (wux python backend; 0: all cores); None: as is
 
     def label(self) -> str:
+        threads = "" if self.threads is None else f", {self.threads or 'all'} thread(s)"
         if self.max_batch == 0:
-            return f"no batching, {self.instances} instance(s)"
+            return f"no batching, {self.instances} instance(s){threads}"
         pref = ",".join(map(str, self.preferred_batch)) or "default"
         return (f"max batch {self.max_batch}, preferred {pref}, delay {self.queue_delay_us} us, "
-                f"{self.instances} instance(s)")
+                f"{self.instances} instance(s){threads}")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class TuneConfig:
     preferred_batch: tuple[tuple[int, ...], ...] = ((),)
     queue_delay_us: tuple[int, ...] = DEFAULT_QUEUE_DELAYS_US
     instances: tuple[int, ...] = DEFAULT_INSTANCES
+    threads: tuple[int, ...] = ()  # empty: leave the model's onnxruntime thread count as it is
     concurrency: tuple[int, ...] = DEFAULT_CONCURRENCY
     lengths: tuple[tuple[int, float], ...] = ()
     input_data: Path | None = None
@@ -91,7 +95,7 @@ class TuneReport:
     p99_budget_ms: float | None
     trials: list[TuneTrial] = field(default_factory=list)
     best_trial: int | None = None  # index into trials; a served one means: keep the served config
-    throughput_vs_baseline: float | None = None  # best / served throughput within budget, same run
+    throughput_vs_baseline: float | None = None  # chosen candidate / mean served throughput, same run
     noise_percent: float | None = None  # the served config's two measurements differ by this much
     margin_percent: float | None = None  # throughputs this close to the top count as equal
     written: str | None = None  # the config.pbtxt the best config was written to
@@ -110,9 +114,10 @@ class TuneReport:
 
 def settings_of(config) -> BatchSettings:
     batching = config.dynamic_batching
+    threads = int(config.parameters[THREADS].string_value) if THREADS in config.parameters else None
     return BatchSettings(config.max_batch_size, tuple(batching.preferred_batch_size),
                          int(batching.max_queue_delay_microseconds),
-                         sum(g.count for g in config.instance_group) or 1)
+                         sum(g.count for g in config.instance_group) or 1, threads)
 
 
 def apply_settings(config, s: BatchSettings):
@@ -128,6 +133,8 @@ def apply_settings(config, s: BatchSettings):
         out.instance_group.add()
     for group in out.instance_group:
         group.count = s.instances
+    if s.threads is not None:
+        out.parameters[THREADS].string_value = str(s.threads)
     return out
 
 
@@ -136,6 +143,8 @@ def mismatch(requested: BatchSettings, applied: BatchSettings) -> str | None:
     fields = ["max_batch", "queue_delay_us", "instances"] + (["preferred_batch"] if requested.preferred_batch else [])
     if requested.max_batch == 0:
         fields = ["max_batch", "instances"]
+    if requested.threads is not None:
+        fields.append("threads")
     wrong = [f"{f} {getattr(applied, f)} (asked {getattr(requested, f)})" for f in fields
              if getattr(applied, f) != getattr(requested, f)]
     return ", ".join(wrong) or None
@@ -147,23 +156,29 @@ def default_max_batches(limit: int) -> tuple[int, ...]:
     return tuple(sorted({1, max(1, limit // 2), limit}))
 
 
-def tuning_grid(cfg: TuneConfig, limit: int) -> list[BatchSettings]:
-    """Every valid combination once; `limit` is the served max_batch_size (the artifacts' limit)."""
+def tuning_grid(cfg: TuneConfig, served: BatchSettings) -> list[BatchSettings]:
+    """Every valid combination once; the served max_batch_size is the artifacts' limit."""
+    limit = served.max_batch
+    if cfg.threads and served.threads is None:
+        raise WuxError(f"model {cfg.model} has no {THREADS!r} parameter (wux python-backend models have it): "
+                       "--threads cannot be searched")
+    threads = cfg.threads or (None,)
     if limit == 0:
         if cfg.max_batch:
             raise WuxError(f"model {cfg.model} does not batch (max_batch_size 0): only --instances can be searched")
-        return [BatchSettings(0, (), 0, n) for n in cfg.instances]
+        return [BatchSettings(0, (), 0, n, t) for n, t in product(cfg.instances, threads)]
     max_batches = cfg.max_batch or default_max_batches(limit)
     if max(max_batches) > limit:
         raise WuxError(f"--max-batch {max(max_batches)} exceeds model {cfg.model}'s max_batch_size {limit}, "
                        "the largest batch its artifacts were built and verified for")
     grid: list[BatchSettings] = []
-    for mb, pref, delay, inst in product(max_batches, cfg.preferred_batch, cfg.queue_delay_us, cfg.instances):
+    for mb, pref, delay, inst, th in product(max_batches, cfg.preferred_batch, cfg.queue_delay_us, cfg.instances,
+                                             threads):
         if any(p > mb for p in pref):
             continue  # Triton refuses a preferred batch above max batch
         if mb == 1:
             pref, delay = (), 0  # nothing to batch: a queue delay would only add latency
-        s = BatchSettings(mb, tuple(pref), delay, inst)
+        s = BatchSettings(mb, tuple(pref), delay, inst, th)
         if s not in grid:
             grid.append(s)
     if not grid:
@@ -217,7 +232,7 @@ def choose(trials: list[TuneTrial], margin_percent: float) -> int | None:
 
 def throughput_ratio(trials: list[TuneTrial], best: int | None) -> float | None:
     served = served_throughputs(trials)
-    if best is None or not served:
+    if best is None or not served or trials[best].role != CANDIDATE:
         return None
     return trials[best].best.throughput_infer_per_s / (sum(served) / len(served))
 
@@ -412,7 +427,7 @@ def run_tune(cfg: TuneConfig, show_progress: bool = True) -> TuneReport:
     try:
         if cfg.write:
             check_repo_matches(read_repo_config(cfg.repo, cfg.model), served, repo_config_path(cfg.repo, cfg.model))
-        grid = without_served(tuning_grid(cfg, served.max_batch_size), settings_of(served))
+        grid = without_served(tuning_grid(cfg, settings_of(served)), settings_of(served))
         report = TuneReport(cfg.url, cfg.model, cfg.via or cfg.model, cfg.p99_budget_ms)
         say = (lambda i, n, t: say_trial(i, n, t, cfg.p99_budget_ms)) if show_progress else (lambda *a: None)
         try:
