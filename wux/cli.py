@@ -36,6 +36,12 @@ CheckpointArg = Annotated[
     Optional[Path], typer.Argument(help="wux checkpoint (default: the bundled model)", show_default=False)
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+# load-generation options shared by `wux perf` and `wux tune`
+LengthsOpt = Annotated[Optional[str], typer.Option(help="SAMPLES:SHARE,... (default: the model's chunk)")]
+IntervalOpt = Annotated[int, typer.Option(help="Measurement window, ms")]
+StabilityOpt = Annotated[float, typer.Option(help="Last 3 windows must agree within this %")]
+MaxTrialsOpt = Annotated[int, typer.Option(help="Windows per level before giving up on stability")]
+InputDataOpt = Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send")]
 
 
 def emit(result: Any, as_json: bool, render) -> None:
@@ -575,16 +581,16 @@ def perf(
     concurrency_range: Annotated[str, typer.Option(help="Levels: 1:8:1 (start, end, step) or a list 1,2,4")] = "1",
     request_rate_range: Annotated[Optional[str], typer.Option(help="Requests/s, open loop: 10:50:10")] = None,
     distribution: Annotated[str, typer.Option(help="constant or poisson arrivals (request-rate mode)")] = "constant",
-    lengths: Annotated[Optional[str], typer.Option(help="SAMPLES:SHARE,... (default: the model's chunk)")] = None,
-    measurement_interval_ms: Annotated[int, typer.Option(help="Measurement window, ms")] = 5000,
-    stability_percentage: Annotated[float, typer.Option(help="Last 3 windows must agree within this %")] = 10.0,
-    max_trials: Annotated[int, typer.Option(help="Windows per level before giving up on stability")] = 10,
+    lengths: LengthsOpt = None,
+    measurement_interval_ms: IntervalOpt = 5000,
+    stability_percentage: StabilityOpt = 10.0,
+    max_trials: MaxTrialsOpt = 10,
     percentile: Annotated[Optional[int], typer.Option(help="Stabilise on this latency percentile")] = None,
     validate: Annotated[bool, typer.Option(help="Check responses against in-process onnxruntime")] = False,
     validate_share: Annotated[float, typer.Option(help="Share of responses validated")] = 0.2,
     export: Annotated[Optional[Path], typer.Option(help="Reference for --validate: an export folder")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="Reference without --export (default: bundled)")] = None,
-    input_data: Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send")] = None,
+    input_data: InputDataOpt = None,
     csv_path: Annotated[Optional[Path], typer.Option("-f", "--csv", help="perf_analyzer-style CSV")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="PNG: latency percentiles against throughput")] = None,
     as_json: JsonOpt = False,
@@ -649,11 +655,11 @@ def tune(
     instances: Annotated[str, typer.Option(help="Instance counts to try")] = "1,2",
     threads: Annotated[Optional[str], typer.Option(help="onnxruntime threads per instance to try (0: all)")] = None,
     concurrency: Annotated[str, typer.Option(help="Levels per config: 1,2,4,8 or 1:8:1")] = "1,2,4,8",
-    lengths: Annotated[Optional[str], typer.Option(help="SAMPLES:SHARE,... (default: the model's chunk)")] = None,
-    input_data: Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send")] = None,
-    measurement_interval_ms: Annotated[int, typer.Option(help="Measurement window, ms")] = 1000,
-    stability_percentage: Annotated[float, typer.Option(help="Last 3 windows must agree within this %")] = 10.0,
-    max_trials: Annotated[int, typer.Option(help="Windows per level before giving up on stability")] = 6,
+    lengths: LengthsOpt = None,
+    input_data: InputDataOpt = None,
+    measurement_interval_ms: IntervalOpt = 1000,
+    stability_percentage: StabilityOpt = 10.0,
+    max_trials: MaxTrialsOpt = 6,
     min_gain_percent: Annotated[float, typer.Option(help="A change must beat the served config by more")] = 5.0,
     repo: Annotated[Optional[Path], typer.Option(help="The repository the server was started with")] = None,
     write: Annotated[bool, typer.Option(help="Write the best config into --repo and load it")] = False,
