@@ -265,8 +265,7 @@ def read_repo_config(repo: Path, model: str):
 def check_repo_matches(repo_config, served, path: Path) -> None:
     """Refuse to write into a repository whose config is not the one being served."""
     disk, live = settings_of(repo_config), settings_of(served)
-    if (disk.max_batch, disk.instances) != (live.max_batch, live.instances) or (
-            disk.max_batch > 0 and disk.queue_delay_us != live.queue_delay_us):
+    if mismatch(disk, live):
         raise WuxError(f"this config ({disk.label()}) is not what the server serves ({live.label()}); "
                        "pass the repository the server was started with", path)
 
@@ -427,7 +426,8 @@ def run_tune(cfg: TuneConfig, show_progress: bool = True) -> TuneReport:
     try:
         if cfg.write:
             check_repo_matches(read_repo_config(cfg.repo, cfg.model), served, repo_config_path(cfg.repo, cfg.model))
-        grid = without_served(tuning_grid(cfg, settings_of(served)), settings_of(served))
+        as_served = settings_of(served)
+        grid = without_served(tuning_grid(cfg, as_served), as_served)
         report = TuneReport(cfg.url, cfg.model, cfg.via or cfg.model, cfg.p99_budget_ms)
         say = (lambda i, n, t: say_trial(i, n, t, cfg.p99_budget_ms)) if show_progress else (lambda *a: None)
         try:
