@@ -163,9 +163,23 @@ class TritonDenoiser:
             for region, handle in regions.items():
                 if handle is not None:
                     try:
-                        self.client.unregister_system_shared_memory(region)
+                        self.unregister_when_released(region)
                     finally:
                         shm.destroy_shared_memory_region(handle)
+
+    def unregister_when_released(self, region: str, wait_s: float = 2.0) -> None:
+        """Triton 2.51 refuses to unregister a region "currently in use" for a moment after the response
+        (it releases the request asynchronously; later servers defer the unregister, server#7743)."""
+        import time
+
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return self.client.unregister_system_shared_memory(region)
+            except Exception as e:  # noqa: BLE001 - only the in-use refusal is retried
+                if "currently in use" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def denoise(self, wave: np.ndarray) -> np.ndarray:
         """Mono float32 waveform in, same length out."""
