@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from wux.constants import SAMPLE_RATE
+from wux.contract import DEFAULT_SAMPLE_RATE as SAMPLE_RATE
 from wux.fsutil import sha256_file
 from wux.model.checkpoint import load_checkpoint, save_checkpoint
-from wux.model.info import model_info
+from wux.model.load import ModelSource, load_model
+from wux.model.report import model_report
 
 DEST = Path(__file__).resolve().parents[1] / "wux" / "model" / "default"
 SAMPLE_NOISE = "pink"  # the demo sample: test utterances with this noise family
@@ -90,6 +91,15 @@ The demo sample (`sample_noisy.wav`, `sample_clean.wav`) joins test utterances
 """
 
 
+def model_facts(path: Path) -> dict:
+    """Parameters, MACs and receptive field, as the provenance record has kept them since wux 0.1."""
+    report = model_report(load_model(ModelSource(checkpoint=path)))
+    c = report.contract
+    return {"parameters": report.parameters, "macs_per_second_audio": report.macs_per_second_audio,
+            "total_stride": c["align"], "receptive_field_samples": c["receptive_field"],
+            "receptive_field_ms": report.receptive_field_ms, "sample_rate": c["sample_rate"]}
+
+
 def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, commands: list[str]) -> None:
     ckpt = load_checkpoint(ckpt_path)
     history = ckpt.training.pop("history", [])
@@ -106,7 +116,7 @@ def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, comma
         "checkpoint_sha256": sha256_file(DEST / "default.wux.pt"),
         "commands": commands,
         "corpus": json.loads((corpus / "corpus.json").read_text())["summary"],
-        "model": model_info(ckpt.build_model()).to_dict(),
+        "model": model_facts(DEST / "default.wux.pt"),
         "train": train,
         "eval": evaluation,
         "demo_sample": {"utterances": used, "noise": SAMPLE_NOISE},

@@ -59,10 +59,9 @@ def perf_analyzer_level(binary: Path, url: str, chunk: int, concurrency: int, in
 
 def main() -> None:
     from wux.errors import WuxError
-    from wux.export.api import ExportRequest, export_artifacts
-    from wux.export.spec import make_spec
-    from wux.model.checkpoint import load_checkpoint
+    from wux.export.manifest import read_manifest
     from wux.perf.loadgen import PerfConfig, run_perf
+    from wux.pipeline import ExportRequest, export_model
     from wux.tools import find_perf_analyzer
     from wux.triton_repo.config import ServingOptions
     from wux.triton_repo.generate import RepoRequest, generate_repository
@@ -80,16 +79,16 @@ def main() -> None:
     if binary is None:
         raise WuxError("perf_analyzer not found: run `make perf-tools`")
     work = Path(tempfile.mkdtemp(prefix="wux-perf-compare-"))
-    spec = make_spec(total_stride=load_checkpoint().config.total_stride)
-    export_artifacts(None, work / "build", ExportRequest(formats=("onnx",), spec=spec), show_progress=False)
+    export_model(None, work / "build", ExportRequest(formats=("onnx",)), show_progress=False)
+    chunk = read_manifest(work / "build").contract.chunk
     options = ServingOptions(kind="cpu", threads=1 if pinned else 0)
     generate_repository(work / "build", work / "repo", RepoRequest(formats=("python",), options=options))
-    data = speech_input_json(work / "speech.json", spec.chunk)
+    data = speech_input_json(work / "speech.json", chunk)
     rows = []
     own = os.sched_getaffinity(0)
     with TritonServer(work / "repo", cpus=server_cpus) as info:
         for c in (int(x) for x in args.levels.split(",")):
-            pa = perf_analyzer_level(binary, info.grpc_url, spec.chunk, c, args.interval_ms, client_cpus, data)
+            pa = perf_analyzer_level(binary, info.grpc_url, chunk, c, args.interval_ms, client_cpus, data)
             if client_cpus:
                 os.sched_setaffinity(0, client_cpus)
             try:
@@ -107,7 +106,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(rows, indent=1))
         return
-    print(f"model {MODEL}, shape [1, 1, {spec.chunk}], gRPC, measurement window {args.interval_ms} ms, "
+    print(f"model {MODEL}, shape [1, 1, {chunk}], gRPC, measurement window {args.interval_ms} ms, "
           + ("server on core 0 (1 onnxruntime thread), load generators on core 1" if pinned else "unpinned"))
     print(f"{'conc':>4} | {'perf_analyzer infer/s':>21} {'p50 ms':>7} | {'wux infer/s':>11} {'p50 ms':>7} "
           f"{'CPU %':>6} | {'thr ratio':>9} {'p50 ratio':>9}")

@@ -23,13 +23,17 @@ import numpy as np
 MODEL = "waveunet_python"
 
 
-def in_process(onnx: Path, chunk: int, seconds: float, threads: int) -> dict:
-    from wux.export.onnx import OrtRunner
+def in_process(export: Path, seconds: float, threads: int) -> dict:
+    from wux.export.formats import get_format
+    from wux.export.manifest import read_manifest
     from wux.perf.bench import interleaved_timings
     from wux.verify.signals import make_signal
 
-    x = make_signal("speech", 1, chunk, 0).astype(np.float32)
-    lat = interleaved_timings({"onnxruntime": OrtRunner(onnx, threads=threads)}, x, seconds)["onnxruntime"]
+    manifest = read_manifest(export)
+    art = manifest.artifact("onnx", "fp32")
+    runner = get_format("onnx").runner(export / art.file, art.io, threads=threads, limits=art.limits)
+    x = make_signal("speech", 1, manifest.contract.chunk, 0).astype(np.float32)
+    lat = interleaved_timings({"onnxruntime": runner}, x, seconds)["onnxruntime"]
     return {"infer_per_s": len(lat) / sum(lat), "p50_ms": 1e3 * float(np.median(lat)),
             "p99_ms": 1e3 * float(np.percentile(lat, 99))}
 
@@ -48,10 +52,8 @@ def served(url: str, levels: tuple[int, ...], seconds: float) -> dict[int, dict]
 
 
 def main() -> None:
-    from wux.export.api import ExportRequest, export_artifacts
     from wux.export.manifest import read_manifest
-    from wux.export.spec import make_spec
-    from wux.model.checkpoint import load_checkpoint
+    from wux.pipeline import ExportRequest, export_model
     from wux.triton_repo.config import ServingOptions
     from wux.triton_repo.generate import RepoRequest, generate_repository
     from wux.triton_repo.server import TritonServer
@@ -67,20 +69,18 @@ def main() -> None:
     export = args.export
     if export is None:
         export = work / "build"
-        spec = make_spec(total_stride=load_checkpoint().config.total_stride)
-        export_artifacts(None, export, ExportRequest(formats=("onnx",), spec=spec), show_progress=False)
-    chunk = read_manifest(export).chunk
+        export_model(None, export, ExportRequest(formats=("onnx",)), show_progress=False)
     generate_repository(export, work / "repo", RepoRequest(formats=("python",), options=ServingOptions(kind="cpu")))
     rounds = []
     with TritonServer(work / "repo") as info:
         for _ in range(args.rounds):
-            local = in_process(export / "model.onnx", chunk, args.seconds, args.threads)
+            local = in_process(export, args.seconds, args.threads)
             levels = served(info.grpc_url, (1, args.concurrency), args.seconds)
             rounds.append({"in_process_onnxruntime": local,
                            **{f"served_concurrency_{c}": v for c, v in levels.items()},
                            "ratio": levels[args.concurrency]["infer_per_s"] / local["infer_per_s"]})
     ratios = [r["ratio"] for r in rounds]
-    report = {"chunk": chunk, "concurrency": args.concurrency, "rounds": rounds,
+    report = {"chunk": read_manifest(export).contract.chunk, "concurrency": args.concurrency, "rounds": rounds,
               "throughput_ratio_served_vs_in_process": {"median": float(np.median(ratios)), "min": min(ratios),
                                                         "max": max(ratios)}}
     print(json.dumps(report, indent=1))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wux.constants import SAMPLE_RATE
+from wux.contract import DEFAULT_SAMPLE_RATE as SAMPLE_RATE
 from wux.data.layout import SPLITS, split_dirs
 from wux.model.config import TINY, WaveUNetConfig
 
@@ -43,7 +43,7 @@ def make_checkpoint(path: Path, config: WaveUNetConfig = TINY, seed: int = 0) ->
 
     torch.manual_seed(seed)
     model = build_model(config)
-    return save_checkpoint(Checkpoint(config, model.state_dict(), training={"steps": 0}), path)
+    return save_checkpoint(Checkpoint(model.state_dict(), config, training={"steps": 0}), path)
 
 
 @pytest.fixture(scope="session")
@@ -87,23 +87,29 @@ def wav_file(tmp_path) -> Path:
     return path
 
 
+def export_request(**kw):
+    """The tiny model's export settings: a small chunk and batch keep every test fast."""
+    from wux.pipeline import ExportRequest
+
+    return ExportRequest(**{"chunk": EXPORT_CHUNK, "max_batch": 3, **kw})
+
+
+def source(checkpoint: Path):
+    from wux.model.load import ModelSource
+
+    return ModelSource(checkpoint=checkpoint)
+
+
 @pytest.fixture(scope="session")
-def export_spec():
-    from wux.export.spec import make_spec
-
-    return make_spec(chunk=EXPORT_CHUNK, max_batch=3, total_stride=TINY.total_stride)
-
-
-@pytest.fixture(scope="session")
-def exported(tmp_path_factory, export_spec) -> tuple[Path, Path]:
+def exported(tmp_path_factory) -> tuple[Path, Path]:
     """(export folder, checkpoint): TorchScript + ONNX FP32 + ONNX FP16 of a tiny model, verified."""
-    from wux.export.api import ExportRequest, export_artifacts
+    from wux.pipeline import export_model
 
     root = tmp_path_factory.mktemp("export")
     ckpt = make_checkpoint(root / "tiny.wux.pt", TINY, seed=0)
     out = root / "build"
-    export_artifacts(ckpt, out, ExportRequest(formats=("torchscript", "onnx"), precisions=("fp32", "fp16"),
-                                              spec=export_spec), show_progress=False)
+    export_model(source(ckpt), out, export_request(formats=("torchscript", "onnx"), precisions=("fp32", "fp16")),
+                 show_progress=False)
     return out, ckpt
 
 

@@ -47,16 +47,16 @@ def test_info_json_on_a_checkpoint(tiny_checkpoint):
     result = invoke("info", tiny_checkpoint, "--json")
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
-    assert info["config"]["levels"] == 2 and info["total_stride"] == 4
+    assert info["model"]["config"]["levels"] == 2 and info["contract"]["align"] == 4
     assert info["parameters"] > 0 and info["macs_per_second_audio"] > 0
-    assert info["receptive_field_samples"] > 0
+    assert info["contract"]["receptive_field"] > 0 and info["contract_origin"]["receptive_field"] == "config"
 
 
 def test_info_on_the_bundled_model():
     result = invoke("info", "--json")
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
-    assert info["checkpoint"].endswith("default.wux.pt")
+    assert info["record"]["path"].endswith("default.wux.pt") and info["source"] == "the bundled default model"
     assert info["training"]["best_val_si_snr_db"] > 5
 
 
@@ -131,7 +131,7 @@ def test_eval_missing_layout(tiny_checkpoint, tmp_path):
 def test_demo_improves_the_bundled_sample(tmp_path):
     result = invoke("demo", "--out", tmp_path / "demo", "--json")
     assert result.exit_code == 0, result.output
-    r = json.loads(result.output)
+    r = json.loads(result.output)["in_process"]
     assert r["si_snr_improvement_db"] > 3.0
     wave, rate = sf.read(r["denoised"])
     assert rate == 16000 and len(wave) == round(r["seconds"] * 16000)

@@ -8,15 +8,11 @@ pytestmark = pytest.mark.gpu
 
 @pytest.fixture(scope="module")
 def cuda_export(tmp_path_factory):
-    from wux.export.api import ExportRequest, export_artifacts
-    from wux.export.spec import make_spec
-    from wux.model.checkpoint import load_checkpoint
+    from wux.pipeline import ExportRequest, export_model
 
-    stride = load_checkpoint().config.total_stride
-    spec = make_spec(chunk=16384, max_batch=8, device="cuda", total_stride=stride)
     out = tmp_path_factory.mktemp("gpu") / "build"
-    export_artifacts(None, out, ExportRequest(formats=("torchscript", "onnx"), precisions=("fp32", "fp16"),
-                                              spec=spec, verify=False), show_progress=False)
+    export_model(None, out, ExportRequest(formats=("torchscript", "onnx"), precisions=("fp32", "fp16"),
+                                          device="cuda", verify=False), show_progress=False)
     return out
 
 
@@ -41,15 +37,12 @@ def test_onnxruntime_cuda_provider_parity(cuda_export):
 @pytest.mark.tensorrt
 def test_tensorrt_build_and_parity(tmp_path):
     pytest.importorskip("tensorrt")
-    from wux.export.api import ExportRequest, export_artifacts
-    from wux.export.spec import make_spec
-    from wux.model.checkpoint import load_checkpoint
+    from wux.export.formats import TrtOptions
+    from wux.pipeline import ExportRequest, export_model
 
-    stride = load_checkpoint().config.total_stride
-    spec = make_spec(chunk=16384, max_batch=8, device="cuda", total_stride=stride)
-    result = export_artifacts(None, tmp_path / "trt", ExportRequest(
-        formats=("trt",), precisions=("fp32", "fp16"), spec=spec, timing_cache=tmp_path / "timing.cache"),
-        show_progress=False)
+    result = export_model(None, tmp_path / "trt", ExportRequest(
+        formats=("trt",), precisions=("fp32", "fp16"), device="cuda",
+        trt=TrtOptions(timing_cache=tmp_path / "timing.cache")), show_progress=False)
     assert result.verification.passed
     plan = result.manifest.artifact("trt", "fp32")
     assert plan.details["compute_capability"] and plan.details["tensorrt"]
@@ -59,12 +52,10 @@ def test_tensorrt_build_and_parity(tmp_path):
 def test_cuda_eager_matches_cpu_eager():
     import torch
 
-    from wux.model.checkpoint import load_checkpoint
-    from wux.model.runner import TorchRunner
+    from wux.model.load import load_model
 
-    model = load_checkpoint().build_model()
     x = np.random.default_rng(0).standard_normal((2, 16384)).astype(np.float32) * 0.1
-    cpu = TorchRunner(model, "cpu")(x)
-    gpu = TorchRunner(load_checkpoint().build_model(), "cuda")(x)
+    cpu = load_model().runner("cpu")(x)
+    gpu = load_model().runner("cuda")(x)
     assert np.abs(cpu - gpu).max() < 1e-4
     assert torch.cuda.is_available()

@@ -3,10 +3,13 @@ import pytest
 import torch
 
 from wux import windowing
-from wux.denoise import denoise_wave, plan_for_model
+from wux.contract import WindowPlan
+from wux.denoise import denoise_wave
+from wux.errors import ConfigError
 from wux.model.config import DEFAULT, TINY, WaveUNetConfig
-from wux.model.runner import TorchRunner
+from wux.model.info import waveunet_contract
 from wux.model.waveunet import WaveUNet
+from wux.runtime.eager import TorchRunner
 
 CONFIGS = {
     "tiny": TINY,
@@ -32,9 +35,13 @@ def runner_for(config, seed=0):
 def test_windowed_equals_whole_file(name, samples):
     config = CONFIGS[name]
     runner = runner_for(config)
-    plan = plan_for_model(config, window=4096 if name != "default" else 8192, crossfade=64)
+    contract = waveunet_contract(config, 16000)
+    plan = contract.with_serving(chunk=4096 if name != "default" else 8192, crossfade=64).window
     wave = np.random.default_rng(samples).standard_normal(samples).astype(np.float32) * 0.3
-    whole = runner(wave[None])[0]
+    # Windows are always a whole chunk (as the fixed-shape core models take them): an input shorter
+    # than one chunk is the model's output for it padded with silence, longer ones the whole-file output.
+    padded = np.pad(wave, (0, max(0, plan.window - samples)))
+    whole = runner(padded[None])[0][:samples]
     windowed = denoise_wave(runner, wave, plan, batch_size=3)
     assert windowed.shape == whole.shape
     assert np.abs(windowed - whole).max() < 1e-5
@@ -43,14 +50,14 @@ def test_windowed_equals_whole_file(name, samples):
 def test_too_little_context_is_not_exact_but_crossfaded():
     """The check above can fail: with context below the receptive field, outputs differ."""
     runner = runner_for(TINY)
-    plan = windowing.make_plan(window=512, context=8, crossfade=16, align=TINY.total_stride)
+    plan = WindowPlan(window=512, context=8, crossfade=16, align=TINY.total_stride)
     wave = np.random.default_rng(0).standard_normal(5000).astype(np.float32)
     err = np.abs(denoise_wave(runner, wave, plan) - runner(wave[None])[0]).max()
     assert err > 1e-4
 
 
 def test_fixed_windows_all_have_the_window_length():
-    plan = windowing.make_plan(window=1024, context=128, crossfade=64, align=32)
+    plan = WindowPlan(window=1024, context=128, crossfade=64, align=32)
     for n in (1, 100, 1024, 1025, 5000):
         windows, starts = windowing.split(np.ones(n, dtype=np.float32), plan, fixed=True)
         assert windows.shape[1] == 1024
@@ -62,7 +69,7 @@ def test_fixed_windows_all_have_the_window_length():
 
 
 def test_weights_sum_to_one_in_the_interior():
-    plan = windowing.make_plan(window=1024, context=128, crossfade=64, align=32)
+    plan = WindowPlan(window=1024, context=128, crossfade=64, align=32)
     n = 5000
     starts = windowing.window_starts(n, plan)
     total = np.zeros(starts[-1] + 1024)
@@ -74,9 +81,12 @@ def test_weights_sum_to_one_in_the_interior():
 
 
 def test_plan_validation():
-    with pytest.raises(ValueError, match="too short"):
-        windowing.make_plan(window=256, context=128, crossfade=64, align=32)
-    with pytest.raises(ValueError, match="not a multiple"):
-        windowing.WindowPlan(window=1000, context=128, crossfade=64, align=32)
-    plan = windowing.make_plan(window=1024, context=100, crossfade=10, align=32)
+    with pytest.raises(ConfigError, match="too short"):
+        WindowPlan(window=256, context=128, crossfade=64, align=32)
+    with pytest.raises(ConfigError, match="not a multiple"):
+        WindowPlan(window=1000, context=128, crossfade=64, align=32)
+    # the contract rounds context and crossfade up to the alignment grid
+    from wux.contract import AudioContract
+
+    plan = AudioContract(align=32, context=100, crossfade=10, chunk=1024).window
     assert (plan.context, plan.crossfade, plan.hop) == (128, 32, 1024 - 256 - 32)

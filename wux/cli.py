@@ -1,75 +1,190 @@
-"""The `wux` command line: parse, call one library function, print its result."""
+"""The `wux` command line: parse, call one library function, render its result.
+
+Exit codes are wux.errors' policy, applied here once: WuxError -> its exit_code (2, or 1 for a
+failed verdict), usage errors -> 2, Ctrl-C -> 130, each as one line on stderr.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import functools
+import inspect
 import json
-from dataclasses import is_dataclass
+import sys
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
-from wux.constants import DEFAULT_CHUNK
-from wux.errors import WuxError
+from wux import cli_params as parse
+from wux import render
+from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, WuxError
+
+try:  # typer >= 0.20 vendors click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_exceptions
 
 
 class WuxGroup(typer.core.TyperGroup):
-    """Turns every WuxError into one line on stderr and exit code 2; other errors keep their traceback."""
+    """Every failure is one line on stderr with the policy's exit code; other errors keep their traceback."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except WuxError as e:
             typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("error: interrupted", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
+                              **extra)
+            code = rv if isinstance(rv, int) else EXIT_OK
+        except click_exceptions.ClickException as e:  # bad option values, unknown commands, missing arguments
+            typer.echo(f"error: {e.format_message()}", err=True)
+            code = EXIT_BAD_INPUT
+        except click_exceptions.Abort:
+            typer.echo("error: interrupted", err=True)
+            code = EXIT_INTERRUPTED
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
 
 app = typer.Typer(
     cls=WuxGroup, name="wux", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-    help="Wave-U-Net speech denoising: checkpoint -> verified export -> Triton -> measured serving.",
+    help="PyTorch speech denoisers: model -> verified export -> Triton -> measured serving.",
 )
 data_app = typer.Typer(no_args_is_help=True, help="Make and inspect data sets.")
 app.add_typer(data_app, name="data")
 
-CheckpointArg = Annotated[
-    Optional[Path], typer.Argument(help="wux checkpoint (default: the bundled model)", show_default=False)
-]
+
+def version_callback(value: bool) -> None:
+    if value:
+        from wux import __version__
+
+        typer.echo(f"wux {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
+                                                       help="Print wux's version and exit.")] = False) -> None:
+    """PyTorch speech denoisers: model -> verified export -> Triton -> measured serving."""
+
+
+Device = Literal["cpu", "cuda"]
+Protocol = Literal["grpc", "http"]
+CheckpointArg = Annotated[Optional[Path], typer.Argument(
+    help="wux checkpoint (default: the bundled model; not with --model)", show_default=False)]
+CheckpointOpt = Annotated[Optional[Path], typer.Option(
+    help="wux checkpoint (default: the bundled model; not with --model)", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+DeviceOpt = Annotated[Device, typer.Option(help="Where PyTorch / onnxruntime run.")]
 # load-generation options shared by `wux perf` and `wux tune`
-LengthsOpt = Annotated[Optional[str], typer.Option(help="SAMPLES:SHARE,... (default: the model's chunk)")]
-IntervalOpt = Annotated[int, typer.Option(help="Measurement window, ms")]
-StabilityOpt = Annotated[float, typer.Option(help="Last 3 windows must agree within this %")]
-MaxTrialsOpt = Annotated[int, typer.Option(help="Windows per level before giving up on stability")]
-InputDataOpt = Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send")]
+LengthsOpt = Annotated[Optional[tuple], typer.Option(parser=parse.lengths, metavar="SAMPLES:SHARE,...",
+                                                     help="Request lengths and their shares (default: the chunk).")]
+IntervalOpt = Annotated[int, typer.Option(help="Measurement window, ms.")]
+StabilityOpt = Annotated[float, typer.Option(help="The last 3 windows must agree within this %.")]
+MaxTrialsOpt = Annotated[int, typer.Option(help="Windows per level before giving up on stability.")]
+InputDataOpt = Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send.")]
 
 
-def emit(result: Any, as_json: bool, render) -> None:
-    """Print `result` as JSON, or through `render(result)` for people."""
+# ---------------------------------------------------------------- how models are named
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """--model, --model-kwargs, --weights, --sample-rate, --contract: a model from the user's own code."""
+
+    model: str | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    weights: Path | None = None
+    sample_rate: int | None = None
+    contract: dict[str, Any] = field(default_factory=dict)
+
+    def source(self, checkpoint: Path | None = None):
+        from wux.model.load import ModelSource
+
+        declared = dict(self.contract)
+        if self.sample_rate is not None:
+            declared["sample_rate"] = self.sample_rate
+        return ModelSource(checkpoint=checkpoint, factory=self.model, kwargs=dict(self.model_kwargs),
+                           weights=self.weights, declared=declared)
+
+
+MODEL_PARAMETERS = [
+    inspect.Parameter("model", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[str], typer.Option("--model", help="Your model: MODULE:CALLABLE or path/to/file.py:CALLABLE.",
+                                    rich_help_panel="Model")]),
+    inspect.Parameter("model_kwargs", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[dict], typer.Option("--model-kwargs", parser=parse.json_object, metavar="JSON",
+                                     help="Keyword arguments for --model, as a JSON object.",
+                                     rich_help_panel="Model")]),
+    inspect.Parameter("weights", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[Path], typer.Option("--weights", help="Weights for --model: a state_dict, or one under "
+                                     "state_dict / model / model_state_dict / state.", rich_help_panel="Model")]),
+    inspect.Parameter("sample_rate", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[int], typer.Option("--sample-rate", help="The rate --model was trained at, Hz.",
+                                    rich_help_panel="Model")]),
+    inspect.Parameter("contract", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[dict], typer.Option("--contract", parser=parse.json_object, metavar="JSON",
+                                     help="Audio-contract facts you know (else measured): e.g. "
+                                          "'{\"length\": {\"multiple\": 64}, \"causal\": true}'.",
+                                     rich_help_panel="Model")]),
+]
+
+
+def takes_model(fn):
+    """Add the --model options to a command; it receives them as `model_options: ModelOptions`."""
+    signature = inspect.signature(fn)
+    hints = typing.get_type_hints(fn, include_extras=True)
+    own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
+           if p.name != "model_options"]
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs):
+        values = {p.name: kwargs.pop(p.name) for p in MODEL_PARAMETERS}
+        options = ModelOptions(**{k: v for k, v in values.items() if v is not None})
+        return fn(model_options=options, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=own + MODEL_PARAMETERS)
+    return wrapper
+
+
+# ---------------------------------------------------------------- output and exit codes
+
+
+def emit(result: Any, as_json: bool, render_fn) -> None:
+    """Print `result` as JSON, or through `render_fn(result)` for people."""
     if as_json:
-        data = result.to_dict() if is_dataclass(result) else result
+        data = result.to_dict() if hasattr(result, "to_dict") else result
         typer.echo(json.dumps(data, indent=2, default=str))
     else:
-        render(result)
+        render_fn(result)
 
 
-def console():
-    """Rich console; when output is piped (CI logs), wide enough that tables are not truncated."""
-    from rich.console import Console
-
-    out = Console()
-    return out if out.is_terminal else Console(width=160)
+def verdict(passed: bool) -> None:
+    if not passed:
+        raise typer.Exit(EXIT_VERDICT)
 
 
-def kv_table(title: str, rows: dict[str, Any]):
-    from rich.table import Table
+def run_until_verdict(call, as_json: bool, render_fn):
+    """Run `call()`; a failed verdict still prints the numbers behind it (then exit 1)."""
+    from wux.errors import VerdictError
 
-    table = Table(title=title, show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    for k, v in rows.items():
-        table.add_row(k, "-" if v is None else str(v))
-    return table
+    try:
+        return call()
+    except VerdictError as e:
+        if e.result is not None:
+            emit(e.result, as_json, render_fn)
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(e.exit_code) from None
 
 
 # ---------------------------------------------------------------- environment and model
@@ -80,53 +195,46 @@ def doctor(as_json: JsonOpt = False) -> None:
     """Check the environment: Python, torch/CUDA, onnxruntime, TensorRT, Triton tools."""
     from wux.doctor import diagnose
 
-    report = diagnose()
-
-    def render(r):
-        console().print(kv_table("wux doctor", r.to_rows()))
-
-    emit(report, as_json, render)
+    emit(diagnose(), as_json, render.doctor)
 
 
 @app.command()
-def info(checkpoint: CheckpointArg = None, as_json: JsonOpt = False) -> None:
-    """Model config, parameters, MACs per second of audio, total stride, receptive field."""
-    from wux.model.checkpoint import load_checkpoint
-    from wux.model.info import model_info
+@takes_model
+def info(checkpoint: CheckpointArg = None, as_json: JsonOpt = False,
+         model_options: ModelOptions = ModelOptions()) -> None:
+    """Parameters, MACs per second of audio, and the audio contract (rate, lengths, context, latency)."""
+    from wux.model.load import load_model
+    from wux.model.report import model_report
 
-    ckpt = load_checkpoint(checkpoint)
-    facts = model_info(ckpt.build_model(), ckpt.sample_rate)
-    result = {
-        "checkpoint": str(ckpt.path), "sha256": ckpt.sha256, "config": ckpt.config.to_dict(),
-        **facts.to_dict(), "gmacs_per_second_audio": round(facts.macs_per_second_audio / 1e9, 3),
-        "training": {k: v for k, v in ckpt.training.items() if k not in ("train", "history")},
-    }
+    emit(model_report(load_model(model_options.source(checkpoint))), as_json, render.info)
 
-    def render(r):
-        rows = {k: v for k, v in r.items() if k not in ("config", "training")}
-        rows.update({f"config.{k}": v for k, v in r["config"].items()})
-        rows.update({f"training.{k}": v for k, v in r["training"].items()})
-        console().print(kv_table("wux info", rows))
 
-    emit(result, as_json, render)
+@app.command()
+@takes_model
+def probe(checkpoint: CheckpointArg = None, as_json: JsonOpt = False,
+          model_options: ModelOptions = ModelOptions()) -> None:
+    """Measure a model's audio contract: lengths, alignment, receptive field, causality, look-ahead, MACs."""
+    from wux.api import probe as probe_model
+    from wux.model.load import load_model
+
+    emit(probe_model(load_model(model_options.source(checkpoint))), as_json, render.probe)
 
 
 @app.command("import")
+@takes_model
 def import_(
-    state_dict: Annotated[Path, typer.Argument(help="A torch file holding a state_dict")],
-    config: Annotated[Path, typer.Option(help="Model config JSON (fields of WaveUNetConfig, or a preset)")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the wux checkpoint")],
-    sample_rate: Annotated[int, typer.Option(help="Sample rate the weights were trained at")] = 16_000,
+    state_dict: Annotated[Optional[Path], typer.Argument(help="A Wave-U-Net state_dict file (with --config)")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Wave-U-Net config JSON (fields or a preset)")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the wux checkpoint")] = Path(
+        "model.wux.pt"),
     as_json: JsonOpt = False,
+    model_options: ModelOptions = ModelOptions(),
 ) -> None:
-    """Turn a plain or wrapped state_dict plus a config JSON into a wux checkpoint."""
-    from wux.model.checkpoint import import_state_dict, save_checkpoint
-    from wux.model.config import load_config_json
+    """Make a wux checkpoint: a Wave-U-Net state_dict + config, or --model + --weights (contract recorded)."""
+    from wux.model.importer import import_weights
 
-    ckpt = import_state_dict(state_dict, load_config_json(config), sample_rate)
-    save_checkpoint(ckpt, output)
-    result = {"checkpoint": str(output), "sha256": ckpt.sha256, "tensors": len(ckpt.state_dict)}
-    emit(result, as_json, lambda r: typer.echo(f"wrote {r['checkpoint']} ({r['tensors']} tensors)"))
+    result = import_weights(output, model_options.source(), state_dict, config, model_options.sample_rate)
+    emit(result, as_json, lambda r: render.imported(r.to_dict()))
 
 
 # ---------------------------------------------------------------- data, training, evaluation
@@ -148,234 +256,136 @@ def data_synth(
     with progress_bar("speaking", None, not as_json) as advance:
         summary = synthesize_corpus(out, minutes=minutes, seed=seed, test_share=test_share,
                                     force=force, progress=lambda done, total: advance())
-    emit(summary, as_json, lambda s: console().print(kv_table(f"corpus {s.root}", s.to_dict())))
+    emit(summary, as_json, render.corpus)
 
 
-def augment_options(no_augment: bool, no_extra_noise: bool, no_speed: bool, no_reverb: bool, no_gain: bool,
-                    probability: float):
-    from wux.data.augment import AugmentConfig
-
-    if no_augment:
-        return AugmentConfig.off()
-    return AugmentConfig(extra_noise=not no_extra_noise, speed=not no_speed,
-                         reverb=not no_reverb, gain=not no_gain, probability=probability)
+Preset = Literal["default", "seed", "original", "tiny"]
 
 
 @app.command()
 def train(
     data: Annotated[Path, typer.Argument(help="Folder in the VoiceBank+DEMAND layout")],
     out: Annotated[Path, typer.Option(help="Best checkpoint is written here")],
-    preset: Annotated[str, typer.Option(help="Model preset: default, seed, original, tiny")] = "default",
+    preset: Annotated[Preset, typer.Option(help="Model preset")] = "default",
     config: Annotated[Optional[Path], typer.Option(help="Model config JSON (overrides --preset)")] = None,
-    epochs: Annotated[int, typer.Option()] = 20,
+    epochs: Annotated[int, typer.Option(help="Passes over the training audio")] = 20,
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop after this wall time")] = None,
-    batch_size: Annotated[int, typer.Option()] = 16,
+    batch_size: Annotated[int, typer.Option(help="Segments per step")] = 16,
     segment: Annotated[int, typer.Option(help="Training segment length, samples")] = 16_384,
-    lr: Annotated[float, typer.Option()] = 1e-3,
+    lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
     accumulate: Annotated[int, typer.Option(help="Gradient accumulation steps")] = 1,
     segments_per_epoch: Annotated[Optional[int], typer.Option(help="Segments per epoch (default: audio once)")] = None,
     val_share: Annotated[float, typer.Option(help="Share of training files held out for validation")] = 0.05,
     level_weight: Annotated[float, typer.Option(help="Weight of the output-level term")] = 0.1,
     clip_grad: Annotated[float, typer.Option(help="Max gradient norm (0: no clipping)")] = 10.0,
-    seed: Annotated[int, typer.Option()] = 0,
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    device: DeviceOpt = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the .last checkpoint beside --out")] = False,
     tensorboard: Annotated[Optional[Path], typer.Option(help="TensorBoard log folder")] = None,
-    no_augment: Annotated[bool, typer.Option(help="Disable all augmentation")] = False,
-    no_extra_noise: Annotated[bool, typer.Option()] = False,
-    no_speed: Annotated[bool, typer.Option()] = False,
-    no_reverb: Annotated[bool, typer.Option()] = False,
-    no_gain: Annotated[bool, typer.Option()] = False,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="All augmentation")] = True,
+    extra_noise: Annotated[bool, typer.Option("--extra-noise/--no-extra-noise", help="Add a second noise")] = True,
+    speed: Annotated[bool, typer.Option("--speed/--no-speed", help="Speed changes of +-10 %")] = True,
+    reverb: Annotated[bool, typer.Option("--reverb/--no-reverb", help="Synthetic room reverb")] = True,
+    gain: Annotated[bool, typer.Option("--gain/--no-gain", help="Random level changes")] = True,
     augment_probability: Annotated[float, typer.Option(help="Chance each enabled augmentation is applied")] = 0.5,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a Wave-U-Net with SI-SNR loss; the best validation checkpoint is kept."""
+    from wux.data.augment import AugmentConfig
     from wux.model.config import load_config_json
     from wux.model.config import preset as get_preset
     from wux.train.loop import TrainConfig
     from wux.train.loop import train as run_training
 
-    model_cfg = load_config_json(config) if config else get_preset(preset)
+    augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, reverb=reverb, gain=gain,
+                                 probability=augment_probability) if augment else AugmentConfig.off()
     cfg = TrainConfig(
-        data=data, out=out, model=model_cfg, epochs=epochs, max_minutes=max_minutes,
-        batch_size=batch_size, segment=segment, lr=lr, accumulate=accumulate,
-        segments_per_epoch=segments_per_epoch, val_share=val_share,
-        level_weight=level_weight, clip_grad_norm=clip_grad or None, seed=seed, device=device, threads=threads,
-        resume=resume,
-        tensorboard=tensorboard,
-        augment=augment_options(no_augment, no_extra_noise, no_speed, no_reverb, no_gain, augment_probability),
+        data=data, out=out, model=load_config_json(config) if config else get_preset(preset), epochs=epochs,
+        max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, accumulate=accumulate,
+        segments_per_epoch=segments_per_epoch, val_share=val_share, level_weight=level_weight,
+        clip_grad_norm=clip_grad or None, seed=seed, device=device, threads=threads, resume=resume,
+        tensorboard=tensorboard, augment=augmentation,
     )
-    result = run_training(cfg, show_progress=not as_json)
-
-    def render(r):
-        from rich.table import Table
-
-        t = Table(title=f"training -> {r.checkpoint}")
-        for col in ("epoch", "steps", "train loss", "val SI-SNR dB", "lr", "s"):
-            t.add_column(col, justify="right")
-        for h in r.history:
-            t.add_row(str(h.epoch), str(h.steps), f"{h.train_loss:.3f}", f"{h.val_si_snr_db:.2f}",
-                      f"{h.lr:.2g}", f"{h.seconds:.0f}")
-        console().print(t)
-        typer.echo(f"best validation SI-SNR {r.best_val_si_snr_db:.2f} dB after {r.steps} steps, "
-                   f"{r.minutes:.1f} min")
-
-    emit(result, as_json, render)
+    emit(run_training(cfg, show_progress=not as_json), as_json, render.training)
 
 
 @app.command("eval")
+@takes_model
 def eval_(
     checkpoint: CheckpointArg = None,
     data: Annotated[Path, typer.Option(help="Folder in the VoiceBank+DEMAND layout")] = Path("data"),
-    split: Annotated[str, typer.Option(help="train or test")] = "test",
+    split: Annotated[Literal["train", "test"], typer.Option(help="Which split to score")] = "test",
     limit: Annotated[Optional[int], typer.Option(help="Score only the first N files")] = None,
     per_file: Annotated[bool, typer.Option(help="Include per-file scores in --json")] = False,
     as_json: JsonOpt = False,
+    model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """SI-SNR of input and output and the improvement; PESQ and STOI when installed."""
+    from dataclasses import replace
+
     from wux.train.evaluate import evaluate
 
-    result = evaluate(checkpoint, data, split, limit, show_progress=not as_json)
-    if not per_file:
-        result = dataclasses.replace(result, per_file=[])
-
-    def render(r):
-        rows = {k: (f"{v:.3f}" if isinstance(v, float) else v)
-                for k, v in r.to_dict().items() if k != "per_file"}
-        console().print(kv_table("wux eval", rows))
-
-    emit(result, as_json, render)
+    result = evaluate(model_options.source(checkpoint), data, split, limit, show_progress=not as_json)
+    emit(result if per_file else replace(result, per_file=[]), as_json, render.evaluation)
 
 
 @app.command()
+@takes_model
 def denoise(
     inputs: Annotated[list[Path], typer.Argument(help="WAV/FLAC files or folders")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output file (one input) or folder")],
-    checkpoint: Annotated[Optional[Path], typer.Option(help="wux checkpoint (default: bundled)")] = None,
+    checkpoint: CheckpointOpt = None,
     url: Annotated[Optional[str], typer.Option(help="Denoise through Triton at HOST:PORT instead")] = None,
-    protocol: Annotated[str, typer.Option(help="grpc or http (with --url)")] = "grpc",
-    model: Annotated[str, typer.Option(help="Front model name (with --url)")] = "waveunet",
-    mode: Annotated[str, typer.Option(help="server: the front model windows; client: windows sent here")] = "server",
+    protocol: Annotated[Protocol, typer.Option(help="Wire protocol (with --url)")] = "grpc",
+    served_model: Annotated[str, typer.Option("-m", "--served-model", help="Front model name (with --url)")
+                            ] = "waveunet",
+    mode: Annotated[Literal["server", "client"], typer.Option(
+        help="server: the front model windows; client: windows are cut and sent from here (with --url)")] = "server",
     shared_memory: Annotated[bool, typer.Option(help="Pass tensors through system shared memory (same host)")] = False,
-    window: Annotated[int, typer.Option(help="Window length, samples (in-process)")] = DEFAULT_CHUNK,
+    chunk: Annotated[Optional[int], typer.Option(help="Window length, samples (in-process; default: the "
+                                                      "contract's)")] = None,
     batch_size: Annotated[int, typer.Option(help="Windows per forward pass (in-process)")] = 8,
     downmix: Annotated[bool, typer.Option(help="Average multi-channel input to mono")] = False,
     resample: Annotated[bool, typer.Option(help="Resample input to the model's rate")] = False,
-    device: Annotated[str, typer.Option(help="cpu or cuda (in-process)")] = "cpu",
+    device: DeviceOpt = "cpu",
     as_json: JsonOpt = False,
+    model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Denoise audio files in-process, or through a Triton server with --url."""
-    from wux.denoise import denoise_files, denoise_wave, plan_for_model
+    from wux.denoise import denoise_locally, denoise_served
     from wux.progress import progress_bar
 
-    if url:
-        from wux.clients.triton import TritonDenoiser
-
-        client = TritonDenoiser(url, model, protocol, mode, shared_memory=shared_memory)
-        fn, rate, source = client.denoise, client.info.sample_rate, f"triton {url} {model} ({protocol}, {mode})"
-    else:
-        from wux.model.checkpoint import load_checkpoint
-        from wux.model.runner import TorchRunner
-
-        ckpt = load_checkpoint(checkpoint)
-        plan = plan_for_model(ckpt.config, window=window)
-        runner = TorchRunner(ckpt.build_model(), device)
-
-        def fn(wave):
-            return denoise_wave(runner, wave, plan, batch_size)
-
-        rate, source = ckpt.sample_rate, str(ckpt.path)
     with progress_bar("denoising", None, not as_json) as advance:
-        results = denoise_files(inputs, output, fn, rate, downmix=downmix, resample=resample,
-                                progress=lambda _: advance())
-    payload = {"source": source, "files": [r.to_dict() for r in results]}
-
-    def render(p):
-        for f in p["files"]:
-            typer.echo(f"{f['input']} -> {f['output']} ({f['seconds']:.2f} s)")
-
-    emit(payload, as_json, render)
+        if url:
+            report = denoise_served(inputs, output, url, served_model, protocol, mode, shared_memory, downmix,
+                                    resample, progress=lambda _: advance())
+        else:
+            report = denoise_locally(inputs, output, model_options.source(checkpoint), chunk, device, batch_size,
+                                     downmix, resample, progress=lambda _: advance())
+    emit(report, as_json, lambda r: render.denoised(r.to_dict()))
 
 
 @app.command()
+@takes_model
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's WAV files")] = Path("demo_out"),
     checkpoint: CheckpointArg = None,
     triton: Annotated[bool, typer.Option(help="Also run export -> repository -> tritonserver -> client")] = False,
     as_json: JsonOpt = False,
+    model_options: ModelOptions = ModelOptions(),
 ) -> None:
-    """Denoise the bundled noisy sample with the default model and measure the SI-SNR gain."""
-    from wux.demo import run_demo, run_triton_demo
+    """Denoise the bundled noisy sample and measure the SI-SNR gain (and, with --triton, serve it)."""
+    from wux.demo import run_demo
 
-    result = run_demo(out, checkpoint)
-
-    def render(r):
-        typer.echo(f"noisy    {r.noisy}\ndenoised {r.denoised}\nclean    {r.clean}")
-        typer.echo(f"SI-SNR before {r.si_snr_before_db:.2f} dB, after {r.si_snr_after_db:.2f} dB, "
-                   f"improvement {r.si_snr_improvement_db:+.2f} dB ({r.seconds:.2f} s of audio, "
-                   f"denoised in {r.wall_seconds:.2f} s)")
-
-    if not triton:
-        emit(result, as_json, render)
-        return
-    served = run_triton_demo(out, checkpoint)
-
-    def render_both(pair):
-        render(pair[0])
-        t = pair[1]
-        typer.echo(f"Triton: exported {t.export}, repository {t.repo}, served {', '.join(t.served_models)}")
-        typer.echo(f"through Triton: {t.denoised}: SI-SNR {t.si_snr_after_db:.2f} dB vs clean; "
-                   f"{t.si_snr_vs_in_process_db:.1f} dB vs in-process onnxruntime (same signal above 60 dB)")
-
-    if as_json:
-        typer.echo(json.dumps({"in_process": result.to_dict(), "triton": served.to_dict()}, indent=2))
-    else:
-        render_both((result, served))
+    emit(run_demo(out, model_options.source(checkpoint), triton), as_json, render.demo)
 
 
 # ---------------------------------------------------------------- export, verify, bench
 
 
-def parity_table(report):
-    from rich.table import Table
-
-    t = Table(title=f"parity vs PyTorch FP32 ({report.device}) - {report.checkpoint}")
-    for col in ("artifact", "cases", "max abs err", "p99 abs err", "rel L2", "min SI-SNR dB", "tolerance", "verdict"):
-        t.add_column(col, justify="right" if col not in ("artifact", "verdict", "tolerance") else "left")
-    for a in report.artifacts:
-        tol = a.tolerance
-        tol_text = " & ".join(x for x in (
-            f"abs<={tol.max_abs:g}" if tol.max_abs is not None else "",
-            f"SI-SNR>={tol.min_si_snr_db:g}" if tol.min_si_snr_db is not None else "") if x)
-        snr = "-" if a.worst_si_snr_db is None else f"{a.worst_si_snr_db:.1f}"
-        verdict = "[green]PASS" if a.passed else f"[red]FAIL ({a.failed_cases}/{a.cases})"
-        t.add_row(a.artifact, str(a.cases), f"{a.worst_max_abs_err:.2e}", f"{a.worst_p99_abs_err:.2e}",
-                  f"{a.worst_rel_l2_err:.2e}", snr, tol_text, verdict)
-    return t
-
-
-def print_parity(report) -> None:
-    out = console()
-    out.print(parity_table(report))
-    if not report.checkpoint_matches_manifest:
-        out.print(f"[yellow]note: {report.checkpoint} is not the checkpoint these artifacts were exported from",
-                  soft_wrap=True)
-    for s in report.skipped:
-        out.print(f"skipped {s}", soft_wrap=True)
-    for a in report.artifacts:
-        if not a.passed:
-            w = a.would_pass_with
-            snr = "" if w.min_si_snr_db is None else f" --min-si-snr {w.min_si_snr_db:.1f}"
-            out.print(f"[red]{a.artifact}[/red] first failure: {a.first_failure}; "
-                      f"it would have passed with --atol {w.max_abs:.3g}{snr}", soft_wrap=True)
-
-
-def split_list(values: list[str]) -> list[str]:
-    return [v.strip() for item in values for v in item.split(",") if v.strip()]
-
-
 @app.command()
+@takes_model
 def export(
     checkpoint: CheckpointArg = None,
     to: Annotated[Optional[list[str]], typer.Option("--to", help="torchscript, onnx, trt (repeatable)")] = None,
@@ -383,110 +393,74 @@ def export(
     precision: Annotated[Optional[list[str]], typer.Option(help="fp32, fp16 (repeatable)")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset")] = 18,
     max_batch: Annotated[int, typer.Option(help="Largest batch the artifacts accept")] = 8,
-    chunk: Annotated[int, typer.Option(help="Fixed window length the serving side sends, samples")] = DEFAULT_CHUNK,
+    chunk: Annotated[Optional[int], typer.Option(help="Serving window, samples (default: ~1 s at the model's "
+                                                      "rate, on its alignment grid)")] = None,
     min_len: Annotated[Optional[int], typer.Option(help="Shortest input, samples (default chunk/4)")] = None,
     opt_len: Annotated[Optional[int], typer.Option(help="Length to optimise for (default chunk)")] = None,
     max_len: Annotated[Optional[int], typer.Option(help="Longest input, samples (default 4 x chunk)")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    fixed_length: Annotated[bool, typer.Option(help="Export at the chunk length only (no dynamic length)")] = False,
+    device: DeviceOpt = "cpu",
     opt_level: Annotated[int, typer.Option(help="TensorRT builder optimization level 0-5")] = 3,
     version_compatible: Annotated[bool, typer.Option(help="Build version-compatible TensorRT plans")] = False,
     timing_cache: Annotated[Optional[Path], typer.Option(help="TensorRT timing cache, reused across builds")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing output folder")] = False,
-    no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the parity gate")] = False,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="The parity gate")] = True,
     as_json: JsonOpt = False,
+    model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Export TorchScript / ONNX / TensorRT artifacts with a manifest, verified against PyTorch."""
-    from wux.export.api import ExportRequest, ParityError, export_artifacts
-    from wux.export.spec import make_spec
-    from wux.model.checkpoint import load_checkpoint
+    from wux.export.formats import TrtOptions
+    from wux.pipeline import ExportRequest, export_model
 
-    stride = load_checkpoint(checkpoint).config.total_stride
-    spec = make_spec(chunk, max_batch, min_len, opt_len, max_len, opset, device, stride)
-    request = ExportRequest(formats=tuple(split_list(to or ["torchscript", "onnx"])),
-                            precisions=tuple(split_list(precision or ["fp32"])), spec=spec,
-                            verify=not no_verify, optimization_level=opt_level,
-                            version_compatible=version_compatible, timing_cache=timing_cache)
-    try:
-        result = export_artifacts(checkpoint, out, request, force=force, show_progress=not as_json)
-    except ParityError as e:
-        if as_json:
-            typer.echo(json.dumps({"passed": False, "verification": e.report.to_dict(with_cases=False)}, indent=2))
-        else:
-            print_parity(e.report)
-            typer.echo(f"error: {e}; nothing was written to {out} (use --no-verify to keep the artifacts)", err=True)
-        raise typer.Exit(1) from None
-
-    def render(r):
-        for a in r.manifest.artifacts:
-            typer.echo(f"{a.key:18} {Path(r.folder) / a.file}  {a.bytes / 1e6:.2f} MB  sha256 {a.sha256[:12]}")
-        for n in r.notes:
-            typer.echo(f"note: {n}")
-        if r.verification:
-            print_parity(r.verification)
-        else:
-            typer.echo("parity NOT checked (--no-verify); run `wux verify` before serving these")
-
-    emit(result, as_json, render)
+    request = ExportRequest(formats=parse.names(to) or ("torchscript", "onnx"),
+                            precisions=parse.names(precision) or ("fp32",), chunk=chunk, max_batch=max_batch,
+                            min_len=min_len, opt_len=opt_len, max_len=max_len, opset=opset, device=device,
+                            fixed_length=fixed_length, verify=verify,
+                            trt=TrtOptions(opt_level, version_compatible, timing_cache))
+    result = run_until_verdict(
+        lambda: export_model(model_options.source(checkpoint), out, request, force=force, show_progress=not as_json),
+        as_json, render.parity)
+    emit(result, as_json, render.export)
 
 
 @app.command()
+@takes_model
 def verify(
     folder: Annotated[Path, typer.Argument(help="Folder written by `wux export`")],
-    checkpoint: Annotated[Optional[Path], typer.Option(help="Reference checkpoint (default: the manifest's)")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    checkpoint: CheckpointOpt = None,
+    device: DeviceOpt = "cpu",
     atol: Annotated[Optional[float], typer.Option(help="Override the max abs error bound")] = None,
     min_si_snr: Annotated[Optional[float], typer.Option(help="Override the SI-SNR floor, dB")] = None,
     cases: Annotated[bool, typer.Option(help="Include every case in --json")] = False,
     as_json: JsonOpt = False,
+    model_options: ModelOptions = ModelOptions(),
 ) -> None:
-    """Check every artifact against the PyTorch reference on speech, noise, silence, clipping, impulses."""
+    """Check every artifact against the PyTorch reference (default: the model the manifest records)."""
     from wux.verify.parity import verify_folder
 
-    report = verify_folder(folder, checkpoint, device, atol, min_si_snr, show_progress=not as_json)
-    if as_json:
-        typer.echo(json.dumps(report.to_dict(with_cases=cases), indent=2, default=str))
-    else:
-        print_parity(report)
-    if not report.passed:
-        raise typer.Exit(1)
+    named = model_options.model is not None or checkpoint is not None
+    report = verify_folder(folder, model_options.source(checkpoint) if named else None, device, atol, min_si_snr,
+                           show_progress=not as_json)
+    emit(report.to_dict(with_cases=cases) if as_json else report, as_json, render.parity)
+    verdict(report.passed)
 
 
 @app.command()
 def bench(
     folder: Annotated[Path, typer.Argument(help="Folder written by `wux export`")],
     formats: Annotated[Optional[list[str]], typer.Option("--formats", help="Only these formats")] = None,
-    batch: Annotated[str, typer.Option(help="Batch sizes, comma separated")] = "1,8",
-    samples: Annotated[Optional[int], typer.Option(help="Samples per item (default: the manifest's chunk)")] = None,
+    batch: Annotated[tuple, typer.Option(parser=parse.counts, metavar="N,N,...", help="Batch sizes")] = "1,8",
+    samples: Annotated[Optional[int], typer.Option(help="Samples per item (default: the chunk)")] = None,
     seconds: Annotated[float, typer.Option(help="Measured time per runner and batch")] = 1.0,
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    device: DeviceOpt = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="torch and onnxruntime threads")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """In-process throughput of each artifact next to eager PyTorch, measured in the same run."""
     from wux.perf.bench import bench_folder
 
-    report = bench_folder(folder, split_list(formats) if formats else None,
-                          tuple(int(b) for b in batch.split(",")), samples, seconds, device, threads)
-
-    def render(r):
-        from rich.table import Table
-
-        t = Table(title=f"wux bench {r.folder} ({r.device}, torch threads {r.torch_threads}, "
-                        f"onnxruntime threads {r.ort_threads})")
-        for col in ("runner", "batch", "samples", "runs", "median ms", "p10-p90 ms", "x realtime", "GMAC/s",
-                    "% of peak", "vs eager"):
-            t.add_column(col, justify="left" if col == "runner" else "right")
-        for row in r.rows:
-            t.add_row(row.runner, str(row.batch), str(row.samples), str(row.runs), f"{row.median_ms:.2f}",
-                      f"{row.p10_ms:.2f}-{row.p90_ms:.2f}", f"{row.real_time_factor:.1f}", f"{row.gmacs_per_s:.1f}",
-                      f"{100 * row.peak_fraction:.0f}%" if row.peak_fraction else "-",
-                      f"{row.speedup_vs_eager:.2f}x")
-        console().print(t)
-        typer.echo(f"peak (measured FP32 1024^3 matmul): {r.peak_gmacs_per_s:.1f} GMAC/s")
-        for s in r.skipped:
-            typer.echo(f"skipped {s}")
-
-    emit(report, as_json, render)
+    emit(bench_folder(folder, list(parse.names(formats)) or None, batch, samples, seconds, device, threads),
+         as_json, render.bench)
 
 
 # ---------------------------------------------------------------- Triton
@@ -501,8 +475,9 @@ def triton(
     core: Annotated[str, typer.Option(help="Core model format the front model calls")] = "python",
     max_batch: Annotated[Optional[int], typer.Option(help="Dynamic batching limit (default: the manifest's)")] = None,
     instances: Annotated[int, typer.Option(help="Instances per model")] = 1,
-    kind: Annotated[str, typer.Option(help="cpu, gpu or auto")] = "auto",
-    preferred_batch: Annotated[Optional[str], typer.Option(help="Preferred batch sizes, e.g. 4,8")] = None,
+    kind: Annotated[Literal["cpu", "gpu", "auto"], typer.Option(help="Where instances run")] = "auto",
+    preferred_batch: Annotated[Optional[tuple], typer.Option(parser=parse.counts, metavar="N,N,...",
+                                                             help="Preferred batch sizes")] = None,
     queue_delay_us: Annotated[int, typer.Option(help="Max queue delay for dynamic batching, us")] = 500,
     warmup: Annotated[bool, typer.Option(help="Warm models up with real speech")] = True,
     ort_trt: Annotated[bool, typer.Option(help="ONNX Runtime TensorRT accelerator for the onnx model")] = False,
@@ -510,151 +485,103 @@ def triton(
     as_json: JsonOpt = False,
 ) -> None:
     """Generate a Triton model repository (every format + python + a long-audio front model)."""
-    from wux.triton_repo.config import KINDS, ServingOptions
+    from wux.triton_repo.config import ServingOptions
     from wux.triton_repo.generate import RepoRequest, generate_repository
 
-    if kind not in KINDS:
-        raise WuxError(f"--kind must be one of {', '.join(KINDS)}")
     options = ServingOptions(max_batch=max_batch, instances=instances, kind=kind, queue_delay_us=queue_delay_us,
-                             preferred_batch=tuple(int(b) for b in split_list([preferred_batch or ""])),
-                             warmup=warmup, ort_trt=ort_trt)
-    request = RepoRequest(name=name, formats=tuple(split_list([formats])) if formats else None, core=core,
-                          options=options)
-    result = generate_repository(folder, repo, request, force=force)
-
-    def render(r):
-        for m in r.models:
-            typer.echo(f"{m.name:24} {m.role:5} {m.kind:18} {m.source or ''}")
-        for n in r.notes:
-            typer.echo(f"note: {n}")
-        typer.echo(f"wrote {r.repo} (see {r.repo}/README.md)")
-
-    emit(result, as_json, render)
+                             preferred_batch=tuple(preferred_batch or ()), warmup=warmup, ort_trt=ort_trt)
+    request = RepoRequest(name=name, formats=parse.names([formats]) if formats else None, core=core, options=options)
+    emit(generate_repository(folder, repo, request, force=force), as_json, render.repository)
 
 
 @app.command()
 def serve(
     repo: Annotated[Path, typer.Argument(help="Repository written by `wux triton`")],
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
-    http_port: Annotated[int, typer.Option()] = 8000,
-    grpc_port: Annotated[int, typer.Option()] = 8001,
-    metrics_port: Annotated[int, typer.Option()] = 8002,
+    http_port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
+    grpc_port: Annotated[int, typer.Option(help="gRPC port")] = 8001,
+    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port")] = 8002,
     tritonserver: Annotated[Optional[Path], typer.Option(help="tritonserver binary (default: PATH, the wheel)")] = None,
 ) -> None:
     """Run tritonserver on the repository until Ctrl-C / SIGTERM; says which models it cannot load."""
-    import signal as signals
-    import time
-
     from wux.triton_repo.server import TritonServer
 
-    server = TritonServer(repo, host, http_port, grpc_port, metrics_port, tritonserver)
-    stop = {"requested": False}
-
-    def request_stop(signum, frame):
-        stop["requested"] = True
-
-    signals.signal(signals.SIGTERM, request_stop)
-    with server as info:
-        for model, why in info.skipped_models.items():
-            typer.echo(f"not served: {model} ({why})")
-        typer.echo(f"ready: {', '.join(info.ready_models)}")
-        typer.echo(f"HTTP {info.http_url}  gRPC {info.grpc_url}  metrics {info.host}:{info.metrics_port}  "
-                   f"pid {info.pid}")
-        try:
-            while not stop["requested"] and server.process.poll() is None:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
-        died = server.process.poll() is not None
-    typer.echo(f"tritonserver stopped (exit code {server.process.returncode})")
-    if died:
-        raise WuxError(f"tritonserver exited on its own: {server.last_error()}")
+    code = TritonServer(repo, host, http_port, grpc_port, metrics_port, tritonserver).serve(render.serving)
+    typer.echo(f"tritonserver stopped (exit code {code})")
 
 
 # ---------------------------------------------------------------- perf
 
 
 @app.command()
+@takes_model
 def perf(
     url: Annotated[str, typer.Option(help="Triton gRPC endpoint HOST:PORT")] = "127.0.0.1:8001",
-    model: Annotated[str, typer.Option(help="Model to load (a wux front model or a core model)")] = "waveunet",
-    concurrency_range: Annotated[str, typer.Option(help="Levels: 1:8:1 (start, end, step) or a list 1,2,4")] = "1",
-    request_rate_range: Annotated[Optional[str], typer.Option(help="Requests/s, open loop: 10:50:10")] = None,
-    distribution: Annotated[str, typer.Option(help="constant or poisson arrivals (request-rate mode)")] = "constant",
+    served_model: Annotated[str, typer.Option("-m", "--served-model", help="Model to load (a wux front or core "
+                                              "model)")] = "waveunet",
+    concurrency_range: Annotated[tuple, typer.Option(parser=parse.levels, metavar="START:END[:STEP]|N,N",
+                                                     help="Concurrency levels: 1:8:1 or a list 1,2,4")] = "1",
+    request_rate_range: Annotated[Optional[tuple], typer.Option(
+        parser=parse.rate_levels, metavar="START:END[:STEP]", help="Requests/s, open loop: 10:50:10")] = None,
+    distribution: Annotated[Literal["constant", "poisson"], typer.Option(
+        help="Inter-arrival times (request-rate mode)")] = "constant",
     lengths: LengthsOpt = None,
     measurement_interval_ms: IntervalOpt = 5000,
     stability_percentage: StabilityOpt = 10.0,
     max_trials: MaxTrialsOpt = 10,
     percentile: Annotated[Optional[int], typer.Option(help="Stabilise on this latency percentile")] = None,
-    validate: Annotated[bool, typer.Option(help="Check responses against in-process onnxruntime")] = False,
+    validate: Annotated[bool, typer.Option(help="Check responses against the model in-process")] = False,
     validate_share: Annotated[float, typer.Option(help="Share of responses validated")] = 0.2,
     export: Annotated[Optional[Path], typer.Option(help="Reference for --validate: an export folder")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="Reference without --export (default: bundled)")] = None,
+    checkpoint: CheckpointOpt = None,
     input_data: InputDataOpt = None,
     csv_path: Annotated[Optional[Path], typer.Option("-f", "--csv", help="perf_analyzer-style CSV")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="PNG: latency percentiles against throughput")] = None,
     as_json: JsonOpt = False,
+    model_options: ModelOptions = ModelOptions(),
 ) -> None:
-    """perf_analyzer-style load: throughput in infer/s and audio-s/s, latency percentiles, server breakdown."""
-    from wux.perf.loadgen import PerfConfig, parse_lengths, parse_range, run_perf
+    """perf_analyzer-style load: throughput in infer/s and audio-s/s, latency percentiles, server breakdown.
+
+    --validate compares responses with --export in onnxruntime, or else the model (--checkpoint, --model, or
+    the bundled one) in PyTorch with the served model's windows."""
+    from wux.perf.loadgen import PerfConfig, run_perf
     from wux.perf.report import write_csv, write_plot
 
-    if distribution not in ("constant", "poisson"):
-        raise WuxError("--distribution must be constant or poisson")
-    cfg = PerfConfig(url=url, model=model, concurrency=parse_range(concurrency_range),
-                     request_rates=parse_range(request_rate_range, float) if request_rate_range else (),
-                     distribution=distribution,
-                     lengths=parse_lengths(lengths) if lengths else (), measurement_interval_ms=measurement_interval_ms,
-                     stability_percentage=stability_percentage, max_trials=max_trials, percentile=percentile,
-                     validate_share=validate_share if validate else 0.0, validate_export=export,
-                     validate_checkpoint=checkpoint, input_data=input_data)
+    cfg = PerfConfig(url=url, model=served_model, concurrency=concurrency_range,
+                     request_rates=request_rate_range or (), distribution=distribution, lengths=lengths or (),
+                     measurement_interval_ms=measurement_interval_ms, stability_percentage=stability_percentage,
+                     max_trials=max_trials, percentile=percentile, validate_share=validate_share if validate else 0.0,
+                     validate_export=export, validate_source=model_options.source(checkpoint), input_data=input_data)
     report = run_perf(cfg, show_progress=not as_json)
     if csv_path and report.levels:
         write_csv(csv_path, report.levels)
     if plot and report.levels:
-        write_plot(plot, report.levels, f"{model} @ {url}")
-
-    def render(r):
-        from rich.table import Table
-
-        t = Table(title=f"wux perf {r.model} @ {r.url}")
-        rate_mode = bool(r.levels and r.levels[0].request_rate)
-        cols = ("rate/s" if rate_mode else "conc", "stable", "infer/s", "audio-s/s", "avg ms", "p50", "p90", "p95",
-                "p99", "queue ms",
-                "infer ms", "errors", "validated (failed)", "client CPU %")
-        for col in cols:
-            t.add_column(col, justify="right")
-        for lv in r.levels:
-            level = f"{lv.request_rate:g}" if rate_mode else str(lv.concurrency)
-            t.add_row(level, "yes" if lv.stable else f"[yellow]no ({lv.trials})",
-                      f"{lv.throughput_infer_per_s:.1f}", f"{lv.throughput_audio_s_per_s:.1f}",
-                      f"{lv.latency_avg_ms:.1f}", f"{lv.latency_p50_ms:.1f}", f"{lv.latency_p90_ms:.1f}",
-                      f"{lv.latency_p95_ms:.1f}", f"{lv.latency_p99_ms:.1f}", f"{lv.server_queue_ms:.1f}",
-                      f"{lv.server_compute_infer_ms:.1f}", str(lv.errors),
-                      f"{lv.validated} ({lv.validation_failures})", f"{lv.client_cpu_percent:.0f}")
-        console().print(t)
-
-    emit(report, as_json, render)
+        write_plot(plot, report.levels, f"{served_model} @ {url}")
+    emit(report, as_json, render.perf)
     if report.error:
-        typer.echo(f"error: {report.error}", err=True)
-        raise typer.Exit(2)
-    if any(lv.validation_failures for lv in report.levels):
-        raise typer.Exit(1)
-
+        raise WuxError(report.error)
+    verdict(not any(lv.validation_failures for lv in report.levels))
 
 
 @app.command()
 def tune(
     url: Annotated[str, typer.Option(help="Triton gRPC endpoint (explicit model control)")] = "127.0.0.1:8001",
-    model: Annotated[str, typer.Option(help="Model whose config is searched")] = "waveunet_python",
+    served_model: Annotated[str, typer.Option("-m", "--served-model", help="Model whose config is searched")
+                            ] = "waveunet_python",
     via: Annotated[Optional[str], typer.Option(help="Send the load through this model (e.g. the front model)")] = None,
     p99_budget_ms: Annotated[Optional[float], typer.Option(help="Best = top throughput with p99 within this")] = None,
-    max_batch: Annotated[Optional[str], typer.Option(help="Max batches to try (default: 1, half, served max)")] = None,
-    preferred_batch: Annotated[str, typer.Option(help="Preferred batch choices: default,4,2+4")] = "default",
-    queue_delay_us: Annotated[str, typer.Option(help="Queue delays to try, microseconds")] = "0,500,2000",
-    instances: Annotated[str, typer.Option(help="Instance counts to try")] = "1,2",
-    threads: Annotated[Optional[str], typer.Option(help="onnxruntime threads per instance to try (0: all)")] = None,
-    concurrency: Annotated[str, typer.Option(help="Levels per config: 1,2,4,8 or 1:8:1")] = "1,2,4,8",
+    max_batch: Annotated[Optional[tuple], typer.Option(
+        parser=parse.counts, metavar="N,N,...", help="Max batches to try (default: 1, half, served max)")] = None,
+    preferred_batch: Annotated[tuple, typer.Option(parser=parse.preferred, metavar="default|N|N+M,...",
+                                                   help="Preferred batch choices: default,4,2+4")] = "default",
+    queue_delay_us: Annotated[tuple, typer.Option(parser=parse.counts_or_zero, metavar="US,US,...",
+                                                  help="Queue delays to try, microseconds")] = "0,500,2000",
+    instances: Annotated[tuple, typer.Option(parser=parse.counts, metavar="N,N,...",
+                                             help="Instance counts to try")] = "1,2",
+    threads: Annotated[Optional[tuple], typer.Option(parser=parse.counts_or_zero, metavar="N,N,...",
+                                                     help="onnxruntime threads per instance to try (0: all)")] = None,
+    concurrency: Annotated[tuple, typer.Option(parser=parse.levels, metavar="START:END[:STEP]|N,N",
+                                               help="Levels per config: 1,2,4,8 or 1:8:1")] = "1,2,4,8",
     lengths: LengthsOpt = None,
     input_data: InputDataOpt = None,
     measurement_interval_ms: IntervalOpt = 1000,
@@ -666,63 +593,21 @@ def tune(
     as_json: JsonOpt = False,
 ) -> None:
     """Search dynamic batching and instance counts on a live server; report the best within a p99 budget."""
-    from wux.perf.loadgen import parse_lengths, parse_list, parse_range
-    from wux.perf.tune import TuneConfig, parse_preferred, run_tune
+    from wux.perf.tune import TuneConfig, run_tune
 
-    cfg = TuneConfig(url=url, model=model, via=via, p99_budget_ms=p99_budget_ms,
-                     max_batch=parse_list(max_batch) if max_batch else (),
-                     preferred_batch=parse_preferred(preferred_batch),
-                     queue_delay_us=parse_list(queue_delay_us, minimum=0), instances=parse_list(instances),
-                     threads=parse_list(threads, minimum=0) if threads else (),
-                     concurrency=parse_range(concurrency), lengths=parse_lengths(lengths) if lengths else (),
-                     input_data=input_data, measurement_interval_ms=measurement_interval_ms,
-                     stability_percentage=stability_percentage, max_trials=max_trials,
-                     min_gain_percent=min_gain_percent, repo=repo, write=write)
+    cfg = TuneConfig(url=url, model=served_model, via=via, p99_budget_ms=p99_budget_ms, max_batch=max_batch or (),
+                     preferred_batch=preferred_batch, queue_delay_us=queue_delay_us, instances=instances,
+                     threads=threads or (), concurrency=concurrency, lengths=lengths or (), input_data=input_data,
+                     measurement_interval_ms=measurement_interval_ms, stability_percentage=stability_percentage,
+                     max_trials=max_trials, min_gain_percent=min_gain_percent, repo=repo, write=write)
     report = run_tune(cfg, show_progress=not as_json)
-
-    def render(r):
-        from rich.table import Table
-
-        budget = f", p99 <= {r.p99_budget_ms:g} ms" if r.p99_budget_ms else ""
-        t = Table(title=f"wux tune {r.model} (load through {r.via}) @ {r.url}{budget}")
-        for col in ("#", "max batch", "preferred", "delay us", "instances", "threads", "best conc", "infer/s",
-                    "audio-s/s", "p50 ms", "p99 ms", "stable", "note"):
-            t.add_column(col, justify="right")
-        for i, trial in enumerate(r.trials):
-            s = trial.applied or trial.requested
-            b = trial.best
-            note = "; ".join(x for x in (trial.role if trial.role != "candidate" else "",
-                                         trial.error or ("" if b else "no level within budget")) if x)
-            cells = ([str(s.max_batch), ",".join(map(str, s.preferred_batch)) or "-", str(s.queue_delay_us),
-                      str(s.instances), "-" if s.threads is None else str(s.threads or "all")] if s else ["-"] * 5)
-            nums = ([str(b.concurrency), f"{b.throughput_infer_per_s:.1f}", f"{b.throughput_audio_s_per_s:.1f}",
-                     f"{b.latency_p50_ms:.1f}", f"{b.latency_p99_ms:.1f}", "yes" if b.stable else "no"]
-                    if b else ["-"] * 6)
-            style = "bold green" if i == r.best_trial else None
-            t.add_row(str(i), *cells, *nums, note, style=style)
-        console().print(t)
-        if r.noise_percent is not None:
-            console().print(f"noise: the served config's two measurements differ by {r.noise_percent:.1f} %; "
-                            f"throughputs within {r.margin_percent:.1f} % of the top count as equal")
-        if r.best is not None:
-            ratio = f" = {r.throughput_vs_baseline:.2f}x the served config" if r.throughput_vs_baseline else ""
-            console().print(f"best: #{r.best_trial} {r.best.best.throughput_infer_per_s:.1f} infer/s at concurrency "
-                            f"{r.best.best.concurrency}, p99 {r.best.best.latency_p99_ms:.1f} ms{ratio}")
-            if r.best.role != "candidate":
-                console().print("no candidate beats the served config by more than the margin: keep it")
-        if r.written:
-            console().print(f"written: {r.written} (and loaded)")
-        elif r.restored:
-            console().print("the served config was restored")
-
-    emit(report, as_json, render)
+    emit(report, as_json, render.tune)
     if report.error:
-        typer.echo(f"error: {report.error}", err=True)
-        raise typer.Exit(2)
+        raise WuxError(report.error)
     if report.best is None:
         what = f"met p99 <= {p99_budget_ms:g} ms without errors" if p99_budget_ms else "ran without errors"
         typer.echo(f"error: no configuration {what}; nothing written", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_VERDICT)
 
 
 def main() -> None:

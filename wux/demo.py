@@ -1,18 +1,25 @@
-"""`make demo`: the bundled model on the bundled noisy sample, measured."""
+"""`make demo`: the bundled model on the bundled noisy sample, measured; optionally the whole serving chain."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict, dataclass
-from importlib import resources
 from pathlib import Path
 
-SAMPLE_NOISY = "sample_noisy.wav"
-SAMPLE_CLEAN = "sample_clean.wav"
+from wux.clients.triton import TritonDenoiser
+from wux.data.audio import read_audio, write_audio
+from wux.denoise import export_denoiser, model_denoiser
+from wux.metrics import si_snr_db
+from wux.model.load import ModelSource, load_model
+from wux.pipeline import ExportRequest, export_model
+from wux.resources import SAMPLE_CLEAN, SAMPLE_NOISY, bundled
+from wux.triton_repo.generate import RepoRequest, generate_repository
+from wux.triton_repo.server import TritonServer
 
 
 @dataclass(frozen=True)
-class DemoResult:
+class InProcessDemo:
     noisy: str
     clean: str
     denoised: str
@@ -22,40 +29,9 @@ class DemoResult:
     si_snr_after_db: float
     si_snr_improvement_db: float
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def bundled_sample(name: str) -> Path:
-    return Path(str(resources.files("wux.model") / "default" / name))
-
-
-def run_demo(out: Path, checkpoint: Path | None = None) -> DemoResult:
-    import shutil
-
-    from wux.data.audio import read_audio, write_audio
-    from wux.denoise import denoise_wave, plan_for_model
-    from wux.metrics import si_snr_db
-    from wux.model.checkpoint import load_checkpoint
-    from wux.model.runner import TorchRunner
-
-    ckpt = load_checkpoint(checkpoint)
-    noisy = read_audio(bundled_sample(SAMPLE_NOISY), ckpt.sample_rate)
-    clean = read_audio(bundled_sample(SAMPLE_CLEAN), ckpt.sample_rate)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in (SAMPLE_NOISY, SAMPLE_CLEAN):
-        shutil.copyfile(bundled_sample(name), out / name)
-    t0 = time.perf_counter()
-    denoised = denoise_wave(TorchRunner(ckpt.build_model()), noisy, plan_for_model(ckpt.config))
-    wall = time.perf_counter() - t0
-    target = write_audio(out / "sample_denoised.wav", denoised, ckpt.sample_rate)
-    before, after = si_snr_db(noisy, clean), si_snr_db(denoised, clean)
-    return DemoResult(str(out / SAMPLE_NOISY), str(out / SAMPLE_CLEAN), str(target),
-                      len(noisy) / ckpt.sample_rate, wall, before, after, after - before)
-
 
 @dataclass(frozen=True)
-class TritonDemoResult:
+class TritonDemo:
     export: str
     repo: str
     served_models: list[str]
@@ -64,33 +40,43 @@ class TritonDemoResult:
     si_snr_before_db: float
     si_snr_after_db: float
 
+
+@dataclass(frozen=True)
+class DemoResult:
+    in_process: InProcessDemo
+    triton: TritonDemo | None = None
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def run_triton_demo(out: Path, checkpoint: Path | None = None) -> TritonDemoResult:
-    """export -> triton repository -> tritonserver -> denoise through it, compared with in-process."""
-    from wux.clients.triton import TritonDenoiser
-    from wux.data.audio import read_audio, write_audio
-    from wux.denoise import export_denoiser
-    from wux.export.api import ExportRequest, export_artifacts
-    from wux.export.spec import make_spec
-    from wux.metrics import si_snr_db
-    from wux.model.checkpoint import load_checkpoint
-    from wux.triton_repo.generate import RepoRequest, generate_repository
-    from wux.triton_repo.server import TritonServer
+def run_demo(out: Path, source: ModelSource | None = None, triton: bool = False) -> DemoResult:
+    """Denoise the bundled sample in-process; with `triton`, also export -> repository -> server -> client."""
+    model = load_model(source)
+    rate = model.contract.sample_rate
+    noisy = read_audio(bundled(SAMPLE_NOISY), rate)
+    clean = read_audio(bundled(SAMPLE_CLEAN), rate)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (SAMPLE_NOISY, SAMPLE_CLEAN):
+        shutil.copyfile(bundled(name), out / name)
+    t0 = time.perf_counter()
+    denoised = model_denoiser(model)(noisy)
+    wall = time.perf_counter() - t0
+    target = write_audio(out / "sample_denoised.wav", denoised, rate)
+    before, after = si_snr_db(noisy, clean), si_snr_db(denoised, clean)
+    local = InProcessDemo(str(out / SAMPLE_NOISY), str(out / SAMPLE_CLEAN), str(target), len(noisy) / rate, wall,
+                          before, after, after - before)
+    return DemoResult(local, serve_demo(out, model, noisy, clean) if triton else None)
 
-    ckpt = load_checkpoint(checkpoint)
+
+def serve_demo(out: Path, model, noisy, clean) -> TritonDemo:
     build, repo = out / "build", out / "triton_repo"
-    spec = make_spec(total_stride=ckpt.config.total_stride)
-    export_artifacts(checkpoint, build, ExportRequest(formats=("onnx",), spec=spec), force=True, show_progress=False)
+    export_model(model, build, ExportRequest(formats=("onnx",)), force=True, show_progress=False)
     generate_repository(build, repo, RepoRequest(), force=True)
-    noisy = read_audio(bundled_sample(SAMPLE_NOISY), ckpt.sample_rate)
-    clean = read_audio(bundled_sample(SAMPLE_CLEAN), ckpt.sample_rate)
     with TritonServer(repo) as info, TritonDenoiser(info.grpc_url) as client:
         served = client.denoise(noisy)
         models = info.ready_models
     in_process = export_denoiser(build)(noisy)
-    target = write_audio(out / "sample_denoised_triton.wav", served, ckpt.sample_rate)
-    return TritonDemoResult(str(build), str(repo), models, str(target), si_snr_db(served, in_process),
-                            si_snr_db(noisy, clean), si_snr_db(served, clean))
+    target = write_audio(out / "sample_denoised_triton.wav", served, model.contract.sample_rate)
+    return TritonDemo(str(build), str(repo), models, str(target), si_snr_db(served, in_process),
+                      si_snr_db(noisy, clean), si_snr_db(served, clean))

@@ -1,4 +1,4 @@
-"""Denoise waveforms and files in-process, window by window."""
+"""Denoise waveforms and files in-process, window by window, the way the served models do."""
 
 from __future__ import annotations
 
@@ -9,48 +9,47 @@ from pathlib import Path
 import numpy as np
 
 from wux import windowing
-from wux.constants import DEFAULT_CHUNK, DEFAULT_CROSSFADE
+from wux.clients.triton import TritonDenoiser
+from wux.contract import WindowPlan
+from wux.data.audio import AUDIO_SUFFIXES, list_audio_files, read_audio, write_audio
 from wux.errors import WuxError
-from wux.runner import Runner
+from wux.export.formats import get_format
+from wux.export.manifest import read_manifest
+from wux.model.load import LoadedModel, ModelSource, load_model
+from wux.runtime.base import Runner
+
+Denoiser = Callable[[np.ndarray], np.ndarray]
 
 
-def plan_for_model(config, window: int = DEFAULT_CHUNK, crossfade: int = DEFAULT_CROSSFADE,
-                   context: int | None = None) -> windowing.WindowPlan:
-    """Window plan whose context covers the model's receptive field."""
-    from wux.model.info import context_samples
+def denoise_wave(runner: Runner, wave: np.ndarray, plan: WindowPlan, batch_size: int = 8) -> np.ndarray:
+    """Run `runner` over the chunk-length windows of `wave` in batches and stitch the result.
 
-    if context is None:
-        # A global norm sees the whole input: no context is exact, an eighth of the window is a fair trade.
-        context = context_samples(config) or window // 8
-    try:
-        return windowing.make_plan(window, context, crossfade, config.total_stride)
-    except ValueError as e:
-        raise WuxError(f"cannot window this model: {e}") from None
-
-
-def denoise_wave(runner: Runner, wave: np.ndarray, plan: windowing.WindowPlan,
-                 batch_size: int = 8, fixed: bool = False) -> np.ndarray:
-    """Run `runner` over the windows of `wave` in batches and stitch the result."""
-    windows, starts = windowing.split(wave, plan, fixed=fixed)
+    Every window is padded to the full chunk, as the Triton front model sends it: a model that
+    looks at a whole window (a level, a recurrent state) then gives the same output here and there."""
+    windows, starts = windowing.split(wave, plan, fixed=True)
     outputs = np.concatenate(
         [runner(windows[i: i + batch_size]) for i in range(0, len(windows), batch_size)]
     )
     return windowing.overlap_add(outputs, starts, plan, len(wave))
 
 
-def export_denoiser(folder: Path) -> Callable[[np.ndarray], np.ndarray]:
-    """What a Triton model serving this export returns, computed here: its FP32 ONNX in onnxruntime
-    with the manifest's fixed-length windows (a chunk-length input is a single window, unchanged)."""
-    from wux.export.manifest import read_manifest
-    from wux.export.onnx import OrtRunner
+def model_denoiser(model: LoadedModel, device: str = "cpu", batch_size: int = 8) -> Denoiser:
+    """The model in eager PyTorch with its contract's windows."""
+    runner, plan = model.runner(device), model.contract.window
+    return lambda wave: denoise_wave(runner, wave, plan, batch_size)
 
+
+def export_denoiser(folder: Path, fmt: str = "onnx", precision: str = "fp32", device: str = "cpu",
+                    threads: int | None = None, batch_size: int | None = None) -> Denoiser:
+    """An exported artifact with the manifest's windows: what a Triton model serving it returns, computed here."""
     manifest = read_manifest(folder)
-    art = manifest.artifact("onnx", "fp32")
+    art = manifest.artifact(get_format(fmt).name, precision)
     if art is None:
-        raise WuxError("the export has no FP32 ONNX artifact to compare against", folder)
-    runner = OrtRunner(Path(folder) / art.file)
-    plan = windowing.WindowPlan(**manifest.windowing)
-    return lambda wave: denoise_wave(runner, wave, plan, fixed=True)
+        raise WuxError(f"the export has no {fmt} {precision} artifact", folder)
+    runner = get_format(art.format).runner(Path(folder) / art.file, art.io, device, threads, art.limits)
+    plan = manifest.contract.window
+    batch = batch_size or manifest.max_batch
+    return lambda wave: denoise_wave(runner, wave, plan, batch)
 
 
 @dataclass(frozen=True)
@@ -66,8 +65,6 @@ class DenoisedFile:
 
 def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
     """Pair each input file with its output path (a file, or a folder mirroring the inputs)."""
-    from wux.data.audio import AUDIO_SUFFIXES, list_audio_files
-
     files = list_audio_files(inputs)
     if not files:
         raise WuxError("no .wav or .flac files found in the inputs")
@@ -82,15 +79,12 @@ def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def denoise_files(inputs: list[Path], output: Path, denoise: Callable[[np.ndarray], np.ndarray],
-                  sample_rate: int, downmix: bool = False, resample: bool = False,
-                  progress: Callable[[Path], None] | None = None) -> list[DenoisedFile]:
+def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_rate: int, downmix: bool = False,
+                  resample: bool = False, progress: Callable[[Path], None] | None = None) -> list[DenoisedFile]:
     """Denoise every input file into `output` with `denoise(wave) -> wave`; each file is written atomically.
 
     `denoise` is in-process windowed inference or a Triton client: the file handling is the same.
     """
-    from wux.data.audio import read_audio, write_audio
-
     pairs = output_paths(inputs, output)
     # Read (and so validate) every input before writing anything.
     waves = [read_audio(src, sample_rate, downmix=downmix, resample=resample) for src, _ in pairs]
@@ -101,3 +95,34 @@ def denoise_files(inputs: list[Path], output: Path, denoise: Callable[[np.ndarra
         if progress:
             progress(src)
     return results
+
+
+@dataclass(frozen=True)
+class DenoiseReport:
+    source: str  # what denoised: a model, or a Triton model at a URL
+    files: list[DenoisedFile]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def denoise_locally(inputs: list[Path], output: Path, source: ModelSource | None = None, chunk: int | None = None,
+                    device: str = "cpu", batch_size: int = 8, downmix: bool = False, resample: bool = False,
+                    progress: Callable[[Path], None] | None = None) -> DenoiseReport:
+    """Files or folders through the model in eager PyTorch, with its contract's windows (or `chunk`-long ones)."""
+    model = load_model(source)
+    if chunk is not None:
+        model.contract = model.contract.with_serving(chunk=chunk)
+    files = denoise_files(inputs, output, model_denoiser(model, device, batch_size), model.contract.sample_rate,
+                          downmix, resample, progress)
+    return DenoiseReport(model.source.label(), files)
+
+
+def denoise_served(inputs: list[Path], output: Path, url: str, model: str = "waveunet", protocol: str = "grpc",
+                   mode: str = "server", shared_memory: bool = False, downmix: bool = False, resample: bool = False,
+                   progress: Callable[[Path], None] | None = None) -> DenoiseReport:
+    """Files or folders through a wux front model on a Triton server (its contract comes from the server)."""
+    with TritonDenoiser(url, model, protocol, mode, shared_memory=shared_memory) as client:
+        files = denoise_files(inputs, output, client.denoise, client.info.contract.sample_rate, downmix, resample,
+                              progress)
+    return DenoiseReport(f"triton {url} {model} ({protocol}, {mode})", files)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import platform
+import shutil
 import sys
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
+
+from wux import __version__
+from wux.tools import find_perf_analyzer, find_tritonserver, package_version
 
 
 @dataclass
@@ -45,13 +48,6 @@ class DoctorReport:
             else:
                 rows[k] = str(v)
         return rows
-
-
-def package_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _torch_facts(report: DoctorReport) -> None:
@@ -98,11 +94,6 @@ def _tensorrt_facts(report: DoctorReport) -> None:
 
 
 def diagnose() -> DoctorReport:
-    import shutil
-
-    from wux import __version__
-    from wux.tools import find_perf_analyzer, find_tritonserver
-
     report = DoctorReport(python=sys.version.split()[0], platform=platform.platform(), wux=__version__)
     _torch_facts(report)
     _onnxruntime_facts(report)

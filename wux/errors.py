@@ -1,16 +1,43 @@
-"""Errors written for the user: what went wrong, where, and what to do."""
+"""Errors written for the user (what went wrong, where, what to do) and the exit-code policy.
+
+Exit codes, the same for every command:
+  0  success
+  1  a verdict failed: parity, validation, a latency budget nobody met
+  2  bad input or environment: a missing or corrupt file, a bad option, a server that is down
+  130 interrupted (Ctrl-C)
+The CLI maps WuxError.exit_code and KeyboardInterrupt to these in one place (wux.cli.WuxGroup).
+
+Standard library only: the Triton models wux generates import this file too.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+EXIT_OK = 0
+EXIT_VERDICT = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
 
 class WuxError(Exception):
-    """Base of every error the CLI prints as one line and exits 2 on."""
+    """Base of every error the CLI prints as one line; bad input or environment (exit 2)."""
+
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self, message: str, path: Path | str | None = None):
         self.path = Path(path) if path is not None else None
         super().__init__(f"{path}: {message}" if path is not None else message)
+
+
+class VerdictError(WuxError):
+    """A check ran and the thing checked failed it (exit 1); `result` holds the numbers behind it."""
+
+    exit_code = EXIT_VERDICT
+
+    def __init__(self, message: str, result=None):
+        self.result = result
+        super().__init__(message)
 
 
 class CheckpointError(WuxError):
@@ -18,7 +45,7 @@ class CheckpointError(WuxError):
 
 
 class ConfigError(WuxError):
-    """A model or run configuration is invalid."""
+    """A model, contract or run configuration is invalid."""
 
 
 class AudioError(WuxError):
@@ -27,6 +54,14 @@ class AudioError(WuxError):
 
 class DataError(WuxError):
     """A data set folder does not have the expected layout."""
+
+
+class ModelError(WuxError):
+    """A user model cannot be imported, built, or is not waveform in / waveform out."""
+
+
+class ExportError(WuxError):
+    """An exporter rejected the model (names the op and the format where it can)."""
 
 
 class MissingDependency(WuxError):

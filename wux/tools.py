@@ -1,11 +1,24 @@
-"""Where the external binaries live: tritonserver and perf_analyzer."""
+"""Facts about this environment: installed package versions, where tritonserver and perf_analyzer live."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 import sysconfig
+from importlib import metadata
 from pathlib import Path
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def tool_versions() -> dict[str, str | None]:
+    """Versions of the packages an artifact's faithfulness depends on, for the manifest."""
+    return {name: package_version(name) for name in ("torch", "onnx", "onnxruntime", "numpy", "tensorrt")}
 
 
 def site_packages() -> Path:

@@ -1,6 +1,6 @@
 """Fixed-length windows with context and crossfade, and their overlap-add.
 
-numpy only: the Triton front model and the stand-alone clients import this too.
+numpy only: the Triton models wux generates import this too (with wux.contract beside it).
 
 Every window starts on the model's stride grid (strided layers are not
 shift-invariant), interior windows drop `context` samples at each side where they
@@ -11,44 +11,11 @@ so the stitched output equals it too; the crossfade only matters when it does no
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
+from wux.contract import WindowPlan, round_up
 
-@dataclass(frozen=True)
-class WindowPlan:
-    window: int  # samples per window, the length the model runs on
-    context: int  # samples dropped at each side facing a neighbour
-    crossfade: int  # samples over which neighbours blend
-    align: int  # total stride: window starts are multiples of this
-
-    def __post_init__(self) -> None:
-        for name in ("window", "context", "crossfade"):
-            if getattr(self, name) % self.align:
-                raise ValueError(f"{name}={getattr(self, name)} is not a multiple of the stride {self.align}")
-        if self.hop <= 0:
-            raise ValueError(
-                f"window {self.window} is too short for context {self.context} on each side "
-                f"plus crossfade {self.crossfade}; use a window longer than {2 * self.context + self.crossfade}"
-            )
-
-    @property
-    def hop(self) -> int:
-        return self.window - 2 * self.context - self.crossfade
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def round_up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
-
-
-def make_plan(window: int, context: int, crossfade: int, align: int) -> WindowPlan:
-    """A plan with context and crossfade rounded up to the stride grid."""
-    return WindowPlan(window=window, context=round_up(context, align),
-                      crossfade=round_up(crossfade, align), align=align)
+__all__ = ["WindowPlan", "window_starts", "split", "overlap_add"]
 
 
 def window_starts(samples: int, plan: WindowPlan) -> list[int]:

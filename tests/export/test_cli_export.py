@@ -31,6 +31,8 @@ def test_export_bad_inputs_are_one_line_exit_2(tiny_checkpoint, tmp_path, export
     assert_one_line_error(invoke("export", bad, "--out", tmp_path / "y", *SMALL), str(bad))
     assert_one_line_error(invoke("export", tiny_checkpoint, "--chunk", "1001", "--out", tmp_path / "z"),
                           "not a multiple")
+    assert_one_line_error(invoke("export", tiny_checkpoint, "--max-batch", "two", "--out", tmp_path / "z"),
+                          "'--max-batch'")
     assert not any(p.name in ("x", "y", "z") for p in tmp_path.iterdir())
 
 

@@ -31,8 +31,20 @@ def test_round_trip_keeps_config_weights_and_record(tmp_path):
 def test_file_loads_with_weights_only(tmp_path):
     path = make_checkpoint(tmp_path / "m.wux.pt")
     payload = torch.load(path, weights_only=True)
-    assert payload["format"] == "wux-checkpoint" and payload["format_version"] == 1
-    assert set(payload) >= {"config", "state_dict", "sample_rate", "training", "wux_version"}
+    assert payload["format"] == "wux-checkpoint" and payload["format_version"] == 2
+    assert set(payload) >= {"model", "state_dict", "sample_rate", "training", "wux_version"}
+    assert payload["model"] == {"family": "waveunet", "config": TINY.to_dict()}
+
+
+def test_format_1_files_still_load(tmp_path, tiny_checkpoint):
+    """wux 0.1 wrote the config at the top level (the bundled model is such a file)."""
+    payload = torch.load(tiny_checkpoint, weights_only=True)
+    old = {**{k: v for k, v in payload.items() if k != "model"}, "format_version": 1,
+           "config": payload["model"]["config"]}
+    torch.save(old, tmp_path / "v1.wux.pt")
+    ckpt = load_checkpoint(tmp_path / "v1.wux.pt")
+    assert ckpt.config == TINY and ckpt.family == "waveunet"
+    assert torch.load(load_checkpoint(None).path, weights_only=True)["format_version"] == 1
 
 
 def test_save_is_atomic_on_failure(tmp_path, monkeypatch):
@@ -81,7 +93,8 @@ def bad_files(tmp_path, good):
     torch.save({**payload, "state_dict": {**payload["state_dict"], key: torch.zeros(3, 3)}},
                tmp_path / "shape.pt")
     cases["shape"] = (tmp_path / "shape.pt", f"shape mismatch for {key}")
-    torch.save({**payload, "config": {**payload["config"], "dropout": 0.1}}, tmp_path / "cfg.pt")
+    model = {**payload["model"], "config": {**payload["model"]["config"], "dropout": 0.1}}
+    torch.save({**payload, "model": model}, tmp_path / "cfg.pt")
     cases["unknown config field"] = (tmp_path / "cfg.pt", "unknown model config field(s) dropout")
     torch.save(payload["state_dict"], tmp_path / "plain.pt")
     cases["plain state_dict"] = (tmp_path / "plain.pt", "not a wux checkpoint")

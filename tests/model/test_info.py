@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from wux.model.config import DEFAULT, SEED, TINY, WaveUNetConfig
-from wux.model.info import context_samples, count_macs, model_info, receptive_field
+from wux.model.info import context_samples, count_macs, receptive_field, waveunet_contract
 from wux.model.waveunet import WaveUNet
 
 CONFIGS = [
@@ -61,9 +61,11 @@ def test_macs_match_hand_count_for_tiny():
     assert count_macs(WaveUNet(TINY), n) == expected
 
 
-def test_model_info_default():
-    info = model_info(WaveUNet(DEFAULT))
-    assert info.total_stride == 32
-    assert 1.0e9 < info.macs_per_second_audio < 1.3e9
-    assert info.parameters == sum(p.numel() for p in WaveUNet(DEFAULT).parameters())
-    assert info.receptive_field_ms == pytest.approx(1000 * info.receptive_field_samples / 16000, abs=0.01)
+def test_the_default_contract_follows_from_its_config():
+    c = waveunet_contract(DEFAULT, 16000, count_macs(WaveUNet(DEFAULT), 16000))
+    assert (c.align, c.length.multiple, c.causal, c.context_exact) == (32, 1, False, True)
+    assert c.receptive_field == receptive_field(DEFAULT) and c.context == context_samples(DEFAULT) == c.lookahead
+    assert 1.0e9 < c.macs_per_second < 1.3e9
+    assert c.chunk == 16384 and c.window.hop == 16384 - 2 * 640 - 256
+    grouped = waveunet_contract(WaveUNetConfig(levels=2, growth=4, norm="group"), 16000)
+    assert grouped.receptive_field is None and not grouped.context_exact and grouped.context == 16384 // 8

@@ -5,12 +5,21 @@ import time
 
 import numpy as np
 import pytest
+import typer
 
 from tests.test_cli import invoke
-from wux.errors import WuxError
-from wux.perf.loadgen import PerfConfig, parse_lengths, parse_range, run_perf
-from wux.perf.report import CSV_COLUMNS, write_csv
+from wux import cli_params
+from wux.model.load import ModelSource
+from wux.perf.loadgen import PerfConfig, run_perf
+from wux.perf.report import write_csv
 from wux.perf.stability import is_stable, latency_percentiles_ms
+
+# The header perf_analyzer 2.51 itself wrote with -f (concurrency mode), captured from the real binary
+# (`make perf-tools`) against a tritonserver 2.51 on this machine; request-rate mode differs only in
+# the first column ("Request Rate"), and --percentile does not change the columns.
+PERF_ANALYZER_CSV_HEADER = (
+    "Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,Server Compute Input,"
+    "Server Compute Infer,Server Compute Output,Client Recv,p50 latency,p90 latency,p95 latency,p99 latency")
 
 
 def test_stability_rule():
@@ -38,14 +47,15 @@ def test_length_deck_holds_the_shares():
 
 
 def test_range_and_lengths_parsing():
-    assert parse_range("1:8:1") == tuple(range(1, 9)) and parse_range("2") == (2,) and parse_range("1:8:3") == (1, 4, 7)
-    assert parse_range("2.5:10:2.5", float) == (2.5, 5.0, 7.5, 10.0)
-    assert parse_lengths("16000:0.7,48000:0.3") == ((16000, 0.7), (48000, 0.3))
-    for bad in ("0:3", "4:2", "1:2:0"):
-        with pytest.raises(WuxError):
-            parse_range(bad)
-    with pytest.raises(WuxError):
-        parse_lengths("abc:1")
+    levels = cli_params.levels
+    assert levels("1:8:1") == tuple(range(1, 9)) and levels("2") == (2,) and levels("1:8:3") == (1, 4, 7)
+    assert levels("1,2,4,8") == (1, 2, 4, 8) and cli_params.rate_levels("2.5:10:2.5") == (2.5, 5.0, 7.5, 10.0)
+    assert cli_params.lengths("16000:0.7,48000:0.3") == ((16000, 0.7), (48000, 0.3))
+    for bad in ("0:3", "4:2", "1:2:0", "a:b"):
+        with pytest.raises(typer.BadParameter):
+            levels(bad)
+    with pytest.raises(typer.BadParameter):
+        cli_params.lengths("abc:1")
 
 
 
@@ -67,8 +77,8 @@ def test_perf_levels_csv_and_validation(served, tmp_path):
         assert lv.server_compute_infer_ms > 0 and lv.throughput_audio_s_per_s == pytest.approx(
             lv.throughput_infer_per_s * 2048 / 16000)
     path = write_csv(tmp_path / "perf.csv", report.levels)
+    assert path.read_text().splitlines()[0] == PERF_ANALYZER_CSV_HEADER
     rows = list(csv.reader(path.open()))
-    assert tuple(rows[0]) == ("Concurrency", *CSV_COLUMNS)
     assert [float(r[1]) for r in rows[1:]] == sorted(float(r[1]) for r in rows[1:])
     assert all(int(r[9]) > 0 for r in rows[1:])  # p50 in microseconds
 
@@ -85,19 +95,27 @@ def test_mixed_lengths_are_sent_in_their_shares(served):
     assert abs(sent[512] / total - 0.7) < 0.05 and abs(sent[1024] / total - 0.3) < 0.05
 
 
-@pytest.mark.server
-def test_validation_catches_a_model_that_scales_its_output(served, tmp_path):
-    from wux.triton_repo.server import TritonServer
-
-    info, folder = served
+def served_copy_with(served, tmp_path, change: str):
+    """A copy of the session repository whose python core model applies `change` to its output."""
     bad_repo = tmp_path / "repo"
-    shutil.copytree(info.repo, bad_repo)
+    shutil.copytree(served[0].repo, bad_repo)
     model_py = bad_repo / "waveunet_python" / "1" / "model.py"
     text = model_py.read_text()
     model_py.write_text(text.replace("{self.input_name: np.concatenate(arrays)})[0]",
-                                     "{self.input_name: np.concatenate(arrays)})[0] * 1.5"))
+                                     "{self.input_name: np.concatenate(arrays)})[0]" + change))
     assert model_py.read_text() != text
-    with TritonServer(bad_repo) as bad:
+    return bad_repo
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("change", [" * 1.5", " * np.nan"], ids=["scaled", "nan"])
+def test_validation_catches_a_model_that_scales_or_breaks_its_output(served, tmp_path, change):
+    """A rescaled output keeps its SI-SNR (max abs error catches it); NaN compares false with every bound
+    (the non-finite rule catches it)."""
+    from wux.triton_repo.server import TritonServer
+
+    info, folder = served
+    with TritonServer(served_copy_with(served, tmp_path, change)) as bad:
         report = run_perf(PerfConfig(url=bad.grpc_url, model="waveunet", concurrency=(1,), validate_share=1.0,
                                      validate_export=folder, measurement_interval_ms=300, max_trials=3))
         result = invoke("perf", "--url", bad.grpc_url, "--concurrency-range", "1", "--measurement-interval-ms",
@@ -146,7 +164,7 @@ def test_request_rate_mode_and_plot(served, tmp_path, distribution):
         # an open loop delivers what it was asked for, as long as the server keeps up
         assert lv.throughput_infer_per_s == pytest.approx(lv.request_rate, rel=0.35)
     path = write_csv(tmp_path / "rate.csv", report.levels)
-    assert next(csv.reader(path.open()))[0] == "Request Rate"
+    assert path.read_text().splitlines()[0] == PERF_ANALYZER_CSV_HEADER.replace("Concurrency", "Request Rate")
     from wux.perf.report import write_plot
 
     png = write_plot(tmp_path / "perf.png", report.levels, "test")
@@ -161,10 +179,11 @@ def test_validate_against_a_checkpoint_without_an_export(served, tiny_checkpoint
     # the served export was made from a seed-0 tiny checkpoint: the same weights validate...
     same = make_checkpoint(folder.parent / "same.wux.pt", seed=0)
     ok = run_perf(PerfConfig(url=info.grpc_url, model="waveunet", concurrency=(1,), validate_share=1.0,
-                             validate_checkpoint=same, measurement_interval_ms=300, max_trials=3))
+                             validate_source=ModelSource(checkpoint=same), measurement_interval_ms=300, max_trials=3))
     assert ok.levels[0].validated > 0 and ok.levels[0].validation_failures == 0
     # ...and other weights do not
     other = make_checkpoint(folder.parent / "other.wux.pt", seed=5)
     bad = run_perf(PerfConfig(url=info.grpc_url, model="waveunet", concurrency=(1,), validate_share=1.0,
-                              validate_checkpoint=other, measurement_interval_ms=300, max_trials=3))
+                              validate_source=ModelSource(checkpoint=other), measurement_interval_ms=300,
+                              max_trials=3))
     assert bad.levels[0].validation_failures == bad.levels[0].validated > 0

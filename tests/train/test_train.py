@@ -8,6 +8,7 @@ from wux.data.augment import AugmentConfig
 from wux.metrics import si_snr_db, si_snr_torch
 from wux.model.checkpoint import load_checkpoint
 from wux.model.config import TINY, WaveUNetConfig
+from wux.model.load import ModelSource
 from wux.model.waveunet import WaveUNet
 from wux.train.evaluate import evaluate
 from wux.train.loop import TrainConfig, last_checkpoint_path, loss_fn, train
@@ -68,7 +69,7 @@ def test_train_eval_and_resume(tiny_corpus, tmp_path):
     assert [h.epoch for h in resumed.history] == [1, 2, 3]
     assert resumed.steps > result.steps
 
-    report = evaluate(out, tiny_corpus, "test", show_progress=False)
+    report = evaluate(ModelSource(checkpoint=out), tiny_corpus, "test", show_progress=False)
     assert report.files == 6
     assert math.isfinite(report.output_si_snr_db_mean)
     assert report.si_snr_improvement_db_mean == pytest.approx(

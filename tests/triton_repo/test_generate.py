@@ -2,8 +2,9 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
+from wux.contract import AudioContract, CoreRef, parameters_of
 from wux.errors import WuxError
-from wux.triton_repo.config import ModelSpec, ServingOptions, render, validate
+from wux.triton_repo.config import ModelSpec, ServingOptions, model_config, render, validate
 from wux.triton_repo.generate import RepoRequest, generate_repository
 
 
@@ -42,18 +43,23 @@ def test_every_model_has_a_valid_config_and_its_files(repo):
     assert len(raw) == 2048 * 4 and raw != bytes(len(raw))  # real audio, not zeros
 
 
-def test_front_model_calls_the_core_with_the_manifest_windows(repo, exported):
+def test_front_model_calls_the_core_with_the_manifest_contract(repo, exported):
+    import wux.contract
+    import wux.windowing
     from wux.export.manifest import read_manifest
 
     front = parse(repo / "waveunet" / "config.pbtxt")
     assert front.max_batch_size == 0 and list(front.input[0].dims) == [-1]
-    p = {k: v.string_value for k, v in front.parameters.items()}
-    w = read_manifest(exported[0]).windowing
-    assert p["core_model"] == "waveunet_python"
-    assert [int(p[k]) for k in ("window", "context", "crossfade", "align")] == \
-        [w["window"], w["context"], w["crossfade"], w["align"]]
-    assert (repo / "waveunet" / "1" / "windowing.py").read_text() == \
-        __import__("wux.windowing").windowing.__loader__.get_source("wux.windowing")
+    contract = read_manifest(exported[0]).contract
+    params = parameters_of(front)
+    assert AudioContract.from_params(params) == contract  # the whole contract, read back by its one decoder
+    assert CoreRef.from_params(params) == CoreRef("waveunet_python", "waveform", "denoised")
+    for name in ("waveunet_python", "waveunet_onnx", "waveunet_torchscript"):  # every model carries it
+        assert AudioContract.from_params(parameters_of(parse(repo / name / "config.pbtxt"))) == contract
+    for model in ("waveunet", "waveunet_python"):  # the python models import wux's own modules, copied beside
+        for module in (wux.contract, wux.windowing):
+            copied = repo / model / "1" / "wux" / f"{module.__name__.split('.')[-1]}.py"
+            assert copied.read_text() == module.__loader__.get_source(module.__name__)
     readme = (repo / "README.md").read_text()
     assert "docker run" in readme and "tritonserver --model-repository" in readme
 
@@ -68,11 +74,42 @@ def test_ort_trt_block_and_kind_validate(exported, tmp_path):
     assert onnx.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
 
 
-def test_trt_plan_config(tmp_path):
-    spec = ModelSpec(name="m_trt", platform="tensorrt_plan", default_filename="model.plan", input_name="waveform",
-                     output_name="denoised", dims=[1, 16384], max_batch=8, kind="KIND_GPU")
-    cfg = validate(render(spec), "m")
+def test_parameter_values_are_escaped_by_protobuf():
+    spec = ModelSpec(name="m", backend="python", input_name="waveform", output_name="denoised", dims=[1, 64],
+                     max_batch=2, parameters={"note": 'a "quoted" value\nwith a newline'})
+    assert parameters_of(validate(render(model_config(spec)), "m"))["note"] == 'a "quoted" value\nwith a newline'
+
+
+def test_a_tensorrt_plan_in_the_repository(exported, tmp_path):
+    """A plan can only be built on a GPU; the repository step reads the manifest, not the plan, so a manifest
+    listing one (its file a placeholder here) shows what `wux triton` makes of it."""
+    import json
+    import shutil
+
+    from wux.fsutil import sha256_file
+    from wux.tools import find_tritonserver
+    from wux.triton_repo.server import available_backends, backend_dir, loadable_models
+
+    folder = tmp_path / "build"
+    shutil.copytree(exported[0], folder)
+    (folder / "model.plan").write_bytes(b"placeholder plan")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    onnx = next(a for a in manifest["artifacts"] if a["file"] == "model.onnx")
+    manifest["artifacts"].append({**onnx, "format": "trt", "file": "model.plan", "sha256": sha256_file(
+        folder / "model.plan"), "bytes": 16, "opset": None, "details": {
+            "tensorrt": "10.13", "gpu": "NVIDIA H100", "compute_capability": "9.0", "version_compatible": False}})
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    generate_repository(folder, tmp_path / "repo", RepoRequest(formats=("trt", "python")))
+    cfg = parse(tmp_path / "repo" / "waveunet_trt" / "config.pbtxt")
     assert cfg.platform == "tensorrt_plan" and cfg.default_model_filename == "model.plan"
+    assert cfg.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
+    assert (tmp_path / "repo" / "waveunet_trt" / "1" / "model.plan").read_bytes() == b"placeholder plan"
+    readme = (tmp_path / "repo" / "README.md").read_text()
+    assert "TensorRT 10.13 on NVIDIA H100 (compute capability 9.0)" in readme
+    server = find_tritonserver()
+    if server is not None:  # this server has no TensorRT backend: the plan is reported, not loaded
+        ok, skipped = loadable_models(tmp_path / "repo", available_backends(backend_dir(server)))
+        assert "waveunet_trt" not in ok and "tensorrt" in skipped["waveunet_trt"]
 
 
 def test_schema_rejects_unknown_fields():

@@ -8,22 +8,27 @@ import pytest
 from wux.denoise import export_denoiser
 from wux.errors import WuxError
 from wux.metrics import si_snr_db
-from wux.triton_repo.server import TritonServer, free_port
-
-pytestmark = pytest.mark.server
+from wux.tools import find_tritonserver
+from wux.triton_repo.server import TritonServer, available_backends, backend_dir, free_port
 
 
 def reference(folder, wave):
     return export_denoiser(folder)(wave)
 
 
+@pytest.mark.server
 def test_ready_models_and_what_is_skipped(served):
     info, _ = served
-    assert info.ready_models == ["waveunet", "waveunet_python"]
-    assert set(info.skipped_models) == {"waveunet_onnx", "waveunet_torchscript"}
+    backends = available_backends(backend_dir(find_tritonserver()))
+    needs = {"waveunet_onnx": "onnxruntime", "waveunet_torchscript": "pytorch", "waveunet_python": "python",
+             "waveunet": "python"}
+    assert sorted(info.ready_models) == sorted(m for m, b in needs.items() if b in backends)
+    assert sorted(info.skipped_models) == sorted(m for m, b in needs.items() if b not in backends)
     assert all("backend" in why for why in info.skipped_models.values())
+    assert "waveunet" in info.ready_models  # the python backend is always there: the front model serves
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_front_model_equals_in_process_onnxruntime(served, protocol):
     info, folder = served
@@ -53,6 +58,7 @@ def stats(c, model):
     return int(s.get("inference_count", 0)), int(s.get("execution_count", 0))
 
 
+@pytest.mark.server
 def test_dynamic_batching_batches_concurrent_windows(served):
     import tritonclient.grpc as client  # thread-safe; the HTTP client is gevent-based
 
@@ -77,17 +83,41 @@ def test_dynamic_batching_batches_concurrent_windows(served):
     assert all(o.shape == (1, 1, 2048) for o in outs)
 
 
-def test_wrong_model_name_is_a_clear_error(served):
-    import tritonclient.http as client
-    from tritonclient.utils import InferenceServerException
+@pytest.mark.server
+def test_the_core_model_as_a_runner_is_faithful(served):
+    """The served core model, judged like any artifact: the same runner interface, the same judge."""
+    from wux.export.manifest import read_manifest
+    from wux.runtime.triton import TritonRunner
+    from wux.verify.compare import compare
+    from wux.verify.signals import make_signal
+    from wux.verify.tolerance import tolerance_for
+
+    info, folder = served
+    with TritonRunner(info.grpc_url, "waveunet_python") as runner:
+        assert runner.limits.samples_min == runner.limits.samples_max == read_manifest(folder).contract.chunk
+        x = make_signal("speech", 3, runner.limits.samples_min)
+        verdict = compare(runner(x), reference_batch(folder, x), tolerance_for("fp32"))
+        with pytest.raises(WuxError, match="takes exactly 2048"):
+            runner(x[:, :1000])
+    assert verdict.passed, verdict.reasons
+
+
+def reference_batch(folder, x):
+    from wux.export.formats import get_format
+    from wux.export.manifest import read_manifest
+
+    art = read_manifest(folder).artifact("onnx", "fp32")
+    return get_format("onnx").runner(folder / art.file, art.io)(x)
+
+
+@pytest.mark.server
+def test_wrong_model_name_is_a_clear_error(served, tmp_path, wav_file):
+    from tests.test_cli import assert_one_line_error, invoke
 
     info, _ = served
-    c = client.InferenceServerClient(info.http_url)
-    try:
-        with pytest.raises(InferenceServerException, match="unknown model|not found"):
-            c.get_model_metadata("no_such_model")
-    finally:
-        c.close()
+    result = invoke("denoise", wav_file, "-o", tmp_path / "o.wav", "--url", info.grpc_url, "-m", "no_such_model")
+    assert_one_line_error(result, "'no_such_model' is not ready", "waveunet_python")
+    assert not (tmp_path / "o.wav").exists()
 
 
 def test_server_that_cannot_start_is_a_clear_error(tmp_path):
@@ -95,9 +125,49 @@ def test_server_that_cannot_start_is_a_clear_error(tmp_path):
         TritonServer(tmp_path / "missing").start()
 
 
-def test_free_port_is_free():
+def test_free_port_is_one_nobody_listens_on():
     import socket
 
     port = free_port()
+    assert 1024 <= port <= 65535
     with socket.socket() as s:
-        s.bind(("127.0.0.1", port))
+        s.bind(("127.0.0.1", port))  # raises if the port were taken
+        s.listen()
+        assert s.getsockname()[1] == port
+
+
+@pytest.mark.server
+def test_wux_serve_runs_until_sigterm_and_stops_by_pid(served):
+    """`wux serve` as a user runs it: a process of its own, ready on loopback, stopped by SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    info, _ = served
+    ports = [free_port() for _ in range(3)]
+    cmd = [sys.executable, "-m", "wux.cli", "serve", info.repo, "--http-port", str(ports[0]), "--grpc-port",
+           str(ports[1]), "--metrics-port", str(ports[2])]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, ready = time.monotonic() + 60, False
+        while time.monotonic() < deadline and not ready:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/v2/health/ready", timeout=1) as r:
+                    ready = r.status == 200
+            except OSError:
+                time.sleep(0.2)
+        assert ready, "wux serve never became ready"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert "ready: " in out and "waveunet" in out and "tritonserver stopped (exit code 0)" in out
+    assert f"HTTP 127.0.0.1:{ports[0]}" in out
+    with pytest.raises(OSError):  # nothing listens there any more
+        urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/v2/health/ready", timeout=1)

@@ -6,11 +6,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from tests.conftest import make_checkpoint
+from tests.conftest import make_checkpoint, source
 from wux.export.manifest import read_manifest
 from wux.fsutil import sha256_file
 from wux.model.config import TINY
-from wux.verify.compare import error_stats, judge, passing_tolerance
+from wux.verify.compare import compare, error_stats, judge, passing_tolerance
 from wux.verify.parity import parity_cases, verify_folder
 from wux.verify.signals import SIGNALS, make_signal
 from wux.verify.tolerance import DEFAULT_TOLERANCES, Tolerance
@@ -19,14 +19,14 @@ from wux.verify.tolerance import DEFAULT_TOLERANCES, Tolerance
 def test_faithful_artifacts_pass_with_numbers(exported):
     folder, ckpt = exported
     report = verify_folder(folder, show_progress=False)
-    assert report.passed and report.checkpoint_matches_manifest
+    assert report.passed and report.reference_matches_manifest
     by_key = {a.artifact: a for a in report.artifacts}
     assert by_key["onnx-fp32"].worst_max_abs_err < 1e-5
     assert by_key["torchscript-fp32"].worst_max_abs_err < 1e-5
     assert by_key["onnx-fp32"].worst_si_snr_db > 80
     assert 30 < by_key["onnx-fp16"].worst_si_snr_db < 100  # FP16 is close but measurably not exact
     assert by_key["onnx-fp16"].worst_max_abs_err > 1e-6
-    n = len(parity_cases(read_manifest(folder).spec["length"], 3))
+    n = len(parity_cases(read_manifest(folder).artifacts[0].profiles["samples"], 3))
     assert all(a.cases == n for a in report.artifacts)
     assert {r.case.signal for r in report.results} == set(SIGNALS)
 
@@ -64,8 +64,8 @@ def test_perturbed_weights_fail(exported, tmp_path):
 def test_other_checkpoint_fails(exported, tmp_path):
     folder, _ = exported
     other = make_checkpoint(tmp_path / "other.wux.pt", TINY, seed=99)
-    report = verify_folder(folder, checkpoint=other, show_progress=False)
-    assert not report.passed and not report.checkpoint_matches_manifest
+    report = verify_folder(folder, source(other), show_progress=False)
+    assert not report.passed and not report.reference_matches_manifest
     assert all(not a.passed for a in report.artifacts)
 
 
@@ -95,6 +95,7 @@ def test_error_stats_and_judge():
     assert error_stats(ref, ref).si_snr_db == 200.0
     assert judge(stats, DEFAULT_TOLERANCES["fp32"]) == ["max abs err 0.001 > 0.0001"]
     assert judge(stats, Tolerance(2e-3, 60)) == []
+    assert compare(out, ref, Tolerance(2e-3, 60)).passed
     flat = error_stats(np.full((1, 100), 0.5 + 1e-6), np.full((1, 100), 0.5))
     assert flat.si_snr_db is None  # flat reference: SI-SNR undefined, not a fake number
     noisy = error_stats(ref + 0.01 * np.random.default_rng(0).standard_normal(ref.shape), ref)
@@ -119,3 +120,45 @@ def test_cases_cover_min_opt_max_odd_and_batches():
     assert any(n % 2 for _, n in shapes) and any(b == 3 and n % 2 for b, n in shapes)
     assert len(cases) == len(shapes) * len(SIGNALS)
 
+
+
+def test_the_judge_fails_a_wrong_length_and_non_finite_output():
+    ref = np.sin(np.linspace(0, 20, 1000))[None]
+    longer = compare(np.pad(ref, ((0, 0), (0, 213))), ref, DEFAULT_TOLERANCES["fp32"])
+    assert not longer.passed and longer.stats is None
+    assert longer.reasons == ("output shape (1, 1213) differs from the reference's (1, 1000)",)
+    nan = ref.copy()
+    nan[0, 10] = np.nan
+    verdict = compare(nan, ref, DEFAULT_TOLERANCES["fp32"])
+    # NaN compares false with everything: the judge must fail it explicitly, whatever the other numbers say
+    assert not verdict.passed and verdict.reasons[0] == "1 NaN/Inf output sample(s)"
+    assert verdict.stats.nonfinite == 1 and verdict.stats.max_abs_err == 0.0
+    inf = compare(np.full((1, 1000), np.inf), ref, Tolerance(None, None))
+    assert not inf.passed and inf.stats.nonfinite == 1000 and inf.stats.si_snr_db is None
+    assert passing_tolerance([verdict.stats]) is None  # no tolerance passes NaN
+
+
+def test_an_artifact_answering_nan_fails_verify(exported, tmp_path):
+    """A graph that turns every output into NaN (0 * Inf) fails, with no tolerance that would pass."""
+    folder = tmp_path / "nan"
+    shutil.copytree(exported[0], folder)
+    path = folder / "model.onnx"
+    proto = onnx.load(str(path))
+    out = proto.graph.output[0].name
+    last = next(n for n in proto.graph.node if out in n.output)
+    last.output[list(last.output).index(out)] = "pre_nan"
+    inf = onnx.helper.make_tensor("wux_inf", onnx.TensorProto.FLOAT, [], [np.inf])
+    zero = onnx.helper.make_tensor("wux_zero", onnx.TensorProto.FLOAT, [], [0.0])
+    proto.graph.initializer.extend([inf, zero])
+    proto.graph.node.extend([onnx.helper.make_node("Mul", ["wux_inf", "wux_zero"], ["wux_nan"]),
+                             onnx.helper.make_node("Add", ["pre_nan", "wux_nan"], [out])])
+    onnx.save(proto, str(path))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for a in manifest["artifacts"]:
+        if a["file"] == "model.onnx":
+            a["sha256"] = sha256_file(path)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    report = verify_folder(folder, show_progress=False)
+    bad = next(a for a in report.artifacts if a.artifact == "onnx-fp32")
+    assert not bad.passed and bad.failed_cases == bad.cases
+    assert "NaN/Inf" in bad.first_failure and bad.would_pass_with is None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wux import windowing
+from wux.contract import AudioContract, CoreRef, parameters_of
 from wux.errors import WuxError, first_line
 
 PROTOCOLS = ("grpc", "http")
@@ -22,15 +23,10 @@ MODES = ("server", "client")
 
 @dataclass(frozen=True)
 class FrontInfo:
-    """What the front model's config tells a client: names, windows, core model, sample rate."""
+    """What a wux front model's config tells a client: the audio contract and the core model it calls."""
 
-    input_name: str
-    output_name: str
-    core_model: str
-    core_input: str
-    core_output: str
-    sample_rate: int
-    plan: windowing.WindowPlan
+    contract: AudioContract
+    core: CoreRef
 
 
 def client_module(protocol: str, aio: bool = False):
@@ -105,17 +101,11 @@ class TritonDenoiser:
 
     def front_info(self) -> FrontInfo:
         config = self.client.get_model_config(self.model)
-        if self.protocol == "grpc":
-            params = {k: v.string_value for k, v in config.config.parameters.items()}
-        else:
-            params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        needed = ("core_model", "window", "context", "crossfade", "align", "input_name", "output_name")
-        if not all(k in params for k in needed):
-            raise WuxError(f"model {self.model!r} is not a wux front model (its config lacks the windowing parameters)")
-        plan = windowing.WindowPlan(window=int(params["window"]), context=int(params["context"]),
-                                    crossfade=int(params["crossfade"]), align=int(params["align"]))
-        return FrontInfo(params["input_name"], params["output_name"], params["core_model"],
-                         params["core_input"], params["core_output"], int(params.get("sample_rate", 16000)), plan)
+        params = parameters_of(config.config if self.protocol == "grpc" else config)
+        core = CoreRef.from_params(params)
+        if core is None:
+            raise WuxError(f"model {self.model!r} is not a wux front model (its config names no core model)")
+        return FrontInfo(AudioContract.from_params(params, f"model {self.model!r}"), core)
 
     def close(self) -> None:
         self.client.close()
@@ -184,21 +174,21 @@ class TritonDenoiser:
     def denoise(self, wave: np.ndarray) -> np.ndarray:
         """Mono float32 waveform in, same length out."""
         wave = check_wave(wave)
+        contract, core = self.info.contract, self.info.core
         if self.mode == "server":
-            return self.infer(self.model, self.info.input_name, self.info.output_name, wave).reshape(-1)
-        windows, starts = windowing.split(wave, self.info.plan, fixed=True)
+            return self.infer(self.model, contract.input_name, contract.output_name, wave).reshape(-1)
+        windows, starts = windowing.split(wave, contract.window, fixed=True)
         from concurrent.futures import ThreadPoolExecutor
 
         def one(w):
-            return self.infer(self.info.core_model, self.info.core_input, self.info.core_output,
-                              w[None, None, :]).reshape(-1)
+            return self.infer(core.model, core.input_name, core.output_name, w[None, None, :]).reshape(-1)
 
         if self.protocol == "http":  # the HTTP client is gevent-based: no threads, its own concurrency
             outputs = [one(w) for w in windows]
         else:
             with ThreadPoolExecutor(self.concurrency) as pool:
                 outputs = list(pool.map(one, windows))
-        return windowing.overlap_add(np.stack(outputs), starts, self.info.plan, len(wave))
+        return windowing.overlap_add(np.stack(outputs), starts, contract.window, len(wave))
 
     async def denoise_async(self, wave: np.ndarray) -> np.ndarray:
         """asyncio version of denoise(); windows (client mode) are sent concurrently."""
@@ -211,12 +201,13 @@ class TritonDenoiser:
                 result = await client.infer(model, [inp], outputs=[lib.InferRequestedOutput(output)])
                 return result.as_numpy(output).reshape(-1)
 
+            contract, core = self.info.contract, self.info.core
             if self.mode == "server":
-                return await infer(self.model, self.info.input_name, self.info.output_name, wave)
-            windows, starts = windowing.split(wave, self.info.plan, fixed=True)
-            outputs = await asyncio.gather(*(infer(self.info.core_model, self.info.core_input,
-                                                   self.info.core_output, w[None, None, :]) for w in windows))
-            return windowing.overlap_add(np.stack(outputs), starts, self.info.plan, len(wave))
+                return await infer(self.model, contract.input_name, contract.output_name, wave)
+            windows, starts = windowing.split(wave, contract.window, fixed=True)
+            outputs = await asyncio.gather(*(infer(core.model, core.input_name, core.output_name, w[None, None, :])
+                                             for w in windows))
+            return windowing.overlap_add(np.stack(outputs), starts, contract.window, len(wave))
         finally:
             await client.close()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.constants import SAMPLE_RATE
+from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.errors import AudioError, first_line
 from wux.fsutil import atomic_file
 
@@ -15,7 +15,7 @@ AUDIO_SUFFIXES = (".wav", ".flac")
 
 def read_audio(
     path: Path | str,
-    sample_rate: int = SAMPLE_RATE,
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
     downmix: bool = False,
     resample: bool = False,
 ) -> np.ndarray:
@@ -55,7 +55,7 @@ def check_finite(wave: np.ndarray, path: Path | str | None = None) -> None:
         raise AudioError(f"contains {bad} NaN or Inf sample(s)", path)
 
 
-def write_audio(path: Path | str, wave: np.ndarray, sample_rate: int = SAMPLE_RATE,
+def write_audio(path: Path | str, wave: np.ndarray, sample_rate: int = DEFAULT_SAMPLE_RATE,
                 subtype: str | None = None) -> Path:
     """Write atomically; format from the suffix (.wav or .flac), 16-bit PCM unless told."""
     import soundfile as sf

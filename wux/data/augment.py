@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from wux.constants import SAMPLE_RATE
+from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data import noise as noises
 
 
@@ -37,7 +37,7 @@ def change_speed(wave: np.ndarray, factor: float) -> np.ndarray:
     return resample_poly(wave, SPEED_GRID, out_rate).astype(np.float64)
 
 
-def room_impulse_response(rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def room_impulse_response(rng: np.random.Generator, sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:
     """Direct path plus exponentially decaying diffuse tail, RT60 between 0.15 and 0.6 s."""
     rt60 = rng.uniform(0.15, 0.6)
     n = int(rt60 * sample_rate)
@@ -55,7 +55,7 @@ def fft_convolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 
 def augment_pair(clean: np.ndarray, noisy: np.ndarray, cfg: AugmentConfig,
-                 rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
+                 rng: np.random.Generator, sample_rate: int = DEFAULT_SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
     """Apply the enabled transforms; output lengths equal input lengths."""
     n = len(clean)
     clean, noisy = clean.astype(np.float64), noisy.astype(np.float64)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.constants import SAMPLE_RATE
+from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data.audio import read_audio
 from wux.data.augment import AugmentConfig, augment_pair, fit_length
 from wux.data.layout import split_dirs
@@ -38,7 +38,7 @@ def list_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
     return [(clean[n], noisy[n]) for n in common]
 
 
-def load_pairs(root: Path, split: str, sample_rate: int = SAMPLE_RATE,
+def load_pairs(root: Path, split: str, sample_rate: int = DEFAULT_SAMPLE_RATE,
                names: set[str] | None = None) -> list[Pair]:
     """Read a split into memory, resampling (VoiceBank+DEMAND is 48 kHz) and checking lengths."""
     pairs = []
@@ -72,7 +72,7 @@ class SegmentDataset:
     """
 
     def __init__(self, pairs: list[Pair], segment: int, augment: AugmentConfig,
-                 seed: int = 0, segments_per_epoch: int | None = None, sample_rate: int = SAMPLE_RATE):
+                 seed: int = 0, segments_per_epoch: int | None = None, sample_rate: int = DEFAULT_SAMPLE_RATE):
         if not pairs:
             raise DataError("no training pairs")
         self.pairs = pairs

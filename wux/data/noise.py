@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wux.constants import SAMPLE_RATE
+from wux.contract import DEFAULT_SAMPLE_RATE
 
 
 def white(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -23,7 +23,7 @@ def pink(rng: np.random.Generator, n: int) -> np.ndarray:
     return colored(rng, n, 1.0)
 
 
-def hum(rng: np.random.Generator, n: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def hum(rng: np.random.Generator, n: int, sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:
     """Mains hum: 50 or 60 Hz with odd-heavy harmonics, slow amplitude drift and a little hiss."""
     t = np.arange(n) / sample_rate
     base = rng.choice([50.0, 60.0]) * rng.uniform(0.995, 1.005)
@@ -35,7 +35,7 @@ def hum(rng: np.random.Generator, n: int, sample_rate: int = SAMPLE_RATE) -> np.
     return out * drift + 0.02 * rng.standard_normal(n)
 
 
-def clicks(rng: np.random.Generator, n: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def clicks(rng: np.random.Generator, n: int, sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:
     """Impulsive noise: random clicks and crackles with short exponential decays."""
     out = np.zeros(n)
     count = max(1, int(rng.uniform(2, 15) * n / sample_rate))
@@ -64,7 +64,7 @@ NOISE_FAMILIES = ("white", "pink", "brown", "babble", "hum", "clicks")
 
 
 def make_noise(family: str, rng: np.random.Generator, n: int, others: list[np.ndarray],
-               sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+               sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:
     if family == "white":
         return white(rng, n)
     if family == "pink":

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.constants import SAMPLE_RATE
+from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data import noise as noises
 from wux.data.layout import SPLITS, split_dirs
 from wux.data.sentences import sentence
@@ -70,7 +70,7 @@ def espeak_version() -> str:
     return out.stdout.strip().split(":")[1].strip().split()[0] if ":" in out.stdout else out.stdout.strip()
 
 
-def speak(u: Utterance, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def speak(u: Utterance, sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:
     """espeak-ng's waveform for one utterance, resampled to sample_rate, float64."""
     import soundfile as sf
 
@@ -135,7 +135,7 @@ def mix_utterance(u: Utterance, speech: np.ndarray, others: list[np.ndarray],
 
 
 def synthesize_corpus(out: Path, minutes: float = 10.0, seed: int = 0, test_share: float = 0.15,
-                      sample_rate: int = SAMPLE_RATE, force: bool = False, jobs: int = 4,
+                      sample_rate: int = DEFAULT_SAMPLE_RATE, force: bool = False, jobs: int = 4,
                       progress: Callable[[int, int], None] | None = None) -> CorpusSummary:
     """Write clean/noisy train/test folders under `out`; deterministic given `seed`."""
     import soundfile as sf

@@ -1,12 +1,61 @@
-"""One registry of export formats: file names, tensor names, precisions, how to run each."""
+"""The registry of export formats: file names, tensor names, precisions, how to export and run each.
+
+A new format is a module with an exporter plus one entry here; nothing else branches on format names.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from wux.constants import INPUT_NAME, OUTPUT_NAME, TORCHSCRIPT_INPUT_NAME, TORCHSCRIPT_OUTPUT_NAME
+from wux.contract import AudioContract
 from wux.errors import WuxError
+from wux.export.check import Outcome
+from wux.export.onnx import export_onnx_artifact
+from wux.export.spec import ExportSpec
+from wux.export.tensorrt import build_engine
+from wux.export.torchscript import export_torchscript
+from wux.runtime.base import Runner, ShapeLimits, TensorIO
+from wux.runtime.onnxruntime import OrtRunner
+from wux.runtime.tensorrt import TrtRunner
+from wux.runtime.torchscript import TorchScriptRunner
+
+# Triton's pytorch_libtorch backend addresses TorchScript tensors by position under these names.
+TORCHSCRIPT_IO = TensorIO("INPUT__0", "OUTPUT__0")
+
+
+@dataclass(frozen=True)
+class TrtOptions:
+    optimization_level: int = 3
+    version_compatible: bool = False
+    timing_cache: Path | None = None
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """Everything one exporter needs: the model, its contract, the profiles, where to write."""
+
+    fmt: Format
+    precision: str
+    module: Any
+    contract: AudioContract
+    spec: ExportSpec
+    folder: Path
+    trt: TrtOptions = TrtOptions()
+    sources: dict[str, Outcome] = field(default_factory=dict)  # artifacts exported before, by key
+
+    @property
+    def path(self) -> Path:
+        return self.path_of(self.precision)
+
+    def path_of(self, precision: str, fmt: str | None = None) -> Path:
+        return self.folder / (FORMATS[fmt] if fmt else self.fmt).filename(precision)
+
+    @property
+    def io(self) -> TensorIO:
+        return self.fmt.io(self.contract)
 
 
 @dataclass(frozen=True)
@@ -15,31 +64,34 @@ class Format:
     extension: str
     precisions: tuple[str, ...]
     needs_cuda: bool
-    input_name: str
-    output_name: str
+    export: Callable[[ExportJob], Outcome]
+    make_runner: Callable[..., Runner]  # (path, io, device, threads, limits) -> Runner
+    names: TensorIO | None = None  # fixed tensor names; None: the contract's
+    # The artifacts one of this precision is built from: (format, precision) pairs.
+    needs: Callable[[str], tuple[tuple[str, str], ...]] = lambda precision: ()
 
     def filename(self, precision: str) -> str:
         return f"model{'' if precision == 'fp32' else '.' + precision}{self.extension}"
 
-    def runner(self, path: Path, device: str = "cpu", threads: int | None = None):
-        """The Runner for one artifact of this format (imports its runtime lazily)."""
-        if self.name == "torchscript":
-            from wux.export.torchscript import TorchScriptRunner
+    def io(self, contract: AudioContract) -> TensorIO:
+        return self.names or TensorIO(contract.input_name, contract.output_name)
 
-            return TorchScriptRunner(path, device)
-        if self.name == "onnx":
-            from wux.export.onnx import OrtRunner
-
-            return OrtRunner(path, device, threads)
-        from wux.export.tensorrt import TrtRunner
-
-        return TrtRunner(path, device)
+    def runner(self, path: Path, io: TensorIO, device: str = "cpu", threads: int | None = None,
+               limits: ShapeLimits | None = None) -> Runner:
+        return self.make_runner(path, io, device, threads, limits)
 
 
 FORMATS: dict[str, Format] = {
-    "torchscript": Format("torchscript", ".pt", ("fp32",), False, TORCHSCRIPT_INPUT_NAME, TORCHSCRIPT_OUTPUT_NAME),
-    "onnx": Format("onnx", ".onnx", ("fp32", "fp16"), False, INPUT_NAME, OUTPUT_NAME),
-    "trt": Format("trt", ".plan", ("fp32", "fp16"), True, INPUT_NAME, OUTPUT_NAME),
+    "torchscript": Format("torchscript", ".pt", ("fp32",), False, export_torchscript,
+                          lambda path, io, device, threads, limits: TorchScriptRunner(path, device, limits),
+                          names=TORCHSCRIPT_IO),
+    "onnx": Format("onnx", ".onnx", ("fp32", "fp16"), False, export_onnx_artifact,
+                   lambda path, io, device, threads, limits: OrtRunner(path, io, device, threads, limits),
+                   needs=lambda precision: (("onnx", "fp32"),) if precision != "fp32" else ()),
+    # TensorRT builds from the ONNX graph of its precision (kept beside the plan: its provenance).
+    "trt": Format("trt", ".plan", ("fp32", "fp16"), True, build_engine,
+                  lambda path, io, device, threads, limits: TrtRunner(path, io, device, limits),
+                  needs=lambda precision: (("onnx", precision),)),
 }
 ALIASES = {"ts": "torchscript", "tensorrt": "trt", "plan": "trt"}
 

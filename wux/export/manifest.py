@@ -1,4 +1,4 @@
-"""manifest.json: the single source of truth that verify, bench and the Triton step read."""
+"""manifest.json: the single source of truth that verify, bench, denoise and the Triton step read."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wux.constants import MANIFEST_NAME
-from wux.errors import WuxError
+from wux.contract import AudioContract
+from wux.errors import ConfigError, WuxError
+from wux.runtime.base import ShapeLimits, TensorIO
 
-MANIFEST_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 2
 
 
 @dataclass
@@ -30,7 +32,7 @@ class Artifact:
     bytes: int
     input: TensorInfo
     output: TensorInfo
-    profiles: dict[str, dict[str, int]]  # dim name -> {min, opt, max}
+    profiles: dict[str, dict[str, int]]  # dim name -> {min, opt, max}; samples min == max: fixed length
     opset: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
     verification: dict[str, Any] | None = None
@@ -39,24 +41,39 @@ class Artifact:
     def key(self) -> str:
         return f"{self.format}-{self.precision}"
 
+    @property
+    def io(self) -> TensorIO:
+        return TensorIO(self.input.name, self.output.name)
+
+    @property
+    def limits(self) -> ShapeLimits:
+        return ShapeLimits.from_profiles(self.profiles)
+
+    @property
+    def fixed_length(self) -> bool:
+        return self.limits.fixed_length
+
 
 @dataclass
 class Manifest:
     wux_version: str
     created_utc: str
-    checkpoint: dict[str, Any]  # path, sha256
-    model_config: dict[str, Any]
-    sample_rate: int
-    total_stride: int
-    chunk: int
-    windowing: dict[str, int]
+    source: dict[str, Any]  # where the reference model comes from (wux.model.load.ModelSource.from_record)
+    model: dict[str, Any]  # how it is built: a Wave-U-Net config, or the user's callable, kwargs and layout
+    contract: AudioContract
     spec: dict[str, Any]
     versions: dict[str, str | None]
     artifacts: list[Artifact] = field(default_factory=list)
     manifest_version: int = MANIFEST_VERSION
 
+    @property
+    def max_batch(self) -> int:
+        return int(self.spec["batch"]["max"])
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["contract"] = self.contract.to_dict()
+        return d
 
     def artifact(self, fmt: str, precision: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.format == fmt and a.precision == precision), None)
@@ -79,22 +96,20 @@ def read_manifest(folder: Path) -> Manifest:
         raise WuxError(f"no {MANIFEST_NAME} here; create the folder with `wux export`", folder)
     try:
         data = json.loads(path.read_text())
-        if data.get("manifest_version") != MANIFEST_VERSION:
-            raise WuxError(f"unknown manifest version {data.get('manifest_version')!r}", path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WuxError(f"corrupt manifest (not JSON: {e})", path) from None
+    if not isinstance(data, dict) or data.get("manifest_version") != MANIFEST_VERSION:
+        version = data.get("manifest_version") if isinstance(data, dict) else None
+        raise WuxError(f"unknown manifest version {version!r} (this wux reads {MANIFEST_VERSION}; "
+                       "re-export with this wux)", path)
+    try:
         artifacts = [
             Artifact(**{**a, "input": TensorInfo(**a["input"]), "output": TensorInfo(**a["output"])})
             for a in data.pop("artifacts")
         ]
-        return Manifest(**data, artifacts=artifacts)
-    except WuxError:
-        raise
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        contract = AudioContract.from_dict(data.pop("contract"))
+        return Manifest(**data, contract=contract, artifacts=artifacts)
+    except ConfigError as e:
+        raise WuxError(f"corrupt manifest ({e})", path) from None
+    except (KeyError, TypeError, AttributeError) as e:
         raise WuxError(f"corrupt manifest ({type(e).__name__}: {e})", path) from None
-
-
-def tool_versions() -> dict[str, str | None]:
-    from wux.doctor import package_version
-
-    versions = {name: package_version(name) for name in ("torch", "onnx", "onnxruntime", "numpy")}
-    versions["tensorrt"] = package_version("tensorrt")
-    return versions

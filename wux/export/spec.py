@@ -1,10 +1,10 @@
-"""What an export must support: precisions, opset, batch and length profiles, serving chunk."""
+"""What an export must support: precisions, opset, batch and length profiles."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from wux.constants import DEFAULT_CHUNK
+from wux.contract import AudioContract, round_up
 from wux.errors import WuxError
 
 PRECISIONS = ("fp32", "fp16")
@@ -24,38 +24,49 @@ class Profile:
         if not 1 <= self.min <= self.opt <= self.max:
             raise WuxError(f"profile must satisfy 1 <= min <= opt <= max, got {self.min}/{self.opt}/{self.max}")
 
+    @classmethod
+    def fixed(cls, n: int) -> Profile:
+        return cls(n, n, n)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class ExportSpec:
-    chunk: int = DEFAULT_CHUNK  # the fixed window length the serving side sends
-    batch: Profile = Profile(1, DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH)
-    length: Profile = Profile(DEFAULT_CHUNK // 4, DEFAULT_CHUNK, DEFAULT_CHUNK * 4)
+    """Profiles an export tries. An artifact that cannot be faithful over `length` is exported at the
+    contract's chunk instead (its own profile in the manifest says which it got)."""
+
+    batch: Profile
+    length: Profile
     opset: int = DEFAULT_OPSET
     device: str = "cpu"
+    fixed_length: bool = False  # export at the chunk only, without trying a dynamic length
 
     def to_dict(self) -> dict:
-        return {"chunk": self.chunk, "batch": self.batch.to_dict(), "length": self.length.to_dict(),
-                "opset": self.opset, "device": self.device}
+        return {"batch": self.batch.to_dict(), "length": self.length.to_dict(), "opset": self.opset,
+                "device": self.device, "fixed_length": self.fixed_length}
 
-    def shapes(self) -> dict[str, tuple[int, int, int]]:
-        """TensorRT-style min / opt / max input shapes [batch, 1, samples]."""
-        return {k: (getattr(self.batch, k), 1, getattr(self.length, k)) for k in ("min", "opt", "max")}
+    def shapes(self, length: Profile) -> dict[str, tuple[int, int, int]]:
+        """TensorRT-style min / opt / max input shapes [batch, 1, samples] for a length profile."""
+        return {k: (getattr(self.batch, k), 1, getattr(length, k)) for k in ("min", "opt", "max")}
 
 
-def make_spec(chunk: int = DEFAULT_CHUNK, max_batch: int = DEFAULT_MAX_BATCH, min_len: int | None = None,
+def make_spec(contract: AudioContract, max_batch: int = DEFAULT_MAX_BATCH, min_len: int | None = None,
               opt_len: int | None = None, max_len: int | None = None, opset: int = DEFAULT_OPSET,
-              device: str = "cpu", total_stride: int = 1) -> ExportSpec:
-    """Fill unset lengths from the chunk (a quarter, one, four chunks) and check them against the model."""
-    if chunk % total_stride:
-        raise WuxError(f"--chunk {chunk} is not a multiple of the model's total stride {total_stride}")
-    length = Profile(min_len or max(chunk // 4, total_stride + 1), opt_len or chunk, max_len or 4 * chunk)
+              device: str = "cpu", fixed_length: bool = False) -> ExportSpec:
+    """Fill unset lengths from the chunk (a quarter, one, four chunks) and check them against the contract."""
+    chunk = contract.chunk
+    # Longer than one alignment step: torch.export specialises a bottleneck of length 1 (see wux.model.waveunet).
+    floor = max(contract.length.minimum, contract.align + 1)
+    length = Profile(min_len or max(round_up(chunk // 4, contract.grid), floor), opt_len or chunk,
+                     max_len or 4 * chunk)
     if not length.min <= chunk <= length.max:
-        raise WuxError(f"--chunk {chunk} lies outside the length profile {length.min}..{length.max}")
-    if length.min <= total_stride:
-        # torch.export specialises a bottleneck of length 1 (see wux.model.waveunet)
-        raise WuxError(f"--min-len must exceed the model's total stride {total_stride}")
-    return ExportSpec(chunk=chunk, batch=Profile(1, max_batch, max_batch), length=length,
-                      opset=opset, device=device)
+        raise WuxError(f"the chunk {chunk} lies outside the length profile {length.min}..{length.max}")
+    if length.min < floor:
+        raise WuxError(f"--min-len must be at least {floor} (the model's minimum length, and more than its "
+                       f"alignment {contract.align})")
+    if max_batch < 1:
+        raise WuxError(f"--max-batch must be at least 1, got {max_batch}")
+    return ExportSpec(batch=Profile(1, max_batch, max_batch), length=length, opset=opset, device=device,
+                      fixed_length=fixed_length)

@@ -1,37 +1,57 @@
-"""Self-describing, safe checkpoints: tensors and plain data only, loaded with weights_only=True."""
+"""Self-describing, safe checkpoints: tensors and plain data only, loaded with weights_only=True.
+
+A wux checkpoint holds either a Wave-U-Net of wux's own family (its config) or a user model (the
+callable that builds it and its kwargs, plus the audio contract wux measured or was told), and the
+weights. Format 1 (wux 0.1) held Wave-U-Nets only and is still read.
+"""
 
 from __future__ import annotations
 
 import pickle
 import zipfile
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from wux import __version__
-from wux.constants import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, SAMPLE_RATE
+from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.errors import CheckpointError, ConfigError, first_line
 from wux.fsutil import atomic_file, sha256_file
 from wux.model.config import WaveUNetConfig
+from wux.model.user import UserModel, build_user_model
+from wux.resources import default_checkpoint_path
 
-DEFAULT_CHECKPOINT_NAME = "default.wux.pt"
-STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")
+CHECKPOINT_FORMAT = "wux-checkpoint"
+CHECKPOINT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+CHECKPOINT_SUFFIX = ".wux.pt"
+# Where people's own files keep the state_dict ("state": DEMUCS's {"class","args","kwargs","state"} package).
+STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model", "state")
 
 
 @dataclass
 class Checkpoint:
-    config: WaveUNetConfig
     state_dict: dict[str, Any]
-    sample_rate: int = SAMPLE_RATE
+    config: WaveUNetConfig | None = None  # wux's own family...
+    user: UserModel | None = None  # ...or a model built by the user's own code
+    contract: dict[str, Any] | None = None  # the audio contract recorded with a user model
+    sample_rate: int = DEFAULT_SAMPLE_RATE
     training: dict[str, Any] = field(default_factory=dict)
     wux_version: str = __version__
     resume: dict[str, Any] | None = None  # optimizer/scheduler state; only in training checkpoints
     path: Path | None = None
 
+    def __post_init__(self) -> None:
+        if (self.config is None) == (self.user is None):
+            raise ConfigError("a checkpoint holds either a Wave-U-Net config or a user model, exactly one")
+
+    @property
+    def family(self) -> str:
+        return "waveunet" if self.config is not None else "user"
+
     def build_model(self):
-        """A WaveUNet in eval mode holding these weights."""
-        model = build_model(self.config)
+        """The model in eval mode holding these weights."""
+        model = build_model(self.config) if self.config is not None else build_user_model(self.user)
         load_weights(model, self.state_dict, self.path)
         return model.eval()
 
@@ -39,16 +59,23 @@ class Checkpoint:
     def sha256(self) -> str | None:
         return sha256_file(self.path) if self.path else None
 
+    def model_record(self) -> dict[str, Any]:
+        if self.config is not None:
+            return {"family": "waveunet", "config": self.config.to_dict()}
+        return {"family": "user", **self.user.to_dict()}
+
     def to_payload(self) -> dict[str, Any]:
         payload = {
             "format": CHECKPOINT_FORMAT,
             "format_version": CHECKPOINT_VERSION,
-            "config": self.config.to_dict(),
+            "model": self.model_record(),
             "state_dict": {k: v.detach().cpu().contiguous() for k, v in self.state_dict.items()},
             "sample_rate": int(self.sample_rate),
             "training": dict(self.training),
             "wux_version": self.wux_version,
         }
+        if self.contract is not None:
+            payload["contract"] = dict(self.contract)
         if self.resume is not None:
             payload["resume"] = self.resume
         return payload
@@ -58,10 +85,6 @@ def build_model(config: WaveUNetConfig):
     from wux.model.waveunet import WaveUNet
 
     return WaveUNet(config)
-
-
-def default_checkpoint_path() -> Path:
-    return Path(str(resources.files("wux.model") / "default" / DEFAULT_CHECKPOINT_NAME))
 
 
 def resolve_checkpoint_path(path: Path | str | None) -> Path:
@@ -79,8 +102,11 @@ def save_checkpoint(ckpt: Checkpoint, path: Path | str) -> Path:
     return path
 
 
-def read_torch_file(path: Path | str) -> Any:
-    """torch.load with weights_only=True, turning every failure into one CheckpointError line."""
+def read_torch_file(path: Path | str, allowed_globals: tuple = ()) -> Any:
+    """torch.load with weights_only=True, turning every failure into one CheckpointError line.
+
+    `allowed_globals` are classes the file may name (never call): the user's own model class,
+    which DEMUCS-style packages store beside the weights."""
     import torch
 
     path = Path(path)
@@ -101,7 +127,8 @@ def read_torch_file(path: Path | str) -> Any:
     elif head[:1] != b"\x80":
         raise CheckpointError("not a PyTorch file (neither a torch zip archive nor a pickle)", path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(allowed_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights_only" in str(e) or "Weights only load failed" in str(e):
             raise CheckpointError(
@@ -114,41 +141,37 @@ def read_torch_file(path: Path | str) -> Any:
         raise CheckpointError(f"truncated or corrupt torch file ({first_line(e)})", path) from None
 
 
-
 def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
     """Load a wux checkpoint; None means the bundled default model."""
     path = resolve_checkpoint_path(path)
     payload = read_torch_file(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
-            "not a wux checkpoint (no 'format' marker); convert a plain state_dict with "
-            "`wux import STATE_DICT --config CONFIG.json -o model.wux.pt`",
+            "not a wux checkpoint (no 'format' marker); use it with --weights (and --model for your own "
+            "model class), or convert it with `wux import`",
             path,
         )
     version = payload.get("format_version")
-    if version != CHECKPOINT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise CheckpointError(
-            f"unknown checkpoint format version {version!r}; this wux ({__version__}) reads "
-            f"version {CHECKPOINT_VERSION}",
-            path,
-        )
-    missing = [k for k in ("config", "state_dict") if k not in payload]
-    if missing:
-        raise CheckpointError(f"checkpoint lacks {', '.join(missing)}", path)
+            f"unknown checkpoint format version {version!r}; this wux ({__version__}) reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}", path)
+    model = payload.get("model") if version >= 2 else {"family": "waveunet", "config": payload.get("config")}
+    if not isinstance(model, dict) or "state_dict" not in payload:
+        raise CheckpointError("checkpoint lacks its model record or state_dict", path)
     try:
-        config = WaveUNetConfig.from_dict(dict(payload["config"]))
-    except ConfigError as e:
-        raise CheckpointError(str(e), path) from None
+        config = WaveUNetConfig.from_dict(dict(model["config"])) if model.get("family") == "waveunet" else None
+        user = UserModel.from_dict(model) if model.get("family") == "user" else None
+    except (ConfigError, KeyError, TypeError) as e:
+        raise CheckpointError(f"bad model record: {first_line(e)}", path) from None
     ckpt = Checkpoint(
-        config=config,
-        state_dict=dict(payload["state_dict"]),
-        sample_rate=int(payload.get("sample_rate", SAMPLE_RATE)),
-        training=dict(payload.get("training", {})),
-        wux_version=str(payload.get("wux_version", "unknown")),
-        resume=payload.get("resume"),
-        path=path,
+        state_dict=dict(payload["state_dict"]), config=config, user=user, contract=payload.get("contract"),
+        sample_rate=int(payload.get("sample_rate", DEFAULT_SAMPLE_RATE)),
+        training=dict(payload.get("training", {})), wux_version=str(payload.get("wux_version", "unknown")),
+        resume=payload.get("resume"), path=path,
     )
-    load_weights(build_model(config), ckpt.state_dict, path)  # fail now, not at first use
+    if config is not None:
+        load_weights(build_model(config), ckpt.state_dict, path)  # fail now, not at first use
     return ckpt
 
 
@@ -163,14 +186,12 @@ def load_weights(model, state_dict: dict[str, Any], path: Path | None) -> None:
             parts.append(f"missing keys {_few(missing)}")
         if unexpected:
             parts.append(f"unexpected keys {_few(unexpected)}")
-        raise CheckpointError(
-            "weights do not fit the model config: " + "; ".join(parts), path
-        )
+        raise CheckpointError("weights do not fit the model: " + "; ".join(parts), path)
     for key, tensor in state_dict.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):
             raise CheckpointError(
-                f"shape mismatch for {key}: checkpoint has {tuple(tensor.shape)}, "
-                f"the model config needs {tuple(expected[key].shape)}",
+                f"shape mismatch for {key}: the weights have {tuple(tensor.shape)}, "
+                f"the model needs {tuple(expected[key].shape)}",
                 path,
             )
     model.load_state_dict(state_dict, strict=True)
@@ -208,16 +229,24 @@ def _strip_module_prefix(key: str) -> str:
     return key[len("module."):] if key.startswith("module.") else key
 
 
-def import_state_dict(
-    path: Path | str, config: WaveUNetConfig, sample_rate: int = SAMPLE_RATE
-) -> Checkpoint:
-    """Turn a foreign state_dict file into a Checkpoint (checked against `config`)."""
+def read_weights(path: Path | str, allowed_globals: tuple = ()) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(state_dict, the container's other plain entries) from a weights file of any common shape."""
     path = Path(path)
-    state = extract_state_dict(read_torch_file(path), path)
+    obj = read_torch_file(path, allowed_globals)
+    extra = {k: v for k, v in obj.items() if k in ("args", "kwargs")} if isinstance(obj, dict) else {}
+    return extract_state_dict(obj, path), extra
+
+
+def import_state_dict(
+    path: Path | str, config: WaveUNetConfig, sample_rate: int = DEFAULT_SAMPLE_RATE
+) -> Checkpoint:
+    """Turn a foreign state_dict file into a Wave-U-Net Checkpoint (checked against `config`)."""
+    path = Path(path)
+    state, _ = read_weights(path)
     load_weights(build_model(config), state, path)
     return Checkpoint(
-        config=config,
         state_dict=state,
+        config=config,
         sample_rate=sample_rate,
         training={"imported_from": path.name, "source_sha256": sha256_file(path)},
     )

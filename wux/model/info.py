@@ -1,25 +1,14 @@
-"""What a model costs and sees: parameters, MACs, total stride, receptive field."""
+"""What a Wave-U-Net sees and costs, derived from its config: receptive field, context, MACs."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+import warnings
+from contextlib import contextmanager
+from dataclasses import replace
 
-from wux.constants import SAMPLE_RATE
+from wux.contract import AudioContract, round_up
 from wux.model.config import WaveUNetConfig
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    parameters: int
-    macs_per_second_audio: int
-    total_stride: int
-    receptive_field_samples: int | None  # None: a global norm makes every output see the whole input
-    receptive_field_ms: float | None
-    sample_rate: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def receptive_field(cfg: WaveUNetConfig) -> int | None:
@@ -63,42 +52,40 @@ def context_samples(cfg: WaveUNetConfig) -> int | None:
     return -(-((rf + 1) // 2) // m) * m
 
 
-def count_macs(model, samples: int) -> int:
-    """Multiply-accumulates of one forward pass on [1, 1, samples], counted per conv layer."""
+@contextmanager
+def without_onednn():
+    """oneDNN runs an LSTM as one fused op that torch's FLOP counter has no formula for; without oneDNN
+    the LSTM's matrix products are counted like any other."""
     import torch
-    from torch import nn
 
-    total = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # setting the flags notes TF32 needs an Intel GPU
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
 
-    def conv_hook(mod, inputs, output):
-        nonlocal total
-        if isinstance(mod, nn.ConvTranspose1d):
-            total += inputs[0].numel() * mod.out_channels * mod.kernel_size[0] // mod.groups
-        else:
-            total += output.numel() * mod.in_channels * mod.kernel_size[0] // mod.groups
 
-    handles = [
-        m.register_forward_hook(conv_hook)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d))
-    ]
+def count_macs(module, samples: int) -> int | None:
+    """Multiply-accumulates of one [1, 1, samples] forward pass, from torch's FLOP counter."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
     try:
-        with torch.inference_mode():
-            model(torch.zeros(1, 1, samples))
-    finally:
-        for h in handles:
-            h.remove()
-    return total
+        with torch.inference_mode(), without_onednn(), counter:
+            module(torch.zeros(1, 1, samples))
+    except Exception:  # noqa: BLE001 - an op the counter cannot follow: say unknown, not wrong
+        return None
+    return counter.get_total_flops() // 2
 
 
-def model_info(model, sample_rate: int = SAMPLE_RATE) -> ModelInfo:
-    cfg: WaveUNetConfig = model.config
+def waveunet_contract(cfg: WaveUNetConfig, sample_rate: int, macs_per_second: int | None = None) -> AudioContract:
+    """The audio contract of a Wave-U-Net, from its config alone: it takes any length (it pads to its
+    total stride itself), windows align to the total stride, context covers the receptive field."""
     rf = receptive_field(cfg)
-    return ModelInfo(
-        parameters=sum(p.numel() for p in model.parameters()),
-        macs_per_second_audio=count_macs(model, sample_rate),
-        total_stride=cfg.total_stride,
-        receptive_field_samples=rf,
-        receptive_field_ms=None if rf is None else round(1000.0 * rf / sample_rate, 2),
-        sample_rate=sample_rate,
-    )
+    context = context_samples(cfg)
+    contract = AudioContract(sample_rate=sample_rate, align=cfg.total_stride, receptive_field=rf,
+                             context=context or 0, context_exact=rf is not None, causal=False, lookahead=context,
+                             macs_per_second=macs_per_second)
+    if context is None:  # a global norm sees the whole input: an eighth of the window is a fair trade
+        contract = replace(contract, context=round_up(contract.chunk // 8, contract.align))
+    return contract

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from wux.errors import MissingDependency, WuxError
+from wux.export.formats import get_format
+from wux.export.manifest import read_manifest
+from wux.model.info import count_macs
+from wux.model.load import ModelSource, load_model
 
 
 @dataclass(frozen=True)
@@ -76,29 +83,37 @@ def interleaved_timings(runners: dict, x: np.ndarray, seconds: float, warmup: in
     return times
 
 
+def bench_row(runner: str, device: str, batch: int, samples: int, times_s: list[float], sample_rate: int,
+              macs_per_sample: float, eager_median_s: float, peak_gmacs_per_s: float | None) -> BenchRow:
+    """One table row from one runner's timings: the median run, its spread, and what it means in audio."""
+    median = statistics.median(times_s)
+    rate = batch * samples / median
+    gmacs = rate * macs_per_sample / 1e9
+    return BenchRow(
+        runner=runner, device=device, batch=batch, samples=samples, runs=len(times_s), median_ms=median * 1e3,
+        p10_ms=float(np.percentile(times_s, 10)) * 1e3, p90_ms=float(np.percentile(times_s, 90)) * 1e3,
+        samples_per_s=rate, real_time_factor=rate / sample_rate, gmacs_per_s=gmacs,
+        speedup_vs_eager=eager_median_s / median,
+        peak_fraction=gmacs / peak_gmacs_per_s if peak_gmacs_per_s and gmacs else None,
+    )
+
+
 def bench_folder(folder: Path, formats: list[str] | None = None, batches: tuple[int, ...] = (1, 8),
                  samples: int | None = None, seconds: float = 1.0, device: str = "cpu",
-                 threads: int | None = None, checkpoint: Path | None = None) -> BenchReport:
-    import os
-
+                 threads: int | None = None, source: ModelSource | None = None) -> BenchReport:
+    """Every artifact of the export (and eager PyTorch of its model), interleaved, at each batch size."""
     import torch
 
-    from wux.errors import MissingDependency, WuxError
-    from wux.export.formats import get_format
-    from wux.export.manifest import read_manifest
-    from wux.model.checkpoint import load_checkpoint
-    from wux.model.info import count_macs
-    from wux.model.runner import TorchRunner
-
     manifest = read_manifest(folder)
+    contract = manifest.contract
     threads = threads or min(torch.get_num_threads(), os.cpu_count() or 1)
     torch.set_num_threads(threads)
-    ckpt = load_checkpoint(checkpoint or Path(manifest.checkpoint["path"]))
-    model = ckpt.build_model()
-    samples = samples or manifest.chunk
-    macs_per_sample = count_macs(model, samples) / samples
+    model = load_model(source or ModelSource.from_record(manifest.source), contract=contract)
+    samples = samples or contract.chunk
+    macs = contract.macs_per_second or count_macs(model.module, contract.sample_rate)
+    macs_per_sample = (macs or 0) / contract.sample_rate
     report = BenchReport(str(folder), device, threads, threads, measure_peak_gmacs(device))
-    runners = {"pytorch-eager": TorchRunner(model, device)}
+    runners = {"pytorch-eager": model.runner(device)}
     wanted = {get_format(f).name for f in formats} if formats else None
     for art in manifest.artifacts:
         fmt = get_format(art.format)
@@ -107,8 +122,11 @@ def bench_folder(folder: Path, formats: list[str] | None = None, batches: tuple[
         if fmt.needs_cuda and not device.startswith("cuda"):
             report.skipped.append(f"{art.key}: needs --device cuda")
             continue
+        if art.limits.problem(1, samples):
+            report.skipped.append(f"{art.key}: {art.limits.problem(1, samples)}")
+            continue
         try:
-            runners[art.key] = fmt.runner(Path(folder) / art.file, device, threads)
+            runners[art.key] = fmt.runner(Path(folder) / art.file, art.io, device, threads, art.limits).activate()
         except MissingDependency as e:
             report.skipped.append(f"{art.key}: {e}")
     if len(runners) == 1:
@@ -118,15 +136,6 @@ def bench_folder(folder: Path, formats: list[str] | None = None, batches: tuple[
         times = interleaved_timings(runners, x, seconds)
         eager = statistics.median(times["pytorch-eager"])
         for name, t in times.items():
-            median = statistics.median(t)
-            rate = batch * samples / median
-            gmacs = rate * macs_per_sample / 1e9
-            report.rows.append(BenchRow(
-                runner=name, device=device, batch=batch, samples=samples, runs=len(t),
-                median_ms=median * 1e3, p10_ms=float(np.percentile(t, 10)) * 1e3,
-                p90_ms=float(np.percentile(t, 90)) * 1e3, samples_per_s=rate,
-                real_time_factor=rate / ckpt.sample_rate, gmacs_per_s=gmacs,
-                speedup_vs_eager=eager / median,
-                peak_fraction=gmacs / report.peak_gmacs_per_s if report.peak_gmacs_per_s else None,
-            ))
+            report.rows.append(bench_row(name, device, batch, samples, t, contract.sample_rate, macs_per_sample,
+                                         eager, report.peak_gmacs_per_s))
     return report

@@ -17,8 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
+from wux.contract import AudioContract, CoreRef, parameters_of
+from wux.data.audio import list_audio_files, read_audio
+from wux.denoise import export_denoiser, model_denoiser
 from wux.errors import WuxError, first_line
+from wux.model.load import ModelSource, load_model
 from wux.perf.stability import is_stable, latency_percentiles_ms
+from wux.verify.compare import compare
+from wux.verify.signals import make_signal
+from wux.verify.tolerance import Tolerance
 
 POOL = 6  # distinct input signals per length
 MAX_INFLIGHT = 1024  # request-rate mode: beyond this the server is hopelessly behind; stop adding
@@ -48,10 +55,9 @@ class PerfConfig:
     max_trials: int = 10
     percentile: int | None = None  # stabilise on this latency percentile instead of the average
     validate_share: float = 0.0
-    validate_export: Path | None = None  # reference: this export's model.onnx in onnxruntime...
-    validate_checkpoint: Path | None = None  # ...or else this checkpoint (None: bundled) in PyTorch
-    validate_atol: float = 1e-3
-    validate_min_si_snr_db: float = 60.0
+    validate_export: Path | None = None  # reference: this export's FP32 ONNX in onnxruntime...
+    validate_source: ModelSource | None = None  # ...or else this model (None: bundled) in PyTorch
+    validate_tolerance: Tolerance = Tolerance(max_abs=1e-3, min_si_snr_db=60.0)
     input_data: Path | None = None
     timeout_s: float = 30.0
     seed: int = 0
@@ -98,43 +104,32 @@ class PerfReport:
 
 @dataclass
 class Target:
-    """What to send: per-request shape, names, and the pool of inputs with their references."""
+    """What to send: the served model's audio contract, and whether it is a core model ([1, 1, chunk])."""
 
+    contract: AudioContract
     input_name: str
     output_name: str
-    core_shape: bool  # [1, 1, n] (core model) instead of [n] (front model)
-    chunk: int
-    sample_rate: int
-    windows: dict[str, int] | None = None  # the front model's window plan
+    core_shape: bool
 
 
-def describe_model(config: dict, metadata: dict) -> Target:
-    params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+def describe_model(config: dict, metadata: dict, model: str) -> Target:
+    params = parameters_of(config)
+    contract = AudioContract.from_params(params, f"model {model!r}")
     inp, out = metadata["inputs"][0], metadata["outputs"][0]
-    if "window" in params:  # a wux front model: one waveform of any length
-        windows = {k: int(params[k]) for k in ("window", "context", "crossfade", "align")}
-        return Target(inp["name"], out["name"], False, int(params["window"]), int(params.get("sample_rate", 16000)),
-                      windows)
-    dims = [int(d) for d in inp["shape"]]
-    if dims[-1] <= 0:
-        raise WuxError("the model's input length is dynamic; pass --lengths")
-    return Target(inp["name"], out["name"], True, dims[-1], 16000)
+    return Target(contract, inp["name"], out["name"], core_shape=CoreRef.from_params(params) is None)
 
 
 def make_pool(target: Target, lengths: tuple[tuple[int, float], ...], input_data: Path | None, seed: int):
-    from wux.verify.signals import make_signal
-
     sources = []
     if input_data is not None:
-        from wux.data.audio import list_audio_files, read_audio
-
-        sources = [read_audio(p, target.sample_rate) for p in list_audio_files([Path(input_data)])]
+        sources = [read_audio(p, target.contract.sample_rate) for p in list_audio_files([Path(input_data)])]
         if not sources:
             raise WuxError("no audio files found", input_data)
     pool = {}
     for n, _ in lengths:
-        if target.core_shape and n != target.chunk:
-            raise WuxError(f"the core model takes exactly {target.chunk} samples; --lengths {n} cannot be sent")
+        if target.core_shape and n != target.contract.chunk:
+            raise WuxError(f"the core model takes exactly {target.contract.chunk} samples; "
+                           f"--lengths {n} cannot be sent")
         if sources:
             pool[n] = [np.resize(sources[i % len(sources)], n).astype(np.float32) for i in range(POOL)]
         else:
@@ -142,22 +137,15 @@ def make_pool(target: Target, lengths: tuple[tuple[int, float], ...], input_data
     return pool
 
 
-def references(pool, target: Target, export: Path | None, checkpoint: Path | None):
-    """In-process outputs for every pooled input: the export in onnxruntime, else the checkpoint in PyTorch."""
-    from wux.denoise import denoise_wave, export_denoiser
-    from wux.windowing import WindowPlan
-
+def references(pool, target: Target, export: Path | None, source: ModelSource | None):
+    """In-process outputs for every pooled input: the export in onnxruntime, else the model in PyTorch,
+    both with the served model's windows (a core model's input is one window, unchanged)."""
     if export is not None:
-        reference = export_denoiser(export)
-        return {n: [reference(x) for x in xs] for n, xs in pool.items()}
-    from wux.model.checkpoint import load_checkpoint
-    from wux.model.runner import TorchRunner
-
-    runner = TorchRunner(load_checkpoint(checkpoint).build_model())
-    plan = WindowPlan(**target.windows) if target.windows else None
-    if target.core_shape:
-        return {n: [runner(x[None])[0] for x in xs] for n, xs in pool.items()}
-    return {n: [denoise_wave(runner, x, plan, fixed=True) for x in xs] for n, xs in pool.items()}
+        denoise = export_denoiser(export)
+    else:
+        model = load_model(source, contract=target.contract)
+        denoise = model_denoiser(model)
+    return {n: [denoise(x) for x in xs] for n, xs in pool.items()}
 
 
 def server_times(stats: dict) -> dict[str, float]:
@@ -174,8 +162,6 @@ def server_times(stats: dict) -> dict[str, float]:
 
 async def run_level(client, lib, cfg: PerfConfig, target: Target, concurrency: int, pool, refs,
                     rate: float | None = None) -> LevelResult:
-    from wux.verify.compare import error_stats
-
     records: list[tuple[float, float, int, bool, float, float]] = []  # end, latency, n, ok, send, recv
     validation: list[tuple[float | None, bool]] = []  # (SI-SNR dB, failed)
     stop = asyncio.Event()
@@ -198,10 +184,8 @@ async def run_level(client, lib, cfg: PerfConfig, target: Target, concurrency: i
         t3 = time.perf_counter()
         records.append((t3, t3 - t0, n, True, t1 - t0, t3 - t2))
         if refs is not None and rng.random() < cfg.validate_share:
-            stats = error_stats(out[None], refs[n][k][None])
-            bad = stats.max_abs_err > cfg.validate_atol or (
-                stats.si_snr_db is not None and stats.si_snr_db < cfg.validate_min_si_snr_db)
-            validation.append((stats.si_snr_db, bad))
+            verdict = compare(out[None], refs[n][k].reshape(1, -1), cfg.validate_tolerance)
+            validation.append((verdict.stats.si_snr_db if verdict.stats else None, not verdict.passed))
 
     def dealer(rng):
         """Lengths from shuffled decks (the requested mix in every window), inputs round-robin."""
@@ -280,7 +264,7 @@ def merge_windows(concurrency, windows, trials, stable, target: Target, validati
     sent: dict[int, int] = {}
     for r in ok:
         sent[r[2]] = sent.get(r[2], 0) + 1
-    audio = sum(r[2] for r in ok) / target.sample_rate
+    audio = target.contract.seconds(sum(r[2] for r in ok))
     snrs = [v[0] for v in validation if v[0] is not None]
     return LevelResult(
         concurrency=concurrency, stable=stable, trials=trials, requests=len(ok),
@@ -315,13 +299,13 @@ async def run_perf_async(cfg: PerfConfig, show_progress: bool = True,
             raise
         except Exception as e:  # noqa: BLE001 - connection and lookup failures become one line
             raise WuxError(f"cannot use model {cfg.model!r} at {cfg.url}: {first_line(e)}") from None
-        target = describe_model(config, metadata)
-        lengths = cfg.lengths or ((target.chunk, 1.0),)
+        target = describe_model(config, metadata, cfg.model)
+        lengths = cfg.lengths or ((target.contract.chunk, 1.0),)
         cfg = PerfConfig(**{**cfg.__dict__, "lengths": tuple(lengths)})
         pool = make_pool(target, cfg.lengths, cfg.input_data, cfg.seed)
         refs = None
         if cfg.validate_share > 0:
-            refs = references(pool, target, cfg.validate_export, cfg.validate_checkpoint)
+            refs = references(pool, target, cfg.validate_export, cfg.validate_source)
         plan = [(0, r) for r in cfg.request_rates] if cfg.request_rates else [(c, None) for c in cfg.concurrency]
         for c, rate in plan:
             try:
@@ -354,48 +338,3 @@ def say_level(lv: LevelResult) -> None:
 def run_perf(cfg: PerfConfig, show_progress: bool = True,
              stop_after: Callable[[LevelResult], bool] | None = None) -> PerfReport:
     return asyncio.run(run_perf_async(cfg, show_progress, stop_after))
-
-
-def parse_list(text: str, kind=int, minimum=1) -> tuple:
-    """'1,2,4,8' -> (1, 2, 4, 8): values >= minimum, in the order given, without repeats."""
-    try:
-        values = tuple(dict.fromkeys(kind(p) for p in text.split(",")))
-    except ValueError:
-        raise WuxError(f"bad list {text!r}: use comma-separated numbers like 1,2,4") from None
-    if any(v < minimum for v in values):
-        raise WuxError(f"bad list {text!r}: values must be at least {minimum}")
-    return values
-
-
-def parse_range(text: str, kind=int) -> tuple:
-    """'start:end:step' (perf_analyzer's --concurrency-range / --request-rate-range) -> the levels.
-
-    A comma list ('1,2,4,8') gives those levels exactly."""
-    if "," in text:
-        return parse_list(text, kind)
-    try:
-        parts = [kind(p) for p in text.split(":")]
-    except ValueError:
-        raise WuxError(f"bad range {text!r}: use start:end[:step]") from None
-    start, end, step = (parts + [parts[0], 1])[:3] if len(parts) == 1 else (parts + [1])[:3]
-    if start <= 0 or end < start or step <= 0:
-        raise WuxError(f"bad range {text!r}: use start:end[:step] with 0 < start <= end")
-    levels, v = [], start
-    while v <= end + 1e-9:
-        levels.append(v)
-        v += step
-    return tuple(levels)
-
-
-def parse_lengths(text: str) -> tuple[tuple[int, float], ...]:
-    """'16000:0.7,48000:0.3' -> ((16000, 0.7), (48000, 0.3))."""
-    out = []
-    for item in text.split(","):
-        n, _, share = item.partition(":")
-        try:
-            out.append((int(n), float(share or 1.0)))
-        except ValueError:
-            raise WuxError(f"bad --lengths item {item!r}: use SAMPLES:SHARE") from None
-    if any(n < 1 or s <= 0 for n, s in out):
-        raise WuxError("--lengths needs positive samples and shares")
-    return tuple(out)

@@ -438,16 +438,3 @@ def run_tune(cfg: TuneConfig, show_progress: bool = True) -> TuneReport:
         return report
     finally:
         control.close()
-
-
-def parse_preferred(text: str) -> tuple[tuple[int, ...], ...]:
-    """'default,4,2+4' -> ((), (4,), (2, 4)): alternatives to try; 'default' leaves the choice to Triton."""
-    from wux.perf.loadgen import parse_list
-
-    out: list[tuple[int, ...]] = []
-    for item in text.split(","):
-        item = item.strip()
-        choice = () if item == "default" else parse_list(item.replace("+", ","))
-        if choice not in out:
-            out.append(choice)
-    return tuple(out)

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from wux.data.dataset import load_pairs
+from wux.denoise import model_denoiser
+from wux.errors import DataError
 from wux.metrics import si_snr_db
+from wux.model.load import ModelSource, load_model
+from wux.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -23,7 +28,7 @@ class FileScore:
 
 @dataclass(frozen=True)
 class EvalResult:
-    checkpoint: str
+    model: str
     data: str
     split: str
     files: int
@@ -74,33 +79,25 @@ def _mean(values) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def evaluate(checkpoint: Path | None, data: Path, split: str = "test", limit: int | None = None,
+def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit: int | None = None,
              show_progress: bool = True) -> EvalResult:
     """Denoise every noisy file of the split the way `wux denoise` does and score it."""
-    from wux.data.dataset import load_pairs
-    from wux.denoise import denoise_wave, plan_for_model
-    from wux.errors import DataError
-    from wux.model.checkpoint import load_checkpoint
-    from wux.model.runner import TorchRunner
-    from wux.progress import progress_bar
-
-    ckpt = load_checkpoint(checkpoint)
-    runner = TorchRunner(ckpt.build_model())
-    plan = plan_for_model(ckpt.config)
-    pairs = load_pairs(data, split, ckpt.sample_rate)[:limit]
+    model = load_model(source)
+    rate = model.contract.sample_rate
+    denoise = model_denoiser(model)
+    pairs = load_pairs(data, split, rate)[:limit]
     if not pairs:
         raise DataError(f"no files in the {split} split", data)
     pesq, stoi, skipped = optional_metrics()
     scores = []
     with progress_bar("evaluating", len(pairs), show_progress) as advance:
         for p in pairs:
-            denoised = denoise_wave(runner, p.noisy, plan)
-            scores.append(score_file(p.name, p.clean, p.noisy, denoised, ckpt.sample_rate, pesq, stoi))
+            scores.append(score_file(p.name, p.clean, p.noisy, denoise(p.noisy), rate, pesq, stoi))
             advance()
     inp = np.array([s.input_si_snr_db for s in scores])
     out = np.array([s.output_si_snr_db for s in scores])
     return EvalResult(
-        checkpoint=str(ckpt.path), data=str(data), split=split, files=len(scores),
+        model=model.source.label(), data=str(data), split=split, files=len(scores),
         input_si_snr_db_mean=float(inp.mean()), input_si_snr_db_median=float(np.median(inp)),
         output_si_snr_db_mean=float(out.mean()), output_si_snr_db_median=float(np.median(out)),
         si_snr_improvement_db_mean=float((out - inp).mean()),

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.constants import SAMPLE_RATE
+from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data.augment import AugmentConfig
+from wux.data.dataset import SegmentDataset, load_pairs, split_validation
 from wux.errors import CheckpointError, WuxError
+from wux.metrics import EPS, si_snr_db, si_snr_torch
+from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
 from wux.model.config import WaveUNetConfig
 from wux.progress import progress_bar
 
@@ -37,7 +40,7 @@ class TrainConfig:
     threads: int | None = None
     resume: bool = False
     tensorboard: Path | None = None
-    sample_rate: int = SAMPLE_RATE
+    sample_rate: int = DEFAULT_SAMPLE_RATE
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -80,8 +83,6 @@ def loss_fn(estimate, clean, level_weight: float):
     """-SI-SNR, plus a small level term: SI-SNR alone leaves the output gain undetermined."""
     import torch
 
-    from wux.metrics import EPS, si_snr_torch
-
     loss = -si_snr_torch(estimate, clean).mean()
     if level_weight:
         ratio = (estimate.pow(2).sum(-1) + EPS) / (clean.pow(2).sum(-1) + EPS)
@@ -92,8 +93,6 @@ def loss_fn(estimate, clean, level_weight: float):
 def validate(model, pairs, device: str) -> float:
     """Mean SI-SNR (dB) of whole validation files run through the model."""
     import torch
-
-    from wux.metrics import si_snr_db
 
     if not pairs:
         return float("nan")
@@ -127,9 +126,6 @@ def tensorboard_writer(logdir: Path | None):
 
 def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     import torch
-
-    from wux.data.dataset import SegmentDataset, load_pairs, split_validation
-    from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -205,9 +201,9 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
                     "train": cfg.to_dict(), "history": [asdict(h) for h in history]}
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         if improved:
-            save_checkpoint(Checkpoint(cfg.model, state, cfg.sample_rate, training), cfg.out)
+            save_checkpoint(Checkpoint(state, cfg.model, sample_rate=cfg.sample_rate, training=training), cfg.out)
         save_checkpoint(Checkpoint(
-            cfg.model, state, cfg.sample_rate, training,
+            state, cfg.model, sample_rate=cfg.sample_rate, training=training,
             resume={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "epoch": epoch + 1, "step": step, "history": [asdict(h) for h in history]},
         ), last_path)

@@ -1,4 +1,8 @@
-"""config.pbtxt for each model, written as text and validated against Triton's own schema."""
+"""config.pbtxt for each model, built as Triton's own ModelConfig protobuf and printed from it.
+
+One path for every config wux writes (`wux triton` here, `wux tune --write` too): fields are set on
+the message, so values are escaped by protobuf and unknown fields cannot be written at all.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from dataclasses import dataclass, field
 
 from wux.errors import MissingDependency, WuxError
 
-# format -> Triton platform (native backends) or backend name
+# format -> Triton platform (native backends)
 PLATFORMS = {"onnx": "onnxruntime_onnx", "trt": "tensorrt_plan", "torchscript": "pytorch_libtorch"}
 KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU", "auto": "KIND_AUTO"}
 
@@ -42,57 +46,64 @@ class ModelSpec:
     queue_delay_us: int = 0
     warmup_file: str | None = None  # raw float32 file in <model>/warmup/
     parameters: dict[str, str] = field(default_factory=dict)
-    accelerator: str = ""  # pre-rendered optimization block
+    ort_trt: dict[str, str] | None = None  # ONNX Runtime TensorRT accelerator parameters
 
 
-def dims_text(dims: list[int]) -> str:
-    return "[ " + ", ".join(str(d) for d in dims) + " ]"
+def pb():
+    """Triton's model-config schema, as shipped inside tritonclient."""
+    try:
+        from tritonclient.grpc import model_config_pb2
+    except ImportError as e:
+        raise MissingDependency("tritonclient[grpc]") from e
+    return model_config_pb2
 
 
-def render(spec: ModelSpec) -> str:
-    lines = [f'name: "{spec.name}"']
+def model_config(spec: ModelSpec):
+    """The ModelConfig message for one model."""
+    m = pb()
+    config = m.ModelConfig(name=spec.name, max_batch_size=spec.max_batch)
     if spec.platform:
-        lines.append(f'platform: "{spec.platform}"')
+        config.platform = spec.platform
     if spec.backend:
-        lines.append(f'backend: "{spec.backend}"')
+        config.backend = spec.backend
     if spec.default_filename:
-        lines.append(f'default_model_filename: "{spec.default_filename}"')
-    lines.append(f"max_batch_size: {spec.max_batch}")
-    lines.append(f'input [ {{ name: "{spec.input_name}" data_type: TYPE_FP32 dims: {dims_text(spec.dims)} }} ]')
-    lines.append(f'output [ {{ name: "{spec.output_name}" data_type: TYPE_FP32 dims: {dims_text(spec.dims)} }} ]')
-    lines.append(f"instance_group [ {{ kind: {spec.kind} count: {spec.instances} }} ]")
+        config.default_model_filename = spec.default_filename
+    config.input.add(name=spec.input_name, data_type=m.TYPE_FP32, dims=spec.dims)
+    config.output.add(name=spec.output_name, data_type=m.TYPE_FP32, dims=spec.dims)
+    config.instance_group.add(kind=m.ModelInstanceGroup.Kind.Value(spec.kind), count=spec.instances)
     if spec.dynamic_batching and spec.max_batch > 0:
-        preferred = f" preferred_batch_size: {dims_text(list(spec.preferred_batch))}" if spec.preferred_batch else ""
-        lines.append(f"dynamic_batching {{{preferred} max_queue_delay_microseconds: {spec.queue_delay_us} }}")
+        config.dynamic_batching.max_queue_delay_microseconds = spec.queue_delay_us
+        config.dynamic_batching.preferred_batch_size.extend(spec.preferred_batch)
     for key, value in spec.parameters.items():
-        lines.append(f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
+        config.parameters[key].string_value = value
     if spec.warmup_file:
-        batch = 1 if spec.max_batch > 0 else 0
-        lines.append(
-            f'model_warmup [ {{ name: "speech" batch_size: {batch} inputs {{ key: "{spec.input_name}" '
-            f"value: {{ data_type: TYPE_FP32 dims: {dims_text(spec.dims)} "
-            f'input_data_file: "{spec.warmup_file}" }} }} }} ]')
-    if spec.accelerator:
-        lines.append(spec.accelerator)
-    return "\n".join(lines) + "\n"
+        warmup = config.model_warmup.add(name="speech", batch_size=1 if spec.max_batch > 0 else 0)
+        data = warmup.inputs[spec.input_name]
+        data.data_type = m.TYPE_FP32
+        data.dims.extend(spec.dims)
+        data.input_data_file = spec.warmup_file
+    if spec.ort_trt is not None:
+        accelerator = config.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
+        accelerator.parameters.update(spec.ort_trt)
+    return config
 
 
-def ort_trt_block(fp16: bool, cache_path: str) -> str:
-    params = {"precision_mode": "FP16" if fp16 else "FP32", "max_workspace_size_bytes": str(1 << 30),
-              "trt_engine_cache_enable": "1", "trt_engine_cache_path": cache_path}
-    body = " ".join(f'parameters {{ key: "{k}" value: "{v}" }}' for k, v in params.items())
-    return ("optimization { execution_accelerators { gpu_execution_accelerator: "
-            f'[ {{ name: "tensorrt" {body} }} ] }} }}')
+def ort_trt_parameters(fp16: bool, cache_path: str) -> dict[str, str]:
+    return {"precision_mode": "FP16" if fp16 else "FP32", "max_workspace_size_bytes": str(1 << 30),
+            "trt_engine_cache_enable": "1", "trt_engine_cache_path": cache_path}
+
+
+def render(config) -> str:
+    from google.protobuf import text_format
+
+    return text_format.MessageToString(config)
 
 
 def validate(text: str, where: str):
     """Parse with tritonclient's ModelConfig: unknown fields and wrong types are refused."""
+    from google.protobuf import text_format
+
     try:
-        from google.protobuf import text_format
-        from tritonclient.grpc import model_config_pb2
-    except ImportError as e:
-        raise MissingDependency("tritonclient[grpc]") from e
-    try:
-        return text_format.Parse(text, model_config_pb2.ModelConfig())
+        return text_format.Parse(text, pb().ModelConfig())
     except text_format.ParseError as e:
-        raise WuxError(f"generated config.pbtxt does not match Triton's schema: {e}", where) from None
+        raise WuxError(f"config.pbtxt does not match Triton's schema: {e}", where) from None

@@ -9,15 +9,33 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.constants import INPUT_NAME, OUTPUT_NAME
+import wux
+from wux import contract as contract_module
+from wux import errors as errors_module
+from wux import windowing
+from wux.contract import AudioContract, CoreRef
 from wux.errors import WuxError
 from wux.export.formats import get_format
 from wux.export.manifest import Artifact, Manifest, read_manifest
 from wux.fsutil import atomic_dir
-from wux.triton_repo.config import KINDS, PLATFORMS, ModelSpec, ServingOptions, ort_trt_block, render, validate
+from wux.triton_repo.config import (
+    KINDS,
+    PLATFORMS,
+    ModelSpec,
+    ServingOptions,
+    model_config,
+    ort_trt_parameters,
+    render,
+    validate,
+)
+from wux.triton_repo.readme import repository_readme
+from wux.verify.signals import make_signal
 
 PYTHON = "python"
 WARMUP_FILE = "speech.raw"
+CORE_ONNX_FILE = "model.onnx"  # the file the python-backend core model runs (templates/core_model.py reads it)
+# wux modules the generated python models import (standard library and numpy only), copied beside them.
+VENDORED = (wux, errors_module, contract_module, windowing)
 
 
 @dataclass(frozen=True)
@@ -59,7 +77,7 @@ def pick_artifact(manifest: Manifest, fmt: str) -> Artifact | None:
 def chosen_formats(manifest: Manifest, request: RepoRequest) -> list[str]:
     present = {a.format for a in manifest.artifacts}
     if request.formats is None:
-        return [f for f in ("onnx", "trt", "torchscript") if f in present] + [PYTHON]
+        return [f for f in PLATFORMS if f in present] + [PYTHON]
     wanted = []
     for f in request.formats:
         key = PYTHON if f == PYTHON else get_format(f).name
@@ -70,52 +88,55 @@ def chosen_formats(manifest: Manifest, request: RepoRequest) -> list[str]:
     return wanted
 
 
-def warmup_samples(manifest: Manifest) -> np.ndarray:
+def warmup_samples(contract: AudioContract) -> np.ndarray:
     """One chunk of the bundled speech sample: warm-up with real audio, not zeros."""
-    from wux.verify.signals import make_signal
-
-    return make_signal("speech", 1, manifest.chunk)[0].astype("<f4")
+    return make_signal("speech", 1, contract.chunk)[0].astype("<f4")
 
 
-def core_spec(fmt: str, base: str, manifest: Manifest, art: Artifact, opts: ServingOptions) -> ModelSpec:
-    kind = "KIND_GPU" if fmt == "trt" else KINDS[opts.kind]
-    params: dict[str, str] = {}
+def core_spec(fmt: str, base: str, contract: AudioContract, art: Artifact, opts: ServingOptions) -> ModelSpec:
     common = dict(
-        name=core_name(base, fmt), dims=[1, manifest.chunk], max_batch=opts.max_batch, kind=kind,
-        instances=opts.instances, preferred_batch=opts.preferred_batch, queue_delay_us=opts.queue_delay_us,
+        name=core_name(base, fmt), input_name=art.input.name, output_name=art.output.name, dims=[1, contract.chunk],
+        max_batch=opts.max_batch, kind="KIND_GPU" if fmt == "trt" else KINDS[opts.kind], instances=opts.instances,
+        preferred_batch=opts.preferred_batch, queue_delay_us=opts.queue_delay_us,
         warmup_file=WARMUP_FILE if opts.warmup else None,
     )
+    params = contract.to_params()
     if fmt == PYTHON:
-        params = {"input_name": art.input.name, "output_name": art.output.name,
-                  "provider": "cpu" if opts.kind == "cpu" else "cuda", "threads": str(opts.threads)}
-        return ModelSpec(backend=PYTHON, input_name=art.input.name, output_name=art.output.name,
-                         parameters=params, **common)
-    accelerator = ort_trt_block(opts.ort_trt_fp16, opts.ort_trt_cache) if fmt == "onnx" and opts.ort_trt else ""
+        params.update(provider="cpu" if opts.kind == "cpu" else "cuda", threads=str(opts.threads))
+        return ModelSpec(backend=PYTHON, parameters=params, **common)
+    ort_trt = ort_trt_parameters(opts.ort_trt_fp16, opts.ort_trt_cache) if fmt == "onnx" and opts.ort_trt else None
     return ModelSpec(platform=PLATFORMS[fmt], default_filename=Path(art.file).name.replace(".fp16", ""),
-                     input_name=art.input.name, output_name=art.output.name, accelerator=accelerator, **common)
+                     parameters=params, ort_trt=ort_trt, **common)
 
 
-def front_spec(base: str, core: ModelSpec, manifest: Manifest, opts: ServingOptions) -> ModelSpec:
-    w = manifest.windowing
-    params = {"core_model": core.name, "core_input": core.input_name, "core_output": core.output_name,
-              "input_name": INPUT_NAME, "output_name": OUTPUT_NAME, "sample_rate": str(manifest.sample_rate),
-              "window": str(w["window"]),
-              "context": str(w["context"]), "crossfade": str(w["crossfade"]), "align": str(w["align"])}
-    return ModelSpec(name=base, backend=PYTHON, input_name=INPUT_NAME, output_name=OUTPUT_NAME, dims=[-1],
-                     max_batch=0, kind="KIND_CPU", instances=opts.instances, dynamic_batching=False,
+def front_spec(base: str, core: ModelSpec, contract: AudioContract, opts: ServingOptions) -> ModelSpec:
+    params = {**contract.to_params(), **CoreRef(core.name, core.input_name, core.output_name).to_params()}
+    return ModelSpec(name=base, backend=PYTHON, input_name=contract.input_name, output_name=contract.output_name,
+                     dims=[-1], max_batch=0, kind="KIND_CPU", instances=opts.instances, dynamic_batching=False,
                      parameters=params)
 
 
 def write_model(folder: Path, spec: ModelSpec, files: dict[str, Path], warmup: np.ndarray | None) -> None:
-    text = render(spec)
+    config = model_config(spec)
+    text = render(config)
     validate(text, f"{spec.name}/config.pbtxt")
     (folder / "1").mkdir(parents=True)
     (folder / "config.pbtxt").write_text(text)
     for name, src in files.items():
+        (folder / "1" / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, folder / "1" / name)
     if warmup is not None and spec.warmup_file:
         (folder / "warmup").mkdir()
         (folder / "warmup" / spec.warmup_file).write_bytes(warmup.tobytes())
+
+
+def vendored_files() -> dict[str, Path]:
+    """wux's contract, windowing and errors modules, as the package `wux` beside a python model."""
+    return {f"wux/{Path(m.__file__).name}": Path(m.__file__) for m in VENDORED}
+
+
+def python_model_files(template_name: str, extra: dict[str, Path] | None = None) -> dict[str, Path]:
+    return {"model.py": template(template_name), **vendored_files(), **(extra or {})}
 
 
 def template(name: str) -> Path:
@@ -127,14 +148,12 @@ def clients_dir(repo: Path) -> Path:
     return Path(repo).with_name(f"{Path(repo).name}_clients")
 
 
-def write_clients(folder: Path, manifest: Manifest, front: ModelSpec, core: ModelSpec) -> None:
+def write_clients(folder: Path, contract: AudioContract, front: ModelSpec, core: ModelSpec) -> None:
     from string import Template
 
-    from wux import __version__
-
     values = {"model": front.name, "input_name": front.input_name, "output_name": front.output_name,
-              "core_model": core.name, "core_input": core.input_name, "chunk": manifest.chunk,
-              "sample_rate": manifest.sample_rate, "wux_version": __version__}
+              "core_model": core.name, "core_input": core.input_name, "chunk": contract.chunk,
+              "sample_rate": contract.sample_rate, "wux_version": wux.__version__}
     for name in ("denoise_client.py", "throughput_client.py"):
         text = Template(template(name + ".tmpl").read_text()).substitute(values)
         (folder / name).write_text(text)
@@ -144,11 +163,9 @@ def write_clients(folder: Path, manifest: Manifest, front: ModelSpec, core: Mode
 def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = RepoRequest(),
                         force: bool = False) -> RepoResult:
     """Every chosen core model, the front model, and a README, validated before anything is written."""
-    from wux import windowing
-    from wux.triton_repo.readme import repository_readme
-
     manifest = read_manifest(export_dir)
-    limit = manifest.spec["batch"]["max"]
+    contract = manifest.contract
+    limit = manifest.max_batch
     opts = request.options
     if opts.max_batch is None:
         opts = replace(opts, max_batch=limit)
@@ -157,24 +174,23 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
     formats = chosen_formats(manifest, request)
     if request.core not in formats:
         raise WuxError(f"the front model's core {request.core!r} is not among the generated models {formats}")
-    warmup = warmup_samples(manifest) if opts.warmup else None
+    warmup = warmup_samples(contract) if opts.warmup else None
     models, notes, specs = [], [], {}
     with atomic_dir(repo, force=force) as tmp, atomic_dir(clients_dir(repo), force=force) as tmp_clients:
         for fmt in formats:
             art = pick_artifact(manifest, "onnx" if fmt == PYTHON else fmt)
-            spec = core_spec(fmt, request.name, manifest, art, opts)
-            files = {"model.onnx" if fmt == PYTHON else spec.default_filename: Path(export_dir) / art.file}
-            if fmt == PYTHON:
-                files["model.py"] = template("core_model.py")
+            spec = core_spec(fmt, request.name, contract, art, opts)
+            source = Path(export_dir) / art.file
+            files = (python_model_files("core_model.py", {CORE_ONNX_FILE: source}) if fmt == PYTHON
+                     else {spec.default_filename: source})
             write_model(tmp / spec.name, spec, files, warmup)
             specs[fmt] = spec
             models.append(RepoModel(spec.name, spec.platform or PYTHON, "core", art.file))
             if art.precision != "fp32":
                 notes.append(f"{spec.name} serves the {art.precision} artifact (no fp32 one in the manifest)")
-        front = front_spec(request.name, specs[request.core], manifest, opts)
-        write_model(tmp / front.name, front, {"model.py": template("front_model.py"),
-                                              "windowing.py": Path(windowing.__file__)}, None)
+        front = front_spec(request.name, specs[request.core], contract, opts)
+        write_model(tmp / front.name, front, python_model_files("front_model.py"), None)
         models.append(RepoModel(front.name, PYTHON, "front", None))
         (tmp / "README.md").write_text(repository_readme(manifest, models, request))
-        write_clients(tmp_clients, manifest, front, specs[request.core])
+        write_clients(tmp_clients, contract, front, specs[request.core])
     return RepoResult(str(repo), models, notes, str(clients_dir(repo)))

@@ -14,8 +14,10 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from wux.contract import CoreRef, parameters_of
 from wux.errors import MissingDependency, WuxError
 from wux.tools import find_tritonserver, site_packages
+from wux.triton_repo.config import validate
 
 PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 # The isolated folder the python-backend stub imports from (numpy<2, onnxruntime): see
@@ -77,8 +79,6 @@ def available_backends(backends: Path) -> set[str]:
 
 def loadable_models(repo: Path, backends: set[str]) -> tuple[list[str], dict[str, str]]:
     """(models this server can load, {model: why not}) from each config's platform or backend."""
-    from wux.triton_repo.config import validate
-
     platform_backend = {"onnxruntime_onnx": "onnxruntime", "tensorrt_plan": "tensorrt",
                         "pytorch_libtorch": "pytorch"}
     ok, skipped = [], {}
@@ -92,10 +92,10 @@ def loadable_models(repo: Path, backends: set[str]) -> tuple[list[str], dict[str
     # A front model is only useful if its core model loads.
     for config in sorted(Path(repo).glob("*/config.pbtxt")):
         cfg = validate(config.read_text(), str(config))
-        core = cfg.parameters["core_model"].string_value if "core_model" in cfg.parameters else None
-        if core and core not in ok and cfg.name in ok:
+        core = CoreRef.from_params(parameters_of(cfg))
+        if core and core.model not in ok and cfg.name in ok:
             ok.remove(cfg.name)
-            skipped[cfg.name] = f"its core model {core} cannot be loaded here"
+            skipped[cfg.name] = f"its core model {core.model} cannot be loaded here"
     return ok, skipped
 
 
@@ -202,6 +202,31 @@ class TritonServer:
         if self.process.returncode == 0 and self.log_path:
             self.log_path.unlink(missing_ok=True)  # keep the log only when something went wrong
         return self.process.returncode
+
+    def serve(self, on_ready=None) -> int:
+        """Run until SIGTERM or Ctrl-C, then stop by PID; returns the exit code. A server that dies is an error."""
+        stop = {"requested": False}
+
+        def request_stop(signum, frame):
+            stop["requested"] = True
+
+        previous = signal.signal(signal.SIGTERM, request_stop)
+        try:
+            info = self.start()
+            if on_ready:
+                on_ready(info)
+            try:
+                while not stop["requested"] and self.process.poll() is None:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+            died = self.process.poll() is not None
+            code = self.stop()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        if died:
+            raise WuxError(f"tritonserver exited on its own (code {code}): {self.last_error()}")
+        return code
 
     def __enter__(self) -> ServerInfo:
         return self.start()

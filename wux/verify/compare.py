@@ -1,4 +1,11 @@
-"""Error statistics between an artifact's output and the reference, and the verdict."""
+"""The judge: an output against its reference, the numbers, and the verdict.
+
+Every caller that decides "is this output faithful" uses `compare`: wux verify, the export-time
+shape checks, `wux perf --validate`, and the tests. Its rules, in order:
+  - the output must have the reference's shape (a wrong length is a failure, not an exception);
+  - every output sample must be finite (NaN / Inf fail, whatever the other numbers say);
+  - max abs error and SI-SNR must meet the tolerance.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +24,26 @@ SI_SNR_CAP_DB = 200.0  # reported for bit-identical outputs (infinite SI-SNR)
 
 @dataclass(frozen=True)
 class ErrorStats:
-    max_abs_err: float
-    p99_abs_err: float
-    rel_l2_err: float
-    si_snr_db: float | None  # worst item of the batch; None when the reference is flat
+    """Errors over the finite output samples; `nonfinite` counts the others."""
+
+    max_abs_err: float | None
+    p99_abs_err: float | None
+    rel_l2_err: float | None
+    si_snr_db: float | None  # worst row of the batch; None when every reference row is flat or non-finite
+    nonfinite: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    stats: ErrorStats | None  # None when the shapes differ
+    reasons: tuple[str, ...]  # why it fails; empty when it passes
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
 
 
 def dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -50,37 +70,59 @@ def is_flat(reference: np.ndarray) -> bool:
 
 
 def si_snr_rows(estimate: np.ndarray, reference: np.ndarray) -> float | None:
-    values = [si_snr_exact(e, r) for e, r in zip(estimate, reference) if not is_flat(r)]
+    values = [si_snr_exact(e, r) for e, r in zip(estimate, reference)
+              if not is_flat(r) and np.all(np.isfinite(e))]
     return min(values) if values else None
 
 
 def error_stats(output: np.ndarray, reference: np.ndarray) -> ErrorStats:
+    """Statistics of output - reference (same shape, [batch, samples])."""
     out = np.asarray(output, dtype=np.float64)
     ref = np.asarray(reference, dtype=np.float64)
-    if out.shape != ref.shape:
-        raise ValueError(f"output shape {out.shape} differs from reference {ref.shape}")
-    diff = np.abs(out - ref)
+    finite = np.isfinite(out)
+    nonfinite = int(out.size - np.count_nonzero(finite))
+    if not finite.any():
+        return ErrorStats(None, None, None, None, nonfinite)
+    diff = np.abs(out - ref)[finite]
+    err = np.where(finite, out - ref, 0.0)
     return ErrorStats(
         max_abs_err=float(diff.max()),
         p99_abs_err=float(np.percentile(diff, 99)),
-        rel_l2_err=float(np.sqrt(dot(out - ref, out - ref)) / (np.sqrt(dot(ref, ref)) + 1e-12)),
+        rel_l2_err=float(np.sqrt(dot(err, err)) / (np.sqrt(dot(ref, ref)) + 1e-12)),
         si_snr_db=si_snr_rows(out, ref),
+        nonfinite=nonfinite,
     )
 
 
 def judge(stats: ErrorStats, tol: Tolerance) -> list[str]:
     """Reasons the stats fail `tol`; empty when they pass."""
     reasons = []
-    if tol.max_abs is not None and stats.max_abs_err > tol.max_abs:
+    if stats.nonfinite:
+        reasons.append(f"{stats.nonfinite} NaN/Inf output sample(s)")
+    if tol.max_abs is not None and stats.max_abs_err is not None and stats.max_abs_err > tol.max_abs:
         reasons.append(f"max abs err {stats.max_abs_err:.3g} > {tol.max_abs:.3g}")
     if tol.min_si_snr_db is not None and stats.si_snr_db is not None and stats.si_snr_db < tol.min_si_snr_db:
         reasons.append(f"SI-SNR {stats.si_snr_db:.1f} dB < {tol.min_si_snr_db:.1f} dB")
-    if not np.isfinite(stats.max_abs_err):
-        reasons.append("non-finite output")
     return reasons
 
 
-def passing_tolerance(stats: list[ErrorStats]) -> Tolerance:
-    """The tightest tolerance every one of `stats` would have passed."""
-    snrs = [s.si_snr_db for s in stats if s.si_snr_db is not None]
-    return Tolerance(max_abs=max(s.max_abs_err for s in stats), min_si_snr_db=min(snrs) if snrs else None)
+def compare(output: np.ndarray, reference: np.ndarray, tol: Tolerance) -> Comparison:
+    """The verdict on `output` against `reference` under `tol`, with the numbers behind it."""
+    out, ref = np.asarray(output), np.asarray(reference)
+    if out.shape != ref.shape:
+        return Comparison(None, (f"output shape {tuple(out.shape)} differs from the reference's {tuple(ref.shape)}",))
+    stats = error_stats(out, ref)
+    return Comparison(stats, tuple(judge(stats, tol)))
+
+
+def worst(values: list[float | None], pick=max) -> float | None:
+    known = [v for v in values if v is not None]
+    return pick(known) if known else None
+
+
+def passing_tolerance(stats: list[ErrorStats | None]) -> Tolerance | None:
+    """The tightest tolerance every one of `stats` would have passed; None when none could (shape, NaN)."""
+    if any(s is None or s.nonfinite for s in stats):
+        return None
+    return Tolerance(max_abs=worst([s.max_abs_err for s in stats]),
+                     min_si_snr_db=worst([s.si_snr_db for s in stats], min))

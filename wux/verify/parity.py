@@ -1,4 +1,8 @@
-"""`wux verify`: every artifact in a manifest against the FP32 PyTorch reference, on the same inputs."""
+"""`wux verify`: every artifact in a manifest against the FP32 PyTorch reference, on the same inputs.
+
+Each artifact is checked at the shapes it declares (its own batch and length profile: a fixed-length
+artifact at its chunk), with the tensor names it declares, by the one judge (wux.verify.compare).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.errors import MissingDependency, WuxError
-from wux.verify.compare import ErrorStats, error_stats, judge, passing_tolerance
+from wux.errors import MissingDependency, WuxError, first_line
+from wux.export.formats import get_format
+from wux.export.manifest import Artifact, read_manifest
+from wux.fsutil import sha256_file
+from wux.model.load import LoadedModel, ModelSource, check_record, load_model
+from wux.progress import progress_bar
+from wux.verify.compare import Comparison, ErrorStats, compare, passing_tolerance, worst
 from wux.verify.signals import SIGNALS, make_signal
 from wux.verify.tolerance import Tolerance, tolerance_for
 
@@ -27,9 +36,9 @@ class Case:
 class ParityResult:
     artifact: str
     case: Case
-    stats: ErrorStats
+    stats: ErrorStats | None
     passed: bool
-    reasons: list[str]
+    reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -37,24 +46,24 @@ class ArtifactVerdict:
     artifact: str
     format: str
     precision: str
+    fixed_length: bool
     passed: bool
     cases: int
     failed_cases: int
-    worst_max_abs_err: float
-    worst_p99_abs_err: float
-    worst_rel_l2_err: float
+    worst_max_abs_err: float | None
+    worst_p99_abs_err: float | None
+    worst_rel_l2_err: float | None
     worst_si_snr_db: float | None
     tolerance: Tolerance
-    would_pass_with: Tolerance
+    would_pass_with: Tolerance | None  # None: no tolerance would (a wrong shape, NaN output, a changed file)
     first_failure: str | None
 
 
 @dataclass
 class VerifyReport:
     folder: str
-    checkpoint: str
-    checkpoint_sha256: str
-    checkpoint_matches_manifest: bool
+    reference: str  # what the artifacts were compared with
+    reference_matches_manifest: bool  # the same weights the manifest records
     device: str
     artifacts: list[ArtifactVerdict] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -81,86 +90,100 @@ def parity_cases(length: dict, max_batch: int) -> list[Case]:
     return [Case(s, b, n) for b, n in dict.fromkeys(shapes) for s in SIGNALS]
 
 
-def reference_outputs(model, cases: list[Case], device: str) -> dict[Case, tuple[np.ndarray, np.ndarray]]:
-    from wux.model.runner import TorchRunner
+class References:
+    """Reference outputs, computed once per input and shared by every artifact."""
 
-    runner = TorchRunner(model, device)
-    out = {}
-    for case in cases:
-        x = make_signal(case.signal, case.batch, case.samples)
-        out[case] = (x, runner(x))
-    return out
+    def __init__(self, model: LoadedModel, device: str):
+        self.runner = model.runner(device)
+        self.cache: dict[Case, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __getitem__(self, case: Case) -> tuple[np.ndarray, np.ndarray]:
+        if case not in self.cache:
+            x = make_signal(case.signal, case.batch, case.samples)
+            self.cache[case] = (x, self.runner(x))
+        return self.cache[case]
 
 
-def verdict(key: str, fmt: str, precision: str, results: list[ParityResult], tol: Tolerance) -> ArtifactVerdict:
+def verdict(art: Artifact, results: list[ParityResult], tol: Tolerance) -> ArtifactVerdict:
     stats = [r.stats for r in results]
+    known = [s for s in stats if s is not None]
     failed = [r for r in results if not r.passed]
-    snrs = [s.si_snr_db for s in stats if s.si_snr_db is not None]
     first = f"{failed[0].case.label()}: {'; '.join(failed[0].reasons)}" if failed else None
     return ArtifactVerdict(
-        artifact=key, format=fmt, precision=precision, passed=not failed, cases=len(results),
-        failed_cases=len(failed), worst_max_abs_err=max(s.max_abs_err for s in stats),
-        worst_p99_abs_err=max(s.p99_abs_err for s in stats),
-        worst_rel_l2_err=max(s.rel_l2_err for s in stats),
-        worst_si_snr_db=min(snrs) if snrs else None, tolerance=tol,
-        would_pass_with=passing_tolerance(stats), first_failure=first,
+        artifact=art.key, format=art.format, precision=art.precision, fixed_length=art.fixed_length,
+        passed=not failed, cases=len(results), failed_cases=len(failed),
+        worst_max_abs_err=worst([s.max_abs_err for s in known]),
+        worst_p99_abs_err=worst([s.p99_abs_err for s in known]),
+        worst_rel_l2_err=worst([s.rel_l2_err for s in known]),
+        worst_si_snr_db=worst([s.si_snr_db for s in known], min),
+        tolerance=tol, would_pass_with=passing_tolerance(stats), first_failure=first,
     )
 
 
-def verify_folder(folder: Path, checkpoint: Path | None = None, device: str = "cpu",
-                  max_abs: float | None = None, min_si_snr_db: float | None = None,
-                  threads: int | None = None, show_progress: bool = True) -> VerifyReport:
-    """Check every artifact listed in folder/manifest.json; skip those this device cannot run."""
-    from wux.export.formats import get_format
-    from wux.export.manifest import read_manifest
-    from wux.fsutil import sha256_file
-    from wux.model.checkpoint import load_checkpoint
-    from wux.progress import progress_bar
+def file_problem(folder: Path, art: Artifact) -> str | None:
+    path = folder / art.file
+    if not path.is_file():
+        return "file missing"
+    return None if sha256_file(path) == art.sha256 else "sha256 differs from the manifest"
 
+
+def check_artifact(folder: Path, art: Artifact, refs: References, device: str, tol: Tolerance,
+                   threads: int | None, advance) -> list[ParityResult]:
+    """Every case of the artifact's own profile; a changed file or a refused input fails its cases."""
+    cases = parity_cases(art.profiles["samples"], art.profiles["batch"]["max"])
+    problem = file_problem(folder, art)
+    if problem:
+        advance(len(cases))
+        return [ParityResult(art.key, cases[0], None, False, (problem,))]
+    fmt = get_format(art.format)
+    results = []
+    with fmt.runner(folder / art.file, art.io, device, threads, art.limits) as runner:
+        for case in cases:
+            x, ref = refs[case]
+            try:
+                verdict_ = compare(runner(x), ref, tol)
+            except MissingDependency:
+                raise
+            except Exception as e:  # noqa: BLE001 - a runtime refusing an input the artifact declares
+                verdict_ = Comparison(None, (f"{type(e).__name__}: {first_line(e)}",))
+            results.append(ParityResult(art.key, case, verdict_.stats, verdict_.passed, verdict_.reasons))
+            advance(artifact=art.key)
+    return results
+
+
+def verify_folder(folder: Path, source: ModelSource | None = None, device: str = "cpu",
+                  max_abs: float | None = None, min_si_snr_db: float | None = None, threads: int | None = None,
+                  show_progress: bool = True, reference: LoadedModel | None = None) -> VerifyReport:
+    """Check every artifact listed in folder/manifest.json; skip those this device cannot run.
+
+    The reference is `reference`, else the model `source` names, else the one the manifest records;
+    either way it runs under the manifest's audio contract."""
     folder = Path(folder)
     manifest = read_manifest(folder)
-    ckpt_path = Path(checkpoint) if checkpoint else Path(manifest.checkpoint["path"])
-    if not ckpt_path.exists():
-        raise WuxError("the manifest's source checkpoint is gone; pass --checkpoint", ckpt_path)
-    ckpt = load_checkpoint(ckpt_path)
-    report = VerifyReport(str(folder), str(ckpt_path), ckpt.sha256,
-                          ckpt.sha256 == manifest.checkpoint["sha256"], device)
+    if reference is None:
+        source = source or ModelSource.from_record(manifest.source)
+        if source.checkpoint is not None and not Path(source.checkpoint).exists():
+            raise WuxError("the manifest's source checkpoint is gone; pass --checkpoint", source.checkpoint)
+        reference = load_model(source, contract=manifest.contract)
+    report = VerifyReport(str(folder), reference.source.label(), check_record(reference, manifest.source), device)
     runnable = []
     for art in manifest.artifacts:
-        fmt = get_format(art.format)
-        if fmt.needs_cuda and not device.startswith("cuda"):
+        if get_format(art.format).needs_cuda and not device.startswith("cuda"):
             report.skipped.append(f"{art.key}: needs --device cuda")
         else:
             runnable.append(art)
     if not runnable:
         raise WuxError("no artifact in this folder can run on this device: " + "; ".join(report.skipped), folder)
-
-    cases = parity_cases(manifest.spec["length"], manifest.spec["batch"]["max"])
-    refs = reference_outputs(ckpt.build_model(), cases, device)
-    with progress_bar("verifying", len(cases) * len(runnable), show_progress) as advance:
+    refs = References(reference, device)
+    total = sum(len(parity_cases(a.profiles["samples"], a.profiles["batch"]["max"])) for a in runnable)
+    with progress_bar("verifying", total, show_progress) as advance:
         for art in runnable:
             tol = tolerance_for(art.precision, max_abs, min_si_snr_db)
-            path = folder / art.file
-            results = []
-            if not path.is_file() or sha256_file(path) != art.sha256:
-                problem = "file missing" if not path.is_file() else "sha256 differs from the manifest"
-                broken = ParityResult(art.key, cases[0], ErrorStats(np.inf, np.inf, np.inf, None), False, [problem])
-                report.results.append(broken)
-                report.artifacts.append(verdict(art.key, art.format, art.precision, [broken], tol))
-                advance(len(cases))
-                continue
             try:
-                runner = get_format(art.format).runner(path, device, threads)
+                results = check_artifact(folder, art, refs, device, tol, threads, advance)
             except MissingDependency as e:
                 report.skipped.append(f"{art.key}: {e}")
-                advance(len(cases))
                 continue
-            for case in cases:
-                x, ref = refs[case]
-                stats = error_stats(runner(x), ref)
-                reasons = judge(stats, tol)
-                results.append(ParityResult(art.key, case, stats, not reasons, reasons))
-                advance(artifact=art.key)
             report.results.extend(results)
-            report.artifacts.append(verdict(art.key, art.format, art.precision, results, tol))
+            report.artifacts.append(verdict(art, results, tol))
     return report

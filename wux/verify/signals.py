@@ -6,16 +6,16 @@ from functools import lru_cache
 
 import numpy as np
 
+from wux.data.audio import read_audio
+from wux.resources import SAMPLE_NOISY, bundled
+
 SIGNALS = ("speech", "white_noise", "silence", "full_scale", "impulses")
 
 
 @lru_cache(maxsize=1)
 def speech_source() -> np.ndarray:
-    """The bundled noisy sample: synthetic-corpus speech in noise the model was trained on."""
-    from wux.data.audio import read_audio
-    from wux.demo import SAMPLE_NOISY, bundled_sample
-
-    return read_audio(bundled_sample(SAMPLE_NOISY))
+    """The bundled noisy sample: synthetic-corpus speech in noise (used as a waveform at any rate)."""
+    return read_audio(bundled(SAMPLE_NOISY))
 
 
 def make_signal(kind: str, batch: int, samples: int, seed: int = 0) -> np.ndarray:

@@ -3,7 +3,6 @@
 Any Triton can serve this, including a CPU-only one with only the python backend.
 """
 
-import json
 import os
 import sys
 
@@ -11,27 +10,31 @@ import sys
 # isolated folder (numpy<2, onnxruntime) in WUX_TRITON_PYTHONPATH. With numpy 2 visible, the
 # Triton 2.51 stub returned empty output tensors without any error.
 sys.path[:0] = [p for p in os.environ.get("WUX_TRITON_PYTHONPATH", "").split(os.pathsep) if p]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wux's contract module, copied beside this file
 
 import numpy as np  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
+
+from wux.contract import AudioContract, parameters_of  # noqa: E402
+
+ONNX_FILE = "model.onnx"
 
 
 class TritonPythonModel:
     def initialize(self, args):
         import onnxruntime as ort
 
-        config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        self.input_name = params["input_name"]
-        self.output_name = params["output_name"]
+        params = parameters_of(args["model_config"])
+        contract = AudioContract.from_params(params, args["model_name"])
+        self.input_name, self.output_name = contract.input_name, contract.output_name
         options = ort.SessionOptions()
         threads = int(params.get("threads", "0"))
         if threads:
             options.intra_op_num_threads = threads
         providers = ["CPUExecutionProvider"]
         if params.get("provider") == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        path = os.path.join(args["model_repository"], args["model_version"], "model.onnx")
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(args.get("model_instance_device_id", 0))}))
+        path = os.path.join(args["model_repository"], args["model_version"], ONNX_FILE)
         self.session = ort.InferenceSession(path, options, providers=providers)
 
     def execute(self, requests):

@@ -1,0 +1,193 @@
+"""One way in for every model: a wux checkpoint, or the user's own callable with weights.
+
+`load_model` returns the module wux runs and exports ([batch, 1, samples] in and out, at any
+length), its audio contract, and where it came from. The contract is, in order of precedence:
+given by the caller (an export's manifest), declared by the user, recorded in the checkpoint,
+derived from the config (wux's own Wave-U-Nets), or measured by the probe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from wux.contract import AudioContract, LengthRule
+from wux.errors import ConfigError
+from wux.fsutil import sha256_file
+from wux.model.adapter import Layout, WaveformAdapter
+from wux.model.checkpoint import Checkpoint, load_checkpoint, load_weights, read_weights
+from wux.model.config import WaveUNetConfig
+from wux.model.info import count_macs, waveunet_contract
+from wux.model.probe import ProbeReport, contract_from_probe, probe_model
+from wux.model.user import UserModel, build_user_model, resolve_factory
+
+LAYOUT_KEYS = tuple(f.name for f in fields(Layout))
+CONTRACT_KEYS = tuple(f.name for f in fields(AudioContract))
+# Contract fields the probe measures; the rest (rate, names, serving chunk) are declared or defaulted.
+MEASURED_KEYS = ("length", "align", "receptive_field", "context", "context_exact", "causal", "lookahead",
+                 "macs_per_second")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What the user named: a wux checkpoint (None: the bundled model), or a callable plus weights."""
+
+    checkpoint: Path | None = None
+    factory: str | None = None  # --model MODULE:CALLABLE or path/to/file.py:CALLABLE
+    kwargs: dict[str, Any] = field(default_factory=dict)  # --model-kwargs
+    weights: Path | None = None  # --weights
+    declared: dict[str, Any] = field(default_factory=dict)  # contract and layout facts the user states
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.declared) - set(CONTRACT_KEYS) - set(LAYOUT_KEYS))
+        if unknown:
+            raise ConfigError(f"unknown contract field(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(CONTRACT_KEYS + LAYOUT_KEYS)}")
+        if self.factory and self.checkpoint:
+            raise ConfigError("give either a wux checkpoint or --model, not both")
+        if not self.factory and (self.kwargs or self.weights):
+            raise ConfigError("--model-kwargs and --weights describe a --model MODULE:CALLABLE; pass --model too "
+                              "(a wux checkpoint needs neither)")
+
+    @property
+    def user(self) -> UserModel | None:
+        return UserModel(self.factory, dict(self.kwargs)) if self.factory else None
+
+    def label(self) -> str:
+        if self.factory:
+            return f"{self.factory}" + (f" + {self.weights}" if self.weights else "")
+        return str(self.checkpoint) if self.checkpoint else "the bundled default model"
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ModelSource:
+        """The source an export's manifest recorded, to rebuild its reference model."""
+        if record.get("kind") == "user":
+            weights = record.get("weights")
+            return cls(factory=record["factory"], kwargs=dict(record.get("kwargs") or {}),
+                       weights=Path(weights) if weights else None)
+        return cls(checkpoint=Path(record["path"]))
+
+
+@dataclass
+class LoadedModel:
+    module: Any  # torch.nn.Module: [batch, 1, samples] -> [batch, 1, samples], eval mode
+    contract: AudioContract
+    source: ModelSource
+    record: dict[str, Any]  # provenance for manifests: enough to find and check the same weights again
+    family: str  # "waveunet" or "user"
+    layout: Layout = Layout()
+    config: WaveUNetConfig | None = None
+    user: UserModel | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    contract_origin: dict[str, str] = field(default_factory=dict)  # field -> declared/recorded/derived/measured
+    probe: ProbeReport | None = None
+
+    def runner(self, device: str = "cpu"):
+        from wux.runtime.eager import TorchRunner
+
+        return TorchRunner(self.module, device)
+
+    def model_record(self) -> dict[str, Any]:
+        """How the model is built: the Wave-U-Net config, or the callable, its kwargs and layout."""
+        if self.config is not None:
+            return {"family": "waveunet", "config": self.config.to_dict()}
+        return {"family": "user", **self.user.to_dict(), "layout": self.layout.to_dict()}
+
+    def checkpoint(self, training: dict | None = None) -> Checkpoint:
+        """This model as a wux checkpoint (a user model keeps its callable, kwargs and contract)."""
+        state = {k: v.detach().cpu() for k, v in self.raw_module().state_dict().items()}
+        contract = None if self.user is None else {**self.contract.to_dict(), **self.layout.to_dict()}
+        return Checkpoint(state_dict=state, config=self.config, user=self.user, contract=contract,
+                          sample_rate=self.contract.sample_rate, training=dict(training or self.training))
+
+    def raw_module(self):
+        """The model as its code defines it (without wux's adapter)."""
+        return self.module.model if isinstance(self.module, WaveformAdapter) else self.module
+
+
+def load_model(source: ModelSource | None = None, contract: AudioContract | None = None,
+               require_weights: bool = False) -> LoadedModel:
+    """The model `source` names, with its audio contract (`contract` given: used as is, nothing probed)."""
+    source = source or ModelSource()
+    if source.factory:
+        return load_user_model(source, contract, require_weights)
+    ckpt = load_checkpoint(source.checkpoint)
+    record = {"kind": "checkpoint", "path": str(Path(ckpt.path).resolve()), "sha256": ckpt.sha256}
+    if ckpt.user is not None:
+        recorded = dict(ckpt.contract or {})
+        return finish_user_model(ckpt.build_model(), source, ckpt.user, record, recorded, contract,
+                                 training=ckpt.training)
+    if source.declared:
+        raise ConfigError(f"{ckpt.path} states its own audio contract; --sample-rate / --contract declare one "
+                          "for a --model")
+    module = ckpt.build_model()
+    if contract is None:
+        contract = waveunet_contract(ckpt.config, ckpt.sample_rate, count_macs(module, ckpt.sample_rate))
+    return LoadedModel(module, contract, source, record, "waveunet",
+                       config=ckpt.config, training=ckpt.training,
+                       contract_origin={"sample_rate": "recorded", **dict.fromkeys(MEASURED_KEYS, "config")})
+
+
+def load_user_model(source: ModelSource, contract: AudioContract | None, require_weights: bool) -> LoadedModel:
+    user = source.user
+    factory = resolve_factory(user.factory)
+    record = {"kind": "user", **user.to_dict(), "weights": None, "weights_sha256": None}
+    if source.weights is not None:
+        classes = (factory,) if isinstance(factory, type) else ()
+        state, extra = read_weights(source.weights, classes)
+        if not user.kwargs and extra.get("kwargs") and not extra.get("args"):
+            user = replace(user, kwargs=dict(extra["kwargs"]))  # DEMUCS-style packages carry their kwargs
+            record.update(kwargs=user.kwargs)
+        model = build_user_model(user)
+        load_weights(model, state, source.weights)
+        record.update(weights=str(Path(source.weights).resolve()), weights_sha256=sha256_file(source.weights))
+    elif require_weights:
+        raise ConfigError("--weights is needed: artifacts are checked against these weights, now and later")
+    else:
+        model = build_user_model(user)
+    return finish_user_model(model, source, user, record, {}, contract)
+
+
+def finish_user_model(model, source: ModelSource, user: UserModel, record: dict, recorded: dict,
+                      contract: AudioContract | None, training: dict | None = None) -> LoadedModel:
+    """Wrap the user's module in the adapter its layout and length rule call for."""
+    given = {**recorded, **source.declared}
+    layout = Layout(**{k: given[k] for k in LAYOUT_KEYS if k in given})
+    facts = {k: v for k, v in given.items() if k in CONTRACT_KEYS}
+    if isinstance(facts.get("length"), dict):
+        facts["length"] = LengthRule(**facts["length"])
+    origin = {k: "declared" if k in source.declared else "recorded" for k in facts}
+    report = None
+    if contract is None:
+        if "sample_rate" not in facts:
+            facts["sample_rate"] = model_sample_rate(model, user)
+        if all(k in facts for k in MEASURED_KEYS):
+            contract = AudioContract(**facts)
+        else:
+            layout_given = layout if any(k in given for k in LAYOUT_KEYS) else None
+            report = probe_model(model, facts["sample_rate"], layout_given, facts.get("length"), facts.get("align"))
+            layout = report.layout
+            contract = contract_from_probe(report, facts)
+            origin.update({k: "measured" for k in MEASURED_KEYS if k not in facts})
+    return LoadedModel(WaveformAdapter(model, layout, contract.length).eval(), contract, source, record, "user",
+                       layout=layout, user=user, training=dict(training or {}), contract_origin=origin, probe=report)
+
+
+def model_sample_rate(model, user: UserModel) -> int:
+    """The rate the model states itself (a `sample_rate` attribute), else the user must declare it."""
+    for name in ("sample_rate", "samplerate", "sr"):
+        value = getattr(model, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    raise ConfigError(f"{user.factory} does not state its sample rate; pass --sample-rate")
+
+
+def check_record(loaded: LoadedModel, record: dict[str, Any]) -> bool:
+    """Whether `loaded` has the weights an export recorded (same checkpoint, or same callable and weights)."""
+    if record.get("kind") != loaded.record.get("kind"):
+        return False
+    keys = ("sha256",) if record.get("kind") == "checkpoint" else ("factory", "kwargs", "weights_sha256")
+    if record.get("kind") == "user" and record.get("weights_sha256") is None:
+        return False  # no weights recorded: nothing to match
+    return all(record.get(k) == loaded.record.get(k) for k in keys)

@@ -1,0 +1,277 @@
+"""How results look to people: one function per result type, rich tables on stdout.
+
+The CLI prints `--json` itself (every result is a dataclass with to_dict); everything else comes here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def console():
+    """Rich console; when output is piped (CI logs), wide enough that tables are not truncated."""
+    from rich.console import Console
+
+    out = Console()
+    return out if out.is_terminal else Console(width=160)
+
+
+def table(title: str, columns: tuple[str, ...], rows: list[tuple], left: tuple[str, ...] = ()):
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in columns:
+        t.add_column(col, justify="left" if col in left else "right")
+    for row in rows:
+        t.add_row(*[str(c) for c in row])
+    return t
+
+
+def kv_table(title: str, rows: dict[str, Any]):
+    from rich.table import Table
+
+    t = Table(title=title, show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    for k, v in rows.items():
+        t.add_row(k, "-" if v is None else str(v))
+    return t
+
+
+def number(value: float | None, fmt: str = ".1f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def flatten(prefix: str, data: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(f"{key}.", v))
+        else:
+            out[key] = v
+    return out
+
+
+# -- environment and models
+
+
+def doctor(report) -> None:
+    console().print(kv_table("wux doctor", report.to_rows()))
+
+
+def info(report) -> None:
+    rows = {"source": report.source, "family": report.family, "parameters": f"{report.parameters:,}",
+            "GMAC per second of audio": report.gmacs_per_second_audio,
+            "algorithmic latency ms": report.latency_ms, "receptive field ms": report.receptive_field_ms}
+    origin = report.contract_origin
+    for k, v in flatten("", report.contract).items():
+        if k.startswith("window."):
+            continue
+        top = k.split(".")[0]
+        rows[f"contract.{k}"] = f"{v}  ({origin[top]})" if top in origin else v
+    rows.update(flatten("model.", {k: v for k, v in report.model.items() if k != "family"}))
+    rows.update(flatten("training.", report.training))
+    console().print(kv_table("wux info", rows))
+
+
+def probe(report) -> None:
+    s, e = report.strict, report.effective
+
+    def reach(x):
+        return "unbounded" if x is None else f"{x} samples ({1000 * x / report.sample_rate:.1f} ms)"
+
+    rows = {
+        "layout": f"[batch{', 1' if report.layout.input_rank == 3 else ''}, samples] in"
+                  f"{', tuple out' if report.layout.tuple_output else ''}",
+        "lengths": "any" if report.length.multiple == 1 and report.length.minimum == 1 else
+                   f"multiples of {report.length.multiple}, at least {report.length.minimum} (wux pads and crops)",
+        "alignment": f"{report.align} samples (windows start on this grid)",
+        "past context (exact)": reach(s.past), "look-ahead (exact)": reach(s.future),
+        "past context (-60 dB)": reach(e.past), "look-ahead (-60 dB)": reach(e.future),
+        "receptive field (exact)": reach(s.span), "receptive field (-60 dB)": reach(e.span),
+        "causal": "yes" if report.causal else "no",
+        "global dependence": f"yes, {report.far_level_db:.0f} dB below the local response: every output depends on "
+                             "all input (a level, a recurrent state); windows approximate it"
+                             if report.global_dependence and report.far_level_db is not None else
+                             "yes" if report.global_dependence else "no",
+        "GMAC per second of audio": number(None if report.macs_per_second is None else report.macs_per_second / 1e9,
+                                           ".3f"),
+        "probe": f"{report.forwards} forward passes, longest {report.probe_samples} samples, {report.seconds:.1f} s",
+    }
+    console().print(kv_table("wux probe", rows))
+
+
+def imported(result: dict) -> None:
+    typer.echo(f"wrote {result['checkpoint']} ({result['tensors']} tensors, {result['family']} model)")
+
+
+# -- data, training, evaluation
+
+
+def corpus(summary) -> None:
+    console().print(kv_table(f"corpus {summary.root}", summary.to_dict()))
+
+
+def training(result) -> None:
+    rows = [(h.epoch, h.steps, f"{h.train_loss:.3f}", f"{h.val_si_snr_db:.2f}", f"{h.lr:.2g}", f"{h.seconds:.0f}")
+            for h in result.history]
+    console().print(table(f"training -> {result.checkpoint}", ("epoch", "steps", "train loss", "val SI-SNR dB", "lr",
+                                                                "s"), rows))
+    typer.echo(f"best validation SI-SNR {result.best_val_si_snr_db:.2f} dB after {result.steps} steps, "
+               f"{result.minutes:.1f} min")
+
+
+def evaluation(result) -> None:
+    rows = {k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in result.to_dict().items() if k != "per_file"}
+    console().print(kv_table("wux eval", rows))
+
+
+def denoised(payload: dict) -> None:
+    for f in payload["files"]:
+        typer.echo(f"{f['input']} -> {f['output']} ({f['seconds']:.2f} s)")
+
+
+def demo(result) -> None:
+    r = result.in_process
+    typer.echo(f"noisy    {r.noisy}\ndenoised {r.denoised}\nclean    {r.clean}")
+    typer.echo(f"SI-SNR before {r.si_snr_before_db:.2f} dB, after {r.si_snr_after_db:.2f} dB, "
+               f"improvement {r.si_snr_improvement_db:+.2f} dB ({r.seconds:.2f} s of audio, "
+               f"denoised in {r.wall_seconds:.2f} s)")
+    t = result.triton
+    if t is not None:
+        typer.echo(f"Triton: exported {t.export}, repository {t.repo}, served {', '.join(t.served_models)}")
+        typer.echo(f"through Triton: {t.denoised}: SI-SNR {t.si_snr_after_db:.2f} dB vs clean; "
+                   f"{t.si_snr_vs_in_process_db:.1f} dB vs in-process onnxruntime (same signal above 60 dB)")
+
+
+# -- export, verify, bench
+
+
+def tolerance_text(tol) -> str:
+    return " & ".join(x for x in (
+        f"abs<={tol.max_abs:g}" if tol.max_abs is not None else "",
+        f"SI-SNR>={tol.min_si_snr_db:g}" if tol.min_si_snr_db is not None else "") if x) or "-"
+
+
+def parity(report) -> None:
+    out = console()
+    rows = []
+    for a in report.artifacts:
+        verdict = "[green]PASS" if a.passed else f"[red]FAIL ({a.failed_cases}/{a.cases})"
+        rows.append((a.artifact + (" (fixed length)" if a.fixed_length else ""), a.cases,
+                     number(a.worst_max_abs_err, ".2e"), number(a.worst_p99_abs_err, ".2e"),
+                     number(a.worst_rel_l2_err, ".2e"), number(a.worst_si_snr_db), tolerance_text(a.tolerance),
+                     verdict))
+    out.print(table(f"parity vs PyTorch FP32 ({report.device}) - {report.reference}",
+                    ("artifact", "cases", "max abs err", "p99 abs err", "rel L2", "min SI-SNR dB", "tolerance",
+                     "verdict"), rows, left=("artifact", "tolerance", "verdict")))
+    if not report.reference_matches_manifest:
+        out.print(f"[yellow]note: {report.reference} is not the model these artifacts were exported from",
+                  soft_wrap=True)
+    for s in report.skipped:
+        out.print(f"skipped {s}", soft_wrap=True)
+    for a in report.artifacts:
+        if a.passed:
+            continue
+        w = a.would_pass_with
+        if w is None:
+            hint = "no tolerance would pass it"
+        else:
+            snr = "" if w.min_si_snr_db is None else f" --min-si-snr {w.min_si_snr_db:.1f}"
+            hint = f"it would have passed with --atol {w.max_abs:.3g}{snr}"
+        out.print(f"[red]{a.artifact}[/red] first failure: {a.first_failure}; {hint}", soft_wrap=True)
+
+
+def export(result) -> None:
+    for a in result.manifest.artifacts:
+        typer.echo(f"{a.key:18} {Path(result.folder) / a.file}  {a.bytes / 1e6:.2f} MB  sha256 {a.sha256[:12]}")
+    for n in result.notes:
+        typer.echo(f"note: {n}")
+    if result.verification:
+        parity(result.verification)
+    else:
+        typer.echo("parity NOT checked (--no-verify); run `wux verify` before serving these")
+
+
+def bench(report) -> None:
+    rows = [(r.runner, r.batch, r.samples, r.runs, f"{r.median_ms:.2f}", f"{r.p10_ms:.2f}-{r.p90_ms:.2f}",
+             f"{r.real_time_factor:.1f}", f"{r.gmacs_per_s:.1f}",
+             f"{100 * r.peak_fraction:.0f}%" if r.peak_fraction else "-", f"{r.speedup_vs_eager:.2f}x")
+            for r in report.rows]
+    console().print(table(f"wux bench {report.folder} ({report.device}, torch threads {report.torch_threads}, "
+                          f"onnxruntime threads {report.ort_threads})",
+                          ("runner", "batch", "samples", "runs", "median ms", "p10-p90 ms", "x realtime", "GMAC/s",
+                           "% of peak", "vs eager"), rows, left=("runner",)))
+    typer.echo(f"peak (measured FP32 1024^3 matmul): {report.peak_gmacs_per_s:.1f} GMAC/s")
+    for s in report.skipped:
+        typer.echo(f"skipped {s}")
+
+
+# -- Triton
+
+
+def repository(result) -> None:
+    for m in result.models:
+        typer.echo(f"{m.name:24} {m.role:5} {m.kind:18} {m.source or ''}")
+    for n in result.notes:
+        typer.echo(f"note: {n}")
+    typer.echo(f"wrote {result.repo} (see {result.repo}/README.md)")
+
+
+def serving(info) -> None:
+    for model, why in info.skipped_models.items():
+        typer.echo(f"not served: {model} ({why})")
+    typer.echo(f"ready: {', '.join(info.ready_models)}")
+    typer.echo(f"HTTP {info.http_url}  gRPC {info.grpc_url}  metrics {info.host}:{info.metrics_port}  pid {info.pid}",
+               )
+
+
+def perf(report) -> None:
+    rate_mode = bool(report.levels and report.levels[0].request_rate)
+    rows = [(f"{lv.request_rate:g}" if rate_mode else lv.concurrency,
+             "yes" if lv.stable else f"[yellow]no ({lv.trials})", f"{lv.throughput_infer_per_s:.1f}",
+             f"{lv.throughput_audio_s_per_s:.1f}", f"{lv.latency_avg_ms:.1f}", f"{lv.latency_p50_ms:.1f}",
+             f"{lv.latency_p90_ms:.1f}", f"{lv.latency_p95_ms:.1f}", f"{lv.latency_p99_ms:.1f}",
+             f"{lv.server_queue_ms:.1f}", f"{lv.server_compute_infer_ms:.1f}", lv.errors,
+             f"{lv.validated} ({lv.validation_failures})", f"{lv.client_cpu_percent:.0f}")
+            for lv in report.levels]
+    console().print(table(f"wux perf {report.model} @ {report.url}",
+                          ("rate/s" if rate_mode else "conc", "stable", "infer/s", "audio-s/s", "avg ms", "p50", "p90",
+                           "p95", "p99", "queue ms", "infer ms", "errors", "validated (failed)", "client CPU %"), rows))
+
+
+def tune(report) -> None:
+    out = console()
+    budget = f", p99 <= {report.p99_budget_ms:g} ms" if report.p99_budget_ms else ""
+    rows = []
+    for i, trial in enumerate(report.trials):
+        s, b = trial.applied or trial.requested, trial.best
+        note = "; ".join(x for x in (trial.role if trial.role != "candidate" else "",
+                                     trial.error or ("" if b else "no level within budget")) if x)
+        cells = ([s.max_batch, ",".join(map(str, s.preferred_batch)) or "-", s.queue_delay_us, s.instances,
+                  "-" if s.threads is None else (s.threads or "all")] if s else ["-"] * 5)
+        nums = ([b.concurrency, f"{b.throughput_infer_per_s:.1f}", f"{b.throughput_audio_s_per_s:.1f}",
+                 f"{b.latency_p50_ms:.1f}", f"{b.latency_p99_ms:.1f}", "yes" if b.stable else "no"] if b else ["-"] * 6)
+        mark = "[bold green]" if i == report.best_trial else ""
+        rows.append((f"{mark}{i}", *cells, *nums, note))
+    out.print(table(f"wux tune {report.model} (load through {report.via}) @ {report.url}{budget}",
+                    ("#", "max batch", "preferred", "delay us", "instances", "threads", "best conc", "infer/s",
+                     "audio-s/s", "p50 ms", "p99 ms", "stable", "note"), rows))
+    if report.noise_percent is not None:
+        out.print(f"noise: the served config's two measurements differ by {report.noise_percent:.1f} %; "
+                  f"throughputs within {report.margin_percent:.1f} % of the top count as equal")
+    if report.best is not None:
+        b = report.best.best
+        ratio = f" = {report.throughput_vs_baseline:.2f}x the served config" if report.throughput_vs_baseline else ""
+        out.print(f"best: #{report.best_trial} {b.throughput_infer_per_s:.1f} infer/s at concurrency "
+                  f"{b.concurrency}, p99 {b.latency_p99_ms:.1f} ms{ratio}")
+        if report.best.role != "candidate":
+            out.print("no candidate beats the served config by more than the margin: keep it")
+    if report.written:
+        out.print(f"written: {report.written} (and loaded)")
+    elif report.restored:
+        out.print("the served config was restored")

@@ -1,0 +1,19 @@
+"""Files that ship inside the package: the default model and its demo sample."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+DEFAULT_CHECKPOINT = "default.wux.pt"
+SAMPLE_NOISY = "sample_noisy.wav"
+SAMPLE_CLEAN = "sample_clean.wav"
+
+
+def bundled(name: str) -> Path:
+    """Path of a file bundled with the default model (wux/model/default/)."""
+    return Path(str(resources.files("wux") / "model" / "default" / name))
+
+
+def default_checkpoint_path() -> Path:
+    return bundled(DEFAULT_CHECKPOINT)

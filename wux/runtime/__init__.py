@@ -1,0 +1,1 @@
+"""Runners: one per runtime (eager PyTorch, TorchScript, onnxruntime, TensorRT, a Triton server), one interface."""

@@ -1,0 +1,48 @@
+"""ONNX models in onnxruntime (CPU, or CUDA with onnxruntime-gpu)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from wux.errors import MissingDependency
+from wux.runtime.base import Runner, ShapeLimits, TensorIO
+
+
+def ort_session(path: Path, device: str = "cpu", threads: int | None = None):
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise MissingDependency("onnxruntime") from e
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise MissingDependency("onnxruntime-gpu (CUDAExecutionProvider)", extra="gpu")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ort.InferenceSession(str(path), options, providers=providers)
+
+
+class OrtRunner(Runner):
+    name = "onnxruntime"
+
+    def __init__(self, path: Path, io: TensorIO, device: str = "cpu", threads: int | None = None,
+                 limits: ShapeLimits | None = None):
+        super().__init__(limits)
+        self.path, self.io, self.device, self.threads = Path(path), io, device, threads
+        self.session = None
+
+    def load(self) -> None:
+        self.session = ort_session(self.path, self.device, self.threads)
+
+    def run(self, wave: np.ndarray) -> np.ndarray:
+        out = self.session.run([self.io.output_name], {self.io.input_name: wave[:, None, :]})[0]
+        return out.reshape(out.shape[0], -1)
+
+    def release(self) -> None:
+        self.session = None
