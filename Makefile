@@ -14,13 +14,18 @@ TORCH  ?= torch==2.13.0
 TRITON_WHEEL ?= nvidia-pytriton==0.7.0
 STUB_ENV     := $(VENV)/wux-triton-env
 STUB_PKGS    ?= numpy==1.26.4 onnxruntime==1.32.0
+# Third-party models the bring-your-own-model tests run, as their users install them. denoiser (DEMUCS,
+# CC BY-NC 4.0, a test dependency only) declares torchaudio and hydra it does not import: --no-deps keeps
+# the CPU torch intact.
+TEST_MODELS  ?= denoiser==0.1.5
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps $(TRITON_WHEEL)
 	$(PY) -m pip install -q --no-deps --target $(STUB_ENV) $(STUB_PKGS)
+	$(PY) -m pip install -q --no-deps $(TEST_MODELS)
 	touch $(STAMP)
 
 install: $(STAMP)

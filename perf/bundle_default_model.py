@@ -92,12 +92,12 @@ The demo sample (`sample_noisy.wav`, `sample_clean.wav`) joins test utterances
 
 
 def model_facts(path: Path) -> dict:
-    """Parameters, MACs and receptive field, as the provenance record has kept them since wux 0.1."""
+    """Parameters, MACs and receptive field, as the provenance record keeps them."""
     report = model_report(load_model(ModelSource(checkpoint=path)))
     c = report.contract
     return {"parameters": report.parameters, "macs_per_second_audio": report.macs_per_second_audio,
             "total_stride": c["align"], "receptive_field_samples": c["receptive_field"],
-            "receptive_field_ms": report.receptive_field_ms, "sample_rate": c["sample_rate"]}
+            "receptive_field_ms": report.receptive_field_ms}  # the rate is the checkpoint's own
 
 
 def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, commands: list[str]) -> None:

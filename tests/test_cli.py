@@ -25,6 +25,14 @@ def assert_one_line_error(result, *fragments):
         assert f in lines[0]
 
 
+def test_no_arguments_prints_the_help_and_no_error_line():
+    result = invoke()
+    assert result.exit_code == 2 and "Usage" in result.output and "error:" not in result.output
+    assert_one_line_error(invoke("exprt"), "No such command 'exprt'", "Did you mean 'export'")
+    version = invoke("--version")
+    assert version.exit_code == 0 and version.output.startswith("wux ")
+
+
 def test_help_lists_the_commands():
     result = invoke("--help")
     assert result.exit_code == 0

@@ -1,7 +1,7 @@
 """wux: from a trained PyTorch speech denoiser to a faithful, measured Triton deployment.
 
 The Python API for notebooks mirrors the CLI; its entry points import torch lazily:
-    model = wux.load_model(model="denoiser.demucs:Demucs", kwargs={"hidden": 48}, weights="w.pt", sample_rate=16000)
+    model = wux.load_model(model="my_models.py:build", kwargs={"width": 48}, weights="w.pt", sample_rate=48000)
     model.contract          # the audio contract (declared, recorded or measured)
     wux.probe(model)        # measure it again: lengths, alignment, receptive field, causality
 """

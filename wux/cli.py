@@ -6,19 +6,29 @@ failed verdict), usage errors -> 2, Ctrl-C -> 130, each as one line on stderr.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import sys
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
 import typer
 
-from wux import cli_params as parse
+from wux import cli_options as parse
 from wux import render
+from wux.cli_options import (
+    CheckpointArg,
+    CheckpointOpt,
+    DeviceOpt,
+    InputDataOpt,
+    IntervalOpt,
+    JsonOpt,
+    LengthsOpt,
+    MaxTrialsOpt,
+    ModelOptions,
+    Protocol,
+    StabilityOpt,
+    takes_model,
+)
 from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, WuxError
 
 try:  # typer >= 0.20 vendors click
@@ -44,11 +54,15 @@ class WuxGroup(typer.core.TyperGroup):
         try:
             rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
                               **extra)
-            code = rv if isinstance(rv, int) else EXIT_OK
+            code = rv if type(rv) is int else EXIT_OK  # an Exit's code (bools and return values are not codes)
+        except click_exceptions.NoArgsIsHelpError as e:  # `wux` alone: the help was printed, it is not an error
+            if e.format_message():
+                typer.echo(e.format_message(), err=True)
+            code = EXIT_BAD_INPUT
         except click_exceptions.ClickException as e:  # bad option values, unknown commands, missing arguments
             typer.echo(f"error: {e.format_message()}", err=True)
             code = EXIT_BAD_INPUT
-        except click_exceptions.Abort:
+        except typer.Abort:
             typer.echo("error: interrupted", err=True)
             code = EXIT_INTERRUPTED
         if standalone_mode:
@@ -76,85 +90,6 @@ def version_callback(value: bool) -> None:
 def main_options(version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
                                                        help="Print wux's version and exit.")] = False) -> None:
     """PyTorch speech denoisers: model -> verified export -> Triton -> measured serving."""
-
-
-Device = Literal["cpu", "cuda"]
-Protocol = Literal["grpc", "http"]
-CheckpointArg = Annotated[Optional[Path], typer.Argument(
-    help="wux checkpoint (default: the bundled model; not with --model)", show_default=False)]
-CheckpointOpt = Annotated[Optional[Path], typer.Option(
-    help="wux checkpoint (default: the bundled model; not with --model)", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
-DeviceOpt = Annotated[Device, typer.Option(help="Where PyTorch / onnxruntime run.")]
-# load-generation options shared by `wux perf` and `wux tune`
-LengthsOpt = Annotated[Optional[tuple], typer.Option(parser=parse.lengths, metavar="SAMPLES:SHARE,...",
-                                                     help="Request lengths and their shares (default: the chunk).")]
-IntervalOpt = Annotated[int, typer.Option(help="Measurement window, ms.")]
-StabilityOpt = Annotated[float, typer.Option(help="The last 3 windows must agree within this %.")]
-MaxTrialsOpt = Annotated[int, typer.Option(help="Windows per level before giving up on stability.")]
-InputDataOpt = Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send.")]
-
-
-# ---------------------------------------------------------------- how models are named
-
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """--model, --model-kwargs, --weights, --sample-rate, --contract: a model from the user's own code."""
-
-    model: str | None = None
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    weights: Path | None = None
-    sample_rate: int | None = None
-    contract: dict[str, Any] = field(default_factory=dict)
-
-    def source(self, checkpoint: Path | None = None):
-        from wux.model.load import ModelSource
-
-        declared = dict(self.contract)
-        if self.sample_rate is not None:
-            declared["sample_rate"] = self.sample_rate
-        return ModelSource(checkpoint=checkpoint, factory=self.model, kwargs=dict(self.model_kwargs),
-                           weights=self.weights, declared=declared)
-
-
-MODEL_PARAMETERS = [
-    inspect.Parameter("model", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-        Optional[str], typer.Option("--model", help="Your model: MODULE:CALLABLE or path/to/file.py:CALLABLE.",
-                                    rich_help_panel="Model")]),
-    inspect.Parameter("model_kwargs", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-        Optional[dict], typer.Option("--model-kwargs", parser=parse.json_object, metavar="JSON",
-                                     help="Keyword arguments for --model, as a JSON object.",
-                                     rich_help_panel="Model")]),
-    inspect.Parameter("weights", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-        Optional[Path], typer.Option("--weights", help="Weights for --model: a state_dict, or one under "
-                                     "state_dict / model / model_state_dict / state.", rich_help_panel="Model")]),
-    inspect.Parameter("sample_rate", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-        Optional[int], typer.Option("--sample-rate", help="The rate --model was trained at, Hz.",
-                                    rich_help_panel="Model")]),
-    inspect.Parameter("contract", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-        Optional[dict], typer.Option("--contract", parser=parse.json_object, metavar="JSON",
-                                     help="Audio-contract facts you know (else measured): e.g. "
-                                          "'{\"length\": {\"multiple\": 64}, \"causal\": true}'.",
-                                     rich_help_panel="Model")]),
-]
-
-
-def takes_model(fn):
-    """Add the --model options to a command; it receives them as `model_options: ModelOptions`."""
-    signature = inspect.signature(fn)
-    hints = typing.get_type_hints(fn, include_extras=True)
-    own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
-           if p.name != "model_options"]
-
-    @functools.wraps(fn)
-    def wrapper(**kwargs):
-        values = {p.name: kwargs.pop(p.name) for p in MODEL_PARAMETERS}
-        options = ModelOptions(**{k: v for k, v in values.items() if v is not None})
-        return fn(model_options=options, **kwargs)
-
-    wrapper.__signature__ = signature.replace(parameters=own + MODEL_PARAMETERS)
-    return wrapper
 
 
 # ---------------------------------------------------------------- output and exit codes

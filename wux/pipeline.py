@@ -16,9 +16,11 @@ from wux.export.check import Outcome
 from wux.export.formats import FORMATS, ExportJob, Format, TrtOptions, get_format
 from wux.export.manifest import Artifact, Manifest, TensorInfo, now_utc
 from wux.export.spec import PRECISIONS, ExportSpec, make_spec
+from wux.export.tensorrt import require_tensorrt_and_cuda
 from wux.fsutil import atomic_dir, sha256_file
 from wux.model.load import LoadedModel, ModelSource, load_model
 from wux.progress import progress_bar
+from wux.runtime.tensorrt import require_cuda
 from wux.tools import tool_versions
 from wux.verify.parity import VerifyReport, verify_folder
 
@@ -141,12 +143,8 @@ def export_model(source: ModelSource | LoadedModel | None, out: Path, request: E
     """Export, write the manifest, verify; nothing appears at `out` unless every step succeeds."""
     plan, notes = plan_artifacts(request)
     if any(fmt.needs_cuda for fmt, _ in plan):
-        from wux.export.tensorrt import require_tensorrt_and_cuda
-
         require_tensorrt_and_cuda()
     if request.device.startswith("cuda"):
-        from wux.runtime.tensorrt import require_cuda
-
         require_cuda("--device cuda was asked for but torch sees no CUDA device")
     model = source if isinstance(source, LoadedModel) else load_model(source, require_weights=True)
     if request.chunk is not None:

@@ -31,13 +31,14 @@ def table(title: str, columns: tuple[str, ...], rows: list[tuple], left: tuple[s
 
 
 def kv_table(title: str, rows: dict[str, Any]):
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title=title, show_header=False)
     t.add_column(style="bold")
     t.add_column()
     for k, v in rows.items():
-        t.add_row(k, "-" if v is None else str(v))
+        t.add_row(escape(k), "-" if v is None else escape(str(v)))
     return t
 
 
@@ -87,8 +88,7 @@ def probe(report) -> None:
     rows = {
         "layout": f"[batch{', 1' if report.layout.input_rank == 3 else ''}, samples] in"
                   f"{', tuple out' if report.layout.tuple_output else ''}",
-        "lengths": "any" if report.length.multiple == 1 and report.length.minimum == 1 else
-                   f"multiples of {report.length.multiple}, at least {report.length.minimum} (wux pads and crops)",
+        "lengths": length_rule(report.length),
         "alignment": f"{report.align} samples (windows start on this grid)",
         "past context (exact)": reach(s.past), "look-ahead (exact)": reach(s.future),
         "past context (-60 dB)": reach(e.past), "look-ahead (-60 dB)": reach(e.future),
@@ -103,6 +103,12 @@ def probe(report) -> None:
         "probe": f"{report.forwards} forward passes, longest {report.probe_samples} samples, {report.seconds:.1f} s",
     }
     console().print(kv_table("wux probe", rows))
+
+
+def length_rule(rule) -> str:
+    if rule.multiple == 1:
+        return "any" if rule.minimum == 1 else f"any from {rule.minimum} samples (shorter input is padded)"
+    return f"multiples of {rule.multiple} from {rule.minimum} samples (wux pads to one and crops the output back)"
 
 
 def imported(result: dict) -> None:

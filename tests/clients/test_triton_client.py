@@ -108,6 +108,7 @@ def test_cli_denoise_server_down(tmp_path, wav_file):
     assert not (tmp_path / "o.wav").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.server
 def test_demo_runs_the_whole_chain(tmp_path):
     import json

@@ -8,7 +8,7 @@ import pytest
 import typer
 
 from tests.test_cli import invoke
-from wux import cli_params
+from wux import cli_options
 from wux.model.load import ModelSource
 from wux.perf.loadgen import PerfConfig, run_perf
 from wux.perf.report import write_csv
@@ -47,15 +47,15 @@ def test_length_deck_holds_the_shares():
 
 
 def test_range_and_lengths_parsing():
-    levels = cli_params.levels
+    levels = cli_options.levels
     assert levels("1:8:1") == tuple(range(1, 9)) and levels("2") == (2,) and levels("1:8:3") == (1, 4, 7)
-    assert levels("1,2,4,8") == (1, 2, 4, 8) and cli_params.rate_levels("2.5:10:2.5") == (2.5, 5.0, 7.5, 10.0)
-    assert cli_params.lengths("16000:0.7,48000:0.3") == ((16000, 0.7), (48000, 0.3))
+    assert levels("1,2,4,8") == (1, 2, 4, 8) and cli_options.rate_levels("2.5:10:2.5") == (2.5, 5.0, 7.5, 10.0)
+    assert cli_options.lengths("16000:0.7,48000:0.3") == ((16000, 0.7), (48000, 0.3))
     for bad in ("0:3", "4:2", "1:2:0", "a:b"):
         with pytest.raises(typer.BadParameter):
             levels(bad)
     with pytest.raises(typer.BadParameter):
-        cli_params.lengths("abc:1")
+        cli_options.lengths("abc:1")
 
 
 
@@ -83,6 +83,7 @@ def test_perf_levels_csv_and_validation(served, tmp_path):
     assert all(int(r[9]) > 0 for r in rows[1:])  # p50 in microseconds
 
 
+@pytest.mark.slow
 @pytest.mark.server
 def test_mixed_lengths_are_sent_in_their_shares(served):
     info, folder = served
@@ -107,6 +108,7 @@ def served_copy_with(served, tmp_path, change: str):
     return bad_repo
 
 
+@pytest.mark.slow
 @pytest.mark.server
 @pytest.mark.parametrize("change", [" * 1.5", " * np.nan"], ids=["scaled", "nan"])
 def test_validation_catches_a_model_that_scales_or_breaks_its_output(served, tmp_path, change):
@@ -125,6 +127,7 @@ def test_validation_catches_a_model_that_scales_or_breaks_its_output(served, tmp
     assert result.exit_code == 1
 
 
+@pytest.mark.slow
 @pytest.mark.server
 def test_server_killed_mid_run_ends_cleanly(served, tmp_path):
     from wux.triton_repo.server import TritonServer
@@ -153,6 +156,7 @@ def test_server_down_at_start_is_one_line(tmp_path):
     assert_one_line_error(invoke("perf", "--url", f"127.0.0.1:{free_port()}"), "cannot use model")
 
 
+@pytest.mark.slow
 @pytest.mark.server
 @pytest.mark.parametrize("distribution", ["constant", "poisson"])
 def test_request_rate_mode_and_plot(served, tmp_path, distribution):

@@ -73,7 +73,7 @@ def test_threads_are_searched_only_where_the_model_has_them():
 def test_preferred_choices_parse():
     import typer
 
-    from wux.cli_params import preferred
+    from wux.cli_options import preferred
 
     assert preferred("default,4,2+4,4") == ((), (4,), (2, 4))
     with pytest.raises(typer.BadParameter):
@@ -161,6 +161,7 @@ def quick(url: str, **kw) -> TuneConfig:
                       queue_delay_us=kw.pop("queue_delay_us", (0,)), instances=kw.pop("instances", (1,)), **kw)
 
 
+@pytest.mark.slow
 @pytest.mark.server
 def test_tune_applies_each_config_then_restores_the_served_one(served):
     info, _ = served
@@ -181,6 +182,7 @@ def test_tune_applies_each_config_then_restores_the_served_one(served):
     assert report.best is not None and report.best.best is not None
 
 
+@pytest.mark.slow
 @pytest.mark.server
 def test_tune_through_the_front_model(served):
     info, _ = served
@@ -233,6 +235,7 @@ def own_server(served, tmp_path):
         yield info, repo
 
 
+@pytest.mark.slow
 @pytest.mark.server
 def test_write_puts_the_best_config_in_the_repository(own_server):
     from wux.triton_repo.config import validate
@@ -263,6 +266,7 @@ def test_write_puts_the_best_config_in_the_repository(own_server):
         assert mismatch(best, settings_of(served_config(fresh.grpc_url, "waveunet_python"))) is None
 
 
+@pytest.mark.slow
 @pytest.mark.server
 def test_an_impossible_budget_writes_nothing_and_restores(own_server):
     info, repo = own_server
@@ -296,6 +300,7 @@ def test_tune_server_down_is_one_line():
     assert_one_line_error(invoke("tune", "--url", f"127.0.0.1:{free_port()}"), "cannot use model")
 
 
+@pytest.mark.slow
 @pytest.mark.server
 def test_server_killed_mid_tune_ends_cleanly(own_server):
     import threading
@@ -319,6 +324,7 @@ def test_server_killed_mid_tune_ends_cleanly(own_server):
     assert report.error and not report.restored and len(report.trials) < 8
 
 
+@pytest.mark.slow
 @pytest.mark.server
 def test_a_server_without_model_control_is_one_line(served, tmp_path):
     from wux.triton_repo.server import TritonServer

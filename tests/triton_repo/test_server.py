@@ -136,6 +136,7 @@ def test_free_port_is_one_nobody_listens_on():
         assert s.getsockname()[1] == port
 
 
+@pytest.mark.slow
 @pytest.mark.server
 def test_wux_serve_runs_until_sigterm_and_stops_by_pid(served):
     """`wux serve` as a user runs it: a process of its own, ready on loopback, stopped by SIGTERM."""

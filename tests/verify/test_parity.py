@@ -162,3 +162,7 @@ def test_an_artifact_answering_nan_fails_verify(exported, tmp_path):
     bad = next(a for a in report.artifacts if a.artifact == "onnx-fp32")
     assert not bad.passed and bad.failed_cases == bad.cases
     assert "NaN/Inf" in bad.first_failure and bad.would_pass_with is None
+    from tests.test_cli import invoke
+
+    result = invoke("verify", folder)
+    assert result.exit_code == 1 and "no tolerance would pass it" in result.output

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from wux.contract import DEFAULT_SAMPLE_RATE
+from wux.data.resample import resample_poly
 from wux.errors import AudioError, first_line
 from wux.fsutil import atomic_file
 
@@ -43,7 +44,6 @@ def read_audio(
                 f"sample rate is {rate} Hz but the model expects {sample_rate} Hz (pass --resample)",
                 path,
             )
-        from wux.data.resample import resample_poly
 
         wave = resample_poly(wave, rate, sample_rate)
     return wave

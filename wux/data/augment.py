@@ -8,6 +8,7 @@ import numpy as np
 
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data import noise as noises
+from wux.data.resample import resample_poly
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,6 @@ SPEED_GRID = 50  # speed factors are 50/k so the resampler's filters stay small 
 
 def change_speed(wave: np.ndarray, factor: float) -> np.ndarray:
     """Play `factor` times faster (length / factor), factor rounded to the 50/k grid."""
-    from wux.data.resample import resample_poly
 
     out_rate = int(round(SPEED_GRID / factor))
     return resample_poly(wave, SPEED_GRID, out_rate).astype(np.float64)

@@ -16,6 +16,7 @@ import numpy as np
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data import noise as noises
 from wux.data.layout import SPLITS, split_dirs
+from wux.data.resample import resample_poly
 from wux.data.sentences import sentence
 from wux.errors import MissingDependency, WuxError
 from wux.fsutil import atomic_dir
@@ -73,8 +74,6 @@ def espeak_version() -> str:
 def speak(u: Utterance, sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:
     """espeak-ng's waveform for one utterance, resampled to sample_rate, float64."""
     import soundfile as sf
-
-    from wux.data.resample import resample_poly
 
     cmd = [espeak_binary(), "-v", u.voice, "-s", str(u.rate_wpm), "-p", str(u.pitch), "--stdout", u.text]
     proc = subprocess.run(cmd, capture_output=True, check=False, timeout=60)

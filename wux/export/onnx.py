@@ -8,6 +8,7 @@ import warnings
 
 from wux.errors import ExportError, WuxError
 from wux.export.check import Outcome, dynamic_shapes, failure, fixed_shapes, unfaithful
+from wux.export.fp16 import convert_to_fp16
 from wux.export.spec import Profile
 from wux.runtime.onnxruntime import OrtRunner
 
@@ -85,8 +86,6 @@ def write_onnx(job, exporter: str, length: Profile | None) -> dict:
 
 def export_fp16(job) -> Outcome:
     import onnx
-
-    from wux.export.fp16 import convert_to_fp16
 
     source = job.sources.get("onnx-fp32")
     if source is None:

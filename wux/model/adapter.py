@@ -47,7 +47,7 @@ class WaveformAdapter(nn.Module):
             m = self.multiple
             padded = ((samples + m - 1) // m) * m
             if self.minimum > 1:
-                padded = torch.sym_max(padded, self.minimum)
+                padded = max(padded, self.minimum)
             x = F.pad(x, (0, padded - samples))
         y = self.model(x if self.layout.input_rank == 3 else x[:, 0])
         if self.layout.tuple_output:

@@ -125,7 +125,7 @@ def load_config_json(path: Path) -> WaveUNetConfig:
 
 
 # The seed project's model: three strided blocks, BatchNorm + ReLU, 1->32->64->128,
-# so 1x16000 becomes 128x250 at the bottom of the encoder.
+# so one second at 16 kHz becomes 128 x 250 at the bottom of the encoder.
 SEED = WaveUNetConfig(
     levels=3, channels=(32, 64, 128), bottleneck_channels=128, encoder_kernel=15,
     decoder_kernel=5, downsampling="strided", upsampling="transposed", stride=4,

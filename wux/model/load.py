@@ -19,8 +19,9 @@ from wux.model.adapter import Layout, WaveformAdapter
 from wux.model.checkpoint import Checkpoint, load_checkpoint, load_weights, read_weights
 from wux.model.config import WaveUNetConfig
 from wux.model.info import count_macs, waveunet_contract
-from wux.model.probe import ProbeReport, contract_from_probe, probe_model
+from wux.model.probe import ProbeReport, contract_from_probe, layout_of, probe_model
 from wux.model.user import UserModel, build_user_model, resolve_factory
+from wux.runtime.eager import TorchRunner
 
 LAYOUT_KEYS = tuple(f.name for f in fields(Layout))
 CONTRACT_KEYS = tuple(f.name for f in fields(AudioContract))
@@ -60,12 +61,13 @@ class ModelSource:
         return str(self.checkpoint) if self.checkpoint else "the bundled default model"
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> ModelSource:
-        """The source an export's manifest recorded, to rebuild its reference model."""
+    def from_record(cls, record: dict[str, Any], model: dict[str, Any] | None = None) -> ModelSource:
+        """The source an export's manifest recorded (and how its model record says it is called)."""
         if record.get("kind") == "user":
             weights = record.get("weights")
+            layout = dict((model or {}).get("layout") or {})
             return cls(factory=record["factory"], kwargs=dict(record.get("kwargs") or {}),
-                       weights=Path(weights) if weights else None)
+                       weights=Path(weights) if weights else None, declared=layout)
         return cls(checkpoint=Path(record["path"]))
 
 
@@ -84,8 +86,6 @@ class LoadedModel:
     probe: ProbeReport | None = None
 
     def runner(self, device: str = "cpu"):
-        from wux.runtime.eager import TorchRunner
-
         return TorchRunner(self.module, device)
 
     def model_record(self) -> dict[str, Any]:
@@ -159,6 +159,8 @@ def finish_user_model(model, source: ModelSource, user: UserModel, record: dict,
         facts["length"] = LengthRule(**facts["length"])
     origin = {k: "declared" if k in source.declared else "recorded" for k in facts}
     report = None
+    if contract is not None and not any(k in given for k in LAYOUT_KEYS):
+        layout = layout_of(model)  # the contract is known; how the model is called is not
     if contract is None:
         if "sample_rate" not in facts:
             facts["sample_rate"] = model_sample_rate(model, user)

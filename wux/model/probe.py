@@ -15,6 +15,7 @@ has no finite strict receptive field: windows then approximate it, and the contr
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -25,6 +26,11 @@ from wux.model.adapter import Layout, WaveformAdapter
 from wux.model.info import count_macs
 
 EFFECTIVE_DB = -60.0  # a change this far below the largest one counts as no change (effective extents)
+# Responses at two shifts count as the same within this. A strided model shifted off its grid responds
+# differently by -50 dB or more (DEMUCS's sinc resampler by about -52 dB); float64 noise sits far below,
+# float32 noise near -80 dB for models that sum long stretches (a probe falls back to float32 only when the
+# model cannot run in float64).
+SAME_RESPONSE_DB = -80.0
 PROBE_START = 1 << 15  # samples in the first receptive-field probe
 PROBE_MAX = 1 << 18  # longest probe; a model that sees further has an unbounded receptive field
 MAX_ALIGN = 1 << 12
@@ -60,6 +66,7 @@ class ProbeReport:
     probe_samples: int  # length of the receptive-field probe
     macs_per_second: int | None
     sample_rate: int
+    precision: str  # the receptive field and alignment were measured in float64 when the model runs in it
     forwards: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -133,7 +140,7 @@ def as_waveform(y, layout: Layout) -> np.ndarray:
 
 
 def detect_layout(prober: Prober, declared: Layout | None = None,
-                  lengths=(16384, 15360, 20736, 16000)) -> tuple[Layout, int]:
+                  lengths=(16384, 15360, 20736, 24000)) -> tuple[Layout, int]:
     """(layout, a length it returns unchanged): [batch, 1, samples] first, then [batch, samples]."""
     seen = []
     for n in lengths:
@@ -161,6 +168,13 @@ def detect_layout(prober: Prober, declared: Layout | None = None,
                 return layout, n
             seen.append(f"{n} samples in, {shape[-1]} out")
     raise ModelError("not waveform in / waveform out of the same length: " + "; ".join(seen[:3]))
+
+
+def layout_of(model) -> Layout:
+    """How the model is called ([batch, 1, samples] or [batch, samples], a tuple out or not)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return detect_layout(Prober(model))[0]
 
 
 def five_smooth(limit: int) -> list[int]:
@@ -204,26 +218,52 @@ def minimum_length(prober: Prober, multiple: int, base: int) -> int:
     return hi * multiple
 
 
+def in_float64(adapter, samples: int):
+    """A float64 copy of the model, or None when it does not run in float64 (a custom op, a dtype check).
+
+    In float64 a change is a change: float32 rounding neither hides small contributions (strict extents)
+    nor passes for a difference between responses (the alignment search)."""
+    import copy
+
+    import torch
+
+    try:
+        twin = copy.deepcopy(adapter).double()
+        with torch.inference_mode():
+            out = twin(torch.zeros(1, 1, samples, dtype=torch.float64))
+        return twin if out.dtype == torch.float64 else None
+    except Exception:  # noqa: BLE001 - any failure means: probe in float32
+        return None
+
+
 class Response:
     """Adapter outputs for one base input, and the change a perturbation makes."""
 
-    def __init__(self, adapter, n: int, prober: Prober):
-        self.adapter, self.prober, self.n = adapter, prober, n
-        self.x = signal(n, seed=1)
+    def __init__(self, adapter, n: int, prober: Prober, dtype):
+        self.adapter, self.prober, self.n, self.dtype = adapter, prober, n, dtype
+        self.x = signal(n, seed=1).astype(np.float64)
         self.y = self.run(self.x)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         torch = self.prober.torch
         self.prober.forwards += 1
         with torch.inference_mode():
-            return self.adapter(torch.from_numpy(x)[:, None]).numpy()[0, 0].astype(np.float64)
+            t = torch.from_numpy(x).to(self.dtype)[:, None]
+            return self.adapter(t).numpy()[0, 0].astype(np.float64)
+
+    def change(self, x: np.ndarray, y: np.ndarray, p: int) -> np.ndarray:
+        """How the output moves when input sample p of `x` (whose output is `y`) moves by DELTA."""
+        x = x.copy()
+        x[0, p] += DELTA
+        return self.run(x) - y
 
     def extents_at(self, p: int) -> tuple[Extents, Extents, float | None]:
         """(strict, effective) extents of a perturbation of sample p (None where it reaches the probe's edge),
         and the level of the change far from p in dB below its peak (None: no change there)."""
-        x = self.x.copy()
-        x[0, p] += DELTA
-        d = np.abs(self.run(x) - self.y)
+        change = self.change(self.x, self.y, p)
+        if p == self.n // 2:
+            self.middle = change  # the reference response for the alignment search
+        d = np.abs(change)
         if not np.any(d > 0):
             return Extents(0, 0), Extents(0, 0), None
         effective = d > d.max() * 10 ** (EFFECTIVE_DB / 20)
@@ -240,21 +280,24 @@ class Response:
         future = None if first <= margin and first < p else p - first
         return Extents(max(past, 0) if past is not None else None, max(future, 0) if future is not None else None)
 
-    def shifts_with_input(self, s: int, margin: int) -> bool:
-        """Whether rolling the input by s rolls the output by s, away from edges and the seam."""
-        y2 = self.run(np.roll(self.x, s, axis=1))
-        lo, hi = s + margin, self.n - margin
-        if hi - lo < 64:
-            return False
-        diff = np.abs(y2[lo:hi] - self.y[lo - s: hi - s]).max()
-        return bool(diff <= 1e-4 * (np.abs(self.y).max() + 1e-12))
+    def responds_the_same_shifted(self, s: int, reach: int) -> bool:
+        """Whether, with the input rolled by s, a perturbation s samples later moves the output the same way.
+
+        Comparing changes rather than outputs keeps models whose output depends on all their input (a
+        level, a running sum, a recurrent state) measurable: the roll keeps the input's statistics."""
+        p = self.n // 2
+        shifted = np.roll(self.x, s, axis=1)
+        moved = self.change(shifted, self.run(shifted), p + s)
+        lo, hi = max(0, p - reach), min(self.n - s, p + reach + 1)
+        diff = np.abs(moved[lo + s: hi + s] - self.middle[lo:hi]).max()
+        return bool(diff <= 10 ** (SAME_RESPONSE_DB / 20) * np.abs(self.middle).max())
 
 
-def find_extents(adapter, prober: Prober) -> tuple[Response, Extents, Extents, float | None]:
+def find_extents(adapter, prober: Prober, dtype) -> tuple[Response, Extents, Extents, float | None]:
     """Grow the probe until the effective extents fit inside it (or PROBE_MAX)."""
     n = PROBE_START
     while True:
-        response = Response(adapter, n, prober)
+        response = Response(adapter, n, prober, dtype)
         strict, effective, level = response.extents_at(n // 2)
         if effective.span is not None or n >= PROBE_MAX:
             return response, strict, effective, level
@@ -262,18 +305,16 @@ def find_extents(adapter, prober: Prober) -> tuple[Response, Extents, Extents, f
 
 
 def find_alignment(response: Response, effective: Extents) -> int:
-    """Smallest shift under which the output shifts with the input (powers of two first, then 3- and 5-smooth)."""
-    # Far enough from the edges and the seam for a recurrent state to have forgotten them, too.
-    reach = effective.span or response.n // 4
-    margin = max(2 * reach + 16, response.n // 8)
+    """Smallest shift under which the model responds the same (powers of two first, then 3- and 5-smooth)."""
+    reach = (effective.span or response.n // 4) + 16
     candidates = [1] + [1 << k for k in range(1, MAX_ALIGN.bit_length())]
     candidates += [m for m in five_smooth(MAX_ALIGN) if m not in candidates]
     for s in candidates:
-        if 2 * margin + s + 64 > response.n:
+        if response.n // 2 + s + 16 > response.n:
             break
-        if response.shifts_with_input(s, margin):
+        if response.responds_the_same_shifted(s, reach):
             return s
-    raise ModelError(f"its output does not follow shifts of its input by up to {MAX_ALIGN} samples (within "
+    raise ModelError(f"it does not respond the same to shifts of its input by up to {MAX_ALIGN} samples (in "
                      f"{response.n}-sample probes); declare its alignment with --contract '{{\"align\": N}}'")
 
 
@@ -281,11 +322,20 @@ def probe_model(model, sample_rate: int, layout: Layout | None = None, length: L
                 align: int | None = None) -> ProbeReport:
     """Measure `model` (a user's nn.Module in its own layout); given facts are used instead of measured."""
     t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a model fed lengths it may refuse warns about them; refusal is the finding
+        return measure(model, sample_rate, layout, length, align, t0)
+
+
+def measure(model, sample_rate: int, layout: Layout | None, length: LengthRule | None, align: int | None,
+            t0: float) -> ProbeReport:
     prober = Prober(model, layout)
     layout, base = detect_layout(prober, layout)
     length = length or find_length_rule(prober, base)
     adapter = WaveformAdapter(model, layout, length).eval()
-    response, strict, effective, level = find_extents(adapter, prober)
+    precise = in_float64(adapter, length.valid_length(base))
+    dtype = prober.torch.float32 if precise is None else prober.torch.float64
+    response, strict, effective, level = find_extents(precise or adapter, prober, dtype)
     align = align or find_alignment(response, effective)
     mid = response.n // 2
     for phase in sorted({1, align // 2, align - 1} - {0}):
@@ -295,7 +345,7 @@ def probe_model(model, sample_rate: int, layout: Layout | None = None, length: L
     macs = count_macs(adapter, round_up(sample_rate, length.multiple))
     macs_per_second = None if macs is None else round(macs * sample_rate / round_up(sample_rate, length.multiple))
     return ProbeReport(layout, length, align, strict, effective, level, response.n, macs_per_second, sample_rate,
-                       prober.forwards, time.perf_counter() - t0)
+                       "float32" if precise is None else "float64", prober.forwards, time.perf_counter() - t0)
 
 
 def contract_from_probe(report: ProbeReport, declared: dict) -> AudioContract:

@@ -108,7 +108,7 @@ def bench_folder(folder: Path, formats: list[str] | None = None, batches: tuple[
     contract = manifest.contract
     threads = threads or min(torch.get_num_threads(), os.cpu_count() or 1)
     torch.set_num_threads(threads)
-    model = load_model(source or ModelSource.from_record(manifest.source), contract=contract)
+    model = load_model(source or ModelSource.from_record(manifest.source, manifest.model), contract=contract)
     samples = samples or contract.chunk
     macs = contract.macs_per_second or count_macs(model.module, contract.sample_rate)
     macs_per_sample = (macs or 0) / contract.sample_rate

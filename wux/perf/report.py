@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from wux.errors import MissingDependency
 from wux.fsutil import atomic_file
 
 CSV_COLUMNS = ("Inferences/Second", "Client Send", "Network+Server Send/Recv", "Server Queue",
@@ -43,8 +44,6 @@ def write_plot(path: Path, levels, title: str) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:
-        from wux.errors import MissingDependency
-
         raise MissingDependency("matplotlib", hint="pip install matplotlib") from e
     ordered = sorted(levels, key=lambda lv: lv.throughput_infer_per_s)
     x = [lv.throughput_infer_per_s for lv in ordered]

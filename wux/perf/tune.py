@@ -21,7 +21,9 @@ from itertools import product
 from pathlib import Path
 
 from wux.errors import WuxError, first_line
+from wux.fsutil import atomic_file
 from wux.perf.loadgen import LevelResult, PerfConfig, run_perf
+from wux.triton_repo.config import validate
 
 DEFAULT_QUEUE_DELAYS_US = (0, 500, 2000)
 DEFAULT_INSTANCES = (1, 2)
@@ -251,8 +253,6 @@ def repo_config_path(repo: Path, model: str) -> Path:
 
 
 def read_repo_config(repo: Path, model: str):
-    from wux.triton_repo.config import validate
-
     path = repo_config_path(repo, model)
     if not path.is_file():
         raise WuxError(f"no config for model {model} in this repository", path)
@@ -273,9 +273,6 @@ def check_repo_matches(repo_config, served, path: Path) -> None:
 def write_config(repo: Path, model: str, s: BatchSettings):
     """The repository's own config.pbtxt with these settings, schema-checked, renamed into place."""
     from google.protobuf import text_format
-
-    from wux.fsutil import atomic_file
-    from wux.triton_repo.config import validate
 
     path = repo_config_path(repo, model)
     config = apply_settings(read_repo_config(repo, model), s)

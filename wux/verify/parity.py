@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.errors import MissingDependency, WuxError, first_line
+from wux.errors import MissingDependency, ModelError, WuxError, first_line
 from wux.export.formats import get_format
 from wux.export.manifest import Artifact, read_manifest
 from wux.fsutil import sha256_file
@@ -100,7 +100,11 @@ class References:
     def __getitem__(self, case: Case) -> tuple[np.ndarray, np.ndarray]:
         if case not in self.cache:
             x = make_signal(case.signal, case.batch, case.samples)
-            self.cache[case] = (x, self.runner(x))
+            try:
+                self.cache[case] = (x, self.runner(x))
+            except Exception as e:  # noqa: BLE001 - the user's model failing on an input it declares it takes
+                raise ModelError(f"the reference model fails on {case.label()}: {type(e).__name__}: "
+                                 f"{first_line(e)}") from None
         return self.cache[case]
 
 
@@ -161,7 +165,7 @@ def verify_folder(folder: Path, source: ModelSource | None = None, device: str =
     folder = Path(folder)
     manifest = read_manifest(folder)
     if reference is None:
-        source = source or ModelSource.from_record(manifest.source)
+        source = source or ModelSource.from_record(manifest.source, manifest.model)
         if source.checkpoint is not None and not Path(source.checkpoint).exists():
             raise WuxError("the manifest's source checkpoint is gone; pass --checkpoint", source.checkpoint)
         reference = load_model(source, contract=manifest.contract)

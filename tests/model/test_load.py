@@ -1,0 +1,177 @@
+"""Models from the user's own code: naming a callable, weights in the shapes people save, the contract."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tests.test_cli import assert_one_line_error, invoke
+from wux.errors import CheckpointError, ConfigError, ModelError
+from wux.model.load import ModelSource, load_model
+from wux.model.user import resolve_factory
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+class Gain(nn.Module):
+    """[batch, 1, samples] scaled by one weight; states its own sample rate."""
+
+    sample_rate = 8000
+
+    def __init__(self, gain: float = 0.5):
+        super().__init__()
+        self.gain = nn.Parameter(torch.tensor([gain]))
+
+    def forward(self, x):
+        return self.gain * x
+
+
+def build_gain(gain: float = 0.5) -> Gain:
+    return Gain(gain)
+
+
+def not_a_module():
+    return "hello"
+
+
+@pytest.fixture
+def tcn_file(tmp_path) -> Path:
+    """The stand-alone example copied outside any package, with weights saved beside it."""
+    script = tmp_path / "models" / "tcn.py"
+    script.parent.mkdir()
+    shutil.copy(EXAMPLES / "standalone" / "tcn_denoiser.py", script)
+    return script
+
+
+def weights_of(module: nn.Module, path: Path, wrap=None, prefix="") -> Path:
+    sd = {prefix + k: v for k, v in module.state_dict().items()}
+    torch.save(sd if wrap is None else {wrap: sd, "epoch": 3}, path)
+    return path
+
+
+def test_a_callable_by_module_and_by_file_path(tcn_file):
+    assert resolve_factory(f"{__name__}:build_gain") is build_gain
+    build = resolve_factory(f"{tcn_file}:build")
+    assert build(layers=2).blocks[1].conv.dilation == (2,)
+
+
+@pytest.mark.parametrize("wrap", [None, "state_dict", "model", "model_state_dict", "state"])
+@pytest.mark.parametrize("prefix", ["", "module."])
+def test_weights_in_the_containers_people_save(tmp_path, wrap, prefix):
+    path = weights_of(Gain(0.25), tmp_path / "w.pt", wrap, prefix)
+    model = load_model(ModelSource(factory=f"{__name__}:Gain", weights=path))
+    x = np.ones((1, 100), dtype=np.float32)
+    np.testing.assert_allclose(model.runner()(x), 0.25 * x)
+    assert model.contract.sample_rate == 8000  # stated by the model itself
+    assert model.record["weights_sha256"] and model.contract_origin["align"] == "measured"
+
+
+def test_declared_facts_win_and_skip_what_they_cover(tmp_path):
+    path = weights_of(Gain(), tmp_path / "w.pt")
+    declared = {"sample_rate": 16000, "length": {"multiple": 4, "minimum": 8}, "align": 4, "receptive_field": 1,
+                "context": 0, "context_exact": True, "causal": True, "lookahead": 0, "macs_per_second": 16000}
+    model = load_model(ModelSource(factory=f"{__name__}:Gain", weights=path, declared=declared))
+    assert model.probe is None  # everything the probe measures was declared: nothing ran
+    assert model.contract.sample_rate == 16000 and model.contract.length.multiple == 4
+    assert set(model.contract_origin.values()) == {"declared"}
+
+
+def test_a_demucs_style_package_loads_without_running_code(tmp_path):
+    """DEMUCS saves {"class": <its class>, "args", "kwargs", "state"}: the class is allowed as a name, never
+    called, and the kwargs come from the package when none are given."""
+    torch.save({"class": Gain, "args": (), "kwargs": {"gain": 0.75}, "state": Gain(0.75).state_dict()},
+               tmp_path / "package.pt")
+    model = load_model(ModelSource(factory=f"{__name__}:Gain", weights=tmp_path / "package.pt"))
+    assert model.user.kwargs == {"gain": 0.75} and model.record["kwargs"] == {"gain": 0.75}
+    # without --model naming that class, the same file is refused like any file naming code
+    with pytest.raises(CheckpointError, match="would run code"):
+        load_model(ModelSource(factory=f"{__name__}:build_gain", weights=tmp_path / "package.pt"))
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("no module", "cannot import 'no_such_pkg.mod'"),
+    ("no callable", "has no 'Nope'; callables there:"),
+    ("not callable", "is not callable"),
+    ("bad kwargs", "Gain(**{'gain': 1, 'width': 2}) failed: TypeError"),
+    ("not a module", "returned a str, not a torch.nn.Module"),
+    ("bad spec", "expected MODULE:CALLABLE"),
+    ("missing file", "model file not found"),
+    ("keys", "missing keys gain; unexpected keys bias, weight"),
+    ("code", "would run code"),
+])
+def test_bad_models_and_weights_are_one_line(tmp_path, capfd, case, fragment):
+    weights = weights_of(Gain(), tmp_path / "w.pt")
+    torch.save({"weight": torch.zeros(1), "bias": torch.zeros(1)}, tmp_path / "other.pt")
+    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    this = __name__
+    sources = {
+        "no module": ModelSource(factory="no_such_pkg.mod:X"),
+        "no callable": ModelSource(factory=f"{this}:Nope"),
+        "not callable": ModelSource(factory=f"{this}:EXAMPLES"),
+        "bad kwargs": ModelSource(factory=f"{this}:Gain", kwargs={"gain": 1, "width": 2}),
+        "not a module": ModelSource(factory=f"{this}:not_a_module"),
+        "bad spec": ModelSource(factory="just_a_name"),
+        "missing file": ModelSource(factory=f"{tmp_path / 'nope.py'}:build"),
+        "keys": ModelSource(factory=f"{this}:Gain", weights=tmp_path / "other.pt"),
+        "code": ModelSource(factory=f"{this}:Gain", weights=tmp_path / "evil.pt"),
+    }
+    with pytest.raises((ModelError, CheckpointError, ConfigError)) as err:
+        load_model(sources[case])
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+    assert "pwned" not in capfd.readouterr().out
+    assert weights.exists()
+
+
+def test_the_python_api_for_notebooks(tcn_file, tmp_path):
+    import wux
+
+    torch.manual_seed(0)
+    weights = weights_of(resolve_factory(f"{tcn_file}:build")(), tmp_path / "w.pt")
+    model = wux.load_model(model=f"{tcn_file}:build", weights=weights, sample_rate=16000)
+    assert model.contract.causal and model.contract.receptive_field == 63 and model.layout.input_rank == 2
+    again = wux.probe(model)
+    assert again.strict.span == 63 and again.causal
+
+
+def test_a_recorded_user_model_needs_only_its_file(tcn_file, tmp_path):
+    torch.manual_seed(0)
+    weights = weights_of(resolve_factory(f"{tcn_file}:build")(layers=3), tmp_path / "w.pt")
+    result = invoke("import", "--model", f"{tcn_file}:build", "--model-kwargs", '{"layers": 3}', "--weights", weights,
+                    "--sample-rate", "16000", "-o", tmp_path / "tcn.wux.pt", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["family"] == "user"
+    info = invoke("info", tmp_path / "tcn.wux.pt", "--json")
+    assert info.exit_code == 0, info.output
+    report = json.loads(info.output)
+    assert report["family"] == "user" and report["model"]["kwargs"] == {"layers": 3}
+    assert report["contract"]["receptive_field"] == 15 and report["contract"]["causal"] is True
+    assert set(report["contract_origin"].values()) == {"recorded"}  # measured once, at import: not probed again
+    loaded = load_model(ModelSource(checkpoint=tmp_path / "tcn.wux.pt"))
+    x = np.random.default_rng(0).standard_normal((1, 500)).astype(np.float32)
+    direct = load_model(ModelSource(factory=f"{tcn_file}:build", kwargs={"layers": 3}, weights=weights,
+                                    declared={"sample_rate": 16000}))
+    np.testing.assert_array_equal(loaded.runner()(x), direct.runner()(x))
+
+
+def test_cli_model_options_one_line_errors(tmp_path, tiny_checkpoint):
+    assert_one_line_error(invoke("info", "--model", "no_such_pkg:X"), "cannot import 'no_such_pkg'")
+    assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--model-kwargs", "{not json"),
+                          "'--model-kwargs'", "not a JSON object")
+    assert_one_line_error(invoke("info", tiny_checkpoint, "--model", f"{__name__}:Gain"), "not both")
+    assert_one_line_error(invoke("info", "--weights", tiny_checkpoint), "pass --model too")
+    assert_one_line_error(invoke("info", tiny_checkpoint, "--sample-rate", "8000"), "states its own audio contract")
+    assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--contract", '{"colour": 1}'),
+                          "unknown contract field(s) colour")
+    assert_one_line_error(invoke("export", "--model", f"{__name__}:Gain", "--out", tmp_path / "b"),
+                          "--weights is needed")
+    assert not (tmp_path / "b").exists()

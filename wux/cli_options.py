@@ -1,0 +1,187 @@
+"""The options commands share, and the value syntaxes (lists, ranges, length mixes, JSON) typer parses.
+
+Each parser raises typer.BadParameter, which the CLI prints as one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
+
+import typer
+
+
+def int_list(text: str, minimum: int = 1) -> tuple[int, ...]:
+    """'1,2,4,8' -> (1, 2, 4, 8): values >= minimum, in the order given, without repeats."""
+    try:
+        values = tuple(dict.fromkeys(int(p) for p in text.split(",")))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: use comma-separated whole numbers like 1,2,4") from None
+    if any(v < minimum for v in values):
+        raise typer.BadParameter(f"{text!r}: values must be at least {minimum}")
+    return values
+
+
+def counts(text: str) -> tuple[int, ...]:
+    return int_list(text, 1)
+
+
+def counts_or_zero(text: str) -> tuple[int, ...]:
+    return int_list(text, 0)
+
+
+def levels(text: str, kind=int) -> tuple:
+    """'start:end:step' (perf_analyzer's --concurrency-range / --request-rate-range) -> the levels;
+    a comma list ('1,2,4,8') gives those levels exactly."""
+    if "," in text:
+        try:
+            values = tuple(dict.fromkeys(kind(p) for p in text.split(",")))
+        except ValueError:
+            raise typer.BadParameter(f"{text!r}: use start:end[:step] or a list like 1,2,4") from None
+        if any(v <= 0 for v in values):
+            raise typer.BadParameter(f"{text!r}: levels must be positive")
+        return values
+    try:
+        parts = [kind(p) for p in text.split(":")]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: use start:end[:step]") from None
+    start, end, step = (parts + [parts[0], 1])[:3] if len(parts) == 1 else (parts + [1])[:3]
+    if start <= 0 or end < start or step <= 0:
+        raise typer.BadParameter(f"{text!r}: use start:end[:step] with 0 < start <= end")
+    out, v = [], start
+    while v <= end + 1e-9:
+        out.append(v)
+        v += step
+    return tuple(out)
+
+
+def rate_levels(text: str) -> tuple[float, ...]:
+    return levels(text, float)
+
+
+def lengths(text: str) -> tuple[tuple[int, float], ...]:
+    """'8000:0.7,24000:0.3' -> ((8000, 0.7), (24000, 0.3))."""
+    out = []
+    for item in text.split(","):
+        n, _, share = item.partition(":")
+        try:
+            out.append((int(n), float(share or 1.0)))
+        except ValueError:
+            raise typer.BadParameter(f"item {item!r}: use SAMPLES:SHARE") from None
+    if any(n < 1 or s <= 0 for n, s in out):
+        raise typer.BadParameter("needs positive samples and shares")
+    return tuple(out)
+
+
+def preferred(text: str) -> tuple[tuple[int, ...], ...]:
+    """'default,4,2+4' -> ((), (4,), (2, 4)): alternatives to try; 'default' leaves the choice to Triton."""
+    out: list[tuple[int, ...]] = []
+    for item in text.split(","):
+        item = item.strip()
+        choice = () if item == "default" else int_list(item.replace("+", ","))
+        if choice not in out:
+            out.append(choice)
+    return tuple(out)
+
+
+def names(values: list[str] | None) -> tuple[str, ...]:
+    """Repeatable and comma-separated at once: --to onnx --to trt, or --to onnx,trt."""
+    return tuple(v.strip() for item in values or () for v in item.split(",") if v.strip())
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """A JSON object given inline, or the path of a .json file holding one."""
+    source = text
+    if not text.lstrip().startswith("{") and Path(text).is_file():
+        source = Path(text).read_text()
+    try:
+        value = json.loads(source)
+    except json.JSONDecodeError as e:
+        raise typer.BadParameter(f"not a JSON object ({e})") from None
+    if not isinstance(value, dict):
+        raise typer.BadParameter("must be a JSON object, like '{\"hidden\": 48}'")
+    return value
+
+
+Device = Literal["cpu", "cuda"]
+Protocol = Literal["grpc", "http"]
+CheckpointArg = Annotated[Optional[Path], typer.Argument(
+    help="wux checkpoint (default: the bundled model; not with --model)", show_default=False)]
+CheckpointOpt = Annotated[Optional[Path], typer.Option(
+    help="wux checkpoint (default: the bundled model; not with --model)", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+DeviceOpt = Annotated[Device, typer.Option(help="Where PyTorch / onnxruntime run.")]
+# load-generation options shared by `wux perf` and `wux tune`
+LengthsOpt = Annotated[Optional[tuple], typer.Option(parser=lengths, metavar="SAMPLES:SHARE,...",
+                                                     help="Request lengths and their shares (default: the chunk).")]
+IntervalOpt = Annotated[int, typer.Option(help="Measurement window, ms.")]
+StabilityOpt = Annotated[float, typer.Option(help="The last 3 windows must agree within this %.")]
+MaxTrialsOpt = Annotated[int, typer.Option(help="Windows per level before giving up on stability.")]
+InputDataOpt = Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send.")]
+
+
+# ---------------------------------------------------------------- how models are named
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """--model, --model-kwargs, --weights, --sample-rate, --contract: a model from the user's own code."""
+
+    model: str | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    weights: Path | None = None
+    sample_rate: int | None = None
+    contract: dict[str, Any] = field(default_factory=dict)
+
+    def source(self, checkpoint: Path | None = None):
+        from wux.model.load import ModelSource
+
+        declared = dict(self.contract)
+        if self.sample_rate is not None:
+            declared["sample_rate"] = self.sample_rate
+        return ModelSource(checkpoint=checkpoint, factory=self.model, kwargs=dict(self.model_kwargs),
+                           weights=self.weights, declared=declared)
+
+
+MODEL_PARAMETERS = [
+    inspect.Parameter("model", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[str], typer.Option("--model", help="Your model: MODULE:CALLABLE or path/to/file.py:CALLABLE.",
+                                    rich_help_panel="Model")]),
+    inspect.Parameter("model_kwargs", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[dict], typer.Option("--model-kwargs", parser=json_object, metavar="JSON",
+                                     help="Keyword arguments for --model, as a JSON object.",
+                                     rich_help_panel="Model")]),
+    inspect.Parameter("weights", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[Path], typer.Option("--weights", help="Weights for --model: a state_dict, or one under "
+                                     "state_dict / model / model_state_dict / state.", rich_help_panel="Model")]),
+    inspect.Parameter("sample_rate", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[int], typer.Option("--sample-rate", help="The rate --model was trained at, Hz.",
+                                    rich_help_panel="Model")]),
+    inspect.Parameter("contract", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[dict], typer.Option("--contract", parser=json_object, metavar="JSON",
+                                     help="Audio-contract facts you know (else measured): e.g. "
+                                          "'{\"length\": {\"multiple\": 64}, \"causal\": true}'.",
+                                     rich_help_panel="Model")]),
+]
+
+
+def takes_model(fn):
+    """Add the --model options to a command; it receives them as `model_options: ModelOptions`."""
+    signature = inspect.signature(fn)
+    hints = typing.get_type_hints(fn, include_extras=True)
+    own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
+           if p.name != "model_options"]
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs):
+        values = {p.name: kwargs.pop(p.name) for p in MODEL_PARAMETERS}
+        options = ModelOptions(**{k: v for k, v in values.items() if v is not None})
+        return fn(model_options=options, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=own + MODEL_PARAMETERS)
+    return wrapper
