@@ -92,6 +92,8 @@ def test_a_users_model_through_the_whole_chain(name, tmp_path):
     assert [v["artifact"] for v in verdicts] == ["torchscript-fp32", "onnx-fp32"]
     assert all(v["passed"] and v["worst_max_abs_err"] <= 1e-4 for v in verdicts)
     assert ok(invoke("verify", build, "--json"))["passed"]  # again, from the folder alone: the manifest says how
+    bench = ok(invoke("bench", build, "--batch", "1", "--seconds", "0.05", "--json"))
+    assert {r["runner"] for r in bench["rows"]} == {"pytorch-eager", "torchscript-fp32", "onnx-fp32"}
 
     ok(invoke("triton", build, "--repo", repo, "--name", name, "--formats", "python", "--json"))
     noisy = ten_seconds(tmp_path / "noisy.wav")

@@ -175,3 +175,14 @@ def test_cli_model_options_one_line_errors(tmp_path, tiny_checkpoint):
     assert_one_line_error(invoke("export", "--model", f"{__name__}:Gain", "--out", tmp_path / "b"),
                           "--weights is needed")
     assert not (tmp_path / "b").exists()
+
+
+def test_eval_scores_a_users_model(tcn_file, tmp_path, tiny_corpus):
+    torch.manual_seed(0)
+    weights = weights_of(resolve_factory(f"{tcn_file}:build")(), tmp_path / "w.pt")
+    result = invoke("eval", "--model", f"{tcn_file}:build", "--weights", weights, "--sample-rate", "16000",
+                    "--data", tiny_corpus, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["files"] == 6 and report["model"] == f"{tcn_file}:build + {weights}"
+    assert np.isfinite(report["output_si_snr_db_mean"])

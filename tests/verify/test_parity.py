@@ -7,6 +7,7 @@ import pytest
 from onnx import numpy_helper
 
 from tests.conftest import make_checkpoint, source
+from tests.test_cli import invoke
 from wux.export.manifest import read_manifest
 from wux.fsutil import sha256_file
 from wux.model.config import TINY
@@ -31,18 +32,27 @@ def test_faithful_artifacts_pass_with_numbers(exported):
     assert {r.case.signal for r in report.results} == set(SIGNALS)
 
 
-def perturb_onnx(folder, scale=1.01):
-    """Scale one weight tensor by 1 % and record the new hash, as a buggy exporter would."""
+def rewrite_onnx(folder, edit):
+    """Change folder/model.onnx with `edit(proto)` and record the new hash, as a buggy exporter would."""
     path = folder / "model.onnx"
     proto = onnx.load(str(path))
-    init = max(proto.graph.initializer, key=lambda t: np.prod(t.dims))
-    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * scale, init.name))
+    edit(proto)
     onnx.save(proto, str(path))
     manifest = json.loads((folder / "manifest.json").read_text())
     for a in manifest["artifacts"]:
         if a["file"] == "model.onnx":
             a["sha256"] = sha256_file(path)
     (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def perturb_onnx(folder, scale=1.01):
+    """Scale the largest weight tensor by 1 %."""
+
+    def scale_largest(proto):
+        init = max(proto.graph.initializer, key=lambda t: np.prod(t.dims))
+        init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * scale, init.name))
+
+    rewrite_onnx(folder, scale_largest)
 
 
 def test_perturbed_weights_fail(exported, tmp_path):
@@ -142,27 +152,21 @@ def test_an_artifact_answering_nan_fails_verify(exported, tmp_path):
     """A graph that turns every output into NaN (0 * Inf) fails, with no tolerance that would pass."""
     folder = tmp_path / "nan"
     shutil.copytree(exported[0], folder)
-    path = folder / "model.onnx"
-    proto = onnx.load(str(path))
-    out = proto.graph.output[0].name
-    last = next(n for n in proto.graph.node if out in n.output)
-    last.output[list(last.output).index(out)] = "pre_nan"
-    inf = onnx.helper.make_tensor("wux_inf", onnx.TensorProto.FLOAT, [], [np.inf])
-    zero = onnx.helper.make_tensor("wux_zero", onnx.TensorProto.FLOAT, [], [0.0])
-    proto.graph.initializer.extend([inf, zero])
-    proto.graph.node.extend([onnx.helper.make_node("Mul", ["wux_inf", "wux_zero"], ["wux_nan"]),
-                             onnx.helper.make_node("Add", ["pre_nan", "wux_nan"], [out])])
-    onnx.save(proto, str(path))
-    manifest = json.loads((folder / "manifest.json").read_text())
-    for a in manifest["artifacts"]:
-        if a["file"] == "model.onnx":
-            a["sha256"] = sha256_file(path)
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    def add_nan(proto):
+        out = proto.graph.output[0].name
+        last = next(n for n in proto.graph.node if out in n.output)
+        last.output[list(last.output).index(out)] = "pre_nan"
+        inf = onnx.helper.make_tensor("wux_inf", onnx.TensorProto.FLOAT, [], [np.inf])
+        zero = onnx.helper.make_tensor("wux_zero", onnx.TensorProto.FLOAT, [], [0.0])
+        proto.graph.initializer.extend([inf, zero])
+        proto.graph.node.extend([onnx.helper.make_node("Mul", ["wux_inf", "wux_zero"], ["wux_nan"]),
+                                 onnx.helper.make_node("Add", ["pre_nan", "wux_nan"], [out])])
+
+    rewrite_onnx(folder, add_nan)
     report = verify_folder(folder, show_progress=False)
     bad = next(a for a in report.artifacts if a.artifact == "onnx-fp32")
     assert not bad.passed and bad.failed_cases == bad.cases
     assert "NaN/Inf" in bad.first_failure and bad.would_pass_with is None
-    from tests.test_cli import invoke
-
     result = invoke("verify", folder)
     assert result.exit_code == 1 and "no tolerance would pass it" in result.output

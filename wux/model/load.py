@@ -151,27 +151,28 @@ def load_user_model(source: ModelSource, contract: AudioContract | None, require
 
 def finish_user_model(model, source: ModelSource, user: UserModel, record: dict, recorded: dict,
                       contract: AudioContract | None, training: dict | None = None) -> LoadedModel:
-    """Wrap the user's module in the adapter its layout and length rule call for."""
+    """The user's module in the adapter its layout and length rule call for, with its contract: the one
+    given, else what is declared or recorded, with the probe measuring whatever neither says."""
     given = {**recorded, **source.declared}
+    layout_known = any(k in given for k in LAYOUT_KEYS)
     layout = Layout(**{k: given[k] for k in LAYOUT_KEYS if k in given})
     facts = {k: v for k, v in given.items() if k in CONTRACT_KEYS}
     if isinstance(facts.get("length"), dict):
         facts["length"] = LengthRule(**facts["length"])
     origin = {k: "declared" if k in source.declared else "recorded" for k in facts}
     report = None
-    if contract is not None and not any(k in given for k in LAYOUT_KEYS):
-        layout = layout_of(model)  # the contract is known; how the model is called is not
-    if contract is None:
-        if "sample_rate" not in facts:
-            facts["sample_rate"] = model_sample_rate(model, user)
+    if contract is not None:
+        layout = layout if layout_known else layout_of(model)  # the contract is known; how it is called is not
+    else:
+        rate = facts.pop("sample_rate", None) or model_sample_rate(model, user)
         if all(k in facts for k in MEASURED_KEYS):
-            contract = AudioContract(**facts)
+            contract = AudioContract(sample_rate=rate, **facts)
         else:
-            layout_given = layout if any(k in given for k in LAYOUT_KEYS) else None
-            report = probe_model(model, facts["sample_rate"], layout_given, facts.get("length"), facts.get("align"))
-            layout = report.layout
-            contract = contract_from_probe(report, facts)
+            report = probe_model(model, rate, layout if layout_known else None, facts.get("length"),
+                                 facts.get("align"))
+            layout, contract = report.layout, contract_from_probe(report, facts)
             origin.update({k: "measured" for k in MEASURED_KEYS if k not in facts})
+        origin.setdefault("sample_rate", "stated by the model")
     return LoadedModel(WaveformAdapter(model, layout, contract.length).eval(), contract, source, record, "user",
                        layout=layout, user=user, training=dict(training or {}), contract_origin=origin, probe=report)
 

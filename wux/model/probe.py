@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -69,7 +69,6 @@ class ProbeReport:
     precision: str  # the receptive field and alignment were measured in float64 when the model runs in it
     forwards: int = 0
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def causal(self) -> bool:
