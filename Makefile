@@ -8,12 +8,9 @@ TORCH  ?= torch==2.13.0
 
 .PHONY: install sysdeps demo test lint bench gpu-check perf-tools perf-compare default-model clean
 
-# Triton: the server binary and its python backend come from the nvidia-pytriton wheel (its Python
-# API is not needed, hence --no-deps). The backend's stub imports from an isolated folder with
-# numpy<2: with numpy 2 the Triton 2.51 stub returns empty tensors without an error.
-TRITON_WHEEL ?= nvidia-pytriton==0.7.0
-STUB_ENV     := $(VENV)/wux-triton-env
-STUB_PKGS    ?= numpy==1.26.4 onnxruntime==1.32.0
+# Extras the demo and the tests use. The Triton server and the python backend's numpy<2 packages are
+# fetched into .venv/wux-triton by `python -m wux.triton_repo.provision` (wux serve would on first use).
+EXTRAS       ?= cpu,serve,plot,dev
 # Third-party models the bring-your-own-model tests run, as their users install them. denoiser (DEMUCS,
 # CC BY-NC 4.0, a test dependency only) declares torchaudio and hydra it does not import: --no-deps keeps
 # the CPU torch intact.
@@ -22,9 +19,8 @@ TEST_MODELS  ?= denoiser==0.1.5
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m pip install -q --no-deps $(TRITON_WHEEL)
-	$(PY) -m pip install -q --no-deps --target $(STUB_ENV) $(STUB_PKGS)
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	$(PY) -m wux.triton_repo.provision
 	$(PY) -m pip install -q --no-deps $(TEST_MODELS)
 	touch $(STAMP)
 
@@ -66,7 +62,7 @@ perf-tools: install
 	    tritonclient==2.51.0 -d $(PA_DIR).tmp && \
 	  cd $(PA_DIR).tmp && unzip -q -o tritonclient-2.51.0-*.whl 'tritonclient-2.51.0.data/data/bin/perf_analyzer' && \
 	  mv tritonclient-2.51.0.data/data/bin/perf_analyzer . && rm -rf tritonclient-2.51.0.data *.whl && \
-	  ln -sf $$(ls $(CURDIR)/$(VENV)/lib/python3*/site-packages/nvidia_pytriton.libs/libcudart-*.so.12*) lib/libcudart.so.12 && \
+	  ln -sf $$(ls $(CURDIR)/$(VENV)/wux-triton/server/nvidia_pytriton.libs/libcudart-*.so.12*) lib/libcudart.so.12 && \
 	  cd $(CURDIR) && mv $(PA_DIR).tmp $(PA_DIR); }
 
 # perf_analyzer and `wux perf` side by side on the same model, shape and concurrency levels.

@@ -31,10 +31,11 @@ from wux.cli_options import (
 )
 from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, WuxError
 
-try:  # typer >= 0.20 vendors click
-    from typer._click import exceptions as click_exceptions
-except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as click_exceptions
+
+def click_error(e: BaseException) -> str | None:
+    """The kind of a click usage error (typer vendors click in recent releases: match by name, not import)."""
+    names = [c.__name__ for c in type(e).__mro__]
+    return names[0] if "ClickException" in names else None
 
 
 class WuxGroup(typer.core.TyperGroup):
@@ -55,12 +56,13 @@ class WuxGroup(typer.core.TyperGroup):
             rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
                               **extra)
             code = rv if type(rv) is int else EXIT_OK  # an Exit's code (bools and return values are not codes)
-        except click_exceptions.NoArgsIsHelpError as e:  # `wux` alone: the help was printed, it is not an error
-            if e.format_message():
-                typer.echo(e.format_message(), err=True)
-            code = EXIT_BAD_INPUT
-        except click_exceptions.ClickException as e:  # bad option values, unknown commands, missing arguments
-            typer.echo(f"error: {e.format_message()}", err=True)
+        except Exception as e:
+            kind = click_error(e)
+            if kind is None:
+                raise
+            message = e.format_message()
+            if kind != "NoArgsIsHelpError":  # `wux` alone printed the help: not an error line
+                typer.echo(f"error: {message}", err=True)
             code = EXIT_BAD_INPUT
         except typer.Abort:
             typer.echo("error: interrupted", err=True)
@@ -160,7 +162,7 @@ def probe(checkpoint: CheckpointArg = None, as_json: JsonOpt = False,
 def import_(
     state_dict: Annotated[Optional[Path], typer.Argument(help="A Wave-U-Net state_dict file (with --config)")] = None,
     config: Annotated[Optional[Path], typer.Option(help="Wave-U-Net config JSON (fields or a preset)")] = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the wux checkpoint")] = Path(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the wux checkpoint")] = Path(
         "model.wux.pt"),
     as_json: JsonOpt = False,
     model_options: ModelOptions = ModelOptions(),
@@ -168,7 +170,7 @@ def import_(
     """Make a wux checkpoint: a Wave-U-Net state_dict + config, or --model + --weights (contract recorded)."""
     from wux.model.importer import import_weights
 
-    result = import_weights(output, model_options.source(), state_dict, config, model_options.sample_rate)
+    result = import_weights(out, model_options.source(), state_dict, config, model_options.sample_rate)
     emit(result, as_json, lambda r: render.imported(r.to_dict()))
 
 
@@ -200,7 +202,7 @@ Preset = Literal["default", "seed", "original", "tiny"]
 @app.command()
 def train(
     data: Annotated[Path, typer.Argument(help="Folder in the VoiceBank+DEMAND layout")],
-    out: Annotated[Path, typer.Option(help="Best checkpoint is written here")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Best checkpoint is written here")],
     preset: Annotated[Preset, typer.Option(help="Model preset")] = "default",
     config: Annotated[Optional[Path], typer.Option(help="Model config JSON (overrides --preset)")] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the training audio")] = 20,
@@ -269,7 +271,7 @@ def eval_(
 @takes_model
 def denoise(
     inputs: Annotated[list[Path], typer.Argument(help="WAV/FLAC files or folders")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output file (one input) or folder")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output file (one input) or folder")],
     checkpoint: CheckpointOpt = None,
     url: Annotated[Optional[str], typer.Option(help="Denoise through Triton at HOST:PORT instead")] = None,
     protocol: Annotated[Protocol, typer.Option(help="Wire protocol (with --url)")] = "grpc",
@@ -293,10 +295,10 @@ def denoise(
 
     with progress_bar("denoising", None, not as_json) as advance:
         if url:
-            report = denoise_served(inputs, output, url, served_model, protocol, mode, shared_memory, downmix,
+            report = denoise_served(inputs, out, url, served_model, protocol, mode, shared_memory, downmix,
                                     resample, progress=lambda _: advance())
         else:
-            report = denoise_locally(inputs, output, model_options.source(checkpoint), chunk, device, batch_size,
+            report = denoise_locally(inputs, out, model_options.source(checkpoint), chunk, device, batch_size,
                                      downmix, resample, progress=lambda _: advance())
     emit(report, as_json, lambda r: render.denoised(r.to_dict()))
 
@@ -304,7 +306,7 @@ def denoise(
 @app.command()
 @takes_model
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the demo's WAV files")] = Path("demo_out"),
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the demo's WAV files")] = Path("demo_out"),
     checkpoint: CheckpointArg = None,
     triton: Annotated[bool, typer.Option(help="Also run export -> repository -> tritonserver -> client")] = False,
     as_json: JsonOpt = False,
@@ -324,7 +326,8 @@ def demo(
 def export(
     checkpoint: CheckpointArg = None,
     to: Annotated[Optional[list[str]], typer.Option("--to", help="torchscript, onnx, trt (repeatable)")] = None,
-    out: Annotated[Path, typer.Option(help="Output folder (refused if it exists, unless --force)")] = Path("build"),
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (refused if it exists, unless --force)")
+                   ] = Path("build"),
     precision: Annotated[Optional[list[str]], typer.Option(help="fp32, fp16 (repeatable)")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset")] = 18,
     max_batch: Annotated[int, typer.Option(help="Largest batch the artifacts accept")] = 8,
@@ -429,20 +432,28 @@ def triton(
     emit(generate_repository(folder, repo, request, force=force), as_json, render.repository)
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def serve(
+    ctx: typer.Context,
     repo: Annotated[Path, typer.Argument(help="Repository written by `wux triton`")],
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
     http_port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     grpc_port: Annotated[int, typer.Option(help="gRPC port")] = 8001,
     metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port")] = 8002,
-    tritonserver: Annotated[Optional[Path], typer.Option(help="tritonserver binary (default: PATH, the wheel)")] = None,
+    tritonserver: Annotated[Optional[Path], typer.Option(
+        help="tritonserver binary (default: PATH, else the one wux fetches on first use)")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Run tritonserver on the repository until Ctrl-C / SIGTERM; says which models it cannot load."""
+    """Run tritonserver on the repository until Ctrl-C / SIGTERM; says which models it cannot load.
+
+    Arguments after `--` go to tritonserver as they are: wux serve REPO -- --log-verbose=1"""
     from wux.triton_repo.server import TritonServer
 
-    code = TritonServer(repo, host, http_port, grpc_port, metrics_port, tritonserver).serve(render.serving)
-    typer.echo(f"tritonserver stopped (exit code {code})")
+    server = TritonServer(repo, host, http_port, grpc_port, metrics_port, tritonserver, extra_args=tuple(ctx.args))
+    # --json: one line, printed (and flushed) once the server is ready, for a supervising program to read
+    code = server.serve(lambda info: typer.echo(json.dumps(info.to_dict())) if as_json else render.serving(info))
+    if not as_json:
+        typer.echo(f"tritonserver stopped (exit code {code})")
 
 
 # ---------------------------------------------------------------- perf

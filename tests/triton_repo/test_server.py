@@ -138,37 +138,41 @@ def test_free_port_is_one_nobody_listens_on():
 
 @pytest.mark.slow
 @pytest.mark.server
-def test_wux_serve_runs_until_sigterm_and_stops_by_pid(served):
-    """`wux serve` as a user runs it: a process of its own, ready on loopback, stopped by SIGTERM."""
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_wux_serve_runs_until_sigterm_and_stops_by_pid(served, as_json):
+    """`wux serve` as a user runs it: a process of its own, ready on loopback, stopped by SIGTERM; with
+    --json one line a supervisor can read; arguments after -- reach tritonserver."""
+    import json
     import os
     import signal
     import subprocess
     import sys
-    import time
     import urllib.request
 
     info, _ = served
     ports = [free_port() for _ in range(3)]
     cmd = [sys.executable, "-m", "wux.cli", "serve", info.repo, "--http-port", str(ports[0]), "--grpc-port",
-           str(ports[1]), "--metrics-port", str(ports[2])]
+           str(ports[1]), "--metrics-port", str(ports[2])] + (["--json", "--", "--log-info=false"] if as_json else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline, ready = time.monotonic() + 60, False
-        while time.monotonic() < deadline and not ready:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/v2/health/ready", timeout=1) as r:
-                    ready = r.status == 200
-            except OSError:
-                time.sleep(0.2)
-        assert ready, "wux serve never became ready"
+        first = proc.stdout.readline()  # the server is ready when wux says so
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/v2/health/ready", timeout=5) as r:
+            assert r.status == 200
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        rest = proc.stdout.read()  # (communicate() would miss what readline() already buffered)
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
+    out = first + rest
     assert proc.returncode == 0, out
-    assert "ready: " in out and "waveunet" in out and "tritonserver stopped (exit code 0)" in out
-    assert f"HTTP 127.0.0.1:{ports[0]}" in out
+    if as_json:
+        ready = json.loads(first)
+        assert ready["http_url"] == f"127.0.0.1:{ports[0]}" and "waveunet" in ready["ready_models"]
+        assert set(ready["skipped_models"]) == set(info.skipped_models)
+    else:
+        assert "ready: " in out and "waveunet" in out and "tritonserver stopped (exit code 0)" in out
+        assert f"HTTP 127.0.0.1:{ports[0]}" in out
     with pytest.raises(OSError):  # nothing listens there any more
         urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/v2/health/ready", timeout=1)

@@ -16,6 +16,7 @@ import numpy as np
 from wux import windowing
 from wux.contract import AudioContract, CoreRef, parameters_of
 from wux.errors import WuxError, first_line
+from wux.tools import require
 
 PROTOCOLS = ("grpc", "http")
 MODES = ("server", "client")
@@ -32,13 +33,7 @@ class FrontInfo:
 def client_module(protocol: str, aio: bool = False):
     if protocol not in PROTOCOLS:
         raise WuxError(f"unknown protocol {protocol!r}; choose grpc or http")
-    if protocol == "grpc":
-        import tritonclient.grpc as sync
-        import tritonclient.grpc.aio as asyn
-    else:
-        import tritonclient.http as sync
-        import tritonclient.http.aio as asyn
-    return asyn if aio else sync
+    return require(f"tritonclient.{protocol}{'.aio' if aio else ''}")
 
 
 def is_unavailable(e: Exception) -> bool:

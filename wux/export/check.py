@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wux.contract import AudioContract
-from wux.errors import first_line
+from wux.errors import MissingDependency, first_line
 from wux.export.spec import ExportSpec, Profile
 from wux.runtime.eager import TorchRunner
 from wux.verify.compare import compare
@@ -53,6 +53,8 @@ def unfaithful(runner, module, shapes: list[tuple[int, int]], device: str = "cpu
         x = make_signal("speech", batch, samples)
         try:
             out = runner(x)
+        except MissingDependency:
+            raise  # the runtime is not installed: nothing was learnt about the artifact
         except Exception as e:  # noqa: BLE001 - a runtime refusing the shape is the finding
             return f"at [{batch}, 1, {samples}] it raised {type(e).__name__}: {first_line(e)}"
         verdict = compare(out, reference(x), tolerance)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wux.errors import MissingDependency, WuxError, first_line
+from wux.errors import WuxError, first_line
+from wux.tools import require
 
 # Ops whose accumulation is numerically sensitive in FP16; they stay FP32.
 FP32_OPS = (
@@ -25,10 +26,7 @@ def convert_to_fp16(src: Path, dst: Path, keep_fp32_ops: tuple[str, ...] = FP32_
     """Write a mixed-precision copy of `src` whose inputs and outputs stay FP32."""
     import onnx
 
-    try:
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-    except ImportError as e:
-        raise MissingDependency("onnxruntime (transformers tools)") from e
+    convert_float_to_float16 = require("onnxruntime.transformers.float16").convert_float_to_float16
     proto = onnx.load(str(src))
     index_nodes = index_subgraph(proto.graph)
     converted = convert_float_to_float16(proto, keep_io_types=True, op_block_list=list(keep_fp32_ops),

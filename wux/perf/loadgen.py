@@ -23,6 +23,7 @@ from wux.denoise import export_denoiser, model_denoiser
 from wux.errors import WuxError, first_line
 from wux.model.load import ModelSource, load_model
 from wux.perf.stability import is_stable, latency_percentiles_ms
+from wux.tools import require
 from wux.verify.compare import compare
 from wux.verify.signals import make_signal
 from wux.verify.tolerance import Tolerance
@@ -285,8 +286,7 @@ def merge_windows(concurrency, windows, trials, stable, target: Target, validati
 async def run_perf_async(cfg: PerfConfig, show_progress: bool = True,
                          stop_after: Callable[[LevelResult], bool] | None = None) -> PerfReport:
     """Every level in order; `stop_after(level)` true ends the sweep early (no higher level can do better)."""
-    import tritonclient.grpc.aio as lib
-
+    lib = require("tritonclient.grpc.aio")
     client = lib.InferenceServerClient(cfg.url)
     report = PerfReport(cfg.url, cfg.model, [])
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from wux.errors import MissingDependency
 from wux.fsutil import atomic_file
+from wux.tools import require
 
 CSV_COLUMNS = ("Inferences/Second", "Client Send", "Network+Server Send/Recv", "Server Queue",
                "Server Compute Input", "Server Compute Infer", "Server Compute Output", "Client Recv",
@@ -38,13 +38,8 @@ def write_csv(path: Path, levels) -> Path:
 
 def write_plot(path: Path, levels, title: str) -> Path:
     """Latency percentiles against throughput, one point per load level (matplotlib, optional)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise MissingDependency("matplotlib", hint="pip install matplotlib") from e
+    require("matplotlib").use("Agg")
+    plt = require("matplotlib.pyplot")
     ordered = sorted(levels, key=lambda lv: lv.throughput_infer_per_s)
     x = [lv.throughput_infer_per_s for lv in ordered]
     fig, ax = plt.subplots(figsize=(7, 4.5))

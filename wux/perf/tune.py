@@ -23,6 +23,7 @@ from pathlib import Path
 from wux.errors import WuxError, first_line
 from wux.fsutil import atomic_file
 from wux.perf.loadgen import LevelResult, PerfConfig, run_perf
+from wux.tools import require
 from wux.triton_repo.config import validate
 
 DEFAULT_QUEUE_DELAYS_US = (0, 500, 2000)
@@ -272,8 +273,7 @@ def check_repo_matches(repo_config, served, path: Path) -> None:
 
 def write_config(repo: Path, model: str, s: BatchSettings):
     """The repository's own config.pbtxt with these settings, schema-checked, renamed into place."""
-    from google.protobuf import text_format
-
+    text_format = require("google.protobuf.text_format")
     path = repo_config_path(repo, model)
     config = apply_settings(read_repo_config(repo, model), s)
     text = text_format.MessageToString(config)
@@ -289,8 +289,7 @@ class ModelControl:
     """Load a model with a config override and read back what the server applied."""
 
     def __init__(self, url: str, model: str, timeout_s: float, load_timeout_s: float):
-        import tritonclient.grpc as grpc
-
+        grpc = require("tritonclient.grpc")
         self.model = model
         self.url = url
         self.client = grpc.InferenceServerClient(url)
@@ -301,8 +300,7 @@ class ModelControl:
         return self.client.get_model_config(self.model, client_timeout=self.timeout_s).config
 
     def load(self, config) -> BatchSettings:
-        from google.protobuf import json_format
-
+        json_format = require("google.protobuf.json_format")
         self.client.load_model(self.model, config=json_format.MessageToJson(config),
                                client_timeout=self.load_timeout_s)
         return settings_of(self.served_config())

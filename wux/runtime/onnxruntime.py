@@ -8,13 +8,11 @@ import numpy as np
 
 from wux.errors import MissingDependency
 from wux.runtime.base import Runner, ShapeLimits, TensorIO
+from wux.tools import require
 
 
 def ort_session(path: Path, device: str = "cpu", threads: int | None = None):
-    try:
-        import onnxruntime as ort
-    except ImportError as e:
-        raise MissingDependency("onnxruntime") from e
+    ort = require("onnxruntime")
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads:

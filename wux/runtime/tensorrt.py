@@ -8,17 +8,11 @@ import numpy as np
 
 from wux.errors import MissingDependency, WuxError
 from wux.runtime.base import Runner, ShapeLimits, TensorIO
+from wux.tools import require
 
 
 def trt_module():
-    try:
-        import tensorrt
-    except ImportError as e:
-        raise MissingDependency(
-            "tensorrt", extra="gpu",
-            hint="pip install 'wux[gpu]' on a machine with an NVIDIA GPU and CUDA",
-        ) from e
-    return tensorrt
+    return require("tensorrt")
 
 
 def require_cuda(why: str) -> None:

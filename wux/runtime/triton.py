@@ -7,6 +7,7 @@ import numpy as np
 from wux.contract import AudioContract, parameters_of
 from wux.errors import WuxError, first_line
 from wux.runtime.base import Runner, ShapeLimits, TensorIO
+from wux.tools import require
 
 
 class TritonRunner(Runner):
@@ -21,8 +22,7 @@ class TritonRunner(Runner):
         self.contract: AudioContract | None = None
 
     def load(self) -> None:
-        import tritonclient.grpc as grpc
-
+        grpc = require("tritonclient.grpc")
         self.client = grpc.InferenceServerClient(self.url)
         try:
             config = self.client.get_model_config(self.model, client_timeout=self.timeout_s).config

@@ -17,6 +17,7 @@ from wux.metrics import EPS, si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
 from wux.model.config import WaveUNetConfig
 from wux.progress import progress_bar
+from wux.tools import require
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,9 @@ def collate(batch):
 def tensorboard_writer(logdir: Path | None):
     if logdir is None:
         return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
+    require("tensorboard")  # torch.utils.tensorboard writes nothing without it: say so, do not skip silently
+    from torch.utils.tensorboard import SummaryWriter
+
     return SummaryWriter(str(logdir))
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wux.errors import MissingDependency, WuxError
+from wux.errors import WuxError
+from wux.tools import require
 
 # format -> Triton platform (native backends)
 PLATFORMS = {"onnx": "onnxruntime_onnx", "trt": "tensorrt_plan", "torchscript": "pytorch_libtorch"}
@@ -51,11 +52,7 @@ class ModelSpec:
 
 def pb():
     """Triton's model-config schema, as shipped inside tritonclient."""
-    try:
-        from tritonclient.grpc import model_config_pb2
-    except ImportError as e:
-        raise MissingDependency("tritonclient[grpc]") from e
-    return model_config_pb2
+    return require("tritonclient.grpc.model_config_pb2")
 
 
 def model_config(spec: ModelSpec):
@@ -94,15 +91,12 @@ def ort_trt_parameters(fp16: bool, cache_path: str) -> dict[str, str]:
 
 
 def render(config) -> str:
-    from google.protobuf import text_format
-
-    return text_format.MessageToString(config)
+    return require("google.protobuf.text_format").MessageToString(config)
 
 
 def validate(text: str, where: str):
     """Parse with tritonclient's ModelConfig: unknown fields and wrong types are refused."""
-    from google.protobuf import text_format
-
+    text_format = require("google.protobuf.text_format")
     try:
         return text_format.Parse(text, pb().ModelConfig())
     except text_format.ParseError as e:

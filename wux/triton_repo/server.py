@@ -16,14 +16,10 @@ from pathlib import Path
 
 from wux.contract import CoreRef, parameters_of
 from wux.errors import MissingDependency, WuxError
-from wux.tools import find_tritonserver, site_packages
 from wux.triton_repo.config import validate
+from wux.triton_repo.provision import ensure_server, ensure_stub_env
 
 PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
-# The isolated folder the python-backend stub imports from (numpy<2, onnxruntime): see
-# templates/core_model.py. `make install` fills it (the Makefile's STUB_PKGS say with what);
-# its path reaches the stub as WUX_TRITON_PYTHONPATH.
-STUB_ENV_DIR = Path(sys.prefix) / "wux-triton-env"
 
 
 @dataclass
@@ -100,8 +96,10 @@ def loadable_models(repo: Path, backends: set[str]) -> tuple[list[str], dict[str
 
 
 def server_environment(server: Path, stub_env: Path) -> dict[str, str]:
+    """The wheel's shared libraries beside its binary, and the stub's package folder (see templates/core_model.py:
+    the embedded interpreter ignores PYTHONPATH, so the generated models read WUX_TRITON_PYTHONPATH)."""
     env = dict(os.environ)
-    libs = site_packages() / "nvidia_pytriton.libs"
+    libs = server.parents[3] / "nvidia_pytriton.libs"  # <root>/pytriton/tritonserver/bin/tritonserver
     env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(libs), env.get("LD_LIBRARY_PATH", "")) if p)
     env["WUX_TRITON_PYTHONPATH"] = str(stub_env)
     return env
@@ -111,30 +109,32 @@ class TritonServer:
     """Start tritonserver on loopback with the models it can load; stop it by PID."""
 
     def __init__(self, repo: Path, host: str = "127.0.0.1", http_port: int = 0, grpc_port: int = 0,
-                 metrics_port: int = 0, binary: Path | None = None, stub_env: Path = STUB_ENV_DIR,
-                 startup_timeout_s: float = 90.0, cpus: set[int] | None = None, control_mode: str = "explicit"):
+                 metrics_port: int = 0, binary: Path | None = None, stub_env: Path | None = None,
+                 startup_timeout_s: float = 90.0, cpus: set[int] | None = None, control_mode: str = "explicit",
+                 extra_args: tuple[str, ...] = ()):
         self.repo = Path(repo).resolve()
         self.host = host
         self.ports = [http_port or free_port(host), grpc_port or free_port(host), metrics_port or free_port(host)]
         self.binary = binary
-        self.stub_env = Path(stub_env)
+        self.stub_env = Path(stub_env) if stub_env else None  # None: wux's own (provisioned on first use)
         self.timeout = startup_timeout_s
         self.cpus = cpus  # pin the server (and the backend stubs it spawns) to these cores
         self.control_mode = control_mode  # explicit: `wux tune` can reload models; none: every model, fixed
+        self.extra_args = tuple(extra_args)  # passed to tritonserver as they are (e.g. --log-verbose=1)
         self.process: subprocess.Popen | None = None
         self.info: ServerInfo | None = None
         self.log_path: Path | None = None
 
+    @staticmethod
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
     def start(self) -> ServerInfo:
         if not self.repo.is_dir():
             raise WuxError("model repository not found", self.repo)
-        server = find_tritonserver(self.binary)
-        if server is None:
-            raise MissingDependency("tritonserver",
-                                    hint="pip install --no-deps nvidia-pytriton, or pass --tritonserver")
-        if not (self.stub_env / "numpy").is_dir():
-            raise MissingDependency(f"the python backend's package folder {self.stub_env}",
-                                    hint="run `make install`, which fills it")
+        say = self.say
+        server = ensure_server(self.binary, say)
+        self.stub_env = self.stub_env or ensure_stub_env(say)
         backends = backend_dir(server)
         ok, skipped = loadable_models(self.repo, available_backends(backends))
         if not ok:
@@ -147,6 +147,7 @@ class TritonServer:
                "--model-control-mode", self.control_mode, "--strict-readiness", "true",
                # bounded shutdown: an idle keep-alive client would otherwise hold SIGTERM for 30 s
                "--exit-timeout-secs", "5"]
+        cmd += list(self.extra_args)
         if self.control_mode == "explicit":
             cmd += [f"--load-model={m}" for m in ok]
         elif skipped:
