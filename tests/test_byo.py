@@ -102,7 +102,7 @@ def test_a_users_model_through_the_whole_chain(name, tmp_path):
     with TritonServer(repo) as info:
         ok(invoke("denoise", noisy, "-o", tmp_path / "served.wav", "--url", info.grpc_url, "-m", name, "--json"))
         perf = ok(invoke("perf", "--url", info.grpc_url, "-m", name, "--concurrency-range", "1",
-                         "--lengths", "12000:0.5,40000:0.5", "--measurement-interval-ms", "1500", "--max-trials",
+                         "--lengths", "12000:0.5,40000:0.5", "--measurement-interval", "1500", "--max-trials",
                          "3", "--stability-percentage", "50", "--validate", "--validate-share", "1", *model,
                          "--json"))
     served, _ = sf.read(tmp_path / "served.wav", dtype="float32")

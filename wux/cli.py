@@ -273,8 +273,9 @@ def denoise(
     inputs: Annotated[list[Path], typer.Argument(help="WAV/FLAC files or folders")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output file (one input) or folder")],
     checkpoint: CheckpointOpt = None,
-    url: Annotated[Optional[str], typer.Option(help="Denoise through Triton at HOST:PORT instead")] = None,
-    protocol: Annotated[Protocol, typer.Option(help="Wire protocol (with --url)")] = "grpc",
+    url: Annotated[Optional[str], typer.Option("-u", "--url", help="Denoise through Triton at HOST:PORT instead")
+                   ] = None,
+    protocol: Annotated[Protocol, typer.Option("-i", "--protocol", help="Wire protocol (with --url)")] = "grpc",
     served_model: Annotated[str, typer.Option("-m", "--served-model", help="Front model name (with --url)")
                             ] = "waveunet",
     mode: Annotated[Literal["server", "client"], typer.Option(
@@ -417,6 +418,11 @@ def triton(
     preferred_batch: Annotated[Optional[tuple], typer.Option(parser=parse.counts, metavar="N,N,...",
                                                              help="Preferred batch sizes")] = None,
     queue_delay_us: Annotated[int, typer.Option(help="Max queue delay for dynamic batching, us")] = 500,
+    threads: Annotated[int, typer.Option(help="onnxruntime threads per instance, python and onnx models (0: one "
+                                              "per core)")] = 0,
+    max_queue_size: Annotated[int, typer.Option(help="Reject requests beyond this many queued (0: unbounded)")] = 0,
+    queue_timeout_us: Annotated[int, typer.Option(help="Reject requests queued longer than this, us (0: never)")
+                                ] = 0,
     warmup: Annotated[bool, typer.Option(help="Warm models up with real speech")] = True,
     ort_trt: Annotated[bool, typer.Option(help="ONNX Runtime TensorRT accelerator for the onnx model")] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing repository")] = False,
@@ -427,6 +433,7 @@ def triton(
     from wux.triton_repo.generate import RepoRequest, generate_repository
 
     options = ServingOptions(max_batch=max_batch, instances=instances, kind=kind, queue_delay_us=queue_delay_us,
+                             threads=threads, max_queue_size=max_queue_size, queue_timeout_us=queue_timeout_us,
                              preferred_batch=tuple(preferred_batch or ()), warmup=warmup, ort_trt=ort_trt)
     request = RepoRequest(name=name, formats=parse.names([formats]) if formats else None, core=core, options=options)
     emit(generate_repository(folder, repo, request, force=force), as_json, render.repository)
@@ -462,14 +469,16 @@ def serve(
 @app.command()
 @takes_model
 def perf(
-    url: Annotated[str, typer.Option(help="Triton gRPC endpoint HOST:PORT")] = "127.0.0.1:8001",
+    url: Annotated[str, typer.Option("-u", "--url", help="Triton endpoint HOST:PORT (its gRPC or HTTP port)")
+                   ] = "127.0.0.1:8001",
+    protocol: Annotated[Protocol, typer.Option("-i", "--protocol", help="Wire protocol")] = "grpc",
     served_model: Annotated[str, typer.Option("-m", "--served-model", help="Model to load (a wux front or core "
                                               "model)")] = "waveunet",
     concurrency_range: Annotated[tuple, typer.Option(parser=parse.levels, metavar="START:END[:STEP]|N,N",
                                                      help="Concurrency levels: 1:8:1 or a list 1,2,4")] = "1",
     request_rate_range: Annotated[Optional[tuple], typer.Option(
         parser=parse.rate_levels, metavar="START:END[:STEP]", help="Requests/s, open loop: 10:50:10")] = None,
-    distribution: Annotated[Literal["constant", "poisson"], typer.Option(
+    distribution: Annotated[Literal["constant", "poisson"], typer.Option("--request-distribution",
         help="Inter-arrival times (request-rate mode)")] = "constant",
     lengths: LengthsOpt = None,
     measurement_interval_ms: IntervalOpt = 5000,
@@ -493,7 +502,7 @@ def perf(
     from wux.perf.loadgen import PerfConfig, run_perf
     from wux.perf.report import write_csv, write_plot
 
-    cfg = PerfConfig(url=url, model=served_model, concurrency=concurrency_range,
+    cfg = PerfConfig(url=url, model=served_model, protocol=protocol, concurrency=concurrency_range,
                      request_rates=request_rate_range or (), distribution=distribution, lengths=lengths or (),
                      measurement_interval_ms=measurement_interval_ms, stability_percentage=stability_percentage,
                      max_trials=max_trials, percentile=percentile, validate_share=validate_share if validate else 0.0,
@@ -511,7 +520,8 @@ def perf(
 
 @app.command()
 def tune(
-    url: Annotated[str, typer.Option(help="Triton gRPC endpoint (explicit model control)")] = "127.0.0.1:8001",
+    url: Annotated[str, typer.Option("-u", "--url", help="Triton gRPC endpoint HOST:PORT (explicit model control)")
+                   ] = "127.0.0.1:8001",
     served_model: Annotated[str, typer.Option("-m", "--served-model", help="Model whose config is searched")
                             ] = "waveunet_python",
     via: Annotated[Optional[str], typer.Option(help="Send the load through this model (e.g. the front model)")] = None,
@@ -526,6 +536,8 @@ def tune(
                                              help="Instance counts to try")] = "1,2",
     threads: Annotated[Optional[tuple], typer.Option(parser=parse.counts_or_zero, metavar="N,N,...",
                                                      help="onnxruntime threads per instance to try (0: all)")] = None,
+    max_queue_size: Annotated[Optional[tuple], typer.Option(
+        parser=parse.counts_or_zero, metavar="N,N,...", help="Queue limits to try (0: unbounded)")] = None,
     concurrency: Annotated[tuple, typer.Option(parser=parse.levels, metavar="START:END[:STEP]|N,N",
                                                help="Levels per config: 1,2,4,8 or 1:8:1")] = "1,2,4,8",
     lengths: LengthsOpt = None,
@@ -543,7 +555,8 @@ def tune(
 
     cfg = TuneConfig(url=url, model=served_model, via=via, p99_budget_ms=p99_budget_ms, max_batch=max_batch or (),
                      preferred_batch=preferred_batch, queue_delay_us=queue_delay_us, instances=instances,
-                     threads=threads or (), concurrency=concurrency, lengths=lengths or (), input_data=input_data,
+                     threads=threads or (), max_queue_size=max_queue_size or (),
+                     concurrency=concurrency, lengths=lengths or (), input_data=input_data,
                      measurement_interval_ms=measurement_interval_ms, stability_percentage=stability_percentage,
                      max_trials=max_trials, min_gain_percent=min_gain_percent, repo=repo, write=write)
     report = run_tune(cfg, show_progress=not as_json)

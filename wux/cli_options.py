@@ -119,9 +119,12 @@ DeviceOpt = Annotated[Device, typer.Option(help="Where PyTorch / onnxruntime run
 # load-generation options shared by `wux perf` and `wux tune`
 LengthsOpt = Annotated[Optional[tuple], typer.Option(parser=lengths, metavar="SAMPLES:SHARE,...",
                                                      help="Request lengths and their shares (default: the chunk).")]
-IntervalOpt = Annotated[int, typer.Option(help="Measurement window, ms.")]
-StabilityOpt = Annotated[float, typer.Option(help="The last 3 windows must agree within this %.")]
-MaxTrialsOpt = Annotated[int, typer.Option(help="Windows per level before giving up on stability.")]
+# perf_analyzer's own names where the meaning is the same
+IntervalOpt = Annotated[int, typer.Option("-p", "--measurement-interval", help="Measurement window, ms.")]
+StabilityOpt = Annotated[float, typer.Option(
+    "-s", "--stability-percentage", help="The last 3 windows are stable when max/min <= 1 + this %.")]
+MaxTrialsOpt = Annotated[int, typer.Option("-r", "--max-trials", help="Windows per level before giving up on "
+                                                                       "stability.")]
 InputDataOpt = Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send.")]
 
 

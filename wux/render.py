@@ -226,6 +226,7 @@ def repository(result) -> None:
     for n in result.notes:
         typer.echo(f"note: {n}")
     typer.echo(f"wrote {result.repo} (see {result.repo}/README.md)")
+    typer.echo(f"in NVIDIA's container: cd {result.repo} && {result.docker}")
 
 
 def serving(info) -> None:
@@ -259,13 +260,14 @@ def tune(report) -> None:
         note = "; ".join(x for x in (trial.role if trial.role != "candidate" else "",
                                      trial.error or ("" if b else "no level within budget")) if x)
         cells = ([s.max_batch, ",".join(map(str, s.preferred_batch)) or "-", s.queue_delay_us, s.instances,
-                  "-" if s.threads is None else (s.threads or "all")] if s else ["-"] * 5)
+                  "-" if s.threads is None else (s.threads or "all"),
+                  "-" if s.max_queue_size is None else (s.max_queue_size or "any")] if s else ["-"] * 6)
         nums = ([b.concurrency, f"{b.throughput_infer_per_s:.1f}", f"{b.throughput_audio_s_per_s:.1f}",
                  f"{b.latency_p50_ms:.1f}", f"{b.latency_p99_ms:.1f}", "yes" if b.stable else "no"] if b else ["-"] * 6)
         mark = "[bold green]" if i == report.best_trial else ""
         rows.append((f"{mark}{i}", *cells, *nums, note))
     out.print(table(f"wux tune {report.model} (load through {report.via}) @ {report.url}{budget}",
-                    ("#", "max batch", "preferred", "delay us", "instances", "threads", "best conc", "infer/s",
+                    ("#", "max batch", "preferred", "delay us", "instances", "threads", "queue", "best conc", "infer/s",
                      "audio-s/s", "p50 ms", "p99 ms", "stable", "note"), rows))
     if report.noise_percent is not None:
         out.print(f"noise: the served config's two measurements differ by {report.noise_percent:.1f} %; "

@@ -3,7 +3,6 @@ import shutil
 import threading
 import time
 
-import numpy as np
 import pytest
 import typer
 
@@ -22,20 +21,23 @@ PERF_ANALYZER_CSV_HEADER = (
     "Server Compute Infer,Server Compute Output,Client Recv,p50 latency,p90 latency,p95 latency,p99 latency")
 
 
-def test_stability_rule():
-    assert is_stable([100, 102, 98], [10, 10.5, 9.8], 10)
-    assert not is_stable([100, 130, 98], [10, 10, 10], 10)  # throughput jumped
-    assert not is_stable([100, 100, 100], [10, 14, 10], 10)  # latency jumped
+def test_stability_rule_is_perf_analyzers_max_over_min():
+    # max/min <= 1.10 for both series over the last three windows
+    assert is_stable([100, 105, 109], [10, 10.5, 10.9], 10)
+    assert not is_stable([100, 105, 111], [10, 10, 10], 10)  # 111/100 > 1.10
+    # within 10 % of the mean (92.3, 101.3, 110.3: mean 101.3) yet 110.3 / 92.3 = 1.19: not stable
+    assert not is_stable([92.3, 101.3, 110.3], [10, 10, 10], 10)
+    assert not is_stable([100, 100, 100], [10, 11.5, 10], 10)  # latency jumped
     assert not is_stable([100, 100], [10, 10], 10)  # fewer than three windows
+    assert not is_stable([0, 0, 0], [1, 1, 1], 10)  # a window with no completed request never counts
     assert is_stable([50, 300, 100, 101, 99], [1, 9, 10, 10, 10], 5)  # only the last three count
+    assert is_stable([100, 101, 102], [10, 30, 10], 10, check_latency=False)  # open loop: throughput alone
 
 
-def test_percentiles_equal_numpy():
-    lat = list(np.random.default_rng(0).exponential(0.01, 1000))
-    got = latency_percentiles_ms(lat)
-    for p in (50, 90, 95, 99):
-        assert got[f"p{p}"] == pytest.approx(np.percentile(np.array(lat) * 1e3, p))
-    assert got["avg"] == pytest.approx(np.mean(lat) * 1e3)
+def test_percentiles_are_perf_analyzers_nearest_index():
+    # sorted 1..10 ms: index int(p/100 * 9 + 0.5): p50 -> 5 (6 ms), p90 -> 8 (9 ms), p95 -> 9, p99 -> 9
+    got = latency_percentiles_ms([x / 1000 for x in (3, 1, 2, 10, 4, 5, 6, 7, 8, 9)])
+    assert (got["p50"], got["p90"], got["p95"], got["p99"], got["avg"]) == (6.0, 9.0, 10.0, 10.0, 5.5)
 
 
 def test_length_deck_holds_the_shares():
@@ -60,15 +62,18 @@ def test_range_and_lengths_parsing():
 
 
 def short(info, folder, **kw) -> PerfConfig:
-    return PerfConfig(url=info.grpc_url, model=kw.pop("model", "waveunet"),
+    url = info.http_url if kw.get("protocol") == "http" else info.grpc_url
+    return PerfConfig(url=url, model=kw.pop("model", "waveunet"),
                       measurement_interval_ms=kw.pop("measurement_interval_ms", 400),
                       max_trials=kw.pop("max_trials", 6), stability_percentage=25, validate_export=folder, **kw)
 
 
 @pytest.mark.server
-def test_perf_levels_csv_and_validation(served, tmp_path):
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_perf_levels_csv_and_validation(served, tmp_path, protocol):
     info, folder = served
-    report = run_perf(short(info, folder, model="waveunet_python", concurrency=(1, 2), validate_share=0.5))
+    report = run_perf(short(info, folder, model="waveunet_python", concurrency=(1, 2), validate_share=0.5,
+                            protocol=protocol))
     assert [lv.concurrency for lv in report.levels] == [1, 2] and report.error is None
     for lv in report.levels:
         assert lv.requests > 0 and lv.errors == 0 and lv.throughput_infer_per_s > 0
@@ -118,9 +123,10 @@ def test_validation_catches_a_model_that_scales_or_breaks_its_output(served, tmp
 
     info, folder = served
     with TritonServer(served_copy_with(served, tmp_path, change)) as bad:
-        report = run_perf(PerfConfig(url=bad.grpc_url, model="waveunet", concurrency=(1,), validate_share=1.0,
+        report = run_perf(PerfConfig(url=bad.http_url, protocol="http", model="waveunet", concurrency=(1,),
+                                     validate_share=1.0,
                                      validate_export=folder, measurement_interval_ms=300, max_trials=3))
-        result = invoke("perf", "--url", bad.grpc_url, "--concurrency-range", "1", "--measurement-interval-ms",
+        result = invoke("perf", "--url", bad.grpc_url, "--concurrency-range", "1", "--measurement-interval",
                         "300", "--max-trials", "3", "--validate", "--export", folder)
     level = report.levels[0]
     assert level.validated > 0 and level.validation_failures == level.validated

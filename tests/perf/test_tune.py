@@ -64,7 +64,7 @@ def test_threads_are_searched_only_where_the_model_has_them():
     grid = tuning_grid(TuneConfig(url="", model="m", max_batch=(4,), queue_delay_us=(0,), instances=(1, 2),
                                   threads=(1, 2)), served)
     assert [(s.instances, s.threads) for s in grid] == [(1, 1), (1, 2), (2, 1), (2, 2)]
-    with pytest.raises(WuxError, match="no 'threads' parameter"):
+    with pytest.raises(WuxError, match="no thread-count parameter"):
         tuning_grid(TuneConfig(url="", model="m", threads=(1,)), BatchSettings(4, (), 0, 1))
     # not asked: the thread count is left as served
     assert {s.threads for s in tuning_grid(TuneConfig(url="", model="m"), served)} == {None}
@@ -130,11 +130,13 @@ def test_noise_margin_and_ratio_from_hand_numbers():
 def test_settings_round_trip_through_a_model_config():
     from tritonclient.grpc import model_config_pb2
 
-    config = model_config_pb2.ModelConfig(name="m", max_batch_size=8)
+    config = model_config_pb2.ModelConfig(name="m", backend="python", max_batch_size=8)
     config.instance_group.add(count=1)
     wanted = BatchSettings(4, (2, 4), 1500, 3)
     changed = apply_settings(config, wanted)
-    assert settings_of(changed) == wanted and settings_of(config) == BatchSettings(8, (), 0, 1)  # a copy
+    # the served queue policy reads back as unbounded (0); the copy leaves the original alone
+    assert settings_of(changed) == replace(wanted, max_queue_size=0)
+    assert settings_of(config) == BatchSettings(8, (), 0, 1, None, 0)
     assert mismatch(wanted, wanted) is None
     assert "instances 1 (asked 3)" in mismatch(wanted, BatchSettings(4, (2, 4), 1500, 1))
     # an empty preferred list lets the server choose (Triton's python backend fills in max_batch)
@@ -143,6 +145,12 @@ def test_settings_round_trip_through_a_model_config():
     threaded = apply_settings(config, BatchSettings(4, (), 0, 2, threads=1))
     assert threaded.parameters["threads"].string_value == "1" and settings_of(threaded).threads == 1
     assert "threads 0 (asked 1)" in mismatch(BatchSettings(4, (), 0, 2, 1), BatchSettings(4, (4,), 0, 2, 0))
+    # Triton's onnxruntime backend names the same count intra_op_thread_count; the queue limit is a policy
+    ort = model_config_pb2.ModelConfig(name="o", platform="onnxruntime_onnx", max_batch_size=8)
+    tuned = apply_settings(ort, BatchSettings(8, (), 0, 1, threads=2, max_queue_size=16))
+    assert tuned.parameters["intra_op_thread_count"].string_value == "2" and "threads" not in tuned.parameters
+    assert tuned.dynamic_batching.default_queue_policy.max_queue_size == 16
+    assert settings_of(tuned) == BatchSettings(8, (), 0, 1, 2, 16)
 
 
 def served_config(url: str, model: str):
@@ -192,7 +200,7 @@ def test_tune_through_the_front_model(served):
     assert all(t.levels[0].sent_lengths == {5000: t.levels[0].requests} for t in report.trials)
     result = invoke("tune", "--url", info.grpc_url, "--via", "waveunet", "--max-batch", "3", "--queue-delay-us",
                     "0", "--instances", "1", "--concurrency", "1", "--lengths", "5000:1", "--max-trials", "3",
-                    "--measurement-interval-ms", "300", "--stability-percentage", "50", "--json")
+                    "--measurement-interval", "300", "--stability-percentage", "50", "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["via"] == "waveunet" and payload["model"] == "waveunet_python" and payload["restored"]
@@ -246,7 +254,7 @@ def test_write_puts_the_best_config_in_the_repository(own_server):
     # candidate has no queue delay, so one of them must win and be written.
     assert settings_of(validate(path.read_text(), "x")).queue_delay_us == 50_000
     result = invoke("tune", "--url", info.grpc_url, "--max-batch", "1,3", "--queue-delay-us", "0",
-                    "--instances", "1", "--concurrency", "1,2", "--measurement-interval-ms", "300",
+                    "--instances", "1", "--concurrency", "1,2", "--measurement-interval", "300",
                     "--max-trials", "3", "--stability-percentage", "50", "--p99-budget-ms", "40",
                     "--repo", repo, "--write", "--json")
     assert result.exit_code == 0, result.output
@@ -255,7 +263,8 @@ def test_write_puts_the_best_config_in_the_repository(own_server):
     best = BatchSettings(**{**report["trials"][report["best_trial"]]["requested"], "preferred_batch": ()})
     assert report["written"] == str(path) and not report["restored"]
     on_disk = validate(path.read_text(), str(path))  # still a valid config for Triton's schema
-    assert settings_of(on_disk) == replace(best, threads=0)  # threads were not searched: left as they were
+    # threads and the queue were not searched: left as they were
+    assert settings_of(on_disk) == replace(best, threads=0, max_queue_size=0)
     assert on_disk.backend == "python" and on_disk.name == "waveunet_python"  # the rest is kept
     live = settings_of(served_config(info.grpc_url, "waveunet_python"))
     assert mismatch(best, live) is None  # and the server now runs it
@@ -274,7 +283,7 @@ def test_an_impossible_budget_writes_nothing_and_restores(own_server):
     text = path.read_text()
     before = served_config(info.grpc_url, "waveunet_python")
     result = invoke("tune", "--url", info.grpc_url, "--max-batch", "3", "--queue-delay-us", "0",
-                    "--instances", "1", "--concurrency", "1,2", "--measurement-interval-ms", "300",
+                    "--instances", "1", "--concurrency", "1,2", "--measurement-interval", "300",
                     "--max-trials", "3", "--p99-budget-ms", "0.001", "--repo", repo, "--write")
     assert result.exit_code == 1, result.output
     assert "no configuration met p99 <= 0.001 ms" in result.output

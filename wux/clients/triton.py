@@ -8,7 +8,9 @@ concurrently to the core model, so the server's dynamic batcher can group them.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +57,7 @@ class TritonDenoiser:
         kwargs = {"concurrency": concurrency, "connection_timeout": timeout_s, "network_timeout": timeout_s} \
             if protocol == "http" else {}
         self.client = self.lib.InferenceServerClient(url, **kwargs)
+        self.regions = RegionPool(self)
         self.info = self.connect()
 
     # -- connection and metadata
@@ -103,7 +106,10 @@ class TritonDenoiser:
         return FrontInfo(AudioContract.from_params(params, f"model {self.model!r}"), core)
 
     def close(self) -> None:
-        self.client.close()
+        try:
+            self.regions.release()
+        finally:
+            self.client.close()
 
     def __enter__(self) -> TritonDenoiser:
         return self
@@ -123,48 +129,21 @@ class TritonDenoiser:
         return result.as_numpy(output)
 
     def infer_shm(self, model: str, name: str, output: str, array: np.ndarray) -> np.ndarray:
-        """Input and output through system shared memory regions (outputs have the input's shape here)."""
-        import uuid
-
-        import tritonclient.utils.shared_memory as shm
-
+        """Input and output through system shared memory (outputs have the input's shape here), in a pair of
+        regions registered once and reused by later requests."""
+        shm = require("tritonclient.utils.shared_memory")
         array = np.ascontiguousarray(array, dtype=np.float32)
-        size = array.nbytes
-        tag = uuid.uuid4().hex[:12]
-        regions = {f"wux_in_{tag}": None, f"wux_out_{tag}": None}
+        pair = self.regions.take(array.nbytes)
         try:
-            for region in regions:
-                regions[region] = shm.create_shared_memory_region(region, f"/{region}", size)
-                self.call(self.client.register_system_shared_memory, region, f"/{region}", size)
-            in_name, out_name = regions
-            shm.set_shared_memory_region(regions[in_name], [array])
+            shm.set_shared_memory_region(pair.input.handle, [array])
             inp = self.lib.InferInput(name, list(array.shape), "FP32")
-            inp.set_shared_memory(in_name, size)
+            inp.set_shared_memory(pair.input.name, array.nbytes)
             out = self.lib.InferRequestedOutput(output)
-            out.set_shared_memory(out_name, size)
+            out.set_shared_memory(pair.output.name, array.nbytes)
             self.call(self.client.infer, model, [inp], outputs=[out])
-            return shm.get_contents_as_numpy(regions[out_name], np.float32, list(array.shape)).copy()
+            return shm.get_contents_as_numpy(pair.output.handle, np.float32, list(array.shape)).copy()
         finally:
-            for region, handle in regions.items():
-                if handle is not None:
-                    try:
-                        self.unregister_when_released(region)
-                    finally:
-                        shm.destroy_shared_memory_region(handle)
-
-    def unregister_when_released(self, region: str, wait_s: float = 2.0) -> None:
-        """Triton 2.51 refuses to unregister a region "currently in use" for a moment after the response
-        (it releases the request asynchronously; later servers defer the unregister, server#7743)."""
-        import time
-
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                return self.client.unregister_system_shared_memory(region)
-            except Exception as e:  # noqa: BLE001 - only the in-use refusal is retried
-                if "currently in use" not in str(e) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+            self.regions.give_back(pair)
 
     def denoise(self, wave: np.ndarray) -> np.ndarray:
         """Mono float32 waveform in, same length out."""
@@ -221,3 +200,84 @@ def check_wave(wave: np.ndarray) -> np.ndarray:
     if wave.size == 0 or not np.all(np.isfinite(wave)):
         raise WuxError("waveform is empty or has NaN/Inf samples")
     return wave
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    handle: object
+    size: int
+
+
+@dataclass(frozen=True)
+class RegionPair:
+    input: Region
+    output: Region
+
+    @property
+    def size(self) -> int:
+        return self.input.size
+
+
+class RegionPool:
+    """System shared-memory regions registered with the server once and reused, one pair per request in flight.
+
+    Sizes round up to a power of two, so a run of files of different lengths reuses a handful of pairs."""
+
+    def __init__(self, owner: TritonDenoiser):
+        self.owner = owner
+        self.free: list[RegionPair] = []
+        self.all: list[RegionPair] = []
+        self.lock = threading.Lock()
+
+    def take(self, nbytes: int) -> RegionPair:
+        with self.lock:
+            fitting = [p for p in self.free if p.size >= nbytes]
+            if fitting:
+                pair = min(fitting, key=lambda p: p.size)
+                self.free.remove(pair)
+                return pair
+        pair = RegionPair(self.create(1 << max(nbytes - 1, 1).bit_length()),
+                          self.create(1 << max(nbytes - 1, 1).bit_length()))
+        with self.lock:
+            self.all.append(pair)
+        return pair
+
+    def create(self, size: int) -> Region:
+        shm = require("tritonclient.utils.shared_memory")
+        name = f"wux_{uuid.uuid4().hex[:16]}"
+        handle = shm.create_shared_memory_region(name, f"/{name}", size)
+        try:
+            self.owner.call(self.owner.client.register_system_shared_memory, name, f"/{name}", size)
+        except BaseException:
+            shm.destroy_shared_memory_region(handle)
+            raise
+        return Region(name, handle, size)
+
+    def give_back(self, pair: RegionPair) -> None:
+        with self.lock:
+            self.free.append(pair)
+
+    def release(self) -> None:
+        """Unregister and destroy every region (at close)."""
+        shm = require("tritonclient.utils.shared_memory")
+        with self.lock:
+            regions = [r for p in self.all for r in (p.input, p.output)]
+            self.all, self.free = [], []
+        for region in regions:
+            try:
+                self.unregister_when_released(region.name)
+            finally:
+                shm.destroy_shared_memory_region(region.handle)
+
+    def unregister_when_released(self, name: str, wait_s: float = 2.0) -> None:
+        """Triton 2.51 refuses to unregister a region "currently in use" for a moment after the response
+        (it releases the request asynchronously; later servers defer the unregister, server#7743)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return self.owner.client.unregister_system_shared_memory(name)
+            except Exception as e:  # noqa: BLE001 - only the in-use refusal is retried
+                if "currently in use" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)

@@ -22,7 +22,7 @@ from wux.data.audio import list_audio_files, read_audio
 from wux.denoise import export_denoiser, model_denoiser
 from wux.errors import WuxError, first_line
 from wux.model.load import ModelSource, load_model
-from wux.perf.stability import is_stable, latency_percentiles_ms
+from wux.perf.stability import STABILITY_WINDOW, is_stable, latency_percentiles_ms, percentile
 from wux.tools import require
 from wux.verify.compare import compare
 from wux.verify.signals import make_signal
@@ -47,6 +47,7 @@ def length_deck(lengths: tuple[tuple[int, float], ...]) -> list[int]:
 class PerfConfig:
     url: str
     model: str
+    protocol: str = "grpc"  # grpc | http
     concurrency: tuple[int, ...] = (1,)
     request_rates: tuple[float, ...] = ()  # when set: open-loop arrivals at these rates instead of concurrency
     distribution: str = "constant"  # constant | poisson inter-arrival times (request-rate mode)
@@ -90,6 +91,7 @@ class LevelResult:
     validation_failures: int = 0
     validation_worst_si_snr_db: float | None = None
     request_rate: float | None = None  # requested arrivals per second (request-rate mode)
+    note: str | None = None
 
 
 @dataclass
@@ -161,7 +163,46 @@ def server_times(stats: dict) -> dict[str, float]:
             "compute_output": ns("compute_output")}
 
 
-async def run_level(client, lib, cfg: PerfConfig, target: Target, concurrency: int, pool, refs,
+class Endpoint:
+    """One asyncio Triton client, gRPC or HTTP, with the few calls the load generator makes."""
+
+    def __init__(self, url: str, protocol: str):
+        self.protocol = protocol
+        self.lib = require(f"tritonclient.{protocol}.aio")
+        self.client = (self.lib.InferenceServerClient(url) if protocol == "grpc"
+                       else self.lib.InferenceServerClient(url, conn_limit=MAX_INFLIGHT))
+
+    def grpc_json(self) -> dict:
+        return {"as_json": True} if self.protocol == "grpc" else {}
+
+    async def live(self) -> bool:
+        return bool(await self.client.is_server_live())
+
+    async def config(self, model: str) -> dict:
+        config = await self.client.get_model_config(model, **self.grpc_json())
+        return config["config"] if self.protocol == "grpc" else config
+
+    async def metadata(self, model: str) -> dict:
+        return await self.client.get_model_metadata(model, **self.grpc_json())
+
+    async def stats(self, model: str) -> dict:
+        return await self.client.get_inference_statistics(model, **self.grpc_json())
+
+    def input(self, name: str, array: np.ndarray):
+        inp = self.lib.InferInput(name, list(array.shape), "FP32")
+        inp.set_data_from_numpy(array)
+        return inp
+
+    async def infer(self, model: str, inp, timeout_s: float):
+        if self.protocol == "grpc":
+            return await self.client.infer(model, [inp], client_timeout=timeout_s)
+        return await asyncio.wait_for(self.client.infer(model, [inp]), timeout_s)  # HTTP: no client timeout
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+async def run_level(client: Endpoint, cfg: PerfConfig, target: Target, concurrency: int, pool, refs,
                     rate: float | None = None) -> LevelResult:
     records: list[tuple[float, float, int, bool, float, float]] = []  # end, latency, n, ok, send, recv
     validation: list[tuple[float | None, bool]] = []  # (SI-SNR dB, failed)
@@ -171,11 +212,10 @@ async def run_level(client, lib, cfg: PerfConfig, target: Target, concurrency: i
     async def send(rng, n: int, k: int) -> None:
         x = pool[n][k]
         t0 = time.perf_counter()
-        inp = lib.InferInput(target.input_name, [1, 1, n] if target.core_shape else [n], "FP32")
-        inp.set_data_from_numpy(x[None, None] if target.core_shape else x)
+        inp = client.input(target.input_name, x[None, None] if target.core_shape else x)
         t1 = time.perf_counter()
         try:
-            result = await client.infer(cfg.model, [inp], client_timeout=cfg.timeout_s)
+            result = await client.infer(cfg.model, inp, cfg.timeout_s)
         except Exception:  # noqa: BLE001 - every failure is counted, the run goes on
             records.append((time.perf_counter(), time.perf_counter() - t0, n, False, 0.0, 0.0))
             await asyncio.sleep(0.05)
@@ -218,7 +258,7 @@ async def run_level(client, lib, cfg: PerfConfig, target: Target, concurrency: i
         await asyncio.gather(*inflight, return_exceptions=True)
 
     async def server_stats():
-        return server_times(await client.get_inference_statistics(cfg.model, as_json=True))
+        return server_times(await client.stats(cfg.model))
 
     if rate:
         tasks = [asyncio.create_task(arrivals(rate))]
@@ -237,17 +277,28 @@ async def run_level(client, lib, cfg: PerfConfig, target: Target, concurrency: i
                 raise WuxError(f"every request failed during the last window at concurrency {concurrency}")
             windows.append((window, {k: s1[k] - s0[k] for k in s1}, t1 - t0, cpu1 - cpu0))
             throughputs.append(len(ok) / (t1 - t0))
-            pct = latency_percentiles_ms([r[1] for r in ok])
-            lats.append(pct[f"p{cfg.percentile}"] if cfg.percentile else pct["avg"])
+            lats.append(stabilising_latency([r[1] for r in ok], cfg.percentile))
             if is_stable(throughputs, lats, cfg.stability_percentage):
                 break
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-    level = merge_windows(concurrency, windows[-3:], len(windows),
-                          is_stable(throughputs, lats, cfg.stability_percentage), target, validation)
-    level.request_rate = rate
+    stable = is_stable(throughputs, lats, cfg.stability_percentage)
+    note = None
+    if not stable and rate and is_stable(throughputs, lats, cfg.stability_percentage, check_latency=False):
+        # perf_analyzer's rule for open-loop load: a steady throughput counts; the latency is said to drift
+        stable, note = True, "request latency is not stabilizing; try a lower request rate"
+    level = merge_windows(concurrency, windows[-STABILITY_WINDOW:], len(windows), stable, target, validation)
+    level.request_rate, level.note = rate, note
     return level
+
+
+def stabilising_latency(latencies_s: list[float], percentile_: int | None) -> float:
+    """The average latency, or the --percentile one, in ms (what stability is judged on); inf with none."""
+    if not latencies_s:
+        return float("inf")
+    ms = np.sort(np.asarray(latencies_s)) * 1e3
+    return percentile(ms, percentile_) if percentile_ else float(ms.mean())
 
 
 def cpu_seconds() -> float:
@@ -286,15 +337,14 @@ def merge_windows(concurrency, windows, trials, stable, target: Target, validati
 async def run_perf_async(cfg: PerfConfig, show_progress: bool = True,
                          stop_after: Callable[[LevelResult], bool] | None = None) -> PerfReport:
     """Every level in order; `stop_after(level)` true ends the sweep early (no higher level can do better)."""
-    lib = require("tritonclient.grpc.aio")
-    client = lib.InferenceServerClient(cfg.url)
+    client = Endpoint(cfg.url, cfg.protocol)
     report = PerfReport(cfg.url, cfg.model, [])
     try:
         try:
-            if not await client.is_server_live():
+            if not await client.live():
                 raise WuxError(f"Triton server at {cfg.url} is not live")
-            config = (await client.get_model_config(cfg.model, as_json=True))["config"]
-            metadata = await client.get_model_metadata(cfg.model, as_json=True)
+            config = await client.config(cfg.model)
+            metadata = await client.metadata(cfg.model)
         except WuxError:
             raise
         except Exception as e:  # noqa: BLE001 - connection and lookup failures become one line
@@ -309,7 +359,7 @@ async def run_perf_async(cfg: PerfConfig, show_progress: bool = True,
         plan = [(0, r) for r in cfg.request_rates] if cfg.request_rates else [(c, None) for c in cfg.concurrency]
         for c, rate in plan:
             try:
-                report.levels.append(await run_level(client, lib, cfg, target, c, pool, refs, rate))
+                report.levels.append(await run_level(client, cfg, target, c, pool, refs, rate))
                 if show_progress:
                     say_level(report.levels[-1])
                 if stop_after is not None and stop_after(report.levels[-1]):

@@ -24,12 +24,11 @@ from wux.errors import WuxError, first_line
 from wux.fsutil import atomic_file
 from wux.perf.loadgen import LevelResult, PerfConfig, run_perf
 from wux.tools import require
-from wux.triton_repo.config import validate
+from wux.triton_repo.config import thread_parameter, validate
 
 DEFAULT_QUEUE_DELAYS_US = (0, 500, 2000)
 DEFAULT_INSTANCES = (1, 2)
 DEFAULT_CONCURRENCY = (1, 2, 4, 8)
-THREADS = "threads"  # the wux python-backend model's onnxruntime intra-op thread count (config parameter)
 
 
 @dataclass(frozen=True)
@@ -38,15 +37,17 @@ class BatchSettings:
     preferred_batch: tuple[int, ...]  # empty: Triton's default (its python backend fills in max_batch)
     queue_delay_us: int
     instances: int
-    threads: int | None = None  # onnxruntime threads per instance (wux python backend; 0: all cores); None: as is
+    threads: int | None = None  # onnxruntime threads per instance (0: one per core); None: as served
+    max_queue_size: int | None = None  # requests queued beyond this are rejected (0: unbounded); None: as served
 
     def label(self) -> str:
         threads = "" if self.threads is None else f", {self.threads or 'all'} thread(s)"
+        queue = "" if self.max_queue_size is None else f", queue {self.max_queue_size or 'unbounded'}"
         if self.max_batch == 0:
             return f"no batching, {self.instances} instance(s){threads}"
         pref = ",".join(map(str, self.preferred_batch)) or "default"
         return (f"max batch {self.max_batch}, preferred {pref}, delay {self.queue_delay_us} us, "
-                f"{self.instances} instance(s){threads}")
+                f"{self.instances} instance(s){threads}{queue}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class TuneConfig:
     queue_delay_us: tuple[int, ...] = DEFAULT_QUEUE_DELAYS_US
     instances: tuple[int, ...] = DEFAULT_INSTANCES
     threads: tuple[int, ...] = ()  # empty: leave the model's onnxruntime thread count as it is
+    max_queue_size: tuple[int, ...] = ()  # empty: leave the queue policy as it is
     concurrency: tuple[int, ...] = DEFAULT_CONCURRENCY
     lengths: tuple[tuple[int, float], ...] = ()
     input_data: Path | None = None
@@ -117,10 +119,12 @@ class TuneReport:
 
 def settings_of(config) -> BatchSettings:
     batching = config.dynamic_batching
-    threads = int(config.parameters[THREADS].string_value) if THREADS in config.parameters else None
+    key = thread_parameter(config)
+    threads = int(config.parameters[key].string_value) if key in config.parameters else None
+    queue = int(batching.default_queue_policy.max_queue_size) if config.max_batch_size > 0 else None
     return BatchSettings(config.max_batch_size, tuple(batching.preferred_batch_size),
                          int(batching.max_queue_delay_microseconds),
-                         sum(g.count for g in config.instance_group) or 1, threads)
+                         sum(g.count for g in config.instance_group) or 1, threads, queue)
 
 
 def apply_settings(config, s: BatchSettings):
@@ -137,7 +141,9 @@ def apply_settings(config, s: BatchSettings):
     for group in out.instance_group:
         group.count = s.instances
     if s.threads is not None:
-        out.parameters[THREADS].string_value = str(s.threads)
+        out.parameters[thread_parameter(out)].string_value = str(s.threads)
+    if s.max_queue_size is not None and s.max_batch > 0:
+        out.dynamic_batching.default_queue_policy.max_queue_size = s.max_queue_size
     return out
 
 
@@ -146,8 +152,8 @@ def mismatch(requested: BatchSettings, applied: BatchSettings) -> str | None:
     fields = ["max_batch", "queue_delay_us", "instances"] + (["preferred_batch"] if requested.preferred_batch else [])
     if requested.max_batch == 0:
         fields = ["max_batch", "instances"]
-    if requested.threads is not None:
-        fields.append("threads")
+    fields += [f for f in ("threads", "max_queue_size") if getattr(requested, f) is not None
+               and (f == "threads" or requested.max_batch > 0)]
     wrong = [f"{f} {getattr(applied, f)} (asked {getattr(requested, f)})" for f in fields
              if getattr(applied, f) != getattr(requested, f)]
     return ", ".join(wrong) or None
@@ -163,25 +169,27 @@ def tuning_grid(cfg: TuneConfig, served: BatchSettings) -> list[BatchSettings]:
     """Every valid combination once; the served max_batch_size is the artifacts' limit."""
     limit = served.max_batch
     if cfg.threads and served.threads is None:
-        raise WuxError(f"model {cfg.model} has no {THREADS!r} parameter (wux python-backend models have it): "
-                       "--threads cannot be searched")
+        raise WuxError(f"model {cfg.model} has no thread-count parameter (wux python-backend and onnxruntime "
+                       "models have one): --threads cannot be searched")
     threads = cfg.threads or (None,)
+    queues = cfg.max_queue_size or (None,)
     if limit == 0:
-        if cfg.max_batch:
-            raise WuxError(f"model {cfg.model} does not batch (max_batch_size 0): only --instances can be searched")
+        if cfg.max_batch or cfg.max_queue_size:
+            raise WuxError(f"model {cfg.model} does not batch (max_batch_size 0): only --instances and --threads "
+                           "can be searched")
         return [BatchSettings(0, (), 0, n, t) for n, t in product(cfg.instances, threads)]
     max_batches = cfg.max_batch or default_max_batches(limit)
     if max(max_batches) > limit:
         raise WuxError(f"--max-batch {max(max_batches)} exceeds model {cfg.model}'s max_batch_size {limit}, "
                        "the largest batch its artifacts were built and verified for")
     grid: list[BatchSettings] = []
-    for mb, pref, delay, inst, th in product(max_batches, cfg.preferred_batch, cfg.queue_delay_us, cfg.instances,
-                                             threads):
+    for mb, pref, delay, inst, th, queue in product(max_batches, cfg.preferred_batch, cfg.queue_delay_us,
+                                                    cfg.instances, threads, queues):
         if any(p > mb for p in pref):
             continue  # Triton refuses a preferred batch above max batch
         if mb == 1:
             pref, delay = (), 0  # nothing to batch: a queue delay would only add latency
-        s = BatchSettings(mb, tuple(pref), delay, inst, th)
+        s = BatchSettings(mb, tuple(pref), delay, inst, th, queue)
         if s not in grid:
             grid.append(s)
     if not grid:

@@ -14,6 +14,14 @@ from wux.tools import require
 # format -> Triton platform (native backends)
 PLATFORMS = {"onnx": "onnxruntime_onnx", "trt": "tensorrt_plan", "torchscript": "pytorch_libtorch"}
 KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU", "auto": "KIND_AUTO"}
+# The config parameter holding onnxruntime's intra-op thread count, per backend: wux's python-backend core
+# model reads "threads"; Triton's onnxruntime backend documents "intra_op_thread_count" (0: one per core).
+THREAD_PARAMETERS = {"python": "threads", "onnxruntime_onnx": "intra_op_thread_count"}
+
+
+def thread_parameter(config) -> str | None:
+    """The thread-count parameter of a ModelConfig's backend, if it has one."""
+    return THREAD_PARAMETERS.get(config.backend or config.platform)
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,9 @@ class ServingOptions:
     ort_trt: bool = False  # ONNX Runtime's TensorRT accelerator for the onnxruntime_onnx model
     ort_trt_fp16: bool = True
     ort_trt_cache: str = "/tmp/wux_ort_trt_cache"
-    threads: int = 0  # onnxruntime intra-op threads in the python-backend model (0: onnxruntime's default)
+    threads: int = 0  # onnxruntime intra-op threads per instance, python and onnxruntime backends (0: default)
+    max_queue_size: int = 0  # requests beyond this are rejected at once (0: unbounded)
+    queue_timeout_us: int = 0  # a request queued longer is rejected (0: never)
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class ModelSpec:
     dynamic_batching: bool = True
     preferred_batch: tuple[int, ...] = ()
     queue_delay_us: int = 0
+    max_queue_size: int = 0
+    queue_timeout_us: int = 0
     warmup_file: str | None = None  # raw float32 file in <model>/warmup/
     parameters: dict[str, str] = field(default_factory=dict)
     ort_trt: dict[str, str] | None = None  # ONNX Runtime TensorRT accelerator parameters
@@ -71,6 +83,11 @@ def model_config(spec: ModelSpec):
     if spec.dynamic_batching and spec.max_batch > 0:
         config.dynamic_batching.max_queue_delay_microseconds = spec.queue_delay_us
         config.dynamic_batching.preferred_batch_size.extend(spec.preferred_batch)
+        if spec.max_queue_size or spec.queue_timeout_us:
+            policy = config.dynamic_batching.default_queue_policy
+            policy.max_queue_size = spec.max_queue_size
+            policy.default_timeout_microseconds = spec.queue_timeout_us
+            policy.timeout_action = m.ModelQueuePolicy.REJECT
     for key, value in spec.parameters.items():
         config.parameters[key].string_value = value
     if spec.warmup_file:

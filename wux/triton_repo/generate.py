@@ -21,6 +21,7 @@ from wux.fsutil import atomic_dir
 from wux.triton_repo.config import (
     KINDS,
     PLATFORMS,
+    THREAD_PARAMETERS,
     ModelSpec,
     ServingOptions,
     model_config,
@@ -28,6 +29,7 @@ from wux.triton_repo.config import (
     render,
     validate,
 )
+from wux.triton_repo.container import container_for
 from wux.triton_repo.readme import repository_readme
 from wux.verify.signals import make_signal
 
@@ -60,6 +62,7 @@ class RepoResult:
     models: list[RepoModel]
     notes: list[str]
     clients: str = ""
+    docker: str = ""  # the docker build/run line for NVIDIA's container
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,12 +100,15 @@ def core_spec(fmt: str, base: str, contract: AudioContract, art: Artifact, opts:
     common = dict(
         name=core_name(base, fmt), input_name=art.input.name, output_name=art.output.name, dims=[1, contract.chunk],
         max_batch=opts.max_batch, kind="KIND_GPU" if fmt == "trt" else KINDS[opts.kind], instances=opts.instances,
-        preferred_batch=opts.preferred_batch, queue_delay_us=opts.queue_delay_us,
-        warmup_file=WARMUP_FILE if opts.warmup else None,
+        preferred_batch=opts.preferred_batch, queue_delay_us=opts.queue_delay_us, max_queue_size=opts.max_queue_size,
+        queue_timeout_us=opts.queue_timeout_us, warmup_file=WARMUP_FILE if opts.warmup else None,
     )
     params = contract.to_params()
+    backend = PYTHON if fmt == PYTHON else PLATFORMS[fmt]
+    if backend in THREAD_PARAMETERS:
+        params[THREAD_PARAMETERS[backend]] = str(opts.threads)
     if fmt == PYTHON:
-        params.update(provider="cpu" if opts.kind == "cpu" else "cuda", threads=str(opts.threads))
+        params.update(provider="cpu" if opts.kind == "cpu" else "cuda")
         return ModelSpec(backend=PYTHON, parameters=params, **common)
     ort_trt = ort_trt_parameters(opts.ort_trt_fp16, opts.ort_trt_cache) if fmt == "onnx" and opts.ort_trt else None
     return ModelSpec(platform=PLATFORMS[fmt], default_filename=Path(art.file).name.replace(".fp16", ""),
@@ -191,6 +197,11 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
         front = front_spec(request.name, specs[request.core], contract, opts)
         write_model(tmp / front.name, front, python_model_files("front_model.py"), None)
         models.append(RepoModel(front.name, PYTHON, "front", None))
-        (tmp / "README.md").write_text(repository_readme(manifest, models, request))
+        container = container_for({a.details.get("tensorrt") for a in manifest.artifacts if a.format == "trt"},
+                                  gpu=any(m.kind == PLATFORMS["trt"] for m in models) or opts.kind != "cpu")
+        (tmp / "Dockerfile").write_text(container.dockerfile)
+        (tmp / "README.md").write_text(repository_readme(manifest, models, request, container))
+        if container.note:
+            notes.append(container.note)
         write_clients(tmp_clients, contract, front, specs[request.core])
-    return RepoResult(str(repo), models, notes, str(clients_dir(repo)))
+    return RepoResult(str(repo), models, notes, str(clients_dir(repo)), container.run)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def repository_readme(manifest, models, request) -> str:
+def repository_readme(manifest, models, request, container) -> str:
     rows = "\n".join(f"| `{m.name}` | {m.role} | `{m.kind}` | {m.source or 'calls ' + request.core + ' core'} |"
                      for m in models)
     plans = [a for a in manifest.artifacts if a.format == "trt"]
@@ -34,14 +34,17 @@ contract as parameters (sample rate, names, length rule, windows); clients read 
 
 ## Serve with NVIDIA's server container
 
+The `Dockerfile` here starts from `nvcr.io/nvidia/tritonserver:{container.release.ngc}-py3` (Triton
+{container.release.triton}, TensorRT {container.release.tensorrt}) and installs the python backend's packages
+(numpy below 2, onnxruntime with the CUDA provider). In this folder:
+
 ```bash
-docker run --rm --gpus all -p 8000:8000 -p 8001:8001 -p 8002:8002 \\
-  -v "$PWD":/models nvcr.io/nvidia/tritonserver:24.10-py3 \\
-  tritonserver --model-repository=/models
+{container.run}
 ```
 
-The python-backend models import numpy and onnxruntime: in the container,
-`pip install onnxruntime` (or onnxruntime-gpu) first, or use `wux serve` on a machine with wux.
+`--shm-size`, `--ulimit memlock=-1` and the 64 MB stack are what the python backend needs (Docker's
+default /dev/shm of 64 MB is too small for it). Or run `wux serve .` on a machine with wux.
+{('> ' + container.note) if container.note else ''}
 
 ## Version constraints
 

@@ -28,7 +28,7 @@ class TritonPythonModel:
         contract = AudioContract.from_params(params, args["model_name"])
         self.input_name, self.output_name = contract.input_name, contract.output_name
         options = ort.SessionOptions()
-        threads = int(params.get("threads", "0"))
+        threads = int(params.get("threads", "0"))  # wux.triton_repo.config.THREAD_PARAMETERS["python"]
         if threads:
             options.intra_op_num_threads = threads
         providers = ["CPUExecutionProvider"]
