@@ -61,7 +61,7 @@ def test_front_model_calls_the_core_with_the_manifest_contract(repo, exported):
             copied = repo / model / "1" / "wux" / f"{module.__name__.split('.')[-1]}.py"
             assert copied.read_text() == module.__loader__.get_source(module.__name__)
     readme = (repo / "README.md").read_text()
-    assert "docker run" in readme and "tritonserver --model-repository" in (repo / "Dockerfile").read_text()
+    assert "docker run" in readme and "--model-repository=/models" in (repo / "Dockerfile").read_text()
 
 
 def test_ort_trt_block_and_kind_validate(exported, tmp_path):
