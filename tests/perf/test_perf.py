@@ -1,4 +1,5 @@
 import csv
+import os
 import shutil
 import threading
 import time
@@ -153,6 +154,8 @@ def test_server_killed_mid_run_ends_cleanly(served, tmp_path):
         server.stop()
     assert time.monotonic() - t0 < 60
     assert report.error and len(report.levels) < 4
+    with pytest.raises(ProcessLookupError):  # the killed server's python-backend stubs were reaped too
+        os.killpg(victim.pid, 0)
 
 
 def test_server_down_at_start_is_one_line(tmp_path):

@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 from dataclasses import replace
 
@@ -331,6 +332,8 @@ def test_server_killed_mid_tune_ends_cleanly(own_server):
         server.stop()
     assert time.monotonic() - t0 < 60
     assert report.error and not report.restored and len(report.trials) < 8
+    with pytest.raises(ProcessLookupError):  # nothing of the killed server is left: its stubs were reaped
+        os.killpg(victim.pid, 0)
 
 
 @pytest.mark.slow

@@ -200,9 +200,18 @@ class TritonServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        self.reap_group()
         if self.process.returncode == 0 and self.log_path:
             self.log_path.unlink(missing_ok=True)  # keep the log only when something went wrong
         return self.process.returncode
+
+    def reap_group(self) -> None:
+        """The python backend's stubs are the server's children in its own process group (start_new_session):
+        a server that was killed, not stopped, leaves them running. Nothing else is in that group."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # the group is gone: a clean stop takes its stubs with it
 
     def serve(self, on_ready=None) -> int:
         """Run until SIGTERM or Ctrl-C, then stop by PID; returns the exit code. A server that dies is an error."""
