@@ -329,7 +329,7 @@ def export(
     to: Annotated[Optional[list[str]], typer.Option("--to", help="torchscript, onnx, trt (repeatable)")] = None,
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (refused if it exists, unless --force)")
                    ] = Path("build"),
-    precision: Annotated[Optional[list[str]], typer.Option(help="fp32, fp16 (repeatable)")] = None,
+    precision: Annotated[Optional[list[str]], typer.Option(help="fp32, fp16, int8 (repeatable)")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset")] = 18,
     max_batch: Annotated[int, typer.Option(help="Largest batch the artifacts accept")] = 8,
     chunk: Annotated[Optional[int], typer.Option(help="Serving window, samples (default: ~1 s at the model's "
@@ -338,6 +338,10 @@ def export(
     opt_len: Annotated[Optional[int], typer.Option(help="Length to optimise for (default chunk)")] = None,
     max_len: Annotated[Optional[int], typer.Option(help="Longest input, samples (default 4 x chunk)")] = None,
     fixed_length: Annotated[bool, typer.Option(help="Export at the chunk length only (no dynamic length)")] = False,
+    calibration: Annotated[Optional[Path], typer.Option(
+        help="INT8: audio files or a folder to calibrate on (default: the bundled noisy sample)")] = None,
+    eval_data: Annotated[Optional[Path], typer.Option(
+        help="INT8 gate: speech with clean references, VoiceBank+DEMAND layout (default: the bundled set)")] = None,
     device: DeviceOpt = "cpu",
     opt_level: Annotated[int, typer.Option(help="TensorRT builder optimization level 0-5")] = 3,
     version_compatible: Annotated[bool, typer.Option(help="Build version-compatible TensorRT plans")] = False,
@@ -354,7 +358,7 @@ def export(
     request = ExportRequest(formats=parse.names(to) or ("torchscript", "onnx"),
                             precisions=parse.names(precision) or ("fp32",), chunk=chunk, max_batch=max_batch,
                             min_len=min_len, opt_len=opt_len, max_len=max_len, opset=opset, device=device,
-                            fixed_length=fixed_length, verify=verify,
+                            fixed_length=fixed_length, verify=verify, calibration=calibration, eval_data=eval_data,
                             trt=TrtOptions(opt_level, version_compatible, timing_cache))
     result = run_until_verdict(
         lambda: export_model(model_options.source(checkpoint), out, request, force=force, show_progress=not as_json),
@@ -371,6 +375,8 @@ def verify(
     atol: Annotated[Optional[float], typer.Option(help="Override the max abs error bound")] = None,
     min_si_snr: Annotated[Optional[float], typer.Option(help="Override the SI-SNR floor, dB")] = None,
     cases: Annotated[bool, typer.Option(help="Include every case in --json")] = False,
+    eval_data: Annotated[Optional[Path], typer.Option(
+        help="INT8 gate: speech with clean references, VoiceBank+DEMAND layout (default: the bundled set)")] = None,
     as_json: JsonOpt = False,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
@@ -379,7 +385,7 @@ def verify(
 
     named = model_options.model is not None or checkpoint is not None
     report = verify_folder(folder, model_options.source(checkpoint) if named else None, device, atol, min_si_snr,
-                           show_progress=not as_json)
+                           show_progress=not as_json, eval_data=eval_data)
     emit(report.to_dict(with_cases=cases) if as_json else report, as_json, render.parity)
     verdict(report.passed)
 

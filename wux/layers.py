@@ -19,7 +19,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # exporters, one per format, the format registry, the manifest
     ("wux.export.*",),
     # what reads an export: parity, in-process denoising, the Triton repository, training and evaluation
-    ("wux.verify.parity", "wux.denoise", "wux.triton_repo.*", "wux.train.*"),
+    ("wux.denoise", "wux.triton_repo.*", "wux.train.*"),
+    # the parity gate and the task gate, which run artifacts the way in-process denoising does
+    ("wux.verify.task", "wux.verify.parity"),
     # composing all of the above: the export-then-verify pipeline, load measurement, the demo, the Python API
     ("wux.pipeline", "wux.perf.*", "wux.demo", "wux.doctor", "wux.api"),
     # the command line

@@ -52,6 +52,8 @@ class ExportRequest:
     fixed_length: bool = False
     verify: bool = True
     trt: TrtOptions = TrtOptions()
+    calibration: Path | None = None  # INT8: audio to calibrate on (None: the bundled noisy sample)
+    eval_data: Path | None = None  # INT8's task gate: speech with clean references (None: the bundled set)
 
 
 @dataclass
@@ -97,7 +99,8 @@ def export_all(model: LoadedModel, spec: ExportSpec, plan: list[tuple[Format, st
     artifacts = []
     with progress_bar("exporting", len(plan), show_progress) as advance:
         for fmt, precision in plan:
-            job = ExportJob(fmt, precision, model.module, model.contract, spec, folder, request.trt, outcomes)
+            job = ExportJob(fmt, precision, model.module, model.contract, spec, folder, request.trt, outcomes,
+                            request.calibration)
             try:
                 outcome = fmt.export(job)
             except ExportError as e:
@@ -162,7 +165,8 @@ def export_model(source: ModelSource | LoadedModel | None, out: Path, request: E
                   "windowing serves any length)" for a in manifest.artifacts if a.fixed_length]
         manifest.write(tmp)
         if request.verify:
-            report = verify_folder(tmp, device=request.device, show_progress=show_progress, reference=model)
+            report = verify_folder(tmp, device=request.device, show_progress=show_progress, reference=model,
+                                   eval_data=request.eval_data)
             if not report.passed:
                 raise ParityError(report, out)  # atomic_dir discards the folder
             record_verification(manifest.artifacts, report)

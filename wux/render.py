@@ -181,7 +181,21 @@ def parity(report) -> None:
     for s in report.skipped:
         out.print(f"skipped {s}", soft_wrap=True)
     for a in report.artifacts:
+        if a.task:
+            t = a.task
+            tol = t["tolerance"]
+            out.print(f"{a.artifact} task gate on {t['eval_data']} ({len(t['files'])} files): SI-SNR improvement "
+                      f"{t['mean_drop_db']:+.2f} dB below FP32 on average, {t['worst_drop_db']:+.2f} dB on the worst "
+                      f"file (allowed {tol['max_mean_drop_db']:g} / {tol['max_worst_drop_db']:g}): "
+                      + ("[green]PASS" if t["passed"] else "[red]FAIL"), soft_wrap=True)
+    for a in report.artifacts:
         if a.passed:
+            continue
+        if a.task and not a.task["passed"]:
+            w = a.task["would_pass_with"]
+            out.print(f"[red]{a.artifact}[/red] INT8 not faithful: {'; '.join(a.task['reasons'])}; it would have "
+                      f"passed with a mean drop of {w['max_mean_drop_db']:.2f} dB and a worst of "
+                      f"{w['max_worst_drop_db']:.2f} dB", soft_wrap=True)
             continue
         w = a.would_pass_with
         if w is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 DEFAULT_CHECKPOINT = "default.wux.pt"
 SAMPLE_NOISY = "sample_noisy.wav"
 SAMPLE_CLEAN = "sample_clean.wav"
+EVAL_SET = "evalset"  # a small paired speech set (VoiceBank+DEMAND layout, test split): the INT8 gate's default
 
 
 def bundled(name: str) -> Path:

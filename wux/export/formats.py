@@ -45,6 +45,7 @@ class ExportJob:
     folder: Path
     trt: TrtOptions = TrtOptions()
     sources: dict[str, Outcome] = field(default_factory=dict)  # artifacts exported before, by key
+    calibration: Path | None = None  # INT8: audio to calibrate on (None: the bundled noisy sample)
 
     @property
     def path(self) -> Path:
@@ -85,7 +86,7 @@ FORMATS: dict[str, Format] = {
     "torchscript": Format("torchscript", ".pt", ("fp32",), False, export_torchscript,
                           lambda path, io, device, threads, limits: TorchScriptRunner(path, device, limits),
                           names=TORCHSCRIPT_IO),
-    "onnx": Format("onnx", ".onnx", ("fp32", "fp16"), False, export_onnx_artifact,
+    "onnx": Format("onnx", ".onnx", ("fp32", "fp16", "int8"), False, export_onnx_artifact,
                    lambda path, io, device, threads, limits: OrtRunner(path, io, device, threads, limits),
                    needs=lambda precision: (("onnx", "fp32"),) if precision != "fp32" else ()),
     # TensorRT builds from the ONNX graph of its precision (kept beside the plan: its provenance).

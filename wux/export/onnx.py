@@ -9,14 +9,17 @@ import warnings
 from wux.errors import ExportError, WuxError
 from wux.export.check import Outcome, dynamic_shapes, failure, fixed_shapes, unfaithful
 from wux.export.fp16 import convert_to_fp16
+from wux.export.int8 import export_int8
 from wux.export.spec import Profile
 from wux.runtime.onnxruntime import OrtRunner
 
 
 def export_onnx_artifact(job) -> Outcome:
-    """The FP32 graph from the model, or the FP16 one from the FP32 graph (same length profile)."""
+    """The FP32 graph from the model, or the FP16 / INT8 one from the FP32 graph (same length profile)."""
     if job.precision == "fp16":
         return export_fp16(job)
+    if job.precision == "int8":
+        return export_int8(job)
     return export_onnx(job)
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from wux.contract import AudioContract, round_up
 from wux.errors import WuxError
 
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_OPSET = 18
 DEFAULT_MAX_BATCH = 8
 

@@ -211,7 +211,14 @@ class TritonServer:
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
-            pass  # the group is gone: a clean stop takes its stubs with it
+            return  # the group is gone: a clean stop takes its stubs with it
+        deadline = time.monotonic() + 10  # orphans are reaped by init, not at once (seen: ~2 s)
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
 
     def serve(self, on_ready=None) -> int:
         """Run until SIGTERM or Ctrl-C, then stop by PID; returns the exit code. A server that dies is an error."""

@@ -19,7 +19,8 @@ from wux.model.load import LoadedModel, ModelSource, check_record, load_model
 from wux.progress import progress_bar
 from wux.verify.compare import Comparison, ErrorStats, compare, passing_tolerance, worst
 from wux.verify.signals import SIGNALS, make_signal
-from wux.verify.tolerance import Tolerance, tolerance_for
+from wux.verify.task import Improvements, TaskVerdict, eval_pairs
+from wux.verify.tolerance import TASK_TOLERANCES, Tolerance, tolerance_for
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class ArtifactVerdict:
     tolerance: Tolerance
     would_pass_with: Tolerance | None  # None: no tolerance would (a wrong shape, NaN output, a changed file)
     first_failure: str | None
+    task: dict | None = None  # the task gate's verdict (wux.verify.task.TaskVerdict.to_dict), where one applies
 
 
 @dataclass
@@ -108,19 +110,23 @@ class References:
         return self.cache[case]
 
 
-def verdict(art: Artifact, results: list[ParityResult], tol: Tolerance) -> ArtifactVerdict:
+def verdict(art: Artifact, results: list[ParityResult], tol: Tolerance, task: TaskVerdict | None = None
+            ) -> ArtifactVerdict:
     stats = [r.stats for r in results]
     known = [s for s in stats if s is not None]
     failed = [r for r in results if not r.passed]
     first = f"{failed[0].case.label()}: {'; '.join(failed[0].reasons)}" if failed else None
+    if task is not None and not task.passed:
+        first = first or f"on {task.eval_data}: {'; '.join(task.reasons)}"
     return ArtifactVerdict(
         artifact=art.key, format=art.format, precision=art.precision, fixed_length=art.fixed_length,
-        passed=not failed, cases=len(results), failed_cases=len(failed),
+        passed=not failed and (task is None or task.passed), cases=len(results), failed_cases=len(failed),
         worst_max_abs_err=worst([s.max_abs_err for s in known]),
         worst_p99_abs_err=worst([s.p99_abs_err for s in known]),
         worst_rel_l2_err=worst([s.rel_l2_err for s in known]),
         worst_si_snr_db=worst([s.si_snr_db for s in known], min),
         tolerance=tol, would_pass_with=passing_tolerance(stats), first_failure=first,
+        task=None if task is None else task.to_dict(),
     )
 
 
@@ -132,13 +138,14 @@ def file_problem(folder: Path, art: Artifact) -> str | None:
 
 
 def check_artifact(folder: Path, art: Artifact, refs: References, device: str, tol: Tolerance,
-                   threads: int | None, advance) -> list[ParityResult]:
-    """Every case of the artifact's own profile; a changed file or a refused input fails its cases."""
+                   threads: int | None, advance, task=None) -> tuple[list[ParityResult], TaskVerdict | None]:
+    """Every case of the artifact's own profile, and the task gate where `task()` gives one (it returns the
+    reference improvements and the tolerance); a changed file or a refused input fails its cases."""
     cases = parity_cases(art.profiles["samples"], art.profiles["batch"]["max"])
     problem = file_problem(folder, art)
     if problem:
         advance(len(cases))
-        return [ParityResult(art.key, cases[0], None, False, (problem,))]
+        return [ParityResult(art.key, cases[0], None, False, (problem,))], None
     fmt = get_format(art.format)
     results = []
     with fmt.runner(folder / art.file, art.io, device, threads, art.limits) as runner:
@@ -152,12 +159,17 @@ def check_artifact(folder: Path, art: Artifact, refs: References, device: str, t
                 verdict_ = Comparison(None, (f"{type(e).__name__}: {first_line(e)}",))
             results.append(ParityResult(art.key, case, verdict_.stats, verdict_.passed, verdict_.reasons))
             advance(artifact=art.key)
-    return results
+        gate = None
+        if task is not None:
+            improvements, tolerance, label = task()
+            gate = improvements.judge(runner, tolerance, label)
+    return results, gate
 
 
 def verify_folder(folder: Path, source: ModelSource | None = None, device: str = "cpu",
                   max_abs: float | None = None, min_si_snr_db: float | None = None, threads: int | None = None,
-                  show_progress: bool = True, reference: LoadedModel | None = None) -> VerifyReport:
+                  show_progress: bool = True, reference: LoadedModel | None = None,
+                  eval_data: Path | None = None) -> VerifyReport:
     """Check every artifact listed in folder/manifest.json; skip those this device cannot run.
 
     The reference is `reference`, else the model `source` names, else the one the manifest records;
@@ -179,15 +191,40 @@ def verify_folder(folder: Path, source: ModelSource | None = None, device: str =
     if not runnable:
         raise WuxError("no artifact in this folder can run on this device: " + "; ".join(report.skipped), folder)
     refs = References(reference, device)
+    gate = TaskGate(reference, manifest.contract, manifest.max_batch, device, eval_data)
     total = sum(len(parity_cases(a.profiles["samples"], a.profiles["batch"]["max"])) for a in runnable)
     with progress_bar("verifying", total, show_progress) as advance:
         for art in runnable:
             tol = tolerance_for(art.precision, max_abs, min_si_snr_db)
+            task = gate.for_precision(art.precision)
             try:
-                results = check_artifact(folder, art, refs, device, tol, threads, advance)
+                results, judged = check_artifact(folder, art, refs, device, tol, threads, advance, task)
             except MissingDependency as e:
                 report.skipped.append(f"{art.key}: {e}")
                 continue
             report.results.extend(results)
-            report.artifacts.append(verdict(art, results, tol))
+            report.artifacts.append(verdict(art, results, tol, judged))
     return report
+
+
+class TaskGate:
+    """The reference's improvements on the evaluation speech, computed on first need and shared."""
+
+    def __init__(self, reference: LoadedModel, contract, batch: int, device: str, eval_data: Path | None):
+        self.reference, self.contract, self.batch, self.device, self.eval_data = (
+            reference, contract, batch, device, eval_data)
+        self.improvements: Improvements | None = None
+        self.label = ""
+
+    def for_precision(self, precision: str):
+        tolerance = TASK_TOLERANCES.get(precision)
+        if tolerance is None:
+            return None
+
+        def task():
+            if self.improvements is None:
+                pairs, self.label = eval_pairs(self.contract, self.eval_data)
+                self.improvements = Improvements(self.reference.runner(self.device), pairs, self.contract, self.batch)
+            return self.improvements, tolerance, self.label
+
+        return task
