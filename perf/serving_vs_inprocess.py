@@ -31,7 +31,8 @@ def in_process(export: Path, seconds: float, threads: int) -> dict:
 
     manifest = read_manifest(export)
     art = manifest.artifact("onnx", "fp32")
-    runner = get_format("onnx").runner(export / art.file, art.io, threads=threads, limits=art.limits)
+    runner = get_format("onnx").runner(export / art.file, art.io, session=art.session.with_threads(threads),
+                                       limits=art.limits)
     x = make_signal("speech", 1, manifest.contract.chunk, 0).astype(np.float32)
     lat = interleaved_timings({"onnxruntime": runner}, x, seconds)["onnxruntime"]
     return {"infer_per_s": len(lat) / sum(lat), "p50_ms": 1e3 * float(np.median(lat)),

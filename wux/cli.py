@@ -25,6 +25,7 @@ from wux.cli_options import (
     LengthsOpt,
     MaxTrialsOpt,
     ModelOptions,
+    Precision,
     Protocol,
     StabilityOpt,
     takes_model,
@@ -283,23 +284,33 @@ def denoise(
     shared_memory: Annotated[bool, typer.Option(help="Pass tensors through system shared memory (same host)")] = False,
     chunk: Annotated[Optional[int], typer.Option(help="Window length, samples (in-process; default: the "
                                                       "contract's)")] = None,
-    batch_size: Annotated[int, typer.Option(help="Windows per forward pass (in-process)")] = 8,
+    export: Annotated[Optional[Path], typer.Option(help="Run an exported artifact in-process: a `wux export` "
+                                                        "folder")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Artifact format (with --export)")] = "onnx",
+    precision: Annotated[Precision, typer.Option(help="Artifact precision (with --export)")] = "fp32",
+    batch_size: Annotated[Optional[int], typer.Option(
+        help="Windows per forward pass, in-process (default: 8; an export's tuned batch)")] = None,
     downmix: Annotated[bool, typer.Option(help="Average multi-channel input to mono")] = False,
     resample: Annotated[bool, typer.Option(help="Resample input to the model's rate")] = False,
     device: DeviceOpt = "cpu",
     as_json: JsonOpt = False,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
-    """Denoise audio files in-process, or through a Triton server with --url."""
-    from wux.denoise import denoise_locally, denoise_served
+    """Denoise audio files in-process (the model, or an exported artifact with --export), or through Triton."""
+    from wux.denoise import denoise_exported, denoise_locally, denoise_served
     from wux.progress import progress_bar
 
+    if url and export:
+        raise WuxError("--url and --export are two ways to denoise: give one")
     with progress_bar("denoising", None, not as_json) as advance:
         if url:
             report = denoise_served(inputs, out, url, served_model, protocol, mode, shared_memory, downmix,
                                     resample, progress=lambda _: advance())
+        elif export:
+            report = denoise_exported(inputs, out, export, fmt, precision, device, batch_size, downmix, resample,
+                                      progress=lambda _: advance())
         else:
-            report = denoise_locally(inputs, out, model_options.source(checkpoint), chunk, device, batch_size,
+            report = denoise_locally(inputs, out, model_options.source(checkpoint), chunk, device, batch_size or 8,
                                      downmix, resample, progress=lambda _: advance())
     emit(report, as_json, lambda r: render.denoised(r.to_dict()))
 
@@ -398,14 +409,20 @@ def bench(
     samples: Annotated[Optional[int], typer.Option(help="Samples per item (default: the chunk)")] = None,
     seconds: Annotated[float, typer.Option(help="Measured time per runner and batch")] = 1.0,
     device: DeviceOpt = "cpu",
-    threads: Annotated[Optional[int], typer.Option(help="torch and onnxruntime threads")] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        help="torch and onnxruntime threads (default: torch's; each ONNX artifact's own, tuned or not)")] = None,
+    tune: Annotated[bool, typer.Option(help="First search onnxruntime's settings and batch for every ONNX "
+                                            "artifact on this machine; record them in the manifest")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """In-process throughput of each artifact next to eager PyTorch, measured in the same run."""
     from wux.perf.bench import bench_folder
+    from wux.perf.ortune import tune_folder
 
-    emit(bench_folder(folder, list(parse.names(formats)) or None, batch, samples, seconds, device, threads),
-         as_json, render.bench)
+    tuned = tune_folder(folder, say=None if as_json else render.progress_line) if tune else []
+    report = bench_folder(folder, list(parse.names(formats)) or None, batch, samples, seconds, device, threads)
+    report.tuned = [t.to_dict() for t in tuned]
+    emit(report, as_json, render.bench)
 
 
 # ---------------------------------------------------------------- Triton
@@ -418,6 +435,8 @@ def triton(
     name: Annotated[str, typer.Option(help="Name of the front model (core models get _FORMAT)")] = "waveunet",
     formats: Annotated[Optional[str], typer.Option(help="onnx,trt,torchscript,python (default: all + python)")] = None,
     core: Annotated[str, typer.Option(help="Core model format the front model calls")] = "python",
+    precision: Annotated[Optional[Precision], typer.Option(
+        help="Serve artifacts of this precision only (default: fp32 where there is one, else fp16)")] = None,
     max_batch: Annotated[Optional[int], typer.Option(help="Dynamic batching limit (default: the manifest's)")] = None,
     instances: Annotated[int, typer.Option(help="Instances per model")] = 1,
     kind: Annotated[Literal["cpu", "gpu", "auto"], typer.Option(help="Where instances run")] = "auto",
@@ -441,7 +460,8 @@ def triton(
     options = ServingOptions(max_batch=max_batch, instances=instances, kind=kind, queue_delay_us=queue_delay_us,
                              threads=threads, max_queue_size=max_queue_size, queue_timeout_us=queue_timeout_us,
                              preferred_batch=tuple(preferred_batch or ()), warmup=warmup, ort_trt=ort_trt)
-    request = RepoRequest(name=name, formats=parse.names([formats]) if formats else None, core=core, options=options)
+    request = RepoRequest(name=name, formats=parse.names([formats]) if formats else None, core=core,
+                          precision=precision, options=options)
     emit(generate_repository(folder, repo, request, force=force), as_json, render.repository)
 
 

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal, Optional
 
 import typer
 
+from wux.export.spec import PRECISIONS
+
 
 def int_list(text: str, minimum: int = 1) -> tuple[int, ...]:
     """'1,2,4,8' -> (1, 2, 4, 8): values >= minimum, in the order given, without repeats."""
@@ -110,6 +112,7 @@ def json_object(text: str) -> dict[str, Any]:
 
 Device = Literal["cpu", "cuda"]
 Protocol = Literal["grpc", "http"]
+Precision = Literal[PRECISIONS]  # wux.export.spec: the one list
 CheckpointArg = Annotated[Optional[Path], typer.Argument(
     help="wux checkpoint (default: the bundled model; not with --model)", show_default=False)]
 CheckpointOpt = Annotated[Optional[Path], typer.Option(

@@ -46,9 +46,10 @@ def export_denoiser(folder: Path, fmt: str = "onnx", precision: str = "fp32", de
     art = manifest.artifact(get_format(fmt).name, precision)
     if art is None:
         raise WuxError(f"the export has no {fmt} {precision} artifact", folder)
-    runner = get_format(art.format).runner(Path(folder) / art.file, art.io, device, threads, art.limits)
+    runner = get_format(art.format).runner(Path(folder) / art.file, art.io, device, art.session.with_threads(threads),
+                                           art.limits)
     plan = manifest.contract.window
-    batch = batch_size or manifest.max_batch
+    batch = batch_size or art.batch or manifest.max_batch
     return lambda wave: denoise_wave(runner, wave, plan, batch)
 
 
@@ -116,6 +117,16 @@ def denoise_locally(inputs: list[Path], output: Path, source: ModelSource | None
     files = denoise_files(inputs, output, model_denoiser(model, device, batch_size), model.contract.sample_rate,
                           downmix, resample, progress)
     return DenoiseReport(model.source.label(), files)
+
+
+def denoise_exported(inputs: list[Path], output: Path, folder: Path, fmt: str = "onnx", precision: str = "fp32",
+                     device: str = "cpu", batch_size: int | None = None, downmix: bool = False,
+                     resample: bool = False, progress: Callable[[Path], None] | None = None) -> DenoiseReport:
+    """Files or folders through an exported artifact (its tuned onnxruntime settings), in-process."""
+    denoise = export_denoiser(folder, fmt, precision, device, batch_size=batch_size)
+    files = denoise_files(inputs, output, denoise, read_manifest(folder).contract.sample_rate, downmix, resample,
+                          progress)
+    return DenoiseReport(f"{folder} {fmt} {precision}", files)
 
 
 def denoise_served(inputs: list[Path], output: Path, url: str, model: str = "waveunet", protocol: str = "grpc",

@@ -64,6 +64,12 @@ class ExportError(WuxError):
     """An exporter rejected the model (names the op and the format where it can)."""
 
 
+class NotFaithful(ExportError):
+    """An approximate artifact (INT8) that cannot be made close enough to the model: a verdict, exit 1."""
+
+    exit_code = EXIT_VERDICT
+
+
 class MissingDependency(WuxError):
     """An optional package or binary is needed for this step and is absent."""
 

@@ -8,8 +8,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # facts about errors, files and the environment; the bundled files
     ("wux", "wux.errors", "wux.fsutil", "wux.progress", "wux.tools", "wux.metrics", "wux.resources", "wux.layers",
      "wux.verify"),  # (wux.verify's __init__ is only a docstring; its modules sit in three layers below)
-    # the audio contract and windowing (standard library + numpy: copied into generated Triton models)
-    ("wux.contract", "wux.windowing"),
+    # the audio contract, windowing and onnxruntime settings (standard library + numpy: copied into
+    # generated Triton models)
+    ("wux.contract", "wux.windowing", "wux.ort_settings"),
     # audio data; runtimes that run a model or an artifact; the judge and its tolerances
     ("wux.data.*", "wux.runtime.*", "wux.verify.tolerance", "wux.verify.compare"),
     # parity test signals (bundled speech); Triton clients (read the contract from a server)

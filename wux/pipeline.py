@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wux import __version__
-from wux.errors import ExportError, VerdictError, WuxError
+from wux.errors import ExportError, NotFaithful, VerdictError, WuxError
 from wux.export.check import Outcome
 from wux.export.formats import FORMATS, ExportJob, Format, TrtOptions, get_format
 from wux.export.manifest import Artifact, Manifest, TensorInfo, now_utc
@@ -95,7 +95,7 @@ def export_all(model: LoadedModel, spec: ExportSpec, plan: list[tuple[Format, st
                request: ExportRequest, show_progress: bool) -> list[Artifact]:
     """Export every (format, precision); raise one ExportError naming every failure and what did export."""
     outcomes: dict[str, Outcome] = {}
-    failures: list[str] = []
+    failures: list[ExportError] = []
     artifacts = []
     with progress_bar("exporting", len(plan), show_progress) as advance:
         for fmt, precision in plan:
@@ -104,7 +104,7 @@ def export_all(model: LoadedModel, spec: ExportSpec, plan: list[tuple[Format, st
             try:
                 outcome = fmt.export(job)
             except ExportError as e:
-                failures.append(str(e))
+                failures.append(e)
                 advance(artifact=f"{fmt.name}-{precision} failed")
                 continue
             outcomes[f"{fmt.name}-{precision}"] = outcome
@@ -113,7 +113,8 @@ def export_all(model: LoadedModel, spec: ExportSpec, plan: list[tuple[Format, st
     if failures:
         done = ", ".join(a.key for a in artifacts)
         keep = f"; these did export: {done} (ask for those alone with --to)" if done else "; nothing exported"
-        raise ExportError(" | ".join(failures) + keep)
+        verdict = any(isinstance(e, NotFaithful) for e in failures)  # a verdict on the model: exit 1, not 2
+        raise (NotFaithful if verdict else ExportError)(" | ".join(map(str, failures)) + keep)
     return artifacts
 
 

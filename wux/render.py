@@ -60,6 +60,10 @@ def flatten(prefix: str, data: dict[str, Any]) -> dict[str, Any]:
 # -- environment and models
 
 
+def progress_line(message: str) -> None:
+    typer.echo(message, err=True)
+
+
 def doctor(report) -> None:
     console().print(kv_table("wux doctor", report.to_rows()))
 
@@ -167,7 +171,8 @@ def parity(report) -> None:
     out = console()
     rows = []
     for a in report.artifacts:
-        verdict = "[green]PASS" if a.passed else f"[red]FAIL ({a.failed_cases}/{a.cases})"
+        verdict = ("[green]PASS" if a.passed else f"[red]FAIL ({a.failed_cases}/{a.cases})" if a.failed_cases
+                   else "[red]FAIL (task gate)")
         rows.append((a.artifact + (" (fixed length)" if a.fixed_length else ""), a.cases,
                      number(a.worst_max_abs_err, ".2e"), number(a.worst_p99_abs_err, ".2e"),
                      number(a.worst_rel_l2_err, ".2e"), number(a.worst_si_snr_db), tolerance_text(a.tolerance),
@@ -222,11 +227,19 @@ def bench(report) -> None:
              f"{r.real_time_factor:.1f}", f"{r.gmacs_per_s:.1f}",
              f"{100 * r.peak_fraction:.0f}%" if r.peak_fraction else "-", f"{r.speedup_vs_eager:.2f}x")
             for r in report.rows]
+    ort = report.ort_threads or "each artifact's own"
     console().print(table(f"wux bench {report.folder} ({report.device}, torch threads {report.torch_threads}, "
-                          f"onnxruntime threads {report.ort_threads})",
+                          f"onnxruntime threads {ort})",
                           ("runner", "batch", "samples", "runs", "median ms", "p10-p90 ms", "x realtime", "GMAC/s",
                            "% of peak", "vs eager"), rows, left=("runner",)))
     typer.echo(f"peak (measured FP32 1024^3 matmul): {report.peak_gmacs_per_s:.1f} GMAC/s")
+    for t in report.tuned:
+        s = t["session"]
+        inter = f" with {s['inter_op_threads']} inter-op" if s["inter_op_threads"] else ""
+        typer.echo(f"tuned {t['artifact']}: {s['intra_op_threads'] or 'default'} intra-op thread(s), "
+                   f"{s['execution_mode']}{inter}, graph {s['graph_optimization']}, spinning "
+                   f"{'on' if s['spinning'] else 'off'}, batch {t['batch']}: {t['gain']:.2f}x onnxruntime's "
+                   "defaults at batch 1 (written to the manifest)")
     for s in report.skipped:
         typer.echo(f"skipped {s}")
 

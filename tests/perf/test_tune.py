@@ -144,12 +144,13 @@ def test_settings_round_trip_through_a_model_config():
     assert mismatch(BatchSettings(4, (), 0, 1), BatchSettings(4, (4,), 0, 1)) is None
     # the python backend's onnxruntime thread count is a config parameter
     threaded = apply_settings(config, BatchSettings(4, (), 0, 2, threads=1))
-    assert threaded.parameters["threads"].string_value == "1" and settings_of(threaded).threads == 1
+    assert threaded.parameters["ort_intra_op_threads"].string_value == "1" and settings_of(threaded).threads == 1
     assert "threads 0 (asked 1)" in mismatch(BatchSettings(4, (), 0, 2, 1), BatchSettings(4, (4,), 0, 2, 0))
     # Triton's onnxruntime backend names the same count intra_op_thread_count; the queue limit is a policy
     ort = model_config_pb2.ModelConfig(name="o", platform="onnxruntime_onnx", max_batch_size=8)
     tuned = apply_settings(ort, BatchSettings(8, (), 0, 1, threads=2, max_queue_size=16))
-    assert tuned.parameters["intra_op_thread_count"].string_value == "2" and "threads" not in tuned.parameters
+    assert tuned.parameters["intra_op_thread_count"].string_value == "2"
+    assert "ort_intra_op_threads" not in tuned.parameters
     assert tuned.dynamic_batching.default_queue_policy.max_queue_size == 16
     assert settings_of(tuned) == BatchSettings(8, (), 0, 1, 2, 16)
 

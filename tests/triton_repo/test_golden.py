@@ -57,7 +57,8 @@ def test_the_golden_files_say_what_they_should(repo):
     onnx = validate((GOLDEN / "waveunet_onnx.pbtxt").read_text(), "onnx")
     assert onnx.platform == "onnxruntime_onnx" and onnx.parameters["intra_op_thread_count"].string_value == "1"
     python = validate((GOLDEN / "waveunet_python.pbtxt").read_text(), "python")
-    assert python.backend == "python" and python.parameters["threads"].string_value == "1"
+    assert python.backend == "python" and python.parameters["ort_intra_op_threads"].string_value == "1"
+    assert python.parameters["ort_spinning"].string_value == "0"  # wux.ort_settings: spinning off by default
     for config in (onnx, python):
         policy = config.dynamic_batching.default_queue_policy
         assert (policy.max_queue_size, policy.default_timeout_microseconds) == (16, 200_000)

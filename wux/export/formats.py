@@ -17,6 +17,7 @@ from wux.export.onnx import export_onnx_artifact
 from wux.export.spec import ExportSpec
 from wux.export.tensorrt import build_engine
 from wux.export.torchscript import export_torchscript
+from wux.ort_settings import OrtOptions
 from wux.runtime.base import Runner, ShapeLimits, TensorIO
 from wux.runtime.onnxruntime import OrtRunner
 from wux.runtime.tensorrt import TrtRunner
@@ -66,7 +67,7 @@ class Format:
     precisions: tuple[str, ...]
     needs_cuda: bool
     export: Callable[[ExportJob], Outcome]
-    make_runner: Callable[..., Runner]  # (path, io, device, threads, limits) -> Runner
+    make_runner: Callable[..., Runner]  # (path, io, device, session, limits) -> Runner
     names: TensorIO | None = None  # fixed tensor names; None: the contract's
     # The artifacts one of this precision is built from: (format, precision) pairs.
     needs: Callable[[str], tuple[tuple[str, str], ...]] = lambda precision: ()
@@ -77,21 +78,22 @@ class Format:
     def io(self, contract: AudioContract) -> TensorIO:
         return self.names or TensorIO(contract.input_name, contract.output_name)
 
-    def runner(self, path: Path, io: TensorIO, device: str = "cpu", threads: int | None = None,
+    def runner(self, path: Path, io: TensorIO, device: str = "cpu", session: OrtOptions = OrtOptions(),
                limits: ShapeLimits | None = None) -> Runner:
-        return self.make_runner(path, io, device, threads, limits)
+        """The runner for one artifact; `session`: the onnxruntime settings (other runtimes ignore them)."""
+        return self.make_runner(path, io, device, session, limits)
 
 
 FORMATS: dict[str, Format] = {
     "torchscript": Format("torchscript", ".pt", ("fp32",), False, export_torchscript,
-                          lambda path, io, device, threads, limits: TorchScriptRunner(path, device, limits),
+                          lambda path, io, device, session, limits: TorchScriptRunner(path, device, limits),
                           names=TORCHSCRIPT_IO),
     "onnx": Format("onnx", ".onnx", ("fp32", "fp16", "int8"), False, export_onnx_artifact,
-                   lambda path, io, device, threads, limits: OrtRunner(path, io, device, threads, limits),
+                   lambda path, io, device, session, limits: OrtRunner(path, io, device, session, limits),
                    needs=lambda precision: (("onnx", "fp32"),) if precision != "fp32" else ()),
     # TensorRT builds from the ONNX graph of its precision (kept beside the plan: its provenance).
     "trt": Format("trt", ".plan", ("fp32", "fp16"), True, build_engine,
-                  lambda path, io, device, threads, limits: TrtRunner(path, io, device, limits),
+                  lambda path, io, device, session, limits: TrtRunner(path, io, device, limits),
                   needs=lambda precision: (("onnx", precision),)),
 }
 ALIASES = {"ts": "torchscript", "tensorrt": "trt", "plan": "trt"}

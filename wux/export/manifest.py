@@ -10,6 +10,8 @@ from typing import Any
 
 from wux.contract import AudioContract
 from wux.errors import ConfigError, WuxError
+from wux.fsutil import atomic_file
+from wux.ort_settings import OrtOptions
 from wux.runtime.base import ShapeLimits, TensorIO
 
 MANIFEST_NAME = "manifest.json"
@@ -36,6 +38,7 @@ class Artifact:
     opset: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
     verification: dict[str, Any] | None = None
+    runtime: dict[str, Any] | None = None  # onnxruntime settings and batch tuned on a machine (wux bench --tune)
 
     @property
     def key(self) -> str:
@@ -52,6 +55,16 @@ class Artifact:
     @property
     def fixed_length(self) -> bool:
         return self.limits.fixed_length
+
+    @property
+    def session(self) -> OrtOptions:
+        """The onnxruntime settings to run it with: tuned ones when the manifest has them."""
+        return OrtOptions.from_dict((self.runtime or {}).get("session"))
+
+    @property
+    def batch(self) -> int | None:
+        """The tuned in-process batch (windows per run), if tuned."""
+        return (self.runtime or {}).get("batch")
 
 
 @dataclass
@@ -79,8 +92,10 @@ class Manifest:
         return next((a for a in self.artifacts if a.format == fmt and a.precision == precision), None)
 
     def write(self, folder: Path) -> Path:
+        """Written to a temporary name and renamed: a reader never sees half a manifest."""
         path = Path(folder) / MANIFEST_NAME
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        with atomic_file(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         return path
 
 

@@ -39,10 +39,11 @@ class BenchReport:
     folder: str
     device: str
     torch_threads: int
-    ort_threads: int
+    ort_threads: int | None  # None: each artifact's own settings (tuned, or onnxruntime's default)
     peak_gmacs_per_s: float | None  # measured: a large FP32 matrix multiply in torch
     rows: list[BenchRow] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    tuned: list[dict] = field(default_factory=list)  # wux bench --tune: what was chosen per artifact
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,18 +69,28 @@ def measure_peak_gmacs(device: str) -> float:
     return 1024**3 / min(runs) / 1e9
 
 
+BLOCKS = 4  # each runner's share of the time is split into this many blocks, alternating with the others
+
+
 def interleaved_timings(runners: dict, x: np.ndarray, seconds: float, warmup: int = 2) -> dict[str, list[float]]:
-    """Round-robin over runners until each had ~`seconds`: drift hits all of them alike."""
+    """Alternate blocks of runs until each runner had ~`seconds`: this VM's drift hits all of them alike, and
+    within a block a runner runs as it would alone (a call right after another runtime's call would pay for
+    that one's worker threads still spinning). Each block's first run is a warm-up, not timed."""
     for run in runners.values():
         for _ in range(warmup):
             run(x)
     times: dict[str, list[float]] = {name: [] for name in runners}
-    deadline = time.perf_counter() + seconds * len(runners)
-    while time.perf_counter() < deadline or min(len(t) for t in times.values()) < 5:
+    block_s = seconds / BLOCKS
+    for _ in range(BLOCKS):
         for name, run in runners.items():
-            t0 = time.perf_counter()
             run(x)
-            times[name].append(time.perf_counter() - t0)
+            end = time.perf_counter() + block_s
+            while True:
+                t0 = time.perf_counter()
+                run(x)
+                times[name].append(time.perf_counter() - t0)
+                if t0 >= end and len(times[name]) >= 2:
+                    break
     return times
 
 
@@ -106,13 +117,13 @@ def bench_folder(folder: Path, formats: list[str] | None = None, batches: tuple[
 
     manifest = read_manifest(folder)
     contract = manifest.contract
-    threads = threads or min(torch.get_num_threads(), os.cpu_count() or 1)
-    torch.set_num_threads(threads)
+    torch_threads = threads or min(torch.get_num_threads(), os.cpu_count() or 1)
+    torch.set_num_threads(torch_threads)
     model = load_model(source or ModelSource.from_record(manifest.source, manifest.model), contract=contract)
     samples = samples or contract.chunk
     macs = contract.macs_per_second or count_macs(model.module, contract.sample_rate)
     macs_per_sample = (macs or 0) / contract.sample_rate
-    report = BenchReport(str(folder), device, threads, threads, measure_peak_gmacs(device))
+    report = BenchReport(str(folder), device, torch_threads, threads, measure_peak_gmacs(device))
     runners = {"pytorch-eager": model.runner(device)}
     wanted = {get_format(f).name for f in formats} if formats else None
     for art in manifest.artifacts:
@@ -126,7 +137,8 @@ def bench_folder(folder: Path, formats: list[str] | None = None, batches: tuple[
             report.skipped.append(f"{art.key}: {art.limits.problem(1, samples)}")
             continue
         try:
-            runners[art.key] = fmt.runner(Path(folder) / art.file, art.io, device, threads, art.limits).activate()
+            runners[art.key] = fmt.runner(Path(folder) / art.file, art.io, device, art.session.with_threads(threads),
+                                          art.limits).activate()
         except MissingDependency as e:
             report.skipped.append(f"{art.key}: {e}")
     if len(runners) == 1:

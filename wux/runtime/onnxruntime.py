@@ -1,4 +1,4 @@
-"""ONNX models in onnxruntime (CPU, or CUDA with onnxruntime-gpu)."""
+"""ONNX models in onnxruntime (CPU, or CUDA with onnxruntime-gpu), with explicit session options (wux.ort_settings)."""
 
 from __future__ import annotations
 
@@ -7,36 +7,32 @@ from pathlib import Path
 import numpy as np
 
 from wux.errors import MissingDependency
+from wux.ort_settings import OrtOptions
 from wux.runtime.base import Runner, ShapeLimits, TensorIO
 from wux.tools import require
 
 
-def ort_session(path: Path, device: str = "cpu", threads: int | None = None):
+def ort_session(path: Path, device: str = "cpu", options: OrtOptions = OrtOptions()):
     ort = require("onnxruntime")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
     providers = ["CPUExecutionProvider"]
     if device.startswith("cuda"):
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise MissingDependency("onnxruntime-gpu (CUDAExecutionProvider)", extra="gpu")
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ort.InferenceSession(str(path), options, providers=providers)
+    return ort.InferenceSession(str(path), options.session_options(ort), providers=providers)
 
 
 class OrtRunner(Runner):
     name = "onnxruntime"
 
-    def __init__(self, path: Path, io: TensorIO, device: str = "cpu", threads: int | None = None,
+    def __init__(self, path: Path, io: TensorIO, device: str = "cpu", options: OrtOptions = OrtOptions(),
                  limits: ShapeLimits | None = None):
         super().__init__(limits)
-        self.path, self.io, self.device, self.threads = Path(path), io, device, threads
+        self.path, self.io, self.device, self.options = Path(path), io, device, options
         self.session = None
 
     def load(self) -> None:
-        self.session = ort_session(self.path, self.device, self.threads)
+        self.session = ort_session(self.path, self.device, self.options)
 
     def run(self, wave: np.ndarray) -> np.ndarray:
         out = self.session.run([self.io.output_name], {self.io.input_name: wave[:, None, :]})[0]

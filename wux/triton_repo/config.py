@@ -9,14 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from wux.errors import WuxError
+from wux.ort_settings import PARAM_PREFIX, OrtOptions
 from wux.tools import require
 
 # format -> Triton platform (native backends)
 PLATFORMS = {"onnx": "onnxruntime_onnx", "trt": "tensorrt_plan", "torchscript": "pytorch_libtorch"}
 KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU", "auto": "KIND_AUTO"}
 # The config parameter holding onnxruntime's intra-op thread count, per backend: wux's python-backend core
-# model reads "threads"; Triton's onnxruntime backend documents "intra_op_thread_count" (0: one per core).
-THREAD_PARAMETERS = {"python": "threads", "onnxruntime_onnx": "intra_op_thread_count"}
+# model reads wux.ort_settings' parameters; Triton's onnxruntime backend documents "intra_op_thread_count"
+# (0: one per core).
+THREAD_PARAMETERS = {"python": PARAM_PREFIX + "intra_op_threads", "onnxruntime_onnx": "intra_op_thread_count"}
+# Triton's onnxruntime backend: optimization { graph { level } } is -1 for basic, 1 for extended, unset for all.
+ORT_BACKEND_GRAPH_LEVELS = {"basic": -1, "extended": 1, "all": None}
 
 
 def thread_parameter(config) -> str | None:
@@ -60,6 +64,7 @@ class ModelSpec:
     warmup_file: str | None = None  # raw float32 file in <model>/warmup/
     parameters: dict[str, str] = field(default_factory=dict)
     ort_trt: dict[str, str] | None = None  # ONNX Runtime TensorRT accelerator parameters
+    graph_level: int | None = None  # onnxruntime backend's optimization.graph.level (None: all optimisations)
 
 
 def pb():
@@ -96,10 +101,22 @@ def model_config(spec: ModelSpec):
         data.data_type = m.TYPE_FP32
         data.dims.extend(spec.dims)
         data.input_data_file = spec.warmup_file
+    if spec.graph_level is not None:
+        config.optimization.graph.level = spec.graph_level
     if spec.ort_trt is not None:
         accelerator = config.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
         accelerator.parameters.update(spec.ort_trt)
     return config
+
+
+def onnxruntime_backend_settings(options: OrtOptions) -> tuple[dict[str, str], int | None]:
+    """Session settings as Triton's onnxruntime backend takes them: parameters and the graph level.
+
+    The backend has no spinning switch: its sessions keep onnxruntime's default (spinning on)."""
+    params = {THREAD_PARAMETERS["onnxruntime_onnx"]: str(options.intra_op_threads),
+              "inter_op_thread_count": str(options.inter_op_threads),
+              "execution_mode": "1" if options.execution_mode == "parallel" else "0"}
+    return params, ORT_BACKEND_GRAPH_LEVELS[options.graph_optimization]
 
 
 def ort_trt_parameters(fp16: bool, cache_path: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ import numpy as np
 import wux
 from wux import contract as contract_module
 from wux import errors as errors_module
-from wux import windowing
+from wux import ort_settings, windowing
 from wux.contract import AudioContract, CoreRef
 from wux.errors import WuxError
 from wux.export.formats import get_format
@@ -21,10 +21,10 @@ from wux.fsutil import atomic_dir
 from wux.triton_repo.config import (
     KINDS,
     PLATFORMS,
-    THREAD_PARAMETERS,
     ModelSpec,
     ServingOptions,
     model_config,
+    onnxruntime_backend_settings,
     ort_trt_parameters,
     render,
     validate,
@@ -37,7 +37,7 @@ PYTHON = "python"
 WARMUP_FILE = "speech.raw"
 CORE_ONNX_FILE = "model.onnx"  # the file the python-backend core model runs (templates/core_model.py reads it)
 # wux modules the generated python models import (standard library and numpy only), copied beside them.
-VENDORED = (wux, errors_module, contract_module, windowing)
+VENDORED = (wux, errors_module, contract_module, windowing, ort_settings)
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class RepoRequest:
     name: str = "waveunet"
     formats: tuple[str, ...] | None = None  # None: every format in the manifest, plus python
     core: str = PYTHON  # the core model the front model calls
+    precision: str | None = None  # None: fp32 where the manifest has it, else fp16; or exactly this one
     options: ServingOptions = field(default_factory=ServingOptions)
 
 
@@ -72,21 +73,33 @@ def core_name(base: str, fmt: str) -> str:
     return f"{base}_{fmt}"
 
 
-def pick_artifact(manifest: Manifest, fmt: str) -> Artifact | None:
-    """FP32 when the manifest has it (exact), else FP16."""
+def source_format(fmt: str) -> str:
+    """The artifact format a repository model serves (the python-backend core model runs the ONNX one)."""
+    return "onnx" if fmt == PYTHON else fmt
+
+
+def pick_artifact(manifest: Manifest, fmt: str, precision: str | None = None) -> Artifact | None:
+    """The requested precision, else FP32 when the manifest has it (exact), else FP16."""
+    if precision:
+        return manifest.artifact(fmt, precision)
     return manifest.artifact(fmt, "fp32") or manifest.artifact(fmt, "fp16")
 
 
 def chosen_formats(manifest: Manifest, request: RepoRequest) -> list[str]:
-    present = {a.format for a in manifest.artifacts}
+    """The models to generate: those asked for (each must have its artifact), else every one there is."""
+    present = {a.format for a in manifest.artifacts if pick_artifact(manifest, a.format, request.precision)}
     if request.formats is None:
-        return [f for f in PLATFORMS if f in present] + [PYTHON]
+        wanted = [f for f in PLATFORMS if f in present] + ([PYTHON] if "onnx" in present else [])
+        if not wanted:
+            raise WuxError(f"the manifest has no {request.precision} artifact; export one with "
+                           f"--precision {request.precision}")
+        return wanted
     wanted = []
     for f in request.formats:
         key = PYTHON if f == PYTHON else get_format(f).name
-        source = "onnx" if key == PYTHON else key
-        if source not in present:
-            raise WuxError(f"the manifest has no {source} artifact for the {key} model; export it first")
+        if key not in present and source_format(key) not in present:
+            what = f"{request.precision} {source_format(key)}" if request.precision else source_format(key)
+            raise WuxError(f"the manifest has no {what} artifact for the {key} model; export it first")
         wanted.append(key)
     return wanted
 
@@ -104,15 +117,17 @@ def core_spec(fmt: str, base: str, contract: AudioContract, art: Artifact, opts:
         queue_timeout_us=opts.queue_timeout_us, warmup_file=WARMUP_FILE if opts.warmup else None,
     )
     params = contract.to_params()
-    backend = PYTHON if fmt == PYTHON else PLATFORMS[fmt]
-    if backend in THREAD_PARAMETERS:
-        params[THREAD_PARAMETERS[backend]] = str(opts.threads)
+    session = art.session.with_threads(opts.threads)  # tuned in the manifest (wux bench --tune), or defaults
     if fmt == PYTHON:
-        params.update(provider="cpu" if opts.kind == "cpu" else "cuda")
+        params.update(session.to_params(), provider="cpu" if opts.kind == "cpu" else "cuda")
         return ModelSpec(backend=PYTHON, parameters=params, **common)
+    graph_level = None
+    if fmt == "onnx":
+        ort_params, graph_level = onnxruntime_backend_settings(session)
+        params.update(ort_params)
     ort_trt = ort_trt_parameters(opts.ort_trt_fp16, opts.ort_trt_cache) if fmt == "onnx" and opts.ort_trt else None
-    return ModelSpec(platform=PLATFORMS[fmt], default_filename=Path(art.file).name.replace(".fp16", ""),
-                     parameters=params, ort_trt=ort_trt, **common)
+    return ModelSpec(platform=PLATFORMS[fmt], default_filename=Path(art.file).name.replace(f".{art.precision}", ""),
+                     parameters=params, ort_trt=ort_trt, graph_level=graph_level, **common)
 
 
 def front_spec(base: str, core: ModelSpec, contract: AudioContract, opts: ServingOptions) -> ModelSpec:
@@ -184,7 +199,7 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
     models, notes, specs = [], [], {}
     with atomic_dir(repo, force=force) as tmp, atomic_dir(clients_dir(repo), force=force) as tmp_clients:
         for fmt in formats:
-            art = pick_artifact(manifest, "onnx" if fmt == PYTHON else fmt)
+            art = pick_artifact(manifest, source_format(fmt), request.precision)
             spec = core_spec(fmt, request.name, contract, art, opts)
             source = Path(export_dir) / art.file
             files = (python_model_files("core_model.py", {CORE_ONNX_FILE: source}) if fmt == PYTHON
@@ -192,7 +207,7 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
             write_model(tmp / spec.name, spec, files, warmup)
             specs[fmt] = spec
             models.append(RepoModel(spec.name, spec.platform or PYTHON, "core", art.file))
-            if art.precision != "fp32":
+            if art.precision != "fp32" and not request.precision:
                 notes.append(f"{spec.name} serves the {art.precision} artifact (no fp32 one in the manifest)")
         front = front_spec(request.name, specs[request.core], contract, opts)
         write_model(tmp / front.name, front, python_model_files("front_model.py"), None)

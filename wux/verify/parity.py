@@ -148,7 +148,7 @@ def check_artifact(folder: Path, art: Artifact, refs: References, device: str, t
         return [ParityResult(art.key, cases[0], None, False, (problem,))], None
     fmt = get_format(art.format)
     results = []
-    with fmt.runner(folder / art.file, art.io, device, threads, art.limits) as runner:
+    with fmt.runner(folder / art.file, art.io, device, art.session.with_threads(threads), art.limits) as runner:
         for case in cases:
             x, ref = refs[case]
             try:

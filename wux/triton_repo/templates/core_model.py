@@ -10,12 +10,13 @@ import sys
 # isolated folder (numpy<2, onnxruntime) in WUX_TRITON_PYTHONPATH. With numpy 2 visible, the
 # Triton 2.51 stub returned empty output tensors without any error.
 sys.path[:0] = [p for p in os.environ.get("WUX_TRITON_PYTHONPATH", "").split(os.pathsep) if p]
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wux's contract module, copied beside this file
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wux's contract modules, copied beside this file
 
 import numpy as np  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
 from wux.contract import AudioContract, parameters_of  # noqa: E402
+from wux.ort_settings import OrtOptions  # noqa: E402
 
 ONNX_FILE = "model.onnx"
 
@@ -27,10 +28,8 @@ class TritonPythonModel:
         params = parameters_of(args["model_config"])
         contract = AudioContract.from_params(params, args["model_name"])
         self.input_name, self.output_name = contract.input_name, contract.output_name
-        options = ort.SessionOptions()
-        threads = int(params.get("threads", "0"))  # wux.triton_repo.config.THREAD_PARAMETERS["python"]
-        if threads:
-            options.intra_op_num_threads = threads
+        # Threads, execution mode, graph level and spinning: tuned by `wux bench --tune`, or --threads.
+        options = OrtOptions.from_params(params).session_options(ort)
         providers = ["CPUExecutionProvider"]
         if params.get("provider") == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(args.get("model_instance_device_id", 0))}))
