@@ -42,9 +42,10 @@ lint: install
 	$(VENV)/bin/ruff check wux tests perf
 
 # In-process throughput of every exported format beside eager PyTorch, on the bundled model.
+# INT8 beside FP32 (task gate included), onnxruntime's settings tuned on this machine first.
 bench: install
-	$(WUX) export --to torchscript --to onnx --precision fp32 --precision fp16 --out perf_out/bench --force
-	$(WUX) bench perf_out/bench --batch 1,8 --seconds 2
+	$(WUX) export --to torchscript --to onnx --precision fp32 --precision int8 --out perf_out/bench --force
+	$(WUX) bench perf_out/bench --tune --batch 1,8 --seconds 2
 
 # GPU-only tests, then export / verify / bench on CUDA; skips cleanly (and says so) without a GPU.
 gpu-check: install
