@@ -4,9 +4,9 @@
 
 --export: a `wux export` folder with ONNX fp32 and int8 (default: the bundled model, exported here with
 `--precision fp32 --precision int8`, task gate included). Two repositories are generated from it
-(`wux triton --precision fp32` and `--precision int8`, front models named fp32 and int8) and served by
-one tritonserver on 127.0.0.1, so both models share the machine the same way. Each round measures
-both core models with `wux perf`'s engine (windows until stable) at the same concurrency, in
+(`wux triton --precision fp32` and `--precision int8`, front models named fp32 and int8), their models
+put in one repository and served by one tritonserver on 127.0.0.1, so both share the machine the same
+way. Each round measures both core models with `wux perf`'s engine (windows until stable) at the same concurrency, in
 alternating order (this VM's speed drifts by tens of percent within a minute); each round gives its own
 INT8/FP32 throughput ratio and the median is the figure. Prints JSON.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -59,13 +60,16 @@ def main() -> None:
     if export is None:
         export = work / "build"
         export_model(None, export, ExportRequest(formats=("onnx",), precisions=PRECISIONS), show_progress=False)
-    repos = {p: work / f"repo_{p}" for p in PRECISIONS}
-    for p, repo in repos.items():
-        generate_repository(export, repo, RepoRequest(name=p, formats=(PYTHON,), precision=p,
-                                                      options=ServingOptions(kind="cpu")))
+    repo = work / "repo"
+    repo.mkdir()
+    for p in PRECISIONS:  # one repository holding both precisions' models (each model folder stands alone)
+        generate_repository(export, work / f"repo_{p}", RepoRequest(name=p, formats=(PYTHON,), precision=p,
+                                                                    options=ServingOptions(kind="cpu")))
+        for model in (work / f"repo_{p}").iterdir():
+            if model.is_dir():
+                shutil.copytree(model, repo / model.name)
     rounds = []
-    extra = ("--model-repository", str(repos["int8"]))
-    with TritonServer(repos["fp32"], extra_args=extra) as info:
+    with TritonServer(repo) as info:
         for i in range(args.rounds):
             order = PRECISIONS if i % 2 == 0 else PRECISIONS[::-1]
             result = {p: measure(info.grpc_url, core_model(p), args.concurrency, args.seconds) for p in order}

@@ -231,8 +231,11 @@ def bench(report) -> None:
     console().print(table(f"wux bench {report.folder} ({report.device}, torch threads {report.torch_threads}, "
                           f"onnxruntime threads {ort})",
                           ("runner", "batch", "samples", "runs", "median ms", "p10-p90 ms", "x realtime", "GMAC/s",
-                           "% of peak", "vs eager"), rows, left=("runner",)))
+                           "% FP32 peak", "vs eager"), rows, left=("runner",)))
     typer.echo(f"peak (measured FP32 1024^3 matmul): {report.peak_gmacs_per_s:.1f} GMAC/s")
+    for v in report.versus_fp32:
+        typer.echo(f"{v['runner']} vs {v['versus']} at batch {v['batch']} x {v['samples']}: {v['speedup']:.2f}x "
+                   "(median times, same run, alternating blocks)")
     for t in report.tuned:
         s = t["session"]
         inter = f" with {s['inter_op_threads']} inter-op" if s["inter_op_threads"] else ""

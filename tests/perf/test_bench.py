@@ -1,6 +1,6 @@
 import pytest
 
-from wux.perf.bench import bench_folder, bench_row, interleaved_timings
+from wux.perf.bench import BenchReport, bench_folder, bench_row, interleaved_timings
 
 
 def test_bench_reports_every_artifact_beside_eager(exported):
@@ -28,6 +28,16 @@ def test_a_row_in_audio_terms_by_hand():
     assert row.p10_ms == pytest.approx(120.0) and row.p90_ms == pytest.approx(360.0)  # numpy's linear rule
     # at 48 kHz the same samples are a third of the audio
     assert bench_row("x", "cpu", 2, 16000, [0.2], 48000, 0.0, 0.2, None).real_time_factor == pytest.approx(10 / 3)
+
+
+def test_each_precision_is_compared_with_its_formats_fp32_at_the_same_shape():
+    rows = [bench_row(name, "cpu", b, 16000, [t], 16000, 0.0, 1.0, None) for name, b, t in (
+        ("pytorch-eager", 1, 1.0), ("onnx-fp32", 1, 0.3), ("onnx-int8", 1, 0.15), ("onnx-fp16", 8, 0.5),
+        ("onnx-fp32", 8, 2.0), ("onnx-int8", 8, 0.8), ("torchscript-fp32", 1, 0.4))]
+    report = BenchReport("f", "cpu", 1, None, None, rows)
+    assert [(v["runner"], v["batch"], round(v["speedup"], 3)) for v in report.versus_fp32] == [
+        ("onnx-int8", 1, 2.0), ("onnx-fp16", 8, 4.0), ("onnx-int8", 8, 2.5)]
+    assert report.to_dict()["versus_fp32"] == report.versus_fp32
 
 
 def test_bench_can_select_formats(exported):

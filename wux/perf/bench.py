@@ -45,8 +45,21 @@ class BenchReport:
     skipped: list[str] = field(default_factory=list)
     tuned: list[dict] = field(default_factory=list)  # wux bench --tune: what was chosen per artifact
 
+    @property
+    def versus_fp32(self) -> list[dict]:
+        """Each FP16/INT8 row's speed-up over its format's FP32 row at the same shape, measured in this run."""
+        fp32 = {(r.runner, r.batch, r.samples): r for r in self.rows if r.runner.endswith("-fp32")}
+        out = []
+        for r in self.rows:
+            fmt, _, precision = r.runner.rpartition("-")
+            base = fp32.get((f"{fmt}-fp32", r.batch, r.samples))
+            if precision not in ("fp32", "eager") and base is not None:
+                out.append({"runner": r.runner, "versus": base.runner, "batch": r.batch, "samples": r.samples,
+                            "speedup": base.median_ms / r.median_ms})
+        return out
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "versus_fp32": self.versus_fp32}
 
 
 def measure_peak_gmacs(device: str) -> float:
