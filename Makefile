@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 
 # Extras the demo and the tests use. The Triton server and the python backend's numpy<2 packages are
 # fetched into .venv/wux-triton by `python -m wux.triton_repo.provision` (wux serve would on first use).
-EXTRAS       ?= cpu,serve,plot,dev
+EXTRAS       ?= cpu,serve,gateway,deploy,plot,dev
 # Third-party models the bring-your-own-model tests run, as their users install them. denoiser (DEMUCS,
 # CC BY-NC 4.0, a test dependency only) declares torchaudio and hydra it does not import: --no-deps keeps
 # the CPU torch intact.

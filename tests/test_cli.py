@@ -1,6 +1,7 @@
 """The CLI through typer's CliRunner: exit codes, one-line errors, --json shapes."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,6 +122,16 @@ def test_denoise_bad_audio_is_one_line_and_writes_nothing(tiny_checkpoint, tmp_p
     result = invoke("denoise", path, "-o", tmp_path / "out.wav", "--checkpoint", tiny_checkpoint)
     assert_one_line_error(result, str(path))
     assert not (tmp_path / "out.wav").exists()
+
+
+@pytest.mark.parametrize("where", ["under /proc", "under a file"])
+def test_denoise_to_a_place_that_cannot_be_written_is_one_line(tiny_checkpoint, tmp_path, where):
+    sf.write(tmp_path / "in.wav", np.zeros(3000) + 0.01, 16000)
+    (tmp_path / "file").write_text("x")
+    out = Path("/proc/nope/x.wav") if where == "under /proc" else tmp_path / "file" / "x.wav"
+    result = invoke("denoise", tmp_path / "in.wav", "-o", out, "--checkpoint", tiny_checkpoint)
+    assert_one_line_error(result, str(out))
+    assert "cannot write here" in result.output and not out.exists()
 
 
 def test_eval_json(tiny_checkpoint, tiny_corpus):

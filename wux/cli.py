@@ -51,6 +51,11 @@ class WuxGroup(typer.core.TyperGroup):
         except KeyboardInterrupt:
             typer.echo("error: interrupted", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except OSError as e:  # a file the system refused (missing folder, permissions, disk full): the environment
+            if e.filename is None:
+                raise
+            typer.echo(f"error: {e.filename}: {e.strerror}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
@@ -274,7 +279,8 @@ def denoise(
     inputs: Annotated[list[Path], typer.Argument(help="WAV/FLAC files or folders")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output file (one input) or folder")],
     checkpoint: CheckpointOpt = None,
-    url: Annotated[Optional[str], typer.Option("-u", "--url", help="Denoise through Triton at HOST:PORT instead")
+    url: Annotated[Optional[list[str]], typer.Option(
+        "-u", "--url", help="Denoise through Triton at HOST:PORT instead; repeat for replicas of one repository")
                    ] = None,
     protocol: Annotated[Protocol, typer.Option("-i", "--protocol", help="Wire protocol (with --url)")] = "grpc",
     served_model: Annotated[str, typer.Option("-m", "--served-model", help="Front model name (with --url)")
@@ -450,6 +456,10 @@ def triton(
                                 ] = 0,
     warmup: Annotated[bool, typer.Option(help="Warm models up with real speech")] = True,
     ort_trt: Annotated[bool, typer.Option(help="ONNX Runtime TensorRT accelerator for the onnx model")] = False,
+    deploy: Annotated[Optional[Literal["k8s"]], typer.Option(
+        help="Also write deployment files: k8s = Kubernetes manifests (Triton replicas, autoscaler, gateway, "
+             "KServe)")] = None,
+    deploy_dir: Annotated[Optional[Path], typer.Option(help="Folder for them (default: REPO-k8s)")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing repository")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -462,7 +472,13 @@ def triton(
                              preferred_batch=tuple(preferred_batch or ()), warmup=warmup, ort_trt=ort_trt)
     request = RepoRequest(name=name, formats=parse.names([formats]) if formats else None, core=core,
                           precision=precision, options=options)
-    emit(generate_repository(folder, repo, request, force=force), as_json, render.repository)
+    result = generate_repository(folder, repo, request, force=force)
+    if deploy == "k8s":
+        from wux.deploy.k8s import deploy_repository
+
+        result.deploy = deploy_repository(folder, deploy_dir or repo.with_name(f"{repo.name}-k8s"), name,
+                                          gpu=kind == "gpu", force=force).to_dict()
+    emit(result, as_json, render.repository)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -487,6 +503,34 @@ def serve(
     code = server.serve(lambda info: typer.echo(json.dumps(info.to_dict())) if as_json else render.serving(info))
     if not as_json:
         typer.echo(f"tritonserver stopped (exit code {code})")
+
+
+@app.command()
+def gateway(
+    export: Annotated[Optional[Path], typer.Option(help="Denoise in-process with this `wux export` folder")] = None,
+    url: Annotated[Optional[list[str]], typer.Option(
+        "-u", "--url", help="Denoise through Triton at HOST:PORT; repeat for replicas of one repository")] = None,
+    served_model: Annotated[str, typer.Option("-m", "--served-model", help="Front model name (with --url)")
+                            ] = "waveunet",
+    protocol: Annotated[Protocol, typer.Option("-i", "--protocol", help="Wire protocol (with --url)")] = "grpc",
+    precision: Annotated[Precision, typer.Option(help="Artifact precision (with --export)")] = "fp32",
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes (each with its own backend)")] = 1,
+    max_body_mb: Annotated[float, typer.Option(help="Largest upload, MiB (larger: 413)")] = 50.0,
+    max_seconds: Annotated[float, typer.Option(help="Longest audio, seconds (longer: 413)")] = 600.0,
+    max_concurrent: Annotated[int, typer.Option(help="Requests in progress per worker (more: 429)")] = 8,
+) -> None:
+    """An audio REST service: POST /v1/denoise with a WAV/FLAC file, a page at /, /healthz, /readyz, /metrics.
+
+    curl -F audio=@noisy.wav http://127.0.0.1:8080/v1/denoise -o clean.wav"""
+    from wux.gateway.config import GatewayConfig
+    from wux.gateway.serve import run_gateway
+
+    cfg = GatewayConfig(str(export) if export else None, tuple(url or ()), served_model, protocol, precision,
+                        max_body_mb, max_seconds, max_concurrent)
+    run_gateway(cfg, host, port, workers,
+                on_ready=lambda where: typer.echo(f"wux gateway on {where} ({cfg.backend_name}); Ctrl-C stops it"))
 
 
 # ---------------------------------------------------------------- perf

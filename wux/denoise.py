@@ -129,11 +129,22 @@ def denoise_exported(inputs: list[Path], output: Path, folder: Path, fmt: str = 
     return DenoiseReport(f"{folder} {fmt} {precision}", files)
 
 
-def denoise_served(inputs: list[Path], output: Path, url: str, model: str = "waveunet", protocol: str = "grpc",
+def denoise_served(inputs: list[Path], output: Path, urls: list[str], model: str = "waveunet", protocol: str = "grpc",
                    mode: str = "server", shared_memory: bool = False, downmix: bool = False, resample: bool = False,
                    progress: Callable[[Path], None] | None = None) -> DenoiseReport:
-    """Files or folders through a wux front model on a Triton server (its contract comes from the server)."""
-    with TritonDenoiser(url, model, protocol, mode, shared_memory=shared_memory) as client:
+    """Files or folders through a wux front model on a Triton server (its contract comes from the server), or
+    on several replicas of it: each file goes to the least busy, and to another if its replica goes away."""
+    where = f"triton {', '.join(urls)} {model} ({protocol}, {mode})"
+    if len(urls) > 1:
+        if mode != "server" or shared_memory:
+            raise WuxError("several --url replicas take whole files (--mode server, no --shared-memory)")
+        from wux.clients.replicas import ReplicaSet
+
+        with ReplicaSet(urls, model, protocol) as replicas:
+            files = denoise_files(inputs, output, replicas.denoise, replicas.contract.sample_rate, downmix,
+                                  resample, progress)
+        return DenoiseReport(where, files)
+    with TritonDenoiser(urls[0], model, protocol, mode, shared_memory=shared_memory) as client:
         files = denoise_files(inputs, output, client.denoise, client.info.contract.sample_rate, downmix, resample,
                               progress)
-    return DenoiseReport(f"triton {url} {model} ({protocol}, {mode})", files)
+    return DenoiseReport(where, files)

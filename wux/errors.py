@@ -52,6 +52,10 @@ class AudioError(WuxError):
     """An audio file cannot be read, is empty, non-finite or has the wrong format."""
 
 
+class UnreadableAudio(AudioError):
+    """Bytes that no audio reader recognises (not WAV, FLAC or another format libsndfile knows)."""
+
+
 class DataError(WuxError):
     """A data set folder does not have the expected layout."""
 

@@ -17,7 +17,7 @@ from wux.errors import WuxError
 def atomic_file(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -27,6 +27,16 @@ def atomic_file(path: Path | str) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def make_parent(path: Path) -> None:
+    """Create the folder `path` goes in, or say in one line why it cannot be written there."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(path.parent, os.W_OK):
+            raise PermissionError(13, "Permission denied", str(path.parent))
+    except OSError as e:
+        raise WuxError(f"cannot write here ({e.filename}: {e.strerror})", path) from None
 
 
 def _umask() -> int:
@@ -45,7 +55,7 @@ def atomic_dir(path: Path | str, force: bool = False) -> Iterator[Path]:
     path = Path(path)
     if path.exists() and not force:
         raise WuxError("already exists; use --force to replace it", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield tmp

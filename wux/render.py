@@ -257,6 +257,10 @@ def repository(result) -> None:
         typer.echo(f"note: {n}")
     typer.echo(f"wrote {result.repo} (see {result.repo}/README.md)")
     typer.echo(f"in NVIDIA's container: cd {result.repo} && {result.docker}")
+    if result.deploy:
+        d = result.deploy
+        typer.echo(f"wrote {d['folder']}: {', '.join(d['files'])} (NGC {d['release']})")
+        typer.echo(f"on Kubernetes: {d['apply']}")
 
 
 def serving(info) -> None:

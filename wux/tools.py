@@ -14,7 +14,10 @@ from wux.errors import MissingDependency
 
 # What `pip install 'wux[EXTRA]'` brings, for the one-line error when a step needs it.
 EXTRAS = {"tritonclient": "serve", "google": "serve", "onnxruntime": "cpu", "tensorrt": "gpu",
-          "matplotlib": "plot", "tensorboard": "tensorboard", "pesq": "metrics", "pystoi": "metrics"}
+          "matplotlib": "plot", "tensorboard": "tensorboard", "pesq": "metrics", "pystoi": "metrics",
+          "fastapi": "gateway", "uvicorn": "gateway", "python_multipart": "gateway", "prometheus_client": "gateway",
+          "selenium": "dev", "yaml": "deploy",
+          "starlette": "gateway", "anyio": "gateway"}
 HINTS = {"onnxruntime": "pip install 'wux[cpu]', or 'wux[gpu]' for the CUDA provider (not both)"}
 
 

@@ -39,16 +39,34 @@ def bad_audio(tmp_path, case):
     if case == "rate":
         sf.write(path, np.zeros(100, dtype=np.float32), 44100)
         return path, "sample rate is 44100 Hz"
+    if case == "truncated":  # a header promising 16000 frames over 8 of them (an interrupted copy)
+        sf.write(path, np.zeros(16000, dtype=np.float32), 16000)
+        path.write_bytes(path.read_bytes()[:44 + 16])
+        return path, "truncated: its header promises 16000 frames but the file holds 8"
     raise AssertionError(case)
 
 
-@pytest.mark.parametrize("case", ["missing", "not audio", "empty", "nan", "stereo", "rate"])
+@pytest.mark.parametrize("case", ["missing", "not audio", "empty", "nan", "stereo", "rate",
+                                  "truncated"])
 def test_bad_audio_gives_one_line_error(tmp_path, case):
     path, fragment = bad_audio(tmp_path, case)
     with pytest.raises(AudioError) as err:
         read_audio(path)
     assert fragment in str(err.value) and str(path) in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_streamed_and_padded_wavs_are_not_called_truncated(tmp_path):
+    from wux.data.audio import wav_shortfall
+
+    path = tmp_path / "s.wav"
+    sf.write(path, np.zeros(101, dtype=np.float32), 16000, subtype="PCM_16")
+    whole = path.read_bytes()
+    assert wav_shortfall(whole, len(whole)) is None and wav_shortfall(whole + b"\0" * 7, len(whole) + 7) is None
+    unknown = whole[:40] + b"\xff\xff\xff\xff" + whole[44:60]  # a writer that never learnt the length
+    assert wav_shortfall(unknown, len(unknown)) is None
+    assert wav_shortfall(whole[:60], 60) == (101, 8)
+    assert len(read_audio(path)) == 101
 
 
 def test_downmix_and_resample_on_request(tmp_path):

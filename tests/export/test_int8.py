@@ -14,6 +14,8 @@ import soundfile as sf
 from tests.test_cli import invoke
 from wux.export.int8 import METHODS, TARGET_DB
 from wux.export.manifest import read_manifest
+from wux.metrics import si_snr_db
+from wux.triton_repo.server import TritonServer
 from wux.verify.tolerance import TASK_TOLERANCES
 
 CANCELLING_MODEL = '''
@@ -82,6 +84,21 @@ def test_int8_runs_in_process_and_in_a_triton_repository(int8_export, wav_file, 
     served = (tmp_path / "repo" / "waveunet_python" / "1" / "model.onnx").read_bytes()
     assert served == (out / "model.int8.onnx").read_bytes()
     assert (tmp_path / "repo" / "waveunet_onnx" / "1" / "model.onnx").read_bytes() == served
+
+    with TritonServer(tmp_path / "repo") as info:
+        ok(invoke("denoise", wav_file, "-o", tmp_path / "served.wav", "--url", info.grpc_url, "--json"))
+        perf = ok(invoke("perf", "--url", info.grpc_url, "--concurrency-range", "2", "--measurement-interval",
+                         "1000", "--max-trials", "3", "--stability-percentage", "50", "--validate",
+                         "--validate-share", "1", "--export", out, "--json"))
+        # without the export, the served INT8 model has no reference that could reproduce it
+        refused = invoke("perf", "--url", info.grpc_url, "--concurrency-range", "1", "--validate")
+    level = perf["levels"][0]
+    assert level["validated"] > 0 and level["validation_failures"] == 0 and level["errors"] == 0
+    assert refused.exit_code == 2 and "int8 artifact" in refused.output and "--export DIR" in refused.output
+    # served through the front model (python core, int8) = the INT8 artifact in-process, up to 16-bit files
+    here, _ = sf.read(tmp_path / "d.wav", dtype="float32")
+    there, _ = sf.read(tmp_path / "served.wav", dtype="float32")
+    assert si_snr_db(there, here) >= 60
 
 
 @pytest.mark.slow

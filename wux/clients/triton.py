@@ -41,7 +41,8 @@ def client_module(protocol: str, aio: bool = False):
 def is_unavailable(e: Exception) -> bool:
     text = str(e).lower()
     return any(s in text for s in ("unavailable", "connection refused", "failed to connect", "connect call failed",
-                                   "broken pipe", "connection reset"))
+                                   "broken pipe", "connection reset", "socket closed", "stream removed",
+                                   "connection aborted", "server disconnected"))
 
 
 class TritonDenoiser:

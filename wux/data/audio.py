@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import struct
 from pathlib import Path
 
 import numpy as np
 
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data.resample import resample_poly
-from wux.errors import AudioError, first_line
+from wux.errors import AudioError, UnreadableAudio, first_line
 from wux.fsutil import atomic_file
 
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -21,23 +23,16 @@ def read_audio(
     resample: bool = False,
 ) -> np.ndarray:
     """Mono float32 samples at `sample_rate`, or an AudioError saying why not."""
-    import soundfile as sf
-
     path = Path(path)
     if not path.exists():
         raise AudioError("audio file not found", path)
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:  # libsndfile reports every format problem as its own error type
-        raise AudioError(f"cannot read audio ({first_line(e)})", path) from None
-    if data.shape[0] == 0:
-        raise AudioError("contains no samples", path)
+    check_wav_complete(path)
+    data, rate = load_samples(str(path), path)
     if data.shape[1] > 1:
         if not downmix:
             raise AudioError(f"has {data.shape[1]} channels; wux needs mono (pass --downmix)", path)
         data = data.mean(axis=1, keepdims=True)
     wave = np.ascontiguousarray(data[:, 0])
-    check_finite(wave, path)
     if rate != sample_rate:
         if not resample:
             raise AudioError(
@@ -47,6 +42,66 @@ def read_audio(
 
         wave = resample_poly(wave, rate, sample_rate)
     return wave
+
+
+def decode_audio(data: bytes, label: str) -> tuple[np.ndarray, int]:
+    """The (frames, channels) float32 samples and rate of an uploaded WAV or FLAC, checked like a file."""
+    short = wav_shortfall(data[: 1 << 16], len(data))
+    if short:
+        raise AudioError(f"is truncated: its header promises {short[0]} frames but the upload holds {short[1]}", label)
+    return load_samples(io.BytesIO(data), label)
+
+
+def load_samples(source, label: Path | str) -> tuple[np.ndarray, int]:
+    """(frames, channels) float32 samples and the rate, from a path or file object; empty, non-finite or
+    unreadable audio is an AudioError (UnreadableAudio when libsndfile knows no such format)."""
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(source, dtype="float32", always_2d=True)
+    except Exception as e:  # libsndfile reports every format problem as its own error type
+        raise UnreadableAudio(f"cannot read audio ({first_line(e)})", label) from None
+    if data.shape[0] == 0:
+        raise AudioError("contains no samples", label)
+    check_finite(data, label)
+    return data, rate
+
+
+def encode_audio(wave: np.ndarray, sample_rate: int, fmt: str = "WAV") -> bytes:
+    """(frames[, channels]) samples as a 16-bit WAV or FLAC file in memory (clipped to [-1, 1])."""
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(np.asarray(wave, dtype=np.float32), -1.0, 1.0), sample_rate, subtype="PCM_16", format=fmt)
+    return buf.getvalue()
+
+
+def check_wav_complete(path: Path) -> None:
+    """A WAV whose data chunk is shorter than its header says was cut off (libsndfile reads what is there)."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    short = wav_shortfall(head, path.stat().st_size)
+    if short:
+        raise AudioError(f"is truncated: its header promises {short[0]} frames but the file holds {short[1]}", path)
+
+
+def wav_shortfall(head: bytes, file_size: int) -> tuple[int, int] | None:
+    """(promised, present) frames of a RIFF/WAVE file cut short, from its first bytes; None if complete,
+    not a WAV, or of unknown length (a streamed WAV's size field is 0 or 0xFFFFFFFF)."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, block_align = 12, None
+    while pos + 8 <= len(head):
+        tag, size = head[pos:pos + 4], struct.unpack("<I", head[pos + 4:pos + 8])[0]
+        if tag == b"fmt " and pos + 22 <= len(head):
+            block_align = struct.unpack("<H", head[pos + 20:pos + 22])[0]
+        if tag == b"data":
+            if not block_align or size in (0, 0xFFFFFFFF):
+                return None
+            present = max(0, file_size - (pos + 8))
+            return (size // block_align, present // block_align) if present < size else None
+        pos += 8 + size + (size & 1)  # chunks are padded to an even size
+    return None
 
 
 def check_finite(wave: np.ndarray, path: Path | str | None = None) -> None:

@@ -24,6 +24,7 @@ from wux.errors import WuxError, first_line
 from wux.model.load import ModelSource, load_model
 from wux.perf.stability import STABILITY_WINDOW, is_stable, latency_percentiles_ms, percentile
 from wux.tools import require
+from wux.triton_repo.config import PRECISION_PARAMETER
 from wux.verify.compare import compare
 from wux.verify.signals import make_signal
 from wux.verify.tolerance import Tolerance
@@ -113,13 +114,15 @@ class Target:
     input_name: str
     output_name: str
     core_shape: bool
+    precision: str = "fp32"  # of the artifact the server runs (wux-generated models say; others: fp32)
 
 
 def describe_model(config: dict, metadata: dict, model: str) -> Target:
     params = parameters_of(config)
     contract = AudioContract.from_params(params, f"model {model!r}")
     inp, out = metadata["inputs"][0], metadata["outputs"][0]
-    return Target(contract, inp["name"], out["name"], core_shape=CoreRef.from_params(params) is None)
+    return Target(contract, inp["name"], out["name"], core_shape=CoreRef.from_params(params) is None,
+                  precision=params.get(PRECISION_PARAMETER, "fp32"))
 
 
 def make_pool(target: Target, lengths: tuple[tuple[int, float], ...], input_data: Path | None, seed: int):
@@ -141,10 +144,14 @@ def make_pool(target: Target, lengths: tuple[tuple[int, float], ...], input_data
 
 
 def references(pool, target: Target, export: Path | None, source: ModelSource | None):
-    """In-process outputs for every pooled input: the export in onnxruntime, else the model in PyTorch,
-    both with the served model's windows (a core model's input is one window, unchanged)."""
+    """In-process outputs for every pooled input: the export's artifact of the served precision in
+    onnxruntime, else the model in PyTorch, both with the served model's windows (a core model's input is
+    one window, unchanged). A served FP16 or INT8 model is only comparable with its own artifact."""
     if export is not None:
-        denoise = export_denoiser(export)
+        denoise = export_denoiser(export, precision=target.precision)
+    elif target.precision != "fp32":
+        raise WuxError(f"the served model runs a {target.precision} artifact, which only its own file "
+                       "reproduces: validate with --export DIR (the export it was generated from)")
     else:
         model = load_model(source, contract=target.contract)
         denoise = model_denoiser(model)
@@ -247,9 +254,9 @@ async def run_level(client: Endpoint, cfg: PerfConfig, target: Target, concurren
         deal = dealer(rng)
         inflight: set[asyncio.Task] = set()
         next_t = time.perf_counter()
+        gaps = arrival_gaps(rate, cfg.distribution, rng)
         while not stop.is_set():
-            gap = rng.exponential(1 / rate) if cfg.distribution == "poisson" else 1 / rate
-            next_t += gap
+            next_t += next(gaps)
             await asyncio.sleep(max(0.0, next_t - time.perf_counter()))
             if len(inflight) < MAX_INFLIGHT:
                 task = asyncio.create_task(send(rng, *next(deal)))
@@ -291,6 +298,12 @@ async def run_level(client: Endpoint, cfg: PerfConfig, target: Target, concurren
     level = merge_windows(concurrency, windows[-STABILITY_WINDOW:], len(windows), stable, target, validation)
     level.request_rate, level.note = rate, note
     return level
+
+
+def arrival_gaps(rate: float, distribution: str, rng: np.random.Generator):
+    """Seconds between request-rate arrivals: all 1/rate (constant), or exponential with mean 1/rate (poisson)."""
+    while True:
+        yield float(rng.exponential(1 / rate)) if distribution == "poisson" else 1 / rate
 
 
 def stabilising_latency(latencies_s: list[float], percentile_: int | None) -> float:

@@ -19,6 +19,9 @@ KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU", "auto": "KIND_AUTO"}
 # model reads wux.ort_settings' parameters; Triton's onnxruntime backend documents "intra_op_thread_count"
 # (0: one per core).
 THREAD_PARAMETERS = {"python": PARAM_PREFIX + "intra_op_threads", "onnxruntime_onnx": "intra_op_thread_count"}
+# The precision of the artifact a core model serves (its front model carries its core's): `wux perf --validate`
+# compares with an artifact of the same precision.
+PRECISION_PARAMETER = "precision"
 # Triton's onnxruntime backend: optimization { graph { level } } is -1 for basic, 1 for extended, unset for all.
 ORT_BACKEND_GRAPH_LEVELS = {"basic": -1, "extended": 1, "all": None}
 

@@ -21,6 +21,7 @@ from wux.fsutil import atomic_dir
 from wux.triton_repo.config import (
     KINDS,
     PLATFORMS,
+    PRECISION_PARAMETER,
     ModelSpec,
     ServingOptions,
     model_config,
@@ -64,6 +65,7 @@ class RepoResult:
     notes: list[str]
     clients: str = ""
     docker: str = ""  # the docker build/run line for NVIDIA's container
+    deploy: dict | None = None  # deployment files written beside it (wux.deploy), when asked for
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,7 +118,7 @@ def core_spec(fmt: str, base: str, contract: AudioContract, art: Artifact, opts:
         preferred_batch=opts.preferred_batch, queue_delay_us=opts.queue_delay_us, max_queue_size=opts.max_queue_size,
         queue_timeout_us=opts.queue_timeout_us, warmup_file=WARMUP_FILE if opts.warmup else None,
     )
-    params = contract.to_params()
+    params = {**contract.to_params(), PRECISION_PARAMETER: art.precision}
     session = art.session.with_threads(opts.threads)  # tuned in the manifest (wux bench --tune), or defaults
     if fmt == PYTHON:
         params.update(session.to_params(), provider="cpu" if opts.kind == "cpu" else "cuda")
@@ -131,7 +133,8 @@ def core_spec(fmt: str, base: str, contract: AudioContract, art: Artifact, opts:
 
 
 def front_spec(base: str, core: ModelSpec, contract: AudioContract, opts: ServingOptions) -> ModelSpec:
-    params = {**contract.to_params(), **CoreRef(core.name, core.input_name, core.output_name).to_params()}
+    params = {**contract.to_params(), **CoreRef(core.name, core.input_name, core.output_name).to_params(),
+              PRECISION_PARAMETER: core.parameters[PRECISION_PARAMETER]}
     return ModelSpec(name=base, backend=PYTHON, input_name=contract.input_name, output_name=contract.output_name,
                      dims=[-1], max_batch=0, kind="KIND_CPU", instances=opts.instances, dynamic_batching=False,
                      parameters=params)

@@ -1,0 +1,68 @@
+"""Several real tritonservers used as one (wux.clients.replicas): load spread, and nothing lost when one dies."""
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.test_cli import invoke
+from wux.clients.replicas import ReplicaSet
+from wux.data.audio import read_audio
+from wux.denoise import export_denoiser
+from wux.errors import WuxError
+from wux.metrics import si_snr_db
+from wux.triton_repo.server import TritonServer, free_port
+
+
+@pytest.fixture
+def two_servers(exported, tmp_path):
+    from wux.triton_repo.generate import RepoRequest, generate_repository
+
+    generate_repository(exported[0], tmp_path / "repo", RepoRequest(formats=("onnx", "python")))
+    servers = [TritonServer(tmp_path / "repo"), TritonServer(tmp_path / "repo")]
+    try:
+        yield [s.start() for s in servers], servers
+    finally:
+        for s in servers:
+            s.stop()  # by its own PID; a killed one is reaped with its stubs
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_one_of_two_replicas_killed_mid_load_loses_no_request(two_servers, exported, wav_file, tmp_path):
+    (a, b), _ = two_servers
+    wave = read_audio(wav_file)
+    reference = export_denoiser(exported[0])(wave)
+    total, kill_after = 40, 10
+    answered = threading.Semaphore(0)
+    with ReplicaSet([a.grpc_url, b.grpc_url], cooldown_s=60) as replicas:
+
+        def one(_):
+            out = replicas.denoise(wave)
+            answered.release()
+            return si_snr_db(out, reference)
+
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(one, i) for i in range(total)]
+            for _ in range(kill_after):  # counted, not timed: the kill lands with requests still to go
+                assert answered.acquire(timeout=120)
+            os.kill(a.pid, signal.SIGKILL)
+            scores = [f.result() for f in futures]  # a lost request would raise here
+        served = {r.url: r.served for r in replicas.replicas}
+    assert len(scores) == total and min(scores) >= 60
+    assert sum(served.values()) == total and served[a.grpc_url] > 0 and served[b.grpc_url] > kill_after // 2
+    # the CLI with both replicas, one of them dead: every file still denoised
+    result = invoke("denoise", wav_file, "-o", tmp_path / "out.wav", "--url", a.grpc_url, "--url", b.grpc_url)
+    assert result.exit_code == 0, result.output
+    assert abs(read_audio(tmp_path / "out.wav") - reference).max() < 2 / 32768  # a 16-bit file of the same
+
+
+def test_no_reachable_replica_is_one_clear_error():
+    urls = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    t0 = time.monotonic()
+    with pytest.raises(WuxError, match="no Triton replica is reachable") as err:
+        ReplicaSet(urls)
+    assert all(u in str(err.value) for u in urls) and time.monotonic() - t0 < 30

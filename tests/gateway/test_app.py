@@ -1,0 +1,160 @@
+"""The gateway's HTTP API in-process (FastAPI's TestClient), backed by a real export in onnxruntime."""
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.test_cli import invoke
+from wux.data.audio import read_audio
+from wux.denoise import export_denoiser
+from wux.gateway.app import create_app
+from wux.gateway.config import GatewayConfig
+from wux.metrics import si_snr_db
+
+pytest.importorskip("fastapi", reason="pip install 'wux[gateway]'")
+
+
+@pytest.fixture(scope="module")
+def client(exported):
+    from fastapi.testclient import TestClient
+
+    cfg = GatewayConfig(export=str(exported[0]), max_body_mb=1.0, max_seconds=20.0, max_concurrent=4)
+    with TestClient(create_app(cfg)) as c:
+        yield c
+
+
+def ok(result):
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def wav_bytes(wave, rate=16000, fmt="WAV", subtype="FLOAT"):
+    buf = io.BytesIO()
+    sf.write(buf, wave, rate, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def test_raw_and_multipart_uploads_give_what_the_export_gives_in_process(client, exported, wav_file, tmp_path):
+    raw = client.post("/v1/denoise", content=wav_file.read_bytes(), headers={"content-type": "audio/wav"})
+    form = client.post("/v1/denoise", files={"audio": ("noisy.wav", wav_file.read_bytes(), "audio/wav")})
+    assert raw.status_code == form.status_code == 200 and raw.headers["content-type"] == "audio/wav"
+    assert raw.content == form.content
+    out, rate = sf.read(io.BytesIO(raw.content), dtype="float32")
+    wave = read_audio(wav_file)
+    assert rate == 16000 and out.shape == wave.shape
+    # the same audio as `wux denoise --export` writes (both 16-bit WAV), and as the export computes in floats
+    ok(invoke("denoise", wav_file, "-o", tmp_path / "cli.wav", "--export", exported[0]))
+    assert si_snr_db(out, read_audio(tmp_path / "cli.wav")) >= 60
+    here = export_denoiser(exported[0])(wave)
+    assert np.abs(out - here).max() <= 1.01 / 32768  # 16-bit rounding, nothing more
+    assert float(raw.headers["X-Processing-Ms"]) > 0 and float(raw.headers["X-Audio-Seconds"]) == pytest.approx(
+        len(wave) / 16000, abs=1e-3)
+
+
+def test_other_rates_and_channels_come_back_as_they_were_sent(client, exported):
+    rng = np.random.default_rng(3)
+    stereo = (0.1 * rng.standard_normal((22050, 2))).astype(np.float32)  # one second at 22.05 kHz
+    answer = client.post("/v1/denoise", files={"audio": ("s.flac", wav_bytes(stereo, 22050, "FLAC", "PCM_16"))})
+    assert answer.status_code == 200, answer.text
+    out, rate = sf.read(io.BytesIO(answer.content), dtype="float32", always_2d=True)
+    assert rate == 22050 and out.shape == (22050, 2)
+    assert not np.allclose(out[:, 0], out[:, 1], atol=1e-3)  # each channel denoised on its own
+
+
+def bad_uploads():
+    rng = np.random.default_rng(0)
+    good = wav_bytes(0.1 * rng.standard_normal(1600).astype(np.float32))
+    nan = np.zeros(100, dtype=np.float32)
+    nan[3] = np.nan
+    truncated = wav_bytes(np.zeros(16000, dtype=np.float32), subtype="PCM_16")[:44 + 16]
+    return {
+        "not audio": ({"content": b"hello, this is text"}, 415, "cannot read audio"),
+        "empty body": ({"content": b""}, 422, "empty"),
+        "empty audio": ({"content": wav_bytes(np.zeros(0, dtype=np.float32))}, 422, "no samples"),
+        "nan": ({"content": wav_bytes(nan)}, 422, "NaN"),
+        "truncated": ({"content": truncated}, 422, "truncated"),
+        "wrong field": ({"files": {"file": ("a.wav", good)}}, 422, "no file field named 'audio'"),
+        "too large": ({"content": good + b"\0" * (1 << 20)}, 413, "bytes"),
+        "too long": ({"content": wav_bytes(np.zeros(16000 * 21, dtype=np.float32), subtype="PCM_16")}, 413, "21.0 s"),
+    }
+
+
+@pytest.mark.parametrize("case", list(bad_uploads()))
+def test_bad_uploads_are_4xx_with_a_json_error(client, case):
+    kwargs, status, fragment = bad_uploads()[case]
+    answer = client.post("/v1/denoise", **kwargs)
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    assert fragment in body["error"] and body["status"] == status and "\n" not in body["error"]
+
+
+def test_health_readiness_info_docs_and_page(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    info = client.get("/v1/info").json()
+    assert info["model_sample_rate"] == 16000 and info["max_concurrent"] == 4
+    assert "/v1/denoise" in client.get("/openapi.json").json()["paths"]
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="file"' in page.text and "v1/denoise" in page.text
+    assert client.get("/nope").status_code == 404 and "error" in client.get("/nope").json()
+    assert client.get("/v1/denoise").status_code == 405
+
+
+def test_metrics_count_requests_by_status_and_audio_seconds(client, wav_file):
+    def sample(text, name):
+        line = next((x for x in text.splitlines() if x.startswith(name + " ") or x.startswith(name + "{")), None)
+        return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+    before = client.get("/metrics").text
+    client.post("/v1/denoise", content=wav_file.read_bytes())
+    client.post("/v1/denoise", content=b"junk")
+    after = client.get("/metrics").text
+    ok, bad = 'wux_gateway_requests_total{status="200"}', 'wux_gateway_requests_total{status="415"}'
+    assert sample(after, ok) == sample(before, ok) + 1 and sample(after, bad) == sample(before, bad) + 1
+    audio = "wux_gateway_audio_seconds_total"
+    assert sample(after, audio) - sample(before, audio) == pytest.approx(20_000 / 16000, abs=1e-3)
+    assert sample(after, "wux_gateway_request_seconds_count") == sample(before, "wux_gateway_request_seconds_count") + 1
+
+
+def test_over_the_concurrency_limit_is_429_with_retry_after(exported, wav_file):
+    """The limit is counted, not timed: a backend held on a barrier keeps 2 requests in progress for sure."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from wux.gateway.backends import open_backend
+
+    cfg = GatewayConfig(export=str(exported[0]), max_concurrent=2)
+    backend = open_backend(cfg)
+    entered, release = threading.Semaphore(0), threading.Event()
+    denoise = backend.denoise
+
+    def held(wave):
+        entered.release()
+        release.wait(30)
+        return denoise(wave)
+
+    backend.denoise = held
+    with TestClient(create_app(cfg, backend)) as c, ThreadPoolExecutor(2) as pool:
+        busy = [pool.submit(c.post, "/v1/denoise", content=wav_file.read_bytes()) for _ in range(2)]
+        assert entered.acquire(timeout=30) and entered.acquire(timeout=30)
+        refused = c.post("/v1/denoise", content=wav_file.read_bytes())
+        release.set()
+        assert [f.result().status_code for f in busy] == [200, 200]
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    assert "2 requests are in progress" in refused.json()["error"]
+
+
+def test_configuration_errors_are_one_line():
+    from wux.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--export DIR or --url"):
+        GatewayConfig()
+    with pytest.raises(ConfigError, match="export folder not found"):
+        GatewayConfig(export="/nonexistent/export")
+    with pytest.raises(ConfigError, match="--max-concurrent must be positive"):
+        GatewayConfig(urls=("127.0.0.1:1",), max_concurrent=0)

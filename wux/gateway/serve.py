@@ -1,0 +1,44 @@
+"""Run the gateway under uvicorn, in one process or several workers (the article's Gunicorn set-up, with
+uvicorn's own process manager): each worker opens its own backend from the configuration in its environment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+
+from wux.errors import ConfigError
+from wux.gateway.config import ENV_VAR, GatewayConfig
+
+APP_FACTORY = "wux.gateway.app:app_from_env"
+
+
+def run_gateway(cfg: GatewayConfig, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
+                on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve until Ctrl-C / SIGTERM. The backend is opened once here first, so that a wrong export or an
+    unreachable Triton is a one-line error before any worker starts."""
+    from wux.gateway.backends import open_backend
+    from wux.tools import require
+
+    for module in ("fastapi", "python_multipart", "prometheus_client"):
+        require(module)
+    uvicorn = require("uvicorn")
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a TCP port")
+    if workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    open_backend(cfg).close()
+    os.environ[ENV_VAR] = cfg.to_env()
+    metrics_dir = None
+    if workers > 1:  # prometheus_client's multiprocess mode: every worker writes, /metrics sums them
+        metrics_dir = tempfile.mkdtemp(prefix="wux-gateway-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    if on_ready:
+        on_ready(f"http://{host}:{port}")
+    try:
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="warning",
+                    timeout_graceful_shutdown=10)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
