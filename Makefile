@@ -31,6 +31,9 @@ sysdeps:
 	@command -v espeak-ng >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; } || \
 	  echo "espeak-ng missing: corpus tests will be skipped (apt-get install espeak-ng)"
+	@command -v chromedriver >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } || \
+	  echo "chromium missing: the gateway page test will be skipped (apt-get install chromium chromium-driver)"
 
 demo: install
 	$(WUX) demo --out demo_out --triton
