@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch; installed before the package so that pip never pulls a CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install sysdeps demo test lint bench gpu-check perf-tools perf-compare default-model clean
+.PHONY: install sysdeps demo test lint bench gpu-check perf-tools perf-compare default-model soak clean
 
 # Extras the demo and the tests use. The Triton server and the python backend's numpy<2 packages are
 # fetched into .venv/wux-triton by `python -m wux.triton_repo.provision` (wux serve would on first use).
@@ -49,6 +49,13 @@ lint: install
 bench: install
 	$(WUX) export --to torchscript --to onnx --precision fp32 --precision int8 --out perf_out/bench --force
 	$(WUX) bench perf_out/bench --tune --batch 1,8 --seconds 2
+
+# 10 minutes at concurrency 16 through the gateway and straight to Triton, every answer checked, memory watched;
+# then the same with two tritonservers, one killed halfway (not part of CI: 20 minutes).
+SOAK_MINUTES ?= 10
+soak: install
+	$(PY) perf/soak.py --minutes $(SOAK_MINUTES) --concurrency 16 --out perf_out/soak
+	$(PY) perf/soak.py --minutes $(SOAK_MINUTES) --concurrency 16 --kill --out perf_out/soak-kill
 
 # GPU-only tests, then export / verify / bench on CUDA; skips cleanly (and says so) without a GPU.
 gpu-check: install

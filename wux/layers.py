@@ -23,8 +23,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("wux.denoise", "wux.triton_repo.*", "wux.train.*"),
     # the parity gate and the task gate, which run artifacts the way in-process denoising does
     ("wux.verify.task", "wux.verify.parity"),
-    # composing all of the above: the export-then-verify pipeline, load measurement, the demo, the Python API
-    ("wux.pipeline", "wux.perf.*", "wux.demo", "wux.doctor", "wux.api"),
+    # composing all of the above: the export-then-verify pipeline, load measurement, the demo, the Python API,
+    # the audio gateway (an export or Triton replicas behind HTTP), deployment files for a repository
+    ("wux.pipeline", "wux.perf.*", "wux.demo", "wux.doctor", "wux.api", "wux.gateway.*", "wux.deploy.*"),
     # the command line
     ("wux.render", "wux.cli_options", "wux.cli"),
 )
