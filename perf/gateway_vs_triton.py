@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import io
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -67,28 +66,10 @@ async def gateway_load(url: str, wav: bytes, samples: int, concurrency: int, sec
             "requests": len(latencies)}
 
 
-def start_gateway(triton_url: str, workers: int) -> tuple[subprocess.Popen, str]:
-    import httpx
-
-    from wux.triton_repo.server import free_port
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "wux.cli", "gateway", "--url", triton_url, "--port", str(port),
-                             "--workers", str(workers), "--max-concurrent", "64"], start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the gateway did not become ready")
-
-
 def main() -> None:
     import soundfile as sf
 
+    from wux.gateway.process import GatewayProcess
     from wux.pipeline import ExportRequest, export_model
     from wux.triton_repo.generate import RepoRequest, generate_repository
     from wux.triton_repo.server import TritonServer
@@ -114,7 +95,8 @@ def main() -> None:
     generate_repository(export, work / "repo", RepoRequest())
     rounds = []
     with TritonServer(work / "repo") as info:
-        gateway, url = start_gateway(info.grpc_url, args.workers)
+        gateway = GatewayProcess("--url", info.grpc_url, "--workers", str(args.workers), "--max-concurrent", "64")
+        url = gateway.wait_ready().url
         try:
             for i in range(args.rounds):
                 order = ("triton", "gateway") if i % 2 == 0 else ("gateway", "triton")
@@ -129,8 +111,7 @@ def main() -> None:
                 rounds.append(result)
                 print(f"round {i + 1}: {json.dumps(result)}", file=sys.stderr)
         finally:
-            gateway.terminate()
-            gateway.wait(30)
+            gateway.stop()
     ratios = [r["ratio"] for r in rounds]
     print(json.dumps({"export": str(export), "concurrency": args.concurrency, "audio_s": args.audio_s,
                       "gateway_workers": args.workers, "rounds": rounds,

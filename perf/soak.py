@@ -22,7 +22,6 @@ import io
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -129,27 +128,6 @@ def triton_worker(replicas, waves, refs, path: Flow, stop: threading.Event, seed
             path.record(False, 0, f"triton: {type(e).__name__}: {e}")
 
 
-def start_gateway(urls: list[str], concurrency: int) -> tuple[subprocess.Popen, str]:
-    import httpx
-
-    from wux.triton_repo.server import free_port
-
-    port = free_port()
-    args = [sys.executable, "-m", "wux.cli", "gateway", "--port", str(port), "--max-concurrent", str(4 * concurrency)]
-    for u in urls:
-        args += ["--url", u]
-    proc = subprocess.Popen(args, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the gateway did not become ready")
-
-
 def percentile_ms(xs: list[float], q: float) -> float | None:
     return 1e3 * float(np.percentile(xs, q)) if xs else None
 
@@ -183,6 +161,7 @@ def main() -> int:
 
     from wux.clients.replicas import ReplicaSet
     from wux.denoise import export_denoiser
+    from wux.gateway.process import GatewayProcess
     from wux.pipeline import ExportRequest, export_model
     from wux.triton_repo.generate import RepoRequest, generate_repository
     from wux.triton_repo.server import TritonServer
@@ -213,7 +192,8 @@ def main() -> int:
     servers = [TritonServer(work / "repo") for _ in range(2 if args.kill else 1)]
     infos = [s.start() for s in servers]
     urls = [i.grpc_url for i in infos]
-    gateway, gateway_url = start_gateway(urls, args.concurrency)
+    gateway = GatewayProcess(*[a for u in urls for a in ("--url", u)], "--max-concurrent", str(4 * args.concurrency))
+    gateway_url = gateway.wait_ready().url
     paths = {"gateway": Flow(), "triton": Flow()}
     stop = threading.Event()
     half = args.concurrency // 2
@@ -250,8 +230,7 @@ def main() -> int:
             served = {r.url: r.served for r in replicas.replicas}
     finally:
         stop.set()
-        gateway.send_signal(signal.SIGTERM)
-        gateway.wait(30)
+        gateway.stop()
         for s in servers:
             s.stop()
     names = sorted({k[4:-3] for row in timeline for k in row if k.startswith("rss_")})

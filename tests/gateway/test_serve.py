@@ -4,10 +4,6 @@ the gateway in front of a real tritonserver; the page in Debian's headless Chrom
 import io
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,49 +13,13 @@ import soundfile as sf
 from tests.gateway.test_app import ok
 from tests.test_cli import invoke
 from wux.data.audio import read_audio
+from wux.gateway.process import GatewayProcess
 from wux.metrics import si_snr_db
 from wux.triton_repo.server import free_port
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi", reason="pip install 'wux[gateway]'")
 ARTIFACTS = Path(os.environ.get("WUX_TEST_ARTIFACTS", "test-artifacts"))  # kept by the test run (gitignored)
-
-
-class GatewayProcess:
-    """`wux gateway ARGS` in its own process group; stop() sends SIGTERM to its PID and waits for the group."""
-
-    def __init__(self, *args: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "wux.cli", "gateway", *args, "--port", str(self.port)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
-
-    def wait_ready(self, timeout_s: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"wux gateway exited with {self.proc.returncode}: {self.proc.stdout.read()}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("wux gateway did not become ready")
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=30)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # uvicorn's workers leave with their manager
-            try:
-                os.killpg(self.proc.pid, 0)
-            except ProcessLookupError:
-                return code
-            time.sleep(0.1)
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        raise AssertionError("gateway workers outlived their manager")
 
 
 @pytest.fixture(scope="module")
