@@ -280,7 +280,8 @@ def denoise(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output file (one input) or folder")],
     checkpoint: CheckpointOpt = None,
     url: Annotated[Optional[list[str]], typer.Option(
-        "-u", "--url", help="Denoise through Triton at HOST:PORT instead; repeat for replicas of one repository")
+        "-u", "--url", help="Denoise through Triton at HOST:PORT instead; repeat for replicas of one repository",
+        metavar="HOST:PORT")
                    ] = None,
     protocol: Annotated[Protocol, typer.Option("-i", "--protocol", help="Wire protocol (with --url)")] = "grpc",
     served_model: Annotated[str, typer.Option("-m", "--served-model", help="Front model name (with --url)")
@@ -509,7 +510,8 @@ def serve(
 def gateway(
     export: Annotated[Optional[Path], typer.Option(help="Denoise in-process with this `wux export` folder")] = None,
     url: Annotated[Optional[list[str]], typer.Option(
-        "-u", "--url", help="Denoise through Triton at HOST:PORT; repeat for replicas of one repository")] = None,
+        "-u", "--url", help="Denoise through Triton at HOST:PORT; repeat for replicas of one repository",
+        metavar="HOST:PORT")] = None,
     served_model: Annotated[str, typer.Option("-m", "--served-model", help="Front model name (with --url)")
                             ] = "waveunet",
     protocol: Annotated[Protocol, typer.Option("-i", "--protocol", help="Wire protocol (with --url)")] = "grpc",
@@ -539,8 +541,9 @@ def gateway(
 @app.command()
 @takes_model
 def perf(
-    url: Annotated[str, typer.Option("-u", "--url", help="Triton endpoint HOST:PORT (its gRPC or HTTP port)")
-                   ] = "127.0.0.1:8001",
+    url: Annotated[list[str], typer.Option(
+        "-u", "--url", help="Triton endpoint HOST:PORT (its gRPC or HTTP port); repeat for replicas of one "
+                            "repository (requests go to the least busy)", metavar="HOST:PORT")] = ["127.0.0.1:8001"],  # noqa: B006
     protocol: Annotated[Protocol, typer.Option("-i", "--protocol", help="Wire protocol")] = "grpc",
     served_model: Annotated[str, typer.Option("-m", "--served-model", help="Model to load (a wux front or core "
                                               "model)")] = "waveunet",
@@ -572,7 +575,8 @@ def perf(
     from wux.perf.loadgen import PerfConfig, run_perf
     from wux.perf.report import write_csv, write_plot
 
-    cfg = PerfConfig(url=url, model=served_model, protocol=protocol, concurrency=concurrency_range,
+    cfg = PerfConfig(url=url[0], replicas=tuple(url[1:]), model=served_model, protocol=protocol,
+                     concurrency=concurrency_range,
                      request_rates=request_rate_range or (), distribution=distribution, lengths=lengths or (),
                      measurement_interval_ms=measurement_interval_ms, stability_percentage=stability_percentage,
                      max_trials=max_trials, percentile=percentile, validate_share=validate_share if validate else 0.0,
@@ -581,7 +585,7 @@ def perf(
     if csv_path and report.levels:
         write_csv(csv_path, report.levels)
     if plot and report.levels:
-        write_plot(plot, report.levels, f"{served_model} @ {url}")
+        write_plot(plot, report.levels, f"{served_model} @ {report.url}")
     emit(report, as_json, render.perf)
     if report.error:
         raise WuxError(report.error)

@@ -283,6 +283,9 @@ def perf(report) -> None:
     console().print(table(f"wux perf {report.model} @ {report.url}",
                           ("rate/s" if rate_mode else "conc", "stable", "infer/s", "audio-s/s", "avg ms", "p50", "p90",
                            "p95", "p99", "queue ms", "infer ms", "errors", "validated (failed)", "client CPU %"), rows))
+    retried = sum(lv.retried for lv in report.levels)
+    if retried:
+        console().print(f"{retried} request(s) went to another server after theirs went away (answered, counted once)")
 
 
 def tune(report) -> None:

@@ -66,3 +66,38 @@ def test_no_reachable_replica_is_one_clear_error():
     with pytest.raises(WuxError, match="no Triton replica is reachable") as err:
         ReplicaSet(urls)
     assert all(u in str(err.value) for u in urls) and time.monotonic() - t0 < 30
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_perf_over_two_replicas_retries_what_the_killed_one_held(two_servers):
+    import tritonclient.grpc as grpcclient
+
+    from wux.perf.loadgen import PerfConfig, run_perf
+
+    (a, b), _ = two_servers
+    killed = threading.Event()
+    stats = grpcclient.InferenceServerClient(a.grpc_url)
+
+    def served_by_a() -> int:
+        s = stats.get_inference_statistics("waveunet", as_json=True)["model_stats"][0]
+        return int(s.get("inference_stats", {}).get("success", {}).get("count", 0))
+
+    def kill_a_once_it_has_served_20():
+        while not killed.is_set():
+            if served_by_a() >= 20:  # counted, not timed: mid-load for sure
+                os.kill(a.pid, signal.SIGKILL)
+                killed.set()
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_a_once_it_has_served_20, daemon=True)
+    killer.start()
+    report = run_perf(PerfConfig(url=a.grpc_url, replicas=(b.grpc_url,), model="waveunet", concurrency=(4,),
+                                 measurement_interval_ms=2000, stability_percentage=50, max_trials=4),
+                      show_progress=False)
+    assert killed.is_set(), "the run ended before server A had served 20 requests"
+    killer.join()
+    stats.close()
+    level = report.levels[0]
+    assert report.error is None and report.url == f"{a.grpc_url}, {b.grpc_url}"
+    assert level.errors == 0 and level.requests > 0 and level.retried >= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def load_samples(source, label: Path | str) -> tuple[np.ndarray, int]:
     try:
         data, rate = sf.read(source, dtype="float32", always_2d=True)
     except Exception as e:  # libsndfile reports every format problem as its own error type
-        raise UnreadableAudio(f"cannot read audio ({first_line(e)})", label) from None
+        why = re.sub(r"^Error opening .*?: ", "", first_line(e))  # libsndfile repeats the path or object
+        raise UnreadableAudio(f"cannot read audio ({why})", label) from None
     if data.shape[0] == 0:
         raise AudioError("contains no samples", label)
     check_finite(data, label)

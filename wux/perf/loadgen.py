@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wux.clients.triton import is_unavailable
 from wux.contract import AudioContract, CoreRef, parameters_of
 from wux.data.audio import list_audio_files, read_audio
 from wux.denoise import export_denoiser, model_denoiser
@@ -48,6 +49,7 @@ def length_deck(lengths: tuple[tuple[int, float], ...]) -> list[int]:
 class PerfConfig:
     url: str
     model: str
+    replicas: tuple[str, ...] = ()  # more servers of the same repository: requests go to the least busy
     protocol: str = "grpc"  # grpc | http
     concurrency: tuple[int, ...] = (1,)
     request_rates: tuple[float, ...] = ()  # when set: open-loop arrivals at these rates instead of concurrency
@@ -93,6 +95,7 @@ class LevelResult:
     validation_worst_si_snr_db: float | None = None
     request_rate: float | None = None  # requested arrivals per second (request-rate mode)
     note: str | None = None
+    retried: int = 0  # requests sent again to another replica after theirs went away (they count once)
 
 
 @dataclass
@@ -195,6 +198,9 @@ class Endpoint:
     async def stats(self, model: str) -> dict:
         return await self.client.get_inference_statistics(model, **self.grpc_json())
 
+    async def server_times(self, model: str) -> dict[str, float]:
+        return server_times(await self.stats(model))
+
     def input(self, name: str, array: np.ndarray):
         inp = self.lib.InferInput(name, list(array.shape), "FP32")
         inp.set_data_from_numpy(array)
@@ -209,7 +215,73 @@ class Endpoint:
         await self.client.close()
 
 
-async def run_level(client: Endpoint, cfg: PerfConfig, target: Target, concurrency: int, pool, refs,
+class Fleet:
+    """Several servers of one repository behind the Endpoint calls the load generator makes: each request goes to
+    the healthy server with the fewest in flight; one whose server went away is sent again to another (counted
+    in `retried`); server statistics are summed (a server that died keeps its last counts)."""
+
+    def __init__(self, urls: list[str], protocol: str, cooldown_s: float = 2.0):
+        self.endpoints = {u: Endpoint(u, protocol) for u in dict.fromkeys(urls)}
+        self.inflight = dict.fromkeys(self.endpoints, 0)
+        self.down_until = dict.fromkeys(self.endpoints, 0.0)
+        self.last_times: dict[str, dict[str, float]] = {}
+        self.cooldown_s, self.retried = cooldown_s, 0
+        self.first = next(iter(self.endpoints.values()))
+
+    async def live(self) -> bool:
+        lives = await asyncio.gather(*(e.live() for e in self.endpoints.values()), return_exceptions=True)
+        return any(v is True for v in lives)
+
+    async def config(self, model: str) -> dict:
+        return await self.first.config(model)
+
+    async def metadata(self, model: str) -> dict:
+        return await self.first.metadata(model)
+
+    async def server_times(self, model: str) -> dict[str, float]:
+        for url, e in self.endpoints.items():
+            try:
+                self.last_times[url] = await e.server_times(model)
+            except Exception:  # noqa: BLE001 - a server that is gone keeps its last counts
+                continue
+        totals: dict[str, float] = {}
+        for times in self.last_times.values():
+            for k, v in times.items():
+                totals[k] = totals.get(k, 0.0) + v
+        return totals
+
+    def input(self, name: str, array: np.ndarray):
+        return self.first.input(name, array)
+
+    def pick(self, tried: set[str]) -> str | None:
+        now = time.monotonic()
+        fresh = [u for u in self.endpoints if u not in tried]
+        healthy = [u for u in fresh if self.down_until[u] <= now] or fresh
+        return min(healthy, key=lambda u: self.inflight[u]) if healthy else None
+
+    async def infer(self, model: str, inp, timeout_s: float):
+        tried: set[str] = set()
+        while True:
+            url = self.pick(tried)
+            if url is None:
+                raise WuxError(f"no server answered (tried {', '.join(tried)})")
+            tried.add(url)
+            self.inflight[url] += 1
+            try:
+                return await self.endpoints[url].infer(model, inp, timeout_s)
+            except Exception as e:  # noqa: BLE001 - a server that went away: the next one's turn
+                if not is_unavailable(e) or len(tried) == len(self.endpoints):
+                    raise
+                self.down_until[url] = time.monotonic() + self.cooldown_s
+                self.retried += 1
+            finally:
+                self.inflight[url] -= 1
+
+    async def close(self) -> None:
+        await asyncio.gather(*(e.close() for e in self.endpoints.values()), return_exceptions=True)
+
+
+async def run_level(client: Endpoint | Fleet, cfg: PerfConfig, target: Target, concurrency: int, pool, refs,
                     rate: float | None = None) -> LevelResult:
     records: list[tuple[float, float, int, bool, float, float]] = []  # end, latency, n, ok, send, recv
     validation: list[tuple[float | None, bool]] = []  # (SI-SNR dB, failed)
@@ -265,8 +337,9 @@ async def run_level(client: Endpoint, cfg: PerfConfig, target: Target, concurren
         await asyncio.gather(*inflight, return_exceptions=True)
 
     async def server_stats():
-        return server_times(await client.stats(cfg.model))
+        return await client.server_times(cfg.model)
 
+    retried_before = getattr(client, "retried", 0)
     if rate:
         tasks = [asyncio.create_task(arrivals(rate))]
     else:
@@ -297,6 +370,7 @@ async def run_level(client: Endpoint, cfg: PerfConfig, target: Target, concurren
         stable, note = True, "request latency is not stabilizing; try a lower request rate"
     level = merge_windows(concurrency, windows[-STABILITY_WINDOW:], len(windows), stable, target, validation)
     level.request_rate, level.note = rate, note
+    level.retried = getattr(client, "retried", 0) - retried_before
     return level
 
 
@@ -350,8 +424,8 @@ def merge_windows(concurrency, windows, trials, stable, target: Target, validati
 async def run_perf_async(cfg: PerfConfig, show_progress: bool = True,
                          stop_after: Callable[[LevelResult], bool] | None = None) -> PerfReport:
     """Every level in order; `stop_after(level)` true ends the sweep early (no higher level can do better)."""
-    client = Endpoint(cfg.url, cfg.protocol)
-    report = PerfReport(cfg.url, cfg.model, [])
+    client = Fleet([cfg.url, *cfg.replicas], cfg.protocol) if cfg.replicas else Endpoint(cfg.url, cfg.protocol)
+    report = PerfReport(", ".join([cfg.url, *cfg.replicas]), cfg.model, [])
     try:
         try:
             if not await client.live():
