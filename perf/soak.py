@@ -132,7 +132,7 @@ def percentile_ms(xs: list[float], q: float) -> float | None:
     return 1e3 * float(np.percentile(xs, q)) if xs else None
 
 
-def write_plot(path: Path, timeline: list[dict], names: list[str]) -> None:
+def write_plot(path: Path, timeline: list[dict], names: list[str], killed_at: float | None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -149,6 +149,10 @@ def write_plot(path: Path, timeline: list[dict], names: list[str]) -> None:
     for n in names:
         mem.plot(t, [row.get(f"rss_{n}_mb") for row in timeline], label=n)
     mem.set_ylabel("resident memory, MB")
+    if killed_at is not None:
+        for ax in (lat, mem):
+            ax.axvline(killed_at / 60, color="k", lw=0.8, ls=":")
+        lat.annotate("tritonserver 0 killed", (killed_at / 60, lat.get_ylim()[1]), fontsize=8, va="top")
     mem.set_xlabel("minutes")
     mem.legend(fontsize=7, ncol=3)
     mem.grid(alpha=0.3)
@@ -228,6 +232,7 @@ def main() -> int:
             for f in futures:
                 f.result()
             served = {r.url: r.served for r in replicas.replicas}
+            failovers = replicas.failovers
     finally:
         stop.set()
         gateway.stop()
@@ -245,7 +250,7 @@ def main() -> int:
                "answers": {name: p.answers for name, p in paths.items()},
                "failures": {name: len(f) for name, f in failures.items()},
                "failure_examples": {name: f[:10] for name, f in failures.items()},
-               "direct_requests_per_replica": served, "memory": growth}
+               "direct_requests_per_replica": served, "direct_failovers": failovers, "memory": growth}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "soak.json").write_text(json.dumps(summary, indent=1))
     with open(args.out / "timeline.csv", "w", newline="") as f:
@@ -253,7 +258,7 @@ def main() -> int:
         writer = csv.DictWriter(f, columns)
         writer.writeheader()
         writer.writerows(timeline)
-    write_plot(args.out / "soak.png", timeline, names)
+    write_plot(args.out / "soak.png", timeline, names, killed_at)
     print(json.dumps(summary, indent=1))
     return 1 if any(failures.values()) else 0
 

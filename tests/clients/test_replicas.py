@@ -52,8 +52,10 @@ def test_one_of_two_replicas_killed_mid_load_loses_no_request(two_servers, expor
             os.kill(a.pid, signal.SIGKILL)
             scores = [f.result() for f in futures]  # a lost request would raise here
         served = {r.url: r.served for r in replicas.replicas}
+        failovers = replicas.failovers
     assert len(scores) == total and min(scores) >= 60
     assert sum(served.values()) == total and served[a.grpc_url] > 0 and served[b.grpc_url] > kill_after // 2
+    assert failovers >= 1  # the dead server's requests were sent again, and counted
     # the CLI with both replicas, one of them dead: every file still denoised
     result = invoke("denoise", wav_file, "-o", tmp_path / "out.wav", "--url", a.grpc_url, "--url", b.grpc_url)
     assert result.exit_code == 0, result.output

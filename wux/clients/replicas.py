@@ -36,6 +36,7 @@ class ReplicaSet:
         self.model, self.protocol, self.timeout_s, self.cooldown_s = model, protocol, timeout_s, cooldown_s
         self.replicas = [Replica(u) for u in dict.fromkeys(urls)]
         self.lock = threading.Lock()
+        self.failovers = 0  # requests sent again to another replica after theirs failed
         errors = [self.connect(r) for r in self.replicas]
         up = [r for r in self.replicas if r.client is not None]
         if not up:
@@ -91,6 +92,8 @@ class ReplicaSet:
                     raise
                 self.mark_down(r, first_line(e))
                 errors.append(f"{r.url}: {first_line(e)}")
+                with self.lock:
+                    self.failovers += 1
                 continue
             finally:
                 with self.lock:
