@@ -31,6 +31,7 @@ from wux.cli_options import (
     takes_model,
 )
 from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, WuxError
+from wux.model.config import PRESETS
 
 
 def click_error(e: BaseException) -> str | None:
@@ -202,7 +203,7 @@ def data_synth(
     emit(summary, as_json, render.corpus)
 
 
-Preset = Literal["default", "seed", "original", "tiny"]
+Preset = Literal[tuple(PRESETS)]  # wux.model.config: the one list
 
 
 @app.command()

@@ -80,6 +80,15 @@ def info(report) -> None:
         rows[f"contract.{k}"] = f"{v}  ({origin[top]})" if top in origin else v
     rows.update(flatten("model.", {k: v for k, v in report.model.items() if k != "family"}))
     rows.update(flatten("training.", report.training))
+    if report.streaming:
+        st = report.streaming
+        rows["streaming frames"] = (f"multiples of {st['frame_multiple_samples']} samples "
+                                    f"({st['frame_multiple_ms']:g} ms); state {st['state_floats']:,} floats")
+        rows["streaming latency ms"] = (f"{st['algorithmic_latency_ms']:g} at {st['frame_samples']}-sample frames "
+                                        "(a frame is heard, then denoised; no look-ahead)")
+        if st["macs_per_second_streaming"] and st["macs_per_second_offline"]:
+            rows["GMAC per second, streamed vs offline"] = (f"{st['macs_per_second_streaming'] / 1e9:.3f} vs "
+                                                            f"{st['macs_per_second_offline'] / 1e9:.3f}")
     console().print(kv_table("wux info", rows))
 
 

@@ -39,6 +39,9 @@ class WaveUNetConfig:
     output_activation: str = "tanh"
     concat_input: bool = True
     group_norm_groups: int = 8
+    # Past context only: convolutions padded on the left, upsampling without overlap. Such a model streams
+    # exactly, frame by frame (wux.model.streaming), with no look-ahead.
+    causal: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -60,6 +63,10 @@ class WaveUNetConfig:
             (self.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}"),
             (self.output_activation in ACTIVATIONS,
              f"output_activation must be one of {ACTIVATIONS}"),
+            (not self.causal or self.norm != "group",
+             "a causal model cannot use group norm (it normalises over the whole input, future included)"),
+            (not self.causal or self.upsampling == "transposed",
+             "a causal model upsamples with transposed convolutions (linear interpolation needs the next sample)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -151,8 +158,12 @@ DEFAULT = WaveUNetConfig(
 
 TINY = WaveUNetConfig(levels=2, channels=(4, 8), bottleneck_channels=8, stride=2)
 
+# The default's causal twin, for streaming: the same levels and widths, past context only. Its total stride
+# (32 samples, 2 ms at 16 kHz) is the smallest frame it streams; a 20 ms frame is 10 of them.
+CAUSAL = dataclasses.replace(DEFAULT, causal=True)
+
 PRESETS: dict[str, WaveUNetConfig] = {
-    "default": DEFAULT, "seed": SEED, "original": ORIGINAL, "tiny": TINY,
+    "default": DEFAULT, "seed": SEED, "original": ORIGINAL, "tiny": TINY, "causal": CAUSAL,
 }
 
 

@@ -83,9 +83,12 @@ def waveunet_contract(cfg: WaveUNetConfig, sample_rate: int, macs_per_second: in
     total stride itself), windows align to the total stride, context covers the receptive field."""
     rf = receptive_field(cfg)
     context = context_samples(cfg)
+    lookahead = context
+    if cfg.causal:  # the whole receptive field lies in the past: windows need all of it before them, none after
+        context, lookahead = round_up(rf, cfg.total_stride), 0
     contract = AudioContract(sample_rate=sample_rate, align=cfg.total_stride, receptive_field=rf,
-                             context=context or 0, context_exact=rf is not None, causal=False, lookahead=context,
-                             macs_per_second=macs_per_second)
+                             context=context or 0, context_exact=rf is not None, causal=cfg.causal,
+                             lookahead=lookahead, macs_per_second=macs_per_second)
     if context is None:  # a global norm sees the whole input: an eighth of the window is a fair trade
         contract = replace(contract, context=round_up(contract.chunk // 8, contract.align))
     return contract

@@ -7,6 +7,7 @@ from typing import Any
 
 from wux.model.info import count_macs
 from wux.model.load import LoadedModel
+from wux.model.streaming import streaming_summary
 
 
 @dataclass
@@ -24,6 +25,7 @@ class ModelReport:
     record: dict[str, Any]
     training: dict[str, Any] = field(default_factory=dict)
     probe: dict[str, Any] | None = None
+    streaming: dict[str, Any] | None = None  # a causal model: frame grid, state, latency and cost when streamed
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -42,4 +44,5 @@ def model_report(model: LoadedModel) -> ModelReport:
         receptive_field_ms=None if rf is None else round(1000 * rf / c.sample_rate, 2), record=model.record,
         training={k: v for k, v in model.training.items() if k not in ("train", "history")},
         probe=model.probe.to_dict() if model.probe else None,
+        streaming=streaming_summary(model.module, c.sample_rate),
     )

@@ -32,16 +32,23 @@ def make_norm(kind: str, channels: int, groups: int) -> nn.Module:
 
 
 class ConvBlock(nn.Module):
-    """Conv1d ("same" padding, optional stride) -> norm -> activation."""
+    """Conv1d ("same" padding, or kernel - 1 zeros on the left when causal; optional stride) -> norm ->
+    activation. A causal strided output t sees inputs up to stride * t, never later ones."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int, cfg: WaveUNetConfig):
         super().__init__()
-        self.conv = nn.Conv1d(cin, cout, kernel, stride=stride, padding=kernel // 2)
+        self.left = kernel - 1 if cfg.causal else 0
+        self.conv = nn.Conv1d(cin, cout, kernel, stride=stride, padding=0 if cfg.causal else kernel // 2)
         self.norm = make_norm(cfg.norm, cout, cfg.group_norm_groups)
         self.act = make_activation(cfg.activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.conv(x)))
+        if self.left:  # a constant of the module: the non-causal graph has no Pad node at all
+            x = F.pad(x, (self.left, 0))
+        return self.finish(self.conv(x))
+
+    def finish(self, h: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(h))
 
 
 class Decimate(nn.Module):
@@ -72,6 +79,8 @@ def transposed_upsample(channels: int, factor: int) -> nn.ConvTranspose1d:
 def make_upsample(cfg: WaveUNetConfig, channels: int) -> nn.Module:
     if cfg.upsampling == "linear":
         return LinearUpsample(cfg.stride)
+    if cfg.causal:  # no overlap: output f * t + j comes from input t alone (no later one)
+        return nn.ConvTranspose1d(channels, channels, cfg.stride, stride=cfg.stride)
     return transposed_upsample(channels, cfg.stride)
 
 
