@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch; installed before the package so that pip never pulls a CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install sysdeps demo test lint bench gpu-check perf-tools perf-compare default-model soak clean
+.PHONY: install sysdeps demo test lint bench gpu-check perf-tools perf-compare default-model causal-model soak clean
 
 # Extras the demo and the tests use. The Triton server and the python backend's numpy<2 packages are
 # fetched into .venv/wux-triton by `python -m wux.triton_repo.provision` (wux serve would on first use).
@@ -83,6 +83,10 @@ perf-compare: perf-tools
 # Rebuild the bundled default model from scratch (about 26 minutes on 2 CPU cores).
 default-model: install sysdeps
 	bash perf/train_default_model.sh
+
+# The causal twin (streaming), trained the same way on the same corpus: wux/model/default/causal.wux.pt.
+causal-model: install sysdeps
+	PRESET=causal bash perf/train_default_model.sh
 
 clean:
 	rm -rf build demo_out .pytest_cache

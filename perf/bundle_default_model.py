@@ -1,7 +1,8 @@
 """Copy a trained default model, its demo sample and its provenance into wux/model/default/.
 
-Usage: python perf/bundle_default_model.py CKPT CORPUS TRAIN_JSON EVAL_JSON "COMMAND" ["COMMAND" ...]
-The commands are recorded verbatim in PROVENANCE.md: pass exactly what was run.
+Usage: python perf/bundle_default_model.py [--name causal] CKPT CORPUS TRAIN_JSON EVAL_JSON "COMMAND" ...
+The commands are recorded verbatim in PROVENANCE.md: pass exactly what was run. --name causal bundles the
+causal twin instead (causal.wux.pt, causal_provenance.json, CAUSAL_PROVENANCE.md; the demo sample stays).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from wux.fsutil import sha256_file
 from wux.model.checkpoint import load_checkpoint, save_checkpoint
 from wux.model.load import ModelSource, load_model
 from wux.model.report import model_report
+from wux.resources import BUNDLED_MODELS
 
 DEST = Path(__file__).resolve().parents[1] / "wux" / "model" / "default"
 SAMPLE_NOISE = "pink"  # the demo sample: test utterances with this noise family
@@ -38,13 +40,18 @@ def pick_sample(corpus: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return np.concatenate(clean), np.concatenate(noisy), used
 
 
-def provenance_markdown(record: dict, commands: list[str]) -> str:
+def provenance_markdown(record: dict, commands: list[str], name: str = "default") -> str:
     ev, tr, info = record["eval"], record["train"], record["model"]
     corpus = record["corpus"]
     rows = "\n".join(
         f"| {h['epoch']} | {h['steps']} | {h['train_loss']:.2f} | {h['val_si_snr_db']:.2f} | {h['lr']:.2g} |"
         for h in tr["history"])
-    return f"""# The bundled default model: provenance
+    title = "default model" if name == "default" else f"{name} model (`--checkpoint {name}`)"
+    sample = ("" if "demo_sample" not in record else f"""
+The demo sample (`sample_noisy.wav`, `sample_clean.wav`) joins test utterances
+{', '.join(record['demo_sample']['utterances'])} ({record['demo_sample']['noise']} noise).
+""")
+    return f"""# The bundled {title}: provenance
 
 Made with wux's own tools on a 2-core CPU machine; nothing was downloaded.
 
@@ -85,10 +92,7 @@ Checkpoint sha256 `{record['checkpoint_sha256']}`.
 | improvement dB | **{ev['si_snr_improvement_db_mean']:.2f}** | {ev['si_snr_improvement_db_median']:.2f} |
 
 PESQ / STOI: {', '.join(ev['skipped_metrics']) or 'see eval.json'}.
-
-The demo sample (`sample_noisy.wav`, `sample_clean.wav`) joins test utterances
-{', '.join(record['demo_sample']['utterances'])} ({record['demo_sample']['noise']} noise).
-"""
+{sample}"""
 
 
 def model_facts(path: Path) -> dict:
@@ -100,34 +104,42 @@ def model_facts(path: Path) -> dict:
             "receptive_field_ms": report.receptive_field_ms}  # the rate is the checkpoint's own
 
 
-def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, commands: list[str]) -> None:
+def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, commands: list[str],
+         name: str = "default") -> None:
     ckpt = load_checkpoint(ckpt_path)
     history = ckpt.training.pop("history", [])
     DEST.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(ckpt, DEST / "default.wux.pt")
-    clean, noisy, used = pick_sample(corpus)
-    sf.write(DEST / "sample_clean.wav", clean, SAMPLE_RATE, subtype="PCM_16")
-    sf.write(DEST / "sample_noisy.wav", noisy, SAMPLE_RATE, subtype="PCM_16")
+    target = DEST / BUNDLED_MODELS[name]
+    save_checkpoint(ckpt, target)
     train = json.loads(train_json.read_text())
     train.setdefault("history", history)
     evaluation = json.loads(eval_json.read_text())
     evaluation.pop("per_file", None)
     record = {
-        "checkpoint_sha256": sha256_file(DEST / "default.wux.pt"),
+        "checkpoint_sha256": sha256_file(target),
         "commands": commands,
         "corpus": json.loads((corpus / "corpus.json").read_text())["summary"],
-        "model": model_facts(DEST / "default.wux.pt"),
+        "model": model_facts(target),
         "train": train,
         "eval": evaluation,
-        "demo_sample": {"utterances": used, "noise": SAMPLE_NOISE},
     }
-    (DEST / "provenance.json").write_text(json.dumps(record, indent=1) + "\n")
-    (DEST / "PROVENANCE.md").write_text(provenance_markdown(record, commands))
-    print(json.dumps({"bundled": str(DEST), "sha256": record["checkpoint_sha256"],
+    if name == "default":
+        clean, noisy, used = pick_sample(corpus)
+        sf.write(DEST / "sample_clean.wav", clean, SAMPLE_RATE, subtype="PCM_16")
+        sf.write(DEST / "sample_noisy.wav", noisy, SAMPLE_RATE, subtype="PCM_16")
+        record["demo_sample"] = {"utterances": used, "noise": SAMPLE_NOISE}
+    prefix = "" if name == "default" else f"{name}_"
+    (DEST / f"{prefix}provenance.json").write_text(json.dumps(record, indent=1) + "\n")
+    (DEST / f"{prefix.upper()}PROVENANCE.md").write_text(provenance_markdown(record, commands, name))
+    print(json.dumps({"bundled": str(target), "sha256": record["checkpoint_sha256"],
                       "si_snr_improvement_db_mean": evaluation["si_snr_improvement_db_mean"]}))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 6:
+    args = sys.argv[1:]
+    name = "default"
+    if args[:1] == ["--name"]:
+        name, args = args[1], args[2:]
+    if len(args) < 5 or name not in BUNDLED_MODELS:
         sys.exit(__doc__)
-    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5:])
+    main(Path(args[0]), Path(args[1]), Path(args[2]), Path(args[3]), args[4:], name)

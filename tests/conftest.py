@@ -114,6 +114,21 @@ def exported(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
+def causal_exported(tmp_path_factory):
+    """(export folder, checkpoint, ExportResult) of a small causal model: ONNX + its step models, verified."""
+    import dataclasses
+
+    from wux.model.config import CAUSAL
+    from wux.pipeline import export_model
+
+    root = tmp_path_factory.mktemp("causal")
+    ckpt = make_checkpoint(root / "causal.wux.pt", dataclasses.replace(CAUSAL, levels=3, growth=8))
+    out = root / "build"
+    result = export_model(source(ckpt), out, export_request(formats=("onnx",)), show_progress=False)
+    return out, ckpt, result
+
+
+@pytest.fixture(scope="session")
 def served(exported, tmp_path_factory):
     """(ServerInfo, export folder): a real tritonserver on 127.0.0.1 serving the tiny export."""
     import os

@@ -300,6 +300,9 @@ def denoise(
         help="Windows per forward pass, in-process (default: 8; an export's tuned batch)")] = None,
     downmix: Annotated[bool, typer.Option(help="Average multi-channel input to mono")] = False,
     resample: Annotated[bool, typer.Option(help="Resample input to the model's rate")] = False,
+    stream: Annotated[bool, typer.Option(help="Frame by frame, as a live stream (a causal model: in-process, "
+                                              "an export's step model, or Triton's streaming model)")] = False,
+    frame_ms: Annotated[float, typer.Option(help="Frame length with --stream, ms")] = 20.0,
     device: DeviceOpt = "cpu",
     as_json: JsonOpt = False,
     model_options: ModelOptions = ModelOptions(),
@@ -311,7 +314,21 @@ def denoise(
     if url and export:
         raise WuxError("--url and --export are two ways to denoise: give one")
     with progress_bar("denoising", None, not as_json) as advance:
-        if url:
+        if stream:
+            from wux.denoise_stream import stream_exported, stream_locally, stream_served
+
+            if url:
+                if len(url) > 1:
+                    raise WuxError("--stream takes one --url (a stream lives on one server)")
+                report = stream_served(inputs, out, url[0], served_model, frame_ms, downmix, resample,
+                                       progress=lambda _: advance())
+            elif export:
+                report = stream_exported(inputs, out, export, fmt, frame_ms, downmix, resample,
+                                         progress=lambda _: advance())
+            else:
+                report = stream_locally(inputs, out, model_options.source(checkpoint), frame_ms, downmix, resample,
+                                        progress=lambda _: advance())
+        elif url:
             report = denoise_served(inputs, out, url, served_model, protocol, mode, shared_memory, downmix,
                                     resample, progress=lambda _: advance())
         elif export:
@@ -457,6 +474,9 @@ def triton(
     queue_timeout_us: Annotated[int, typer.Option(help="Reject requests queued longer than this, us (0: never)")
                                 ] = 0,
     warmup: Annotated[bool, typer.Option(help="Warm models up with real speech")] = True,
+    stream_idle_s: Annotated[float, typer.Option(help="A causal export's streaming model drops a stream silent "
+                                                      "this long, s")] = 10.0,
+    stream_max_batch: Annotated[int, typer.Option(help="Frames of this many streams run together")] = 16,
     ort_trt: Annotated[bool, typer.Option(help="ONNX Runtime TensorRT accelerator for the onnx model")] = False,
     deploy: Annotated[Optional[Literal["k8s"]], typer.Option(
         help="Also write deployment files: k8s = Kubernetes manifests (Triton replicas, autoscaler, gateway, "
@@ -471,7 +491,8 @@ def triton(
 
     options = ServingOptions(max_batch=max_batch, instances=instances, kind=kind, queue_delay_us=queue_delay_us,
                              threads=threads, max_queue_size=max_queue_size, queue_timeout_us=queue_timeout_us,
-                             preferred_batch=tuple(preferred_batch or ()), warmup=warmup, ort_trt=ort_trt)
+                             preferred_batch=tuple(preferred_batch or ()), warmup=warmup, ort_trt=ort_trt,
+                             stream_idle_s=stream_idle_s, stream_max_batch=stream_max_batch)
     request = RepoRequest(name=name, formats=parse.names([formats]) if formats else None, core=core,
                           precision=precision, options=options)
     result = generate_repository(folder, repo, request, force=force)
@@ -566,15 +587,24 @@ def perf(
     input_data: InputDataOpt = None,
     csv_path: Annotated[Optional[Path], typer.Option("-f", "--csv", help="perf_analyzer-style CSV")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="PNG: latency percentiles against throughput")] = None,
+    streams: Annotated[Optional[tuple], typer.Option(
+        parser=parse.counts, metavar="N,N,...", help="Live streams at real-time pace instead, against the streaming "
+                                                     "model (-m NAME_stream): frame latency and deadline misses")
+                       ] = None,
+    frame_ms: Annotated[float, typer.Option(help="Frame length with --streams, ms")] = 20.0,
+    stream_seconds: Annotated[float, typer.Option(help="Audio per stream and level with --streams, s")] = 10.0,
     as_json: JsonOpt = False,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """perf_analyzer-style load: throughput in infer/s and audio-s/s, latency percentiles, server breakdown.
 
     --validate compares responses with --export in onnxruntime, or else the model (--checkpoint, --model, or
-    the bundled one) in PyTorch with the served model's windows."""
+    the bundled one) in PyTorch with the served model's windows. --streams measures live streams instead."""
     from wux.perf.loadgen import PerfConfig, run_perf
     from wux.perf.report import write_csv, write_plot
+
+    if streams:
+        return perf_streams(url, served_model, streams, frame_ms, stream_seconds, csv_path, plot, as_json)
 
     cfg = PerfConfig(url=url[0], replicas=tuple(url[1:]), model=served_model, protocol=protocol,
                      concurrency=concurrency_range,
@@ -591,6 +621,25 @@ def perf(
     if report.error:
         raise WuxError(report.error)
     verdict(not any(lv.validation_failures for lv in report.levels))
+
+
+def perf_streams(url: list[str], served_model: str, streams: tuple, frame_ms: float, seconds: float,
+                 csv_path: Path | None, plot: Path | None, as_json: bool) -> None:
+    from wux.denoise_stream import STREAM_SUFFIX
+    from wux.perf.streams import StreamsConfig, run_streams, write_streams_csv, write_streams_plot
+
+    if len(url) > 1:
+        raise WuxError("--streams takes one --url (a stream lives on one server)")
+    model = served_model if served_model.endswith(STREAM_SUFFIX) else served_model + STREAM_SUFFIX
+    cfg = StreamsConfig(url[0], model, streams, frame_ms, seconds)
+    report = run_streams(cfg, say=None if as_json else render.stream_level)
+    if csv_path and report.levels:
+        write_streams_csv(csv_path, report)
+    if plot and report.levels:
+        write_streams_plot(plot, report)
+    emit(report, as_json, render.streams)
+    if report.error:
+        raise WuxError(report.error)
 
 
 @app.command()

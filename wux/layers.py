@@ -12,7 +12,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # generated Triton models)
     ("wux.contract", "wux.windowing", "wux.ort_settings"),
     # audio data; runtimes that run a model or an artifact; the judge and its tolerances
-    ("wux.data.*", "wux.runtime.*", "wux.verify.tolerance", "wux.verify.compare"),
+    ("wux.data.*", "wux.runtime.*", "wux.verify.tolerance", "wux.verify.compare", "wux.verify.results"),
     # parity test signals (bundled speech); Triton clients (read the contract from a server)
     ("wux.verify.signals", "wux.clients.*"),
     # models: wux's own family, the user's own code, loading, the probe
@@ -20,9 +20,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # exporters, one per format, the format registry, the manifest
     ("wux.export.*",),
     # what reads an export: parity, in-process denoising, the Triton repository, training and evaluation
-    ("wux.denoise", "wux.triton_repo.*", "wux.train.*"),
+    ("wux.denoise", "wux.denoise_stream", "wux.triton_repo.*", "wux.train.*"),
     # the parity gate and the task gate, which run artifacts the way in-process denoising does
-    ("wux.verify.task", "wux.verify.parity"),
+    ("wux.verify.task", "wux.verify.streaming", "wux.verify.parity"),
     # composing all of the above: the export-then-verify pipeline, load measurement, the demo, the Python API,
     # the audio gateway (an export or Triton replicas behind HTTP), deployment files for a repository
     ("wux.pipeline", "wux.perf.*", "wux.demo", "wux.doctor", "wux.api", "wux.gateway.*", "wux.deploy.*"),

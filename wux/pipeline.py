@@ -54,6 +54,7 @@ class ExportRequest:
     trt: TrtOptions = TrtOptions()
     calibration: Path | None = None  # INT8: audio to calibrate on (None: the bundled noisy sample)
     eval_data: Path | None = None  # INT8's task gate: speech with clean references (None: the bundled set)
+    stream_frame_ms: float = 20.0  # a causal model's step files are verified (and served) at this frame
 
 
 @dataclass
@@ -132,6 +133,29 @@ def artifact_record(job: ExportJob, outcome: Outcome) -> Artifact:
     )
 
 
+def export_streaming(model: LoadedModel, folder: Path, frame_ms: float) -> dict | None:
+    """A causal Wave-U-Net's step model, TorchScript and ONNX, beside the offline artifacts; None otherwise."""
+    from wux.export.step import export_step_models, step_model_of
+
+    step = step_model_of(model.module)
+    if step is None:
+        return None
+    rate = model.contract.sample_rate
+    grid = step.total_stride
+    frame = -(-round(rate * frame_ms / 1000) // grid) * grid  # frame_ms, rounded up onto the frame grid
+    return export_step_models(step, folder, frame, rate).to_dict()
+
+
+def record_step_verification(manifest: Manifest, report: VerifyReport) -> None:
+    if not manifest.streaming:
+        return
+    by_key = {v.artifact: v for v in report.artifacts}
+    for art in manifest.streaming["artifacts"]:
+        v = by_key.get(f"step-{art['format']}-fp32")
+        art["verification"] = None if v is None else {
+            "passed": v.passed, "cases": v.cases, "max_abs_err": v.worst_max_abs_err, "si_snr_db": v.worst_si_snr_db}
+
+
 def record_verification(artifacts: list[Artifact], report: VerifyReport) -> None:
     by_key = {v.artifact: v for v in report.artifacts}
     for art in artifacts:
@@ -162,6 +186,7 @@ def export_model(source: ModelSource | LoadedModel | None, out: Path, request: E
     report = None
     with atomic_dir(out, force=force) as tmp:
         manifest.artifacts = export_all(model, spec, plan, tmp, request, show_progress)
+        manifest.streaming = export_streaming(model, tmp, request.stream_frame_ms)
         notes += [f"{a.key} takes exactly {model.contract.chunk} samples (no faithful dynamic-length graph; "
                   "windowing serves any length)" for a in manifest.artifacts if a.fixed_length]
         manifest.write(tmp)
@@ -171,6 +196,7 @@ def export_model(source: ModelSource | LoadedModel | None, out: Path, request: E
             if not report.passed:
                 raise ParityError(report, out)  # atomic_dir discards the folder
             record_verification(manifest.artifacts, report)
+            record_step_verification(manifest, report)
             manifest.write(tmp)
     if report is not None:
         report.folder = str(out)

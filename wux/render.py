@@ -297,6 +297,30 @@ def perf(report) -> None:
         console().print(f"{retried} request(s) went to another server after theirs went away (answered, counted once)")
 
 
+def stream_level(lv) -> None:
+    """One progress line per finished --streams level on stderr."""
+    import sys
+
+    print(f"{lv.streams} streams: p99 {lv.latency_p99_ms:.1f} ms, {lv.misses} misses of {lv.frames} frames",
+          file=sys.stderr, flush=True)
+
+
+def streams(report) -> None:
+    rows = [(lv.streams, lv.frames, lv.answered, f"{lv.latency_p50_ms:.1f}", f"{lv.latency_p90_ms:.1f}",
+             f"{lv.latency_p99_ms:.1f}", f"{lv.latency_max_ms:.1f}", f"{lv.misses} ({lv.miss_percent:.2f} %)",
+             lv.errors) for lv in report.levels]
+    out = console()
+    out.print(table(f"wux perf --streams {report.model} @ {report.url}: {report.frame_ms:g} ms frames, due "
+                    f"{report.levels[0].budget_ms if report.levels else report.frame_ms:g} ms after sending",
+                    ("streams", "frames", "answered", "p50 ms", "p90 ms", "p99 ms", "max ms", "deadline misses",
+                     "errors"), rows))
+    out.print(f"algorithmic latency {report.algorithmic_latency_ms:g} ms; most concurrent real-time streams with no "
+              f"deadline miss: {report.most_streams_without_misses}")
+    for lv in report.levels:
+        if lv.first_error:
+            out.print(f"{lv.streams} streams: first error: {lv.first_error}")
+
+
 def tune(report) -> None:
     out = console()
     budget = f", p99 <= {report.p99_budget_ms:g} ms" if report.p99_budget_ms else ""

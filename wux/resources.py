@@ -6,6 +6,9 @@ from importlib import resources
 from pathlib import Path
 
 DEFAULT_CHECKPOINT = "default.wux.pt"
+# Bundled models by the name `--checkpoint NAME` takes (when no file of that name exists): the default, and its
+# causal twin for streaming (perf/train_default_model.sh with PRESET=causal; CAUSAL_PROVENANCE.md).
+BUNDLED_MODELS = {"default": DEFAULT_CHECKPOINT, "causal": "causal.wux.pt"}
 SAMPLE_NOISY = "sample_noisy.wav"
 SAMPLE_CLEAN = "sample_clean.wav"
 EVAL_SET = "evalset"  # a small paired speech set (VoiceBank+DEMAND layout, test split): the INT8 gate's default

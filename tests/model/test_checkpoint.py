@@ -1,5 +1,7 @@
+import json
 import os
 import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +16,7 @@ from wux.model.checkpoint import (
 )
 from wux.model.config import TINY, WaveUNetConfig, load_config_json
 from wux.model.waveunet import WaveUNet
+from wux.resources import BUNDLED_MODELS, bundled
 
 
 def test_round_trip_keeps_config_weights_and_record(tmp_path):
@@ -174,3 +177,28 @@ def test_config_json_errors(tmp_path):
     with pytest.raises(ConfigError, match="channels has 1 entries"):
         load_config_json(tmp_path / "invalid.json")
 
+
+
+def test_bundled_models_by_name_unless_a_file_has_that_name(tmp_path, monkeypatch, tiny_checkpoint):
+    import shutil
+
+    from wux.model.checkpoint import resolve_checkpoint_path
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_checkpoint_path(None) == bundled(BUNDLED_MODELS["default"])
+    assert resolve_checkpoint_path("causal") == bundled(BUNDLED_MODELS["causal"])
+    shutil.copy(tiny_checkpoint, tmp_path / "causal")  # a file of that name is what the user meant
+    assert resolve_checkpoint_path("causal") == Path("causal")
+    assert resolve_checkpoint_path("other.wux.pt") == Path("other.wux.pt")
+
+
+@pytest.mark.skipif(not bundled(BUNDLED_MODELS["causal"]).exists(), reason="bundled by `make causal-model`")
+def test_the_bundled_causal_model_streams_and_reports_its_latency():
+    from tests.test_cli import invoke
+
+    result = invoke("info", "causal", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["contract"]["causal"] and report["contract"]["lookahead"] == 0
+    assert report["model"]["config"]["causal"] is True
+    assert report["streaming"]["algorithmic_latency_ms"] <= 40 and report["training"]

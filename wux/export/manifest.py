@@ -78,6 +78,7 @@ class Manifest:
     versions: dict[str, str | None]
     artifacts: list[Artifact] = field(default_factory=list)
     manifest_version: int = MANIFEST_VERSION
+    streaming: dict[str, Any] | None = None  # a causal model's step files (wux.export.step.StreamingRecord)
 
     @property
     def max_batch(self) -> int:

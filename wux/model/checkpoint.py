@@ -19,7 +19,7 @@ from wux.errors import CheckpointError, ConfigError, first_line
 from wux.fsutil import atomic_file, sha256_file
 from wux.model.config import WaveUNetConfig
 from wux.model.user import UserModel, build_user_model
-from wux.resources import default_checkpoint_path
+from wux.resources import BUNDLED_MODELS, bundled, default_checkpoint_path
 
 CHECKPOINT_FORMAT = "wux-checkpoint"
 CHECKPOINT_VERSION = 2
@@ -88,7 +88,12 @@ def build_model(config: WaveUNetConfig):
 
 
 def resolve_checkpoint_path(path: Path | str | None) -> Path:
-    return Path(path) if path is not None else default_checkpoint_path()
+    """A file; or, when no file has that name, a bundled model's name (`causal`); None: the bundled default."""
+    if path is None:
+        return default_checkpoint_path()
+    if str(path) in BUNDLED_MODELS and not Path(path).exists():
+        return bundled(BUNDLED_MODELS[str(path)])
+    return Path(path)
 
 
 def save_checkpoint(ckpt: Checkpoint, path: Path | str) -> Path:

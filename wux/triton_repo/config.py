@@ -45,6 +45,8 @@ class ServingOptions:
     threads: int = 0  # onnxruntime intra-op threads per instance, python and onnxruntime backends (0: default)
     max_queue_size: int = 0  # requests beyond this are rejected at once (0: unbounded)
     queue_timeout_us: int = 0  # a request queued longer is rejected (0: never)
+    stream_idle_s: float = 10.0  # a causal export's streaming model drops a stream silent this long
+    stream_max_batch: int = 16  # frames of this many streams run together
 
 
 @dataclass(frozen=True)
@@ -138,3 +140,56 @@ def validate(text: str, where: str):
         return text_format.Parse(text, pb().ModelConfig())
     except text_format.ParseError as e:
         raise WuxError(f"config.pbtxt does not match Triton's schema: {e}", where) from None
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A streaming model: a sequence-batched step model, frames of many streams batched into one run."""
+
+    name: str
+    frame_multiple: int
+    state_size: int
+    max_batch: int = 16  # frames of this many streams in one execution
+    idle_us: int = 10_000_000  # a stream silent this long is dropped (its slot, and its state)
+    queue_delay_us: int = 1000  # how long the oldest frame waits for others to batch with
+    instances: int = 1
+    kind: str = "KIND_CPU"
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+STREAM_IO = ("frame", "denoised")  # wux.export.step's tensor names (FRAME, DENOISED)
+
+
+def stream_config(spec: StreamSpec, platform: str | None = None, implicit_state: tuple[str, str] | None = None):
+    """The ModelConfig of a streaming model: the python backend holding each stream's state (default), or a
+    native backend running the step file with Triton's implicit state (`implicit_state`: its input and output
+    names), which resets a stream's state to zeros at its start."""
+    m = pb()
+    config = m.ModelConfig(name=spec.name, max_batch_size=spec.max_batch)
+    if platform:
+        config.platform = platform
+    else:
+        config.backend = "python"
+    config.input.add(name=STREAM_IO[0], data_type=m.TYPE_FP32, dims=[1, -1])
+    config.output.add(name=STREAM_IO[1], data_type=m.TYPE_FP32, dims=[1, -1])
+    config.instance_group.add(kind=m.ModelInstanceGroup.Kind.Value(spec.kind), count=spec.instances)
+    batching = config.sequence_batching
+    batching.max_sequence_idle_microseconds = spec.idle_us
+    batching.oldest.max_candidate_sequences = 4 * spec.max_batch
+    batching.oldest.preferred_batch_size.append(spec.max_batch)
+    batching.oldest.max_queue_delay_microseconds = spec.queue_delay_us
+    if implicit_state:
+        state = batching.state.add(input_name=implicit_state[0], output_name=implicit_state[1],
+                                   data_type=m.TYPE_FP32, dims=[spec.state_size])
+        state.initial_state.add(data_type=m.TYPE_FP32, dims=[spec.state_size], zero_data=True, name="zeros")
+    else:
+        for kind, name in (("CONTROL_SEQUENCE_START", "START"), ("CONTROL_SEQUENCE_END", "END"),
+                           ("CONTROL_SEQUENCE_READY", "READY")):
+            control = batching.control_input.add(name=name)
+            control.control.add(kind=m.ModelSequenceBatching.Control.Kind.Value(kind), int32_false_true=[0, 1])
+        corrid = batching.control_input.add(name="CORRID")
+        corrid.control.add(kind=m.ModelSequenceBatching.Control.Kind.Value("CONTROL_SEQUENCE_CORRID"),
+                           data_type=m.TYPE_UINT64)
+    for key, value in spec.parameters.items():
+        config.parameters[key].string_value = value
+    return config

@@ -17,17 +17,21 @@ from wux.contract import AudioContract, CoreRef
 from wux.errors import WuxError
 from wux.export.formats import get_format
 from wux.export.manifest import Artifact, Manifest, read_manifest
+from wux.export.step import NEXT_STATE, STATE, StreamingRecord
 from wux.fsutil import atomic_dir
+from wux.ort_settings import OrtOptions
 from wux.triton_repo.config import (
     KINDS,
     PLATFORMS,
     PRECISION_PARAMETER,
     ModelSpec,
     ServingOptions,
+    StreamSpec,
     model_config,
     onnxruntime_backend_settings,
     ort_trt_parameters,
     render,
+    stream_config,
     validate,
 )
 from wux.triton_repo.container import container_for
@@ -37,6 +41,8 @@ from wux.verify.signals import make_signal
 PYTHON = "python"
 WARMUP_FILE = "speech.raw"
 CORE_ONNX_FILE = "model.onnx"  # the file the python-backend core model runs (templates/core_model.py reads it)
+STEP_ONNX_FILE = "step.onnx"  # the step model the python-backend streaming model runs (templates/stream_model.py)
+STREAM_SUFFIX = "_stream"
 # wux modules the generated python models import (standard library and numpy only), copied beside them.
 VENDORED = (wux, errors_module, contract_module, windowing, ort_settings)
 
@@ -54,7 +60,7 @@ class RepoRequest:
 class RepoModel:
     name: str
     kind: str  # platform or backend
-    role: str  # "core" or "front"
+    role: str  # "core", "front" or "stream"
     source: str | None  # artifact file it serves
 
 
@@ -141,17 +147,44 @@ def front_spec(base: str, core: ModelSpec, contract: AudioContract, opts: Servin
 
 
 def write_model(folder: Path, spec: ModelSpec, files: dict[str, Path], warmup: np.ndarray | None) -> None:
-    config = model_config(spec)
+    write_config_and_files(folder, model_config(spec), files)
+    if warmup is not None and spec.warmup_file:
+        (folder / "warmup").mkdir()
+        (folder / "warmup" / spec.warmup_file).write_bytes(warmup.tobytes())
+
+
+def write_config_and_files(folder: Path, config, files: dict[str, Path]) -> None:
+    """config.pbtxt (validated against Triton's schema) and version 1's files."""
     text = render(config)
-    validate(text, f"{spec.name}/config.pbtxt")
+    validate(text, f"{config.name}/config.pbtxt")
     (folder / "1").mkdir(parents=True)
     (folder / "config.pbtxt").write_text(text)
     for name, src in files.items():
         (folder / "1" / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, folder / "1" / name)
-    if warmup is not None and spec.warmup_file:
-        (folder / "warmup").mkdir()
-        (folder / "warmup" / spec.warmup_file).write_bytes(warmup.tobytes())
+
+
+def write_stream_models(folder: Path, export_dir: Path, manifest: Manifest, name: str, opts: ServingOptions
+                        ) -> list[RepoModel]:
+    """A causal export's streaming models: NAME_stream (python backend, each stream's state kept by correlation
+    id; what `wux serve` runs here) and NAME_stream_onnx (the step file with Triton's implicit state, for a
+    server with the onnxruntime backend)."""
+    record = StreamingRecord.from_dict(manifest.streaming)
+    step = Path(export_dir) / record.artifact("onnx").file
+    spec = StreamSpec(name=f"{name}{STREAM_SUFFIX}", frame_multiple=record.frame_multiple,
+                      state_size=record.state_size, max_batch=opts.stream_max_batch,
+                      idle_us=round(opts.stream_idle_s * 1e6), instances=opts.instances)
+    params = {**manifest.contract.to_params(), **OrtOptions().with_threads(opts.threads).to_params(),
+              "stream_frame_multiple": str(record.frame_multiple), "stream_state_size": str(record.state_size),
+              "stream_frame": str(record.frame), "stream_idle_s": f"{spec.idle_us / 1e6:g}"}
+    python = replace(spec, parameters=params)
+    write_config_and_files(folder / python.name, stream_config(python),
+                           python_model_files("stream_model.py", {STEP_ONNX_FILE: step}))
+    native = replace(spec, name=f"{spec.name}_onnx")
+    write_config_and_files(folder / native.name, stream_config(native, PLATFORMS["onnx"], (STATE, NEXT_STATE)),
+                           {CORE_ONNX_FILE: step})
+    return [RepoModel(python.name, PYTHON, "stream", record.artifact("onnx").file),
+            RepoModel(native.name, PLATFORMS["onnx"], "stream", record.artifact("onnx").file)]
 
 
 def vendored_files() -> dict[str, Path]:
@@ -215,6 +248,8 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
         front = front_spec(request.name, specs[request.core], contract, opts)
         write_model(tmp / front.name, front, python_model_files("front_model.py"), None)
         models.append(RepoModel(front.name, PYTHON, "front", None))
+        if manifest.streaming:  # a causal model: its streams too, with no extra flag
+            models += write_stream_models(tmp, export_dir, manifest, request.name, opts)
         container = container_for({a.details.get("tensorrt") for a in manifest.artifacts if a.format == "trt"},
                                   gpu=any(m.kind == PLATFORMS["trt"] for m in models) or opts.kind != "cpu")
         (tmp / "Dockerfile").write_text(container.dockerfile)

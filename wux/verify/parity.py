@@ -14,51 +14,16 @@ import numpy as np
 from wux.errors import MissingDependency, ModelError, WuxError, first_line
 from wux.export.formats import get_format
 from wux.export.manifest import Artifact, read_manifest
+from wux.export.step import StreamingRecord
 from wux.fsutil import sha256_file
 from wux.model.load import LoadedModel, ModelSource, check_record, load_model
 from wux.progress import progress_bar
-from wux.verify.compare import Comparison, ErrorStats, compare, passing_tolerance, worst
+from wux.verify.compare import Comparison, compare, passing_tolerance, worst
+from wux.verify.results import ArtifactVerdict, Case, ParityResult
 from wux.verify.signals import SIGNALS, make_signal
+from wux.verify.streaming import stream_cases, verify_step_artifacts
 from wux.verify.task import Improvements, TaskVerdict, eval_pairs
 from wux.verify.tolerance import TASK_TOLERANCES, Tolerance, tolerance_for
-
-
-@dataclass(frozen=True)
-class Case:
-    signal: str
-    batch: int
-    samples: int
-
-    def label(self) -> str:
-        return f"{self.signal} [{self.batch}x{self.samples}]"
-
-
-@dataclass(frozen=True)
-class ParityResult:
-    artifact: str
-    case: Case
-    stats: ErrorStats | None
-    passed: bool
-    reasons: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ArtifactVerdict:
-    artifact: str
-    format: str
-    precision: str
-    fixed_length: bool
-    passed: bool
-    cases: int
-    failed_cases: int
-    worst_max_abs_err: float | None
-    worst_p99_abs_err: float | None
-    worst_rel_l2_err: float | None
-    worst_si_snr_db: float | None
-    tolerance: Tolerance
-    would_pass_with: Tolerance | None  # None: no tolerance would (a wrong shape, NaN output, a changed file)
-    first_failure: str | None
-    task: dict | None = None  # the task gate's verdict (wux.verify.task.TaskVerdict.to_dict), where one applies
 
 
 @dataclass
@@ -193,6 +158,9 @@ def verify_folder(folder: Path, source: ModelSource | None = None, device: str =
     refs = References(reference, device)
     gate = TaskGate(reference, manifest.contract, manifest.max_batch, device, eval_data)
     total = sum(len(parity_cases(a.profiles["samples"], a.profiles["batch"]["max"])) for a in runnable)
+    record = StreamingRecord.from_dict(manifest.streaming) if manifest.streaming else None
+    if record is not None:
+        total += len(record.artifacts) * len(stream_cases(record))
     with progress_bar("verifying", total, show_progress) as advance:
         for art in runnable:
             tol = tolerance_for(art.precision, max_abs, min_si_snr_db)
@@ -204,6 +172,10 @@ def verify_folder(folder: Path, source: ModelSource | None = None, device: str =
                 continue
             report.results.extend(results)
             report.artifacts.append(verdict(art, results, tol, judged))
+        if record is not None:  # a causal model's step files: whole signals streamed frame by frame
+            verdicts, results = verify_step_artifacts(folder, record, reference, advance)
+            report.artifacts.extend(verdicts)
+            report.results.extend(results)
     return report
 
 
