@@ -477,6 +477,8 @@ def triton(
     stream_idle_s: Annotated[float, typer.Option(help="A causal export's streaming model drops a stream silent "
                                                       "this long, s")] = 10.0,
     stream_max_batch: Annotated[int, typer.Option(help="Frames of this many streams run together")] = 16,
+    stream_instances: Annotated[int, typer.Option(help="Instances of the streaming model (a stream stays on "
+                                                       "one)")] = 2,
     ort_trt: Annotated[bool, typer.Option(help="ONNX Runtime TensorRT accelerator for the onnx model")] = False,
     deploy: Annotated[Optional[Literal["k8s"]], typer.Option(
         help="Also write deployment files: k8s = Kubernetes manifests (Triton replicas, autoscaler, gateway, "
@@ -492,7 +494,8 @@ def triton(
     options = ServingOptions(max_batch=max_batch, instances=instances, kind=kind, queue_delay_us=queue_delay_us,
                              threads=threads, max_queue_size=max_queue_size, queue_timeout_us=queue_timeout_us,
                              preferred_batch=tuple(preferred_batch or ()), warmup=warmup, ort_trt=ort_trt,
-                             stream_idle_s=stream_idle_s, stream_max_batch=stream_max_batch)
+                             stream_idle_s=stream_idle_s, stream_max_batch=stream_max_batch,
+                             stream_instances=stream_instances)
     request = RepoRequest(name=name, formats=parse.names([formats]) if formats else None, core=core,
                           precision=precision, options=options)
     result = generate_repository(folder, repo, request, force=force)

@@ -151,6 +151,11 @@ class AsyncTritonStreamer:
         self.ended = last
         return result.as_numpy(DENOISED).reshape(-1)
 
+    def next_stream(self) -> AsyncTritonStreamer:
+        """The same connection, a new stream (a new correlation id, starting from a zero state)."""
+        self.sequence_id, self.sent, self.ended = new_sequence_id(), 0, False
+        return self
+
     async def close(self) -> None:
         await self.client.close()
 

@@ -173,8 +173,9 @@ def write_stream_models(folder: Path, export_dir: Path, manifest: Manifest, name
     step = Path(export_dir) / record.artifact("onnx").file
     spec = StreamSpec(name=f"{name}{STREAM_SUFFIX}", frame_multiple=record.frame_multiple,
                       state_size=record.state_size, max_batch=opts.stream_max_batch,
-                      idle_us=round(opts.stream_idle_s * 1e6), instances=opts.instances)
-    params = {**manifest.contract.to_params(), **OrtOptions().with_threads(opts.threads).to_params(),
+                      idle_us=round(opts.stream_idle_s * 1e6), queue_delay_us=opts.stream_queue_delay_us,
+                      instances=opts.stream_instances)
+    params = {**manifest.contract.to_params(), **OrtOptions().with_threads(opts.threads or 1).to_params(),
               "stream_frame_multiple": str(record.frame_multiple), "stream_state_size": str(record.state_size),
               "stream_frame": str(record.frame), "stream_idle_s": f"{spec.idle_us / 1e6:g}"}
     python = replace(spec, parameters=params)

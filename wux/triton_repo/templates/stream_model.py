@@ -7,6 +7,7 @@ step.onnx once per batch. A stream starts with the sequence-start flag (zero sta
 Bad requests get an error response of their own; the other streams in the batch are served.
 """
 
+import json
 import os
 import sys
 import time
@@ -40,6 +41,14 @@ class TritonPythonModel:
         path = os.path.join(args["model_repository"], args["model_version"], STEP_FILE)
         self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         self.streams = {}  # correlation id -> [state (1, state_size), last seen (monotonic s)]
+        self.warm_up(int(params["stream_frame"]), max(1, json.loads(args["model_config"])["max_batch_size"]))
+
+    def warm_up(self, frame, max_batch):
+        """Run every batch size once at the default frame: a stream's first frames must not pay for
+        onnxruntime's first allocations (they would miss their deadline)."""
+        for batch in range(1, max_batch + 1):
+            self.session.run([DENOISED, NEXT_STATE], {FRAME: np.zeros((batch, 1, frame), np.float32),
+                                                      STATE: np.zeros((batch, self.state_size), np.float32)})
 
     def execute(self, requests):
         now = time.monotonic()
