@@ -23,10 +23,10 @@ def main() -> None:
     from wux.clients.streaming import TritonStreamer
     from wux.data.audio import read_audio
     from wux.export.manifest import read_manifest
-    from wux.export.step import StreamingRecord, load_step, stream_through
+    from wux.export.step import StreamingRecord, load_step
     from wux.metrics import si_snr_db
     from wux.model.load import ModelSource, load_model
-    from wux.model.streaming import StreamingWaveUNet, stream_wave
+    from wux.model.streaming import StreamingWaveUNet, stream_through, stream_wave
     from wux.pipeline import ExportRequest, export_model
     from wux.resources import SAMPLE_NOISY, bundled
     from wux.triton_repo.generate import RepoRequest, generate_repository

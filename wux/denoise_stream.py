@@ -11,9 +11,9 @@ from wux.clients.streaming import TritonStreamer
 from wux.denoise import DenoiseReport, denoise_files
 from wux.errors import WuxError
 from wux.export.manifest import read_manifest
-from wux.export.step import StreamingRecord, load_step, stream_through
+from wux.export.step import StreamingRecord, load_step
 from wux.model.load import ModelSource, load_model
-from wux.model.streaming import StreamingWaveUNet, stream_wave
+from wux.model.streaming import StreamingWaveUNet, stream_through, stream_wave
 from wux.triton_repo.generate import STREAM_SUFFIX
 
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import source
-from wux.export.step import STEP_FILES, StreamingRecord, load_step, stream_through
+from wux.export.step import STEP_FILES, StreamingRecord, load_step
 from wux.metrics import si_snr_db
+from wux.model.streaming import stream_through
 
 
 @pytest.mark.slow

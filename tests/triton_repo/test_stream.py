@@ -11,8 +11,9 @@ from tests.test_cli import invoke
 from wux.clients.streaming import AsyncTritonStreamer, TritonStreamer
 from wux.data.audio import read_audio
 from wux.errors import WuxError
-from wux.export.step import StreamingRecord, load_step, stream_through
+from wux.export.step import StreamingRecord, load_step
 from wux.metrics import si_snr_db
+from wux.model.streaming import stream_through
 
 IDLE_S = 1.0  # the generated repository's stream idle timeout, short for the idle test
 

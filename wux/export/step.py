@@ -125,16 +125,3 @@ def load_step(folder: Path, record: StreamingRecord, fmt: str = "onnx", threads:
         return y, s
 
     return run_onnx
-
-
-def stream_through(run: StepRunner, wave: np.ndarray, frame: int, state_size: int) -> np.ndarray:
-    """A whole waveform through a step runner, frame by frame (the last frame zero-padded), from a zero state."""
-    n = len(wave)
-    padded = np.zeros(-(-n // frame) * frame, dtype=np.float32)
-    padded[:n] = wave
-    state = np.zeros((1, state_size), dtype=np.float32)
-    out = np.empty_like(padded)
-    for start in range(0, len(padded), frame):
-        y, state = run(padded[None, None, start: start + frame], state)
-        out[start: start + frame] = y.reshape(-1)
-    return out[:n]

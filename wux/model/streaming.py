@@ -103,15 +103,27 @@ def stream_wave(step: StreamingWaveUNet, wave: np.ndarray, frame: int) -> np.nda
     live stream would be; the output has the input's length."""
     if frame % step.total_stride:
         raise ConfigError(f"frame {frame} is not a multiple of the model's total stride {step.total_stride}")
+
+    def run(x: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            y, s = step(torch.from_numpy(x), torch.from_numpy(state))
+        return y.numpy(), s.numpy()
+
+    return stream_through(run, wave, frame, step.state_size)
+
+
+def stream_through(run, wave: np.ndarray, frame: int, state_size: int) -> np.ndarray:
+    """A whole waveform through any step runner, `(frame [1, 1, F], state [1, S]) -> (denoised, next state)` on
+    numpy arrays (the model, an exported step file), frame by frame from a zero state; the last frame is
+    zero-padded and the output has the input's length."""
     n = len(wave)
     padded = np.zeros(-(-n // frame) * frame, dtype=np.float32)
     padded[:n] = wave
-    state = step.initial_state()
+    state = np.zeros((1, state_size), dtype=np.float32)
     out = np.empty_like(padded)
-    with torch.inference_mode():
-        for start in range(0, len(padded), frame):
-            y, state = step(torch.from_numpy(padded[start: start + frame]).view(1, 1, -1), state)
-            out[start: start + frame] = y.view(-1).numpy()
+    for start in range(0, len(padded), frame):
+        y, state = run(padded[None, None, start: start + frame], state)
+        out[start: start + frame] = y.reshape(-1)
     return out[:n]
 
 

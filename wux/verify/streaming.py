@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from wux.errors import MissingDependency, first_line
-from wux.export.step import StreamingRecord, load_step, stream_through
+from wux.export.step import StreamingRecord, load_step
 from wux.fsutil import sha256_file
 from wux.model.load import LoadedModel
+from wux.model.streaming import stream_through
 from wux.verify.compare import Comparison, compare, passing_tolerance, worst
 from wux.verify.results import ArtifactVerdict, Case, ParityResult
 from wux.verify.signals import SIGNALS, make_signal
