@@ -628,13 +628,13 @@ def perf(
 
 def perf_streams(url: list[str], served_model: str, streams: tuple, frame_ms: float, seconds: float,
                  csv_path: Path | None, plot: Path | None, as_json: bool) -> None:
-    from wux.denoise_stream import STREAM_SUFFIX
     from wux.perf.streams import StreamsConfig, run_streams, write_streams_csv, write_streams_plot
 
     if len(url) > 1:
         raise WuxError("--streams takes one --url (a stream lives on one server)")
-    model = served_model if served_model.endswith(STREAM_SUFFIX) else served_model + STREAM_SUFFIX
-    cfg = StreamsConfig(url[0], model, streams, frame_ms, seconds)
+    from wux.triton_repo.generate import stream_model_name
+
+    cfg = StreamsConfig(url[0], stream_model_name(served_model), streams, frame_ms, seconds)
     report = run_streams(cfg, say=None if as_json else render.stream_level)
     if csv_path and report.levels:
         write_streams_csv(csv_path, report)

@@ -13,16 +13,8 @@ from wux.errors import WuxError
 from wux.export.manifest import read_manifest
 from wux.export.step import StreamingRecord, load_step
 from wux.model.load import ModelSource, load_model
-from wux.model.streaming import StreamingWaveUNet, stream_through, stream_wave
-from wux.triton_repo.generate import STREAM_SUFFIX
-
-
-def frame_samples(sample_rate: int, frame_multiple: int, frame_ms: float) -> int:
-    n = sample_rate * frame_ms / 1000
-    if n <= 0 or abs(n - round(n)) > 1e-6 or round(n) % frame_multiple:
-        raise WuxError(f"--frame-ms {frame_ms:g} is not a multiple of the model's frame grid, {frame_multiple} "
-                       f"samples ({1000 * frame_multiple / sample_rate:g} ms at {sample_rate} Hz)")
-    return round(n)
+from wux.model.streaming import StreamingWaveUNet, frame_samples, stream_through, stream_wave
+from wux.triton_repo.generate import stream_model_name
 
 
 def stream_locally(inputs: list[Path], output: Path, source: ModelSource | None, frame_ms: float,
@@ -33,7 +25,7 @@ def stream_locally(inputs: list[Path], output: Path, source: ModelSource | None,
                        "(--checkpoint causal, or train one with --preset causal)")
     step = StreamingWaveUNet(model.module).eval()
     rate = model.contract.sample_rate
-    frame = frame_samples(rate, step.total_stride, frame_ms)
+    frame = frame_samples(frame_ms, rate, step.total_stride)
     files = denoise_files(inputs, output, lambda w: stream_wave(step, w, frame), rate, downmix, resample, progress)
     return DenoiseReport(f"{model.source.label()} streamed in {frame_ms:g} ms frames", files)
 
@@ -45,7 +37,7 @@ def stream_exported(inputs: list[Path], output: Path, folder: Path, fmt: str, fr
         raise WuxError("this export has no step model (it was not made from a causal model)", folder)
     record = StreamingRecord.from_dict(manifest.streaming)
     run = load_step(folder, record, fmt)
-    frame = frame_samples(record.sample_rate, record.frame_multiple, frame_ms)
+    frame = frame_samples(frame_ms, record.sample_rate, record.frame_multiple)
     files = denoise_files(inputs, output, lambda w: stream_through(run, w, frame, record.state_size),
                           record.sample_rate, downmix, resample, progress)
     return DenoiseReport(f"{folder} {fmt} step model streamed in {frame_ms:g} ms frames", files)
@@ -53,10 +45,10 @@ def stream_exported(inputs: list[Path], output: Path, folder: Path, fmt: str, fr
 
 def stream_served(inputs: list[Path], output: Path, url: str, model: str, frame_ms: float, downmix: bool = False,
                   resample: bool = False, progress: Callable | None = None) -> DenoiseReport:
-    name = model if model.endswith(STREAM_SUFFIX) else model + STREAM_SUFFIX
+    name = stream_model_name(model)
     with TritonStreamer(url, name) as probe:
         info = probe.info
-    frame = frame_samples(info.contract.sample_rate, info.frame_multiple, frame_ms)
+    frame = frame_samples(frame_ms, info.contract.sample_rate, info.frame_multiple)
 
     def one_stream(wave):
         with TritonStreamer(url, name) as streamer:  # one stream (correlation id) per file

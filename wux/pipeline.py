@@ -136,14 +136,13 @@ def artifact_record(job: ExportJob, outcome: Outcome) -> Artifact:
 def export_streaming(model: LoadedModel, folder: Path, frame_ms: float) -> dict | None:
     """A causal Wave-U-Net's step model, TorchScript and ONNX, beside the offline artifacts; None otherwise."""
     from wux.export.step import export_step_models, step_model_of
+    from wux.model.streaming import frame_on_grid
 
     step = step_model_of(model.module)
     if step is None:
         return None
     rate = model.contract.sample_rate
-    grid = step.total_stride
-    frame = -(-round(rate * frame_ms / 1000) // grid) * grid  # frame_ms, rounded up onto the frame grid
-    return export_step_models(step, folder, frame, rate).to_dict()
+    return export_step_models(step, folder, frame_on_grid(frame_ms, rate, step.total_stride), rate).to_dict()
 
 
 def record_step_verification(manifest: Manifest, report: VerifyReport) -> None:

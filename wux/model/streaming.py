@@ -32,17 +32,26 @@ class StreamPlan:
     sample_rate: int
 
     def frame_samples(self, frame_ms: float) -> int:
-        """The frame for `frame_ms` milliseconds, which must fall on the frame grid."""
-        n = round(self.sample_rate * frame_ms / 1000)
-        if n <= 0 or n % self.frame_multiple or abs(n - self.sample_rate * frame_ms / 1000) > 1e-6:
-            raise ConfigError(f"a {frame_ms:g} ms frame is not a multiple of {self.frame_multiple} samples "
-                              f"({1000 * self.frame_multiple / self.sample_rate:g} ms) at {self.sample_rate} Hz")
-        return n
+        return frame_samples(frame_ms, self.sample_rate, self.frame_multiple)
 
     def latency_ms(self, frame: int) -> float:
         """Algorithmic latency of streaming with `frame`-sample frames: the frame must be heard before it is
         denoised (a causal model needs no sample after it)."""
         return 1000.0 * frame / self.sample_rate
+
+
+def frame_samples(frame_ms: float, sample_rate: int, frame_multiple: int) -> int:
+    """The frame for `frame_ms` milliseconds, which must fall on the frame grid."""
+    n = round(sample_rate * frame_ms / 1000)
+    if n <= 0 or n % frame_multiple or abs(n - sample_rate * frame_ms / 1000) > 1e-6:
+        raise ConfigError(f"a {frame_ms:g} ms frame is not a multiple of {frame_multiple} samples "
+                          f"({1000 * frame_multiple / sample_rate:g} ms) at {sample_rate} Hz")
+    return n
+
+
+def frame_on_grid(frame_ms: float, sample_rate: int, frame_multiple: int) -> int:
+    """The smallest frame on the grid that lasts at least `frame_ms` (the default frame of an export or report)."""
+    return -(-round(sample_rate * frame_ms / 1000) // frame_multiple) * frame_multiple
 
 
 class StreamingWaveUNet(nn.Module):
@@ -151,7 +160,7 @@ def streaming_summary(module: nn.Module, sample_rate: int, frame_ms: float = DEF
         return None
     step = StreamingWaveUNet(module)
     grid = step.total_stride
-    frame = -(-round(sample_rate * frame_ms / 1000) // grid) * grid  # the frame nearest above frame_ms
+    frame = frame_on_grid(frame_ms, sample_rate, grid)
     offline = count_macs(module, sample_rate)
     return {"frame_multiple_samples": grid, "frame_multiple_ms": round(1000 * grid / sample_rate, 3),
             "state_floats": step.state_size, "frame_samples": frame,

@@ -43,6 +43,11 @@ WARMUP_FILE = "speech.raw"
 CORE_ONNX_FILE = "model.onnx"  # the file the python-backend core model runs (templates/core_model.py reads it)
 STEP_ONNX_FILE = "step.onnx"  # the step model the python-backend streaming model runs (templates/stream_model.py)
 STREAM_SUFFIX = "_stream"
+
+
+def stream_model_name(model: str) -> str:
+    """The streaming model generated beside front model `model` (a name that already is one stays as it is)."""
+    return model if model.endswith(STREAM_SUFFIX) else model + STREAM_SUFFIX
 # wux modules the generated python models import (standard library and numpy only), copied beside them.
 VENDORED = (wux, errors_module, contract_module, windowing, ort_settings)
 
@@ -171,7 +176,7 @@ def write_stream_models(folder: Path, export_dir: Path, manifest: Manifest, name
     server with the onnxruntime backend)."""
     record = StreamingRecord.from_dict(manifest.streaming)
     step = Path(export_dir) / record.artifact("onnx").file
-    spec = StreamSpec(name=f"{name}{STREAM_SUFFIX}", frame_multiple=record.frame_multiple,
+    spec = StreamSpec(name=stream_model_name(name), frame_multiple=record.frame_multiple,
                       state_size=record.state_size, max_batch=opts.stream_max_batch,
                       idle_us=round(opts.stream_idle_s * 1e6), queue_delay_us=opts.stream_queue_delay_us,
                       instances=opts.stream_instances)
