@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 
 # Extras the demo and the tests use. The Triton server and the python backend's numpy<2 packages are
 # fetched into .venv/wux-triton by `python -m wux.triton_repo.provision` (wux serve would on first use).
-EXTRAS       ?= cpu,serve,gateway,deploy,plot,dev
+EXTRAS       ?= cpu,serve,gateway,deploy,plot,metrics,rnnoise,spectral-gating,dev
 # Third-party models the bring-your-own-model tests run, as their users install them. denoiser (DEMUCS,
 # CC BY-NC 4.0, a test dependency only) declares torchaudio and hydra it does not import: --no-deps keeps
 # the CPU torch intact.
@@ -27,10 +27,15 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 # System packages the tests and the training recipe use (Debian); skipped when present or not root.
-sysdeps:
+# Festival's voices are listed once, in wux.data.voices.
+sysdeps: install
 	@command -v espeak-ng >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; } || \
 	  echo "espeak-ng missing: corpus tests will be skipped (apt-get install espeak-ng)"
+	@command -v text2wave >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    $$($(PY) -c 'from wux.data.voices import FESTIVAL_PACKAGES; print(FESTIVAL_PACKAGES)'); } || \
+	  echo "Festival missing: the rich corpus tests will be skipped (make sysdeps as root)"
 	@command -v chromedriver >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } || \
 	  echo "chromium missing: the gateway page test will be skipped (apt-get install chromium chromium-driver)"

@@ -20,6 +20,7 @@ def pytest_collection_modifyitems(config, items):
     from wux.tools import find_tritonserver
 
     has_espeak = shutil.which("espeak-ng") is not None
+    has_festival = shutil.which("text2wave") is not None
     has_server = find_tritonserver() is not None
     try:
         import torch
@@ -30,6 +31,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "espeak" in item.keywords and not has_espeak:
             item.add_marker(pytest.mark.skip(reason="espeak-ng not installed (apt-get install espeak-ng)"))
+        if "festival" in item.keywords and not has_festival:
+            item.add_marker(pytest.mark.skip(reason="Festival not installed (make sysdeps)"))
         if "server" in item.keywords and not has_server:
             item.add_marker(pytest.mark.skip(reason="no tritonserver (make install puts it in .venv)"))
         if "gpu" in item.keywords and not has_cuda:

@@ -32,6 +32,7 @@ from wux.cli_options import (
 )
 from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, WuxError
 from wux.model.config import PRESETS
+from wux.quality import BASELINE_NAMES
 
 
 def click_error(e: BaseException) -> str | None:
@@ -191,15 +192,19 @@ def data_synth(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same corpus")] = 0,
     test_share: Annotated[float, typer.Option(help="Share of utterances in the test split")] = 0.15,
     force: Annotated[bool, typer.Option(help="Replace an existing folder")] = False,
+    recipe: Annotated[str, typer.Option(
+        help="rich: espeak-ng + Festival voices, everyday noises, 2-8 talker babble, rooms, SNR -5..20 dB; "
+             "classic: espeak-ng and six noise families (the first corpus)")] = "rich",
     as_json: JsonOpt = False,
 ) -> None:
-    """Synthesise a speech-in-noise corpus offline with espeak-ng."""
-    from wux.data.synth import synthesize_corpus
+    """Synthesise a speech-in-noise corpus offline (espeak-ng, Festival), with noise kinds and SNRs in corpus.json."""
+    from wux.data.synth import recipe_named, synthesize_corpus
     from wux.progress import progress_bar
 
+    chosen = recipe_named(recipe)
     with progress_bar("speaking", None, not as_json) as advance:
         summary = synthesize_corpus(out, minutes=minutes, seed=seed, test_share=test_share,
-                                    force=force, progress=lambda done, total: advance())
+                                    force=force, progress=lambda done, total: advance(), recipe=chosen)
     emit(summary, as_json, render.corpus)
 
 
@@ -232,6 +237,8 @@ def train(
     speed: Annotated[bool, typer.Option("--speed/--no-speed", help="Speed changes of +-10 %")] = True,
     reverb: Annotated[bool, typer.Option("--reverb/--no-reverb", help="Synthetic room reverb")] = True,
     gain: Annotated[bool, typer.Option("--gain/--no-gain", help="Random level changes")] = True,
+    remix: Annotated[bool, typer.Option("--remix/--no-remix",
+                                        help="Another file's noise under the speech, at a new SNR")] = True,
     augment_probability: Annotated[float, typer.Option(help="Chance each enabled augmentation is applied")] = 0.5,
     as_json: JsonOpt = False,
 ) -> None:
@@ -242,7 +249,7 @@ def train(
     from wux.train.loop import TrainConfig
     from wux.train.loop import train as run_training
 
-    augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, reverb=reverb, gain=gain,
+    augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, reverb=reverb, gain=gain, remix=remix,
                                  probability=augment_probability) if augment else AugmentConfig.off()
     cfg = TrainConfig(
         data=data, out=out, model=load_config_json(config) if config else get_preset(preset), epochs=epochs,
@@ -262,15 +269,19 @@ def eval_(
     split: Annotated[Literal["train", "test"], typer.Option(help="Which split to score")] = "test",
     limit: Annotated[Optional[int], typer.Option(help="Score only the first N files")] = None,
     per_file: Annotated[bool, typer.Option(help="Include per-file scores in --json")] = False,
+    baseline: Annotated[Optional[list[str]], typer.Option(
+        help=f"Also run a well-known denoiser on the same files (repeatable): {', '.join(BASELINE_NAMES)} "
+             "(pip install 'wux[rnnoise]' / 'wux[spectral-gating]')")] = None,
     as_json: JsonOpt = False,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
-    """SI-SNR of input and output and the improvement; PESQ and STOI when installed."""
+    """SI-SNR, PESQ-WB and STOI of the model (and baselines) per noise kind and input-SNR band."""
     from dataclasses import replace
 
-    from wux.train.evaluate import evaluate
+    from wux.quality.evaluate import evaluate
 
-    result = evaluate(model_options.source(checkpoint), data, split, limit, show_progress=not as_json)
+    result = evaluate(model_options.source(checkpoint), data, split, limit, baselines=tuple(baseline or ()),
+                      show_progress=not as_json)
     emit(result if per_file else replace(result, per_file=[]), as_json, render.evaluation)
 
 
@@ -303,16 +314,23 @@ def denoise(
     stream: Annotated[bool, typer.Option(help="Frame by frame, as a live stream (a causal model: in-process, "
                                               "an export's step model, or Triton's streaming model)")] = False,
     frame_ms: Annotated[float, typer.Option(help="Frame length with --stream, ms")] = 20.0,
+    plot: Annotated[Optional[Path], typer.Option(help="Write a PNG of the input's and output's spectrograms "
+                                                      "(one input file)")] = None,
     device: DeviceOpt = "cpu",
     as_json: JsonOpt = False,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Denoise audio files in-process (the model, or an exported artifact with --export), or through Triton."""
+    from dataclasses import replace
+
     from wux.denoise import denoise_exported, denoise_locally, denoise_served
     from wux.progress import progress_bar
+    from wux.quality.spectrogram import check_plot_request, plot_denoised
 
     if url and export:
         raise WuxError("--url and --export are two ways to denoise: give one")
+    if plot:
+        check_plot_request(inputs)
     with progress_bar("denoising", None, not as_json) as advance:
         if stream:
             from wux.denoise_stream import stream_exported, stream_locally, stream_served
@@ -337,6 +355,9 @@ def denoise(
         else:
             report = denoise_locally(inputs, out, model_options.source(checkpoint), chunk, device, batch_size or 8,
                                      downmix, resample, progress=lambda _: advance())
+    if plot:
+        done = report.files[0]
+        report = replace(report, spectrogram=str(plot_denoised(Path(done.input), Path(done.output), plot)))
     emit(report, as_json, lambda r: render.denoised(r.to_dict()))
 
 

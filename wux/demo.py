@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from wux.clients.triton import TritonDenoiser
 from wux.data.audio import read_audio, write_audio
 from wux.denoise import export_denoiser, model_denoiser
+from wux.errors import MissingDependency
 from wux.metrics import si_snr_db
 from wux.model.load import ModelSource, load_model
 from wux.pipeline import ExportRequest, export_model
+from wux.quality.scoring import Scores, optional_metrics, score
+from wux.quality.spectrogram import write_spectrograms
 from wux.resources import SAMPLE_CLEAN, SAMPLE_NOISY, bundled
 from wux.triton_repo.generate import RepoRequest, generate_repository
 from wux.triton_repo.server import TritonServer
@@ -28,6 +31,12 @@ class InProcessDemo:
     si_snr_before_db: float
     si_snr_after_db: float
     si_snr_improvement_db: float
+    pesq_wb_before: float | None = None  # None: pesq not installed (pip install 'wux[metrics]')
+    pesq_wb_after: float | None = None
+    stoi_before: float | None = None
+    stoi_after: float | None = None
+    spectrogram: str | None = None  # noisy / denoised / clean PNG; None: matplotlib not installed
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -63,10 +72,28 @@ def run_demo(out: Path, source: ModelSource | None = None, triton: bool = False)
     denoised = model_denoiser(model)(noisy)
     wall = time.perf_counter() - t0
     target = write_audio(out / "sample_denoised.wav", denoised, rate)
-    before, after = si_snr_db(noisy, clean), si_snr_db(denoised, clean)
+    pesq, stoi, notes = optional_metrics()
+    before, after = score(clean, noisy, rate, pesq, stoi), score(clean, denoised, rate, pesq, stoi)
+    picture = write_picture(out / SPECTROGRAM, noisy, denoised, clean, rate, before, after, notes)
     local = InProcessDemo(str(out / SAMPLE_NOISY), str(out / SAMPLE_CLEAN), str(target), len(noisy) / rate, wall,
-                          before, after, after - before)
+                          before.si_snr_db, after.si_snr_db, after.si_snr_db - before.si_snr_db,
+                          before.pesq_wb, after.pesq_wb, before.stoi, after.stoi, picture, notes)
     return DemoResult(local, serve_demo(out, model, noisy, clean) if triton else None)
+
+
+SPECTROGRAM = "spectrogram.png"
+
+
+def write_picture(path: Path, noisy, denoised, clean, rate: int, before: Scores, after: Scores,
+                  notes: list[str]) -> str | None:
+    """The three spectrograms, or a note saying what to install."""
+    try:
+        write_spectrograms(path, {f"noisy (SI-SNR {before.si_snr_db:.1f} dB)": noisy,
+                                  f"denoised (SI-SNR {after.si_snr_db:.1f} dB)": denoised, "clean": clean}, rate)
+    except MissingDependency:
+        notes.append("spectrogram (pip install 'wux[plot]')")
+        return None
+    return str(path)
 
 
 def serve_demo(out: Path, model, noisy, clean) -> TritonDemo:

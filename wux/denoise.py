@@ -102,6 +102,7 @@ def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_ra
 class DenoiseReport:
     source: str  # what denoised: a model, or a Triton model at a URL
     files: list[DenoisedFile]
+    spectrogram: str | None = None  # `--plot`: the PNG of the input and output spectrograms
 
     def to_dict(self) -> dict:
         return asdict(self)

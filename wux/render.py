@@ -145,13 +145,36 @@ def training(result) -> None:
 
 
 def evaluation(result) -> None:
-    rows = {k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in result.to_dict().items() if k != "per_file"}
-    console().print(kv_table("wux eval", rows))
+    """The overall table (every system, every metric), then one table per metric by noise kind and SNR band."""
+    typer.echo(f"wux eval: {result.files} files of {result.data} ({result.split}); SNR bands from {result.snr_source}")
+    overall = [r for r in result.rows if r.group == "all"]
+    console().print(table("all files (mean / median)", (
+        "system", "SI-SNR dB", "improvement dB", "PESQ-WB", "STOI"), [
+        (r.system, number(r.si_snr_db_mean, ".2f"),
+         f"{r.si_snr_improvement_db_mean:+.2f} / {r.si_snr_improvement_db_median:+.2f}",
+         f"{number(r.pesq_wb_mean, '.2f')} / {number(r.pesq_wb_median, '.2f')}",
+         f"{number(r.stoi_mean, '.3f')} / {number(r.stoi_median, '.3f')}") for r in overall], left=("system",)))
+    groups = list(dict.fromkeys(r.group for r in result.rows if r.group != "all"))
+    if groups:
+        by = {(r.group, r.system): r for r in result.rows}
+        metrics = [("SI-SNR improvement dB", lambda r: f"{r.si_snr_improvement_db_mean:+.2f}", result.systems[1:])]
+        if any(r.pesq_wb_mean is not None for r in overall):
+            metrics.append(("PESQ-WB", lambda r: number(r.pesq_wb_mean, ".2f"), result.systems))
+        if any(r.stoi_mean is not None for r in overall):
+            metrics.append(("STOI", lambda r: number(r.stoi_mean, ".3f"), result.systems))
+        for title, cell, systems in metrics:
+            rows = [(g, by[(g, systems[0])].files, *(cell(by[(g, s)]) for s in systems)) for g in groups]
+            console().print(table(f"{title} (mean) by noise kind and input SNR", ("group", "files", *systems), rows,
+                                  left=("group",)))
+    for skipped in result.skipped_metrics:
+        typer.echo(f"not measured: {skipped}")
 
 
 def denoised(payload: dict) -> None:
     for f in payload["files"]:
         typer.echo(f"{f['input']} -> {f['output']} ({f['seconds']:.2f} s)")
+    if payload.get("spectrogram"):
+        typer.echo(f"spectrograms {payload['spectrogram']}")
 
 
 def demo(result) -> None:
@@ -160,6 +183,14 @@ def demo(result) -> None:
     typer.echo(f"SI-SNR before {r.si_snr_before_db:.2f} dB, after {r.si_snr_after_db:.2f} dB, "
                f"improvement {r.si_snr_improvement_db:+.2f} dB ({r.seconds:.2f} s of audio, "
                f"denoised in {r.wall_seconds:.2f} s)")
+    if r.pesq_wb_before is not None:
+        typer.echo(f"PESQ-WB before {r.pesq_wb_before:.2f}, after {r.pesq_wb_after:.2f}")
+    if r.stoi_before is not None:
+        typer.echo(f"STOI before {r.stoi_before:.3f}, after {r.stoi_after:.3f}")
+    if r.spectrogram:
+        typer.echo(f"spectrograms {r.spectrogram}")
+    for note in r.notes:
+        typer.echo(f"not measured: {note}")
     t = result.triton
     if t is not None:
         typer.echo(f"Triton: exported {t.export}, repository {t.repo}, served {', '.join(t.served_models)}")

@@ -17,7 +17,8 @@ EXTRAS = {"tritonclient": "serve", "google": "serve", "onnxruntime": "cpu", "ten
           "matplotlib": "plot", "tensorboard": "tensorboard", "pesq": "metrics", "pystoi": "metrics",
           "fastapi": "gateway", "uvicorn": "gateway", "python_multipart": "gateway", "prometheus_client": "gateway",
           "selenium": "dev", "yaml": "deploy",
-          "starlette": "gateway", "anyio": "gateway", "httpx": "gateway"}
+          "starlette": "gateway", "anyio": "gateway", "httpx": "gateway",
+          "noisereduce": "spectral-gating", "pyrnnoise": "rnnoise"}
 HINTS = {"onnxruntime": "pip install 'wux[cpu]', or 'wux[gpu]' for the CUDA provider (not both)"}
 
 

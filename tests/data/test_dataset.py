@@ -61,3 +61,31 @@ def test_speed_and_rir_properties():
     assert peak_hz == pytest.approx(200 * 50 / 45, abs=1.5)
     rir = room_impulse_response(np.random.default_rng(0))
     assert rir[0] == rir.max() and np.isclose(np.sum(rir**2), 1.0)
+
+
+def test_remix_puts_another_files_noise_under_the_speech():
+    from wux.data.augment import REMIX_SNR_DB
+    from wux.data.dataset import Pair
+
+    rng = np.random.default_rng(0)
+    speech = [(0.1 * np.sin(np.arange(8000) / (5 + k))).astype(np.float32) for k in range(2)]
+    # file 0 is noisy with a high tone, file 1 with white noise: a remix of file 0 carries white noise
+    tone = (0.05 * np.sin(2 * np.pi * 3000 * np.arange(8000) / 16000)).astype(np.float32)
+    hiss = (0.05 * rng.standard_normal(8000)).astype(np.float32)
+    pairs = [Pair("a", speech[0], speech[0] + tone), Pair("b", speech[1], speech[1] + hiss)]
+    only_remix = AugmentConfig(extra_noise=False, speed=False, reverb=False, gain=False, remix=True, probability=1.0)
+    ds = SegmentDataset(pairs, segment=8000, augment=only_remix, seed=1, segments_per_epoch=40)
+    remixed = 0
+    for i in range(len(ds)):
+        clean, noisy = ds[i]
+        noise = noisy.astype(np.float64) - clean
+        snr = 10 * np.log10(np.sum(clean.astype(np.float64) ** 2) / np.sum(noise**2))
+        assert REMIX_SNR_DB[0] - 0.1 <= snr <= REMIX_SNR_DB[1] + 0.1
+        spectrum = np.abs(np.fft.rfft(noise))
+        tonal = spectrum.max() > 30 * np.median(spectrum)
+        remixed += not tonal and np.allclose(clean, speech[0])  # file 0's speech under file 1's hiss
+    assert remixed > 0
+    off = SegmentDataset(pairs, segment=8000, augment=AugmentConfig.off(), seed=1, segments_per_epoch=4)
+    for i in range(len(off)):
+        clean, noisy = off[i]
+        assert any(np.allclose(noisy, p.noisy) for p in pairs)  # without remix the pair is the file's own

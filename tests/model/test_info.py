@@ -10,6 +10,7 @@ CONFIGS = [
     WaveUNetConfig(levels=3, growth=4, downsampling="decimate", upsampling="linear"),
     WaveUNetConfig(levels=3, growth=4, downsampling="decimate", upsampling="transposed", stride=3),
     WaveUNetConfig(levels=4, growth=4, upsampling="linear", decoder_kernel=7),
+    WaveUNetConfig(levels=3, growth=4, bottleneck_dilations=(1, 2, 4)),  # the context stack (preset "context")
 ]
 
 

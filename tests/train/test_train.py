@@ -10,7 +10,7 @@ from wux.model.checkpoint import load_checkpoint
 from wux.model.config import TINY, WaveUNetConfig
 from wux.model.load import ModelSource
 from wux.model.waveunet import WaveUNet
-from wux.train.evaluate import evaluate
+from wux.quality.evaluate import evaluate
 from wux.train.loop import TrainConfig, last_checkpoint_path, loss_fn, train
 
 

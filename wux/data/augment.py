@@ -17,6 +17,7 @@ class AugmentConfig:
     speed: bool = True  # change speed (and pitch) by up to +-10 %
     reverb: bool = True  # convolve both sides with a synthetic room impulse response
     gain: bool = True  # scale both sides by the same random gain
+    remix: bool = True  # replace the noise by another training file's noise, at a new SNR (dynamic mixing)
     probability: float = 0.5  # chance that each enabled transform is applied
 
     def to_dict(self) -> dict:
@@ -24,7 +25,15 @@ class AugmentConfig:
 
     @classmethod
     def off(cls) -> AugmentConfig:
-        return cls(extra_noise=False, speed=False, reverb=False, gain=False)
+        return cls(extra_noise=False, speed=False, reverb=False, gain=False, remix=False)
+
+
+REMIX_SNR_DB = (-5.0, 20.0)
+
+
+def remix(clean: np.ndarray, noise: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A new noisy side: this clean speech under another file's noise, at an SNR drawn from REMIX_SNR_DB."""
+    return noises.mix_at_snr(clean.astype(np.float64), noise.astype(np.float64), rng.uniform(*REMIX_SNR_DB))
 
 
 SPEED_GRID = 50  # speed factors are 50/k so the resampler's filters stay small and cached
@@ -37,9 +46,10 @@ def change_speed(wave: np.ndarray, factor: float) -> np.ndarray:
     return resample_poly(wave, SPEED_GRID, out_rate).astype(np.float64)
 
 
-def room_impulse_response(rng: np.random.Generator, sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:
-    """Direct path plus exponentially decaying diffuse tail, RT60 between 0.15 and 0.6 s."""
-    rt60 = rng.uniform(0.15, 0.6)
+def room_impulse_response(rng: np.random.Generator, sample_rate: int = DEFAULT_SAMPLE_RATE,
+                          rt60: float | None = None) -> np.ndarray:
+    """Direct path plus exponentially decaying diffuse tail; RT60 `rt60` s, or drawn between 0.15 and 0.6 s."""
+    rt60 = rng.uniform(0.15, 0.6) if rt60 is None else rt60
     n = int(rt60 * sample_rate)
     t = np.arange(n) / sample_rate
     tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60) * rng.uniform(0.1, 0.5)

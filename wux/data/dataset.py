@@ -9,7 +9,7 @@ import numpy as np
 
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data.audio import read_audio
-from wux.data.augment import AugmentConfig, augment_pair, fit_length
+from wux.data.augment import AugmentConfig, augment_pair, fit_length, remix
 from wux.data.layout import split_dirs
 from wux.errors import DataError
 
@@ -90,9 +90,17 @@ class SegmentDataset:
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        pair = self.pairs[int(rng.choice(len(self.pairs), p=self.weights))]
+        clean, noisy = self.crop(self.draw_pair(rng), rng)
+        if self.augment.remix and len(self.pairs) > 1 and rng.random() < self.augment.probability:
+            other_clean, other_noisy = self.crop(self.draw_pair(rng), rng)
+            noisy = remix(clean, other_noisy - other_clean, rng)
+        return augment_pair(clean, noisy, self.augment, rng, self.sample_rate)
+
+    def draw_pair(self, rng: np.random.Generator) -> Pair:
+        return self.pairs[int(rng.choice(len(self.pairs), p=self.weights))]
+
+    def crop(self, pair: Pair, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         n = len(pair.clean)
         start = int(rng.integers(0, max(1, n - self.segment + 1)))
-        clean = fit_length(pair.clean[start: start + self.segment], self.segment)
-        noisy = fit_length(pair.noisy[start: start + self.segment], self.segment)
-        return augment_pair(clean, noisy, self.augment, rng, self.sample_rate)
+        return (fit_length(pair.clean[start: start + self.segment], self.segment),
+                fit_length(pair.noisy[start: start + self.segment], self.segment))

@@ -27,6 +27,7 @@ def receptive_field(cfg: WaveUNetConfig) -> int | None:
         span += (cfg.encoder_kernel - 1) * jump
         jump *= s
     span += (cfg.encoder_kernel - 1) * jump  # bottleneck
+    span += sum(2 * d for d in cfg.bottleneck_dilations) * jump  # its context stack: 3 taps, d apart
     up_taps = 2 if cfg.upsampling == "linear" else math.ceil((s + 2 * (s // 2)) / s)
     merge_first = cfg.downsampling == "strided"
     for _ in range(cfg.levels):

@@ -133,6 +133,19 @@ class MergeThenUpsample(nn.Module):
         return self.up(self.block(torch.cat([x, skip], dim=1)))
 
 
+class DilatedResidual(nn.Module):
+    """h + act(norm(conv(h))) with a 3-tap convolution dilated by `dilation`: context at the bottleneck."""
+
+    def __init__(self, channels: int, dilation: int, cfg: WaveUNetConfig):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, 3, dilation=dilation, padding=dilation)
+        self.norm = make_norm(cfg.norm, channels, cfg.group_norm_groups)
+        self.act = make_activation(cfg.activation)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.act(self.norm(self.conv(h)))
+
+
 class WaveUNet(nn.Module):
     """[batch, 1, samples] -> [batch, 1, samples] for any number of samples >= 1.
 
@@ -156,6 +169,8 @@ class WaveUNet(nn.Module):
             encoder_cls(cin, cout, config) for cin, cout in zip((1, *chans[:-1]), chans)
         )
         self.bottleneck = ConvBlock(chans[-1], config.bottleneck, config.encoder_kernel, 1, config)
+        self.context = nn.Sequential(*(DilatedResidual(config.bottleneck, d, config)
+                                       for d in config.bottleneck_dilations))
         deeper = (*chans[1:], config.bottleneck)
         # Stored deepest first, the order they run in: decoders[j] undoes encoders[-1 - j].
         self.decoders = nn.ModuleList(
@@ -175,7 +190,7 @@ class WaveUNet(nn.Module):
         for enc in self.encoders:
             skip, h = enc(h)
             skips.append(skip)
-        h = self.bottleneck(h)
+        h = self.context(self.bottleneck(h))
         n = len(skips)
         for j, dec in enumerate(self.decoders):
             h = dec(h, skips[n - 1 - j])

@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import soundfile as sf
+
+from tests.test_cli import assert_one_line_error, invoke
+from wux.resources import EVAL_SET, SAMPLE_NOISY, bundled
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_with_baselines_on_the_bundled_eval_set():
+    result = invoke("eval", "--data", bundled(EVAL_SET), "--baseline", "rnnoise", "--baseline", "spectral-gating",
+                    "--json", "--per-file")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    model = report["model"]
+    assert report["systems"] == ["input", model, "rnnoise", "spectral-gating"]
+    assert report["snr_source"].endswith("evalset.json")
+    meta = json.loads((bundled(EVAL_SET) / "evalset.json").read_text())["files"]
+    kinds = {f["noise"] for f in meta}
+    groups = {r["group"] for r in report["rows"]}
+    assert {f"noise {k}" for k in kinds} <= groups and "all" in groups
+    assert any(g.startswith("snr ") for g in groups)
+    for f in report["per_file"]:
+        assert set(f["scores"]) == set(report["systems"])
+        for s in f["scores"].values():
+            assert np.isfinite(s["si_snr_db"]) and 1.0 <= s["pesq_wb"] <= 4.65 and 0 <= s["stoi"] <= 1
+    rows = {(r["group"], r["system"]): r for r in report["rows"]}
+    own = rows[("all", model)]
+    assert own["si_snr_improvement_db_mean"] == report["si_snr_improvement_db_mean"]
+    assert own["pesq_wb_mean"] == report["pesq_wb_output_mean"]
+    # each file's gain is the system's SI-SNR minus the input's: recompute the mean from the per-file scores
+    gains = [f["scores"]["rnnoise"]["si_snr_db"] - f["scores"]["input"]["si_snr_db"] for f in report["per_file"]]
+    assert rows[("all", "rnnoise")]["si_snr_improvement_db_mean"] == np.mean(gains)
+
+
+def test_eval_table_names_every_system():
+    result = invoke("eval", "--data", bundled(EVAL_SET), "--baseline", "spectral-gating", "--limit", "3")
+    assert result.exit_code == 0, result.output
+    for text in ("all files", "spectral-gating", "by noise kind and input SNR", "PESQ-WB", "STOI"):
+        assert text in result.output
+
+
+def test_eval_unknown_baseline_is_one_line():
+    assert_one_line_error(invoke("eval", "--data", bundled(EVAL_SET), "--baseline", "wiener"),
+                          "unknown baseline 'wiener'")
+
+
+def test_denoise_plot_draws_input_and_output(tmp_path):
+    png = tmp_path / "look.png"
+    result = invoke("denoise", bundled(SAMPLE_NOISY), "-o", tmp_path / "out.wav", "--plot", png, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["spectrogram"] == str(png)
+    assert png.read_bytes()[:8] == PNG_MAGIC and not list(tmp_path.glob("*.tmp*"))
+
+
+def test_denoise_plot_of_two_files_is_refused_before_any_work(tmp_path):
+    sf.write(tmp_path / "a.wav", np.zeros(1600), 16000)
+    result = invoke("denoise", tmp_path / "a.wav", tmp_path / "a.wav", "-o", tmp_path / "out", "--plot",
+                    tmp_path / "x.png")
+    assert_one_line_error(result, "--plot", "one input file")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x.png").exists()
+
+
+def test_demo_writes_spectrograms_and_perceptual_scores(tmp_path):
+    result = invoke("demo", "--out", tmp_path / "demo", "--json")
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.output)["in_process"]
+    assert open(r["spectrogram"], "rb").read(8) == PNG_MAGIC
+    assert r["pesq_wb_after"] > r["pesq_wb_before"] >= 1.0 and r["stoi_after"] > r["stoi_before"] > 0
+    assert r["notes"] == []

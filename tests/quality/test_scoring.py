@@ -1,0 +1,53 @@
+import json
+
+import numpy as np
+import pytest
+
+from wux.quality.scoring import INPUT, FileScore, Scores, group_rows, read_metadata, score, snr_band
+
+
+def file(name, noise, snr, inp, out, pesq=None):
+    return FileScore(name, noise, snr, {INPUT: Scores(inp, pesq and pesq[0]), "m": Scores(out, pesq and pesq[1])})
+
+
+def test_groups_by_noise_kind_and_snr_band_with_means_and_medians():
+    files = [file("a", "babble", -2.0, 0.0, 3.0, (1.2, 1.5)), file("b", "babble", 3.0, 2.0, 4.0, (1.4, None)),
+             file("c", "hum", 7.5, 5.0, 15.0, (2.0, 3.0))]
+    rows = {(r.group, r.system): r for r in group_rows(files, [INPUT, "m"])}
+    assert [g for g, s in rows if s == "m"] == ["all", "noise babble", "noise hum", "snr -5..0 dB", "snr 0..5 dB",
+                                               "snr 5..10 dB"]
+    everything = rows[("all", "m")]
+    assert everything.files == 3
+    assert everything.si_snr_improvement_db_mean == pytest.approx((3 + 2 + 10) / 3)
+    assert everything.si_snr_improvement_db_median == pytest.approx(3.0)
+    assert everything.pesq_wb_mean == pytest.approx(2.25)  # a file PESQ refused is left out, not counted as 0
+    assert rows[("noise babble", "m")].si_snr_improvement_db_mean == pytest.approx(2.5)
+    assert rows[("snr 5..10 dB", INPUT)].si_snr_improvement_db_mean == 0.0
+    assert rows[("all", "m")].stoi_mean is None
+
+
+@pytest.mark.parametrize("snr, band", [(-5.0, "snr -5..0 dB"), (-0.01, "snr -5..0 dB"), (0.0, "snr 0..5 dB"),
+                                       (19.99, "snr 15..20 dB")])
+def test_snr_bands_are_half_open(snr, band):
+    assert snr_band(snr) == band
+
+
+def test_metadata_from_a_corpus_or_the_bundled_eval_set(tmp_path):
+    (tmp_path / "corpus.json").write_text(json.dumps({"utterances": [{"name": "p1", "noise": "hum", "snr_db": 4}]}))
+    meta = read_metadata(tmp_path)
+    assert meta.noise == {"p1": "hum"} and meta.snr_db == {"p1": 4.0} and meta.source.endswith("corpus.json")
+    from wux.resources import EVAL_SET, bundled
+
+    bundled_meta = read_metadata(bundled(EVAL_SET))
+    assert len(bundled_meta.noise) == 8 and bundled_meta.source.endswith("evalset.json")
+    assert read_metadata(tmp_path / "nowhere").source is None
+
+
+def test_scores_are_measured():
+    rng = np.random.default_rng(0)
+    t = np.arange(32000) / 16000
+    clean = 0.1 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))
+    noisy = clean + 0.05 * rng.standard_normal(len(t))
+    s = score(clean, noisy, 16000, None, None)
+    assert s.pesq_wb is None and s.stoi is None
+    assert s.si_snr_db == pytest.approx(10 * np.log10(np.sum(clean**2) / np.sum((noisy - clean) ** 2)), abs=0.2)

@@ -1,0 +1,85 @@
+"""`wux eval`: the model and, optionally, well-known baselines on the same paired test files, scored
+with SI-SNR (and PESQ-WB / STOI when installed), overall, per noise kind and per input-SNR band."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wux.data.dataset import load_pairs
+from wux.denoise import model_denoiser
+from wux.errors import DataError
+from wux.model.load import ModelSource, load_model
+from wux.progress import progress_bar
+from wux.quality.baselines import baseline
+from wux.quality.scoring import INPUT, FileScore, GroupRow, group_rows, optional_metrics, read_metadata, score
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    model: str
+    data: str
+    split: str
+    files: int
+    systems: list[str]  # INPUT, the model, then the baselines, in table order
+    snr_source: str  # where the SNR bands come from: the corpus metadata file, or the measured input SI-SNR
+    input_si_snr_db_mean: float
+    input_si_snr_db_median: float
+    output_si_snr_db_mean: float
+    output_si_snr_db_median: float
+    si_snr_improvement_db_mean: float
+    si_snr_improvement_db_median: float
+    pesq_wb_input_mean: float | None
+    pesq_wb_output_mean: float | None
+    stoi_input_mean: float | None
+    stoi_output_mean: float | None
+    rows: list[GroupRow] = field(default_factory=list)
+    skipped_metrics: list[str] = field(default_factory=list)
+    per_file: list[FileScore] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def row(self, system: str, group: str = "all") -> GroupRow:
+        return next(r for r in self.rows if r.system == system and r.group == group)
+
+
+def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit: int | None = None,
+             baselines: tuple[str, ...] = (), show_progress: bool = True) -> EvalResult:
+    """Denoise every noisy file of the split the way `wux denoise` does (and with each baseline); score all."""
+    model = load_model(source)
+    rate = model.contract.sample_rate
+    label = model.source.label()
+    others = {name: baseline(name, rate) for name in dict.fromkeys(baselines)}  # unknown or missing: fail first
+    denoisers = {label: model_denoiser(model), **others}
+    pairs = load_pairs(data, split, rate)[:limit]
+    if not pairs:
+        raise DataError(f"no files in the {split} split", data)
+    meta = read_metadata(data)
+    pesq, stoi, skipped = optional_metrics()
+    files = []
+    with progress_bar("evaluating", len(pairs), show_progress) as advance:
+        for p in pairs:
+            scores = {INPUT: score(p.clean, p.noisy, rate, pesq, stoi)}
+            scores.update({name: score(p.clean, run(p.noisy), rate, pesq, stoi) for name, run in denoisers.items()})
+            snr = meta.snr_db.get(p.name, scores[INPUT].si_snr_db)
+            files.append(FileScore(p.name, meta.noise.get(p.name), snr, scores))
+            advance()
+    systems = [INPUT, *denoisers]
+    rows = group_rows(files, systems)
+    inp = np.array([f.scores[INPUT].si_snr_db for f in files])
+    out = np.array([f.scores[label].si_snr_db for f in files])
+    model_row, input_row = rows[systems.index(label)], rows[0]
+    return EvalResult(
+        model=label, data=str(data), split=split, files=len(files), systems=systems,
+        snr_source=meta.source if meta.snr_db else "measured input SI-SNR",
+        input_si_snr_db_mean=float(inp.mean()), input_si_snr_db_median=float(np.median(inp)),
+        output_si_snr_db_mean=float(out.mean()), output_si_snr_db_median=float(np.median(out)),
+        si_snr_improvement_db_mean=float((out - inp).mean()),
+        si_snr_improvement_db_median=float(np.median(out - inp)),
+        pesq_wb_input_mean=input_row.pesq_wb_mean, pesq_wb_output_mean=model_row.pesq_wb_mean,
+        stoi_input_mean=input_row.stoi_mean, stoi_output_mean=model_row.stoi_mean,
+        rows=rows, skipped_metrics=skipped, per_file=files,
+    )

@@ -1,0 +1,132 @@
+"""Per-file scores (SI-SNR, PESQ-WB, STOI) and their summaries by noise kind and input-SNR band."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wux.metrics import si_snr_db
+
+INPUT = "input"  # the unprocessed noisy file, scored like a system so every table has its reference row
+SNR_BAND_DB = 5.0  # width of the input-SNR bands the tables group by
+METADATA_FILES = ("corpus.json", "evalset.json")  # written by `wux data synth` / the bundled evaluation set
+
+
+@dataclass(frozen=True)
+class Scores:
+    si_snr_db: float
+    pesq_wb: float | None = None
+    stoi: float | None = None
+
+
+@dataclass(frozen=True)
+class FileScore:
+    name: str
+    noise: str | None  # the noise kind, from the corpus metadata
+    snr_db: float  # the mix SNR from the corpus metadata, else the measured input SI-SNR
+    scores: dict[str, Scores]  # system -> scores; INPUT is the noisy file itself
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """One system on one group of files: means and medians."""
+
+    system: str
+    group: str  # "all", "noise babble", "snr 0..5 dB"
+    files: int
+    si_snr_db_mean: float
+    si_snr_improvement_db_mean: float
+    si_snr_improvement_db_median: float
+    pesq_wb_mean: float | None
+    pesq_wb_median: float | None
+    stoi_mean: float | None
+    stoi_median: float | None
+
+
+@dataclass(frozen=True)
+class Metadata:
+    noise: dict[str, str]
+    snr_db: dict[str, float]
+    source: str | None  # the file it came from
+
+
+def read_metadata(data: Path) -> Metadata:
+    """Noise kind and mix SNR per file stem from the corpus's own record, when it has one."""
+    for name in METADATA_FILES:
+        path = Path(data) / name
+        if not path.is_file():
+            continue
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        entries = (doc.get("utterances") or doc.get("files") or []) if isinstance(doc, dict) else []
+        noise = {e["name"]: str(e["noise"]) for e in entries if isinstance(e, dict) and "name" in e and "noise" in e}
+        snr = {e["name"]: float(e["snr_db"]) for e in entries if isinstance(e, dict) and "name" in e and "snr_db" in e}
+        if noise or snr:
+            return Metadata(noise, snr, str(path))
+    return Metadata({}, {}, None)
+
+
+Pesq = Callable[[int, np.ndarray, np.ndarray, str], float]
+Stoi = Callable[[np.ndarray, np.ndarray, int], float]
+
+
+def optional_metrics() -> tuple[Pesq | None, Stoi | None, list[str]]:
+    """(pesq function or None, stoi function or None, names of metrics skipped)."""
+    skipped = []
+    try:
+        from pesq import pesq
+    except ImportError:
+        pesq, _ = None, skipped.append("pesq (pip install 'wux[metrics]')")
+    try:
+        from pystoi import stoi
+    except ImportError:
+        stoi, _ = None, skipped.append("stoi (pip install 'wux[metrics]')")
+    return pesq, stoi, skipped
+
+
+def score(clean: np.ndarray, estimate: np.ndarray, rate: int, pesq: Pesq | None, stoi: Stoi | None) -> Scores:
+    """SI-SNR always; PESQ-WB (16 kHz only, as the standard defines it) and STOI when installed. PESQ
+    refuses a file it finds no speech in: that file has no PESQ (None), not a made-up one."""
+    pesq_wb = None
+    if pesq is not None and rate == 16_000:
+        try:
+            pesq_wb = float(pesq(rate, clean, estimate, "wb"))
+        except Exception:  # pesq.NoUtterancesError, pesq.BufferTooShortError  # noqa: BLE001
+            pesq_wb = None
+    stoi_value = float(stoi(clean, estimate, rate)) if stoi is not None else None
+    return Scores(si_snr_db(estimate, clean), pesq_wb, stoi_value)
+
+
+def snr_band(snr_db: float) -> str:
+    low = SNR_BAND_DB * np.floor(snr_db / SNR_BAND_DB)
+    return f"snr {low:g}..{low + SNR_BAND_DB:g} dB"
+
+
+def _stats(values: list[float | None]) -> tuple[float | None, float | None]:
+    kept = [v for v in values if v is not None]
+    return (float(np.mean(kept)), float(np.median(kept))) if kept else (None, None)
+
+
+def summarise(files: list[FileScore], system: str, group: str) -> GroupRow:
+    own = [f.scores[system] for f in files]
+    gains = [s.si_snr_db - f.scores[INPUT].si_snr_db for s, f in zip(own, files)]
+    pesq_mean, pesq_median = _stats([s.pesq_wb for s in own])
+    stoi_mean, stoi_median = _stats([s.stoi for s in own])
+    return GroupRow(system, group, len(files), float(np.mean([s.si_snr_db for s in own])),
+                    float(np.mean(gains)), float(np.median(gains)), pesq_mean, pesq_median, stoi_mean, stoi_median)
+
+
+def group_rows(files: list[FileScore], systems: list[str]) -> list[GroupRow]:
+    """Every system on all files, then per noise kind, then per input-SNR band (lowest first)."""
+    groups: dict[str, list[FileScore]] = {"all": files}
+    for kind in sorted({f.noise for f in files if f.noise}):
+        groups[f"noise {kind}"] = [f for f in files if f.noise == kind]
+    for low in sorted({SNR_BAND_DB * np.floor(f.snr_db / SNR_BAND_DB) for f in files}):
+        groups[snr_band(low)] = [f for f in files if snr_band(f.snr_db) == snr_band(low)]
+    return [summarise(members, system, group) for group, members in groups.items() for system in systems]
