@@ -63,11 +63,7 @@ Made with wux's own tools on a 2-core CPU machine; nothing was downloaded.
 
 ## Data
 
-`wux data synth` with seed {corpus['seed']}: {corpus['files']['train']} training and {corpus['files']['test']}
-test utterances ({corpus['minutes']['train']} and {corpus['minutes']['test']} minutes), espeak-ng
-{corpus['espeak_version']}, {corpus['voices']['train']} training voices and {corpus['voices']['test']} test-only
-voices, noise families {', '.join(corpus['noise_families'])}, SNR {corpus['snr_range_db'][0]} to
-{corpus['snr_range_db'][1]} dB. Test sentences and test voices never occur in training.
+{corpus_text(corpus)}
 
 ## Model
 
@@ -85,14 +81,58 @@ Checkpoint sha256 `{record['checkpoint_sha256']}`.
 
 ## `wux eval` on the test split (unseen voices and sentences, {ev['files']} files)
 
-| | mean | median |
-|---|---|---|
-| input SI-SNR dB | {ev['input_si_snr_db_mean']:.2f} | {ev['input_si_snr_db_median']:.2f} |
-| output SI-SNR dB | {ev['output_si_snr_db_mean']:.2f} | {ev['output_si_snr_db_median']:.2f} |
-| improvement dB | **{ev['si_snr_improvement_db_mean']:.2f}** | {ev['si_snr_improvement_db_median']:.2f} |
-
-PESQ / STOI: {', '.join(ev['skipped_metrics']) or 'see eval.json'}.
+{eval_text(ev)}
 {sample}"""
+
+
+def corpus_text(corpus: dict) -> str:
+    """The corpus paragraph, from `wux data synth`'s summary (a classic one names only espeak-ng)."""
+    engines = corpus.get("engines") or {"espeak": corpus.get("espeak_version", "?")}
+    spoken = " and ".join(f"{'espeak-ng' if e == 'espeak' else 'Festival'} {v}" for e, v in engines.items())
+    rooms = corpus.get("reverberant_share", 0.0)
+    return (f"`wux data synth --recipe {corpus.get('recipe', 'classic')}` with seed {corpus['seed']}: "
+            f"{corpus['files']['train']} training and {corpus['files']['test']} test utterances "
+            f"({corpus['minutes']['train']} and {corpus['minutes']['test']} minutes), spoken by {spoken}; "
+            f"{corpus['voices']['train']} training voices and {corpus['voices']['test']} test-only voices; noise "
+            f"kinds {', '.join(corpus['noise_families'])}; SNR {corpus['snr_range_db'][0]} to "
+            f"{corpus['snr_range_db'][1]} dB; {100 * rooms:.0f} % of utterances in reverberant rooms. "
+            "Test sentences and test voices never occur in training.")
+
+
+def fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def eval_text(ev: dict) -> str:
+    """The overall table (every system) and the model's and baselines' gains per noise kind and SNR band."""
+    if not ev.get("rows"):  # an evaluation from before wux eval grouped its scores
+        return (f"| | mean | median |\n|---|---|---|\n"
+                f"| input SI-SNR dB | {ev['input_si_snr_db_mean']:.2f} | {ev['input_si_snr_db_median']:.2f} |\n"
+                f"| output SI-SNR dB | {ev['output_si_snr_db_mean']:.2f} | {ev['output_si_snr_db_median']:.2f} |\n"
+                f"| improvement dB | **{ev['si_snr_improvement_db_mean']:.2f}** | "
+                f"{ev['si_snr_improvement_db_median']:.2f} |")
+    rows = {(r["group"], r["system"]): r for r in ev["rows"]}
+    systems = ev["systems"]
+    lines = ["| system | SI-SNR dB | improvement dB (mean / median) | PESQ-WB (mean / median) | STOI (mean / median) |",
+             "|---|---|---|---|---|"]
+    for s in systems:
+        r = rows[("all", s)]
+        lines.append(f"| {s} | {r['si_snr_db_mean']:.2f} | {r['si_snr_improvement_db_mean']:+.2f} / "
+                     f"{r['si_snr_improvement_db_median']:+.2f} | {fmt(r['pesq_wb_mean'], '.2f')} / "
+                     f"{fmt(r['pesq_wb_median'], '.2f')} | {fmt(r['stoi_mean'], '.3f')} / "
+                     f"{fmt(r['stoi_median'], '.3f')} |")
+    groups = [g for g in dict.fromkeys(r["group"] for r in ev["rows"]) if g != "all"]
+    head = " | ".join(f"{s} dB / PESQ / STOI" for s in systems[1:])
+    lines += ["", f"| group | files | input PESQ / STOI | {head} |", "|---|---|---|" + "---|" * len(systems[1:])]
+    for g in groups:
+        inp = rows[(g, systems[0])]
+        cells = " | ".join(f"{rows[(g, s)]['si_snr_improvement_db_mean']:+.2f} / "
+                           f"{fmt(rows[(g, s)]['pesq_wb_mean'], '.2f')} / {fmt(rows[(g, s)]['stoi_mean'], '.3f')}"
+                           for s in systems[1:])
+        lines.append(f"| {g} | {inp['files']} | {fmt(inp['pesq_wb_mean'], '.2f')} / {fmt(inp['stoi_mean'], '.3f')} "
+                     f"| {cells} |")
+    skipped = ev.get("skipped_metrics") or []
+    return "\n".join(lines) + (f"\n\nNot measured: {', '.join(skipped)}." if skipped else "")
 
 
 def model_facts(path: Path) -> dict:

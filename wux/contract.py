@@ -240,3 +240,30 @@ class CoreRef:
         if "core_model" not in params:
             return None
         return cls(params["core_model"], params["core_input"], params["core_output"])
+
+
+# A causal model's step model (wux.export.step writes it; the streaming Triton model and its clients call it):
+# one frame and the state in, the denoised frame and the next state out.
+STEP_FRAME, STEP_STATE, STEP_DENOISED, STEP_NEXT_STATE = "frame", "state", "denoised", "next_state"
+
+
+@dataclass(frozen=True)
+class StreamParams:
+    """What a streaming model's config tells its backend and its clients (config parameters)."""
+
+    frame_multiple: int  # frames are multiples of this many samples
+    state_size: int  # floats of state per stream
+    frame: int  # the default frame, samples
+    idle_s: float  # a stream silent this long is dropped
+
+    def to_params(self) -> dict[str, str]:
+        return {"stream_frame_multiple": str(self.frame_multiple), "stream_state_size": str(self.state_size),
+                "stream_frame": str(self.frame), "stream_idle_s": f"{self.idle_s:g}"}
+
+    @classmethod
+    def from_params(cls, params: dict[str, str]) -> StreamParams | None:
+        """None when the parameters are not a streaming model's."""
+        if "stream_frame_multiple" not in params:
+            return None
+        return cls(int(params["stream_frame_multiple"]), int(params["stream_state_size"]),
+                   int(params["stream_frame"]), float(params["stream_idle_s"]))

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from wux.clients.triton import is_unavailable
-from wux.contract import AudioContract, parameters_of
+from wux.contract import STEP_DENOISED as DENOISED
+from wux.contract import STEP_FRAME as FRAME
+from wux.contract import AudioContract, StreamParams, parameters_of
 from wux.errors import WuxError, first_line
 from wux.tools import require
-
-FRAME, DENOISED = "frame", "denoised"  # wux.export.step's tensor names, as the streaming model's config has them
 
 
 class StreamBroken(WuxError):
@@ -40,11 +40,11 @@ class StreamInfo:
 
 def stream_info(config: dict, model: str) -> StreamInfo:
     params = parameters_of(config)
-    if "stream_frame_multiple" not in params:
+    stream = StreamParams.from_params(params)
+    if stream is None:
         raise WuxError(f"model {model!r} is not a wux streaming model (generate one from a causal export)")
     return StreamInfo(model, AudioContract.from_params(params, f"model {model!r}"),
-                      int(params["stream_frame_multiple"]), int(params["stream_frame"]),
-                      float(params["stream_idle_s"]))
+                      stream.frame_multiple, stream.frame, stream.idle_s)
 
 
 def new_sequence_id() -> int:

@@ -16,10 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from wux.contract import STEP_DENOISED as DENOISED
+from wux.contract import STEP_FRAME as FRAME
+from wux.contract import STEP_NEXT_STATE as NEXT_STATE
+from wux.contract import STEP_STATE as STATE
 from wux.errors import WuxError
 from wux.fsutil import sha256_file
 
-FRAME, STATE, DENOISED, NEXT_STATE = "frame", "state", "denoised", "next_state"  # the step model's tensors
 STEP_FILES = {"torchscript": "step.pt", "onnx": "step.onnx"}
 STEP_OPSET = 17
 

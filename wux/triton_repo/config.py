@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from wux.contract import STEP_DENOISED, STEP_FRAME
 from wux.errors import WuxError
 from wux.ort_settings import PARAM_PREFIX, OrtOptions
 from wux.tools import require
@@ -163,7 +164,7 @@ class StreamSpec:
     parameters: dict[str, str] = field(default_factory=dict)
 
 
-STREAM_IO = ("frame", "denoised")  # wux.export.step's tensor names (FRAME, DENOISED)
+STREAM_IO = (STEP_FRAME, STEP_DENOISED)  # the step model's frame in, denoised frame out (wux.contract)
 
 
 def stream_config(spec: StreamSpec, platform: str | None = None, implicit_state: tuple[str, str] | None = None):

@@ -13,11 +13,13 @@ import wux
 from wux import contract as contract_module
 from wux import errors as errors_module
 from wux import ort_settings, windowing
-from wux.contract import AudioContract, CoreRef
+from wux.contract import STEP_NEXT_STATE as NEXT_STATE
+from wux.contract import STEP_STATE as STATE
+from wux.contract import AudioContract, CoreRef, StreamParams
 from wux.errors import WuxError
 from wux.export.formats import get_format
 from wux.export.manifest import Artifact, Manifest, read_manifest
-from wux.export.step import NEXT_STATE, STATE, StreamingRecord
+from wux.export.step import StreamingRecord
 from wux.fsutil import atomic_dir
 from wux.ort_settings import OrtOptions
 from wux.triton_repo.config import (
@@ -180,9 +182,9 @@ def write_stream_models(folder: Path, export_dir: Path, manifest: Manifest, name
                       state_size=record.state_size, max_batch=opts.stream_max_batch,
                       idle_us=round(opts.stream_idle_s * 1e6), queue_delay_us=opts.stream_queue_delay_us,
                       instances=opts.stream_instances)
+    stream = StreamParams(record.frame_multiple, record.state_size, record.frame, spec.idle_us / 1e6)
     params = {**manifest.contract.to_params(), **OrtOptions().with_threads(opts.threads or 1).to_params(),
-              "stream_frame_multiple": str(record.frame_multiple), "stream_state_size": str(record.state_size),
-              "stream_frame": str(record.frame), "stream_idle_s": f"{spec.idle_us / 1e6:g}"}
+              **stream.to_params()}
     python = replace(spec, parameters=params)
     write_config_and_files(folder / python.name, stream_config(python),
                            python_model_files("stream_model.py", {STEP_ONNX_FILE: step}))

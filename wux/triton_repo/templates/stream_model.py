@@ -18,11 +18,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wux's contract
 import numpy as np  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
-from wux.contract import parameters_of  # noqa: E402
+from wux.contract import STEP_DENOISED as DENOISED  # noqa: E402
+from wux.contract import STEP_FRAME as FRAME  # noqa: E402
+from wux.contract import STEP_NEXT_STATE as NEXT_STATE  # noqa: E402
+from wux.contract import STEP_STATE as STATE  # noqa: E402
+from wux.contract import StreamParams, parameters_of  # noqa: E402
 from wux.ort_settings import OrtOptions  # noqa: E402
 
 STEP_FILE = "step.onnx"
-FRAME, STATE, DENOISED, NEXT_STATE = "frame", "state", "denoised", "next_state"
 
 
 class StreamError(Exception):
@@ -34,14 +37,13 @@ class TritonPythonModel:
         import onnxruntime as ort
 
         params = parameters_of(args["model_config"])
-        self.frame_multiple = int(params["stream_frame_multiple"])
-        self.state_size = int(params["stream_state_size"])
-        self.idle_s = float(params["stream_idle_s"])
+        stream = StreamParams.from_params(params)
+        self.frame_multiple, self.state_size, self.idle_s = stream.frame_multiple, stream.state_size, stream.idle_s
         options = OrtOptions.from_params(params).session_options(ort)
         path = os.path.join(args["model_repository"], args["model_version"], STEP_FILE)
         self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         self.streams = {}  # correlation id -> [state (1, state_size), last seen (monotonic s)]
-        self.warm_up(int(params["stream_frame"]), max(1, json.loads(args["model_config"])["max_batch_size"]))
+        self.warm_up(stream.frame, max(1, json.loads(args["model_config"])["max_batch_size"]))
 
     def warm_up(self, frame, max_batch):
         """Run every batch size once at the default frame: a stream's first frames must not pay for
