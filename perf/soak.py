@@ -231,7 +231,7 @@ def main() -> int:
             loop_thread.join()
             for f in futures:
                 f.result()
-            served = {r.url: r.served for r in replicas.replicas}
+            served = replicas.served
             failovers = replicas.failovers
     finally:
         stop.set()

@@ -19,8 +19,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("wux.model.*",),
     # exporters, one per format, the format registry, the manifest
     ("wux.export.*",),
-    # what reads an export: parity, in-process denoising, the Triton repository, training and evaluation
-    ("wux.denoise", "wux.denoise_stream", "wux.triton_repo.*", "wux.train.*"),
+    # what reads an export: parity, in-process denoising, the Triton repository, training; evaluation (scores,
+    # baselines, spectrograms)
+    ("wux.denoise", "wux.denoise_stream", "wux.triton_repo.*", "wux.train.*", "wux.quality.*"),
     # the parity gate and the task gate, which run artifacts the way in-process denoising does
     ("wux.verify.task", "wux.verify.streaming", "wux.verify.parity"),
     # composing all of the above: the export-then-verify pipeline, load measurement, the demo, the Python API,

@@ -1,17 +1,17 @@
-"""Several Triton servers serving one repository, used as one: requests go to the healthy replica with the
-fewest in flight, and a request whose replica disappears is sent again to another (denoising is idempotent).
+"""Several Triton servers serving one repository, used as one: requests go where wux.clients.balance sends
+them, and a request whose replica disappears is sent again to another (denoising is idempotent).
 
-A replica that fails is left alone for `cooldown_s`, then tried again; one that was down when the set was
-made is connected on its first turn. Every replica must serve the same audio contract."""
+A replica that was down when the set was made is connected on its first turn. Every replica must serve the
+same audio contract."""
 
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from wux.clients.balance import Balancer
 from wux.clients.triton import TritonDenoiser, is_unavailable
 from wux.contract import AudioContract
 from wux.errors import WuxError, first_line
@@ -21,10 +21,6 @@ from wux.errors import WuxError, first_line
 class Replica:
     url: str
     client: TritonDenoiser | None = None
-    inflight: int = 0
-    served: int = 0  # requests answered (for reports and tests)
-    down_until: float = 0.0
-    last_error: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -35,8 +31,8 @@ class ReplicaSet:
             raise WuxError("no Triton URL given")
         self.model, self.protocol, self.timeout_s, self.cooldown_s = model, protocol, timeout_s, cooldown_s
         self.replicas = [Replica(u) for u in dict.fromkeys(urls)]
-        self.lock = threading.Lock()
-        self.failovers = 0  # requests sent again to another replica after theirs failed
+        self.by_url = {r.url: r for r in self.replicas}
+        self.balancer = Balancer([r.url for r in self.replicas], cooldown_s)
         errors = [self.connect(r) for r in self.replicas]
         up = [r for r in self.replicas if r.client is not None]
         if not up:
@@ -52,7 +48,7 @@ class ReplicaSet:
         try:
             r.client = TritonDenoiser(r.url, self.model, self.protocol, timeout_s=self.timeout_s, retries=0)
         except WuxError as e:
-            self.mark_down(r, str(e))
+            self.balancer.failed(r.url, str(e), retrying=False)
             return str(e)
         return None
 
@@ -61,21 +57,15 @@ class ReplicaSet:
             raise WuxError(f"{r.url} serves model {self.model!r} with another audio contract than "
                            f"{self.replicas[0].url}: replicas must serve one repository")
 
-    def mark_down(self, r: Replica, why: str) -> None:
-        r.down_until, r.last_error = time.monotonic() + self.cooldown_s, why
+    @property
+    def served(self) -> dict[str, int]:
+        """Requests each replica answered (reports, tests)."""
+        return dict(self.balancer.served)
 
-    def pick(self, tried: set[str]) -> Replica | None:
-        """The replica to try next: not yet tried for this request, not cooling down, fewest in flight."""
-        now = time.monotonic()
-        with self.lock:
-            fresh = [r for r in self.replicas if r.url not in tried]
-            healthy = [r for r in fresh if r.down_until <= now]
-            candidates = healthy or fresh  # all cooling down: try them anyway rather than fail untried
-            if not candidates:
-                return None
-            best = min(candidates, key=lambda r: (r.inflight, r.served))
-            best.inflight += 1
-            return best
+    @property
+    def failovers(self) -> int:
+        """Requests sent again to another replica after theirs failed."""
+        return self.balancer.failovers
 
     # -- inference
 
@@ -83,24 +73,20 @@ class ReplicaSet:
         """Mono float32 waveform in, same length out, from the first replica that answers."""
         tried: set[str] = set()
         errors: list[str] = []
-        while (r := self.pick(tried)) is not None:
-            tried.add(r.url)
+        while (url := self.balancer.acquire(tried)) is not None:
+            tried.add(url)
+            answered = False
             try:
-                out = self.denoise_on(r, wave)
+                out = self.denoise_on(self.by_url[url], wave)
+                answered = True
+                return out
             except Exception as e:  # noqa: BLE001 - a replica's failure is the next replica's turn
                 if not (is_unavailable(e) or isinstance(e, WuxError)):
                     raise
-                self.mark_down(r, first_line(e))
-                errors.append(f"{r.url}: {first_line(e)}")
-                with self.lock:
-                    self.failovers += 1
-                continue
+                self.balancer.failed(url, first_line(e), retrying=True)
+                errors.append(f"{url}: {first_line(e)}")
             finally:
-                with self.lock:
-                    r.inflight -= 1
-            with self.lock:
-                r.served += 1
-            return out
+                self.balancer.release(url, answered)
         raise WuxError("no Triton replica answered: " + "; ".join(errors))
 
     def denoise_on(self, r: Replica, wave: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wux.clients.balance import Balancer
 from wux.clients.triton import is_unavailable
 from wux.contract import AudioContract, CoreRef, parameters_of
 from wux.data.audio import list_audio_files, read_audio
@@ -216,17 +217,19 @@ class Endpoint:
 
 
 class Fleet:
-    """Several servers of one repository behind the Endpoint calls the load generator makes: each request goes to
-    the healthy server with the fewest in flight; one whose server went away is sent again to another (counted
-    in `retried`); server statistics are summed (a server that died keeps its last counts)."""
+    """Several servers of one repository behind the Endpoint calls the load generator makes: each request goes
+    where wux.clients.balance sends it; one whose server went away is sent again to another (counted in
+    `retried`); server statistics are summed (a server that died keeps its last counts)."""
 
     def __init__(self, urls: list[str], protocol: str, cooldown_s: float = 2.0):
         self.endpoints = {u: Endpoint(u, protocol) for u in dict.fromkeys(urls)}
-        self.inflight = dict.fromkeys(self.endpoints, 0)
-        self.down_until = dict.fromkeys(self.endpoints, 0.0)
+        self.balancer = Balancer(list(self.endpoints), cooldown_s)
         self.last_times: dict[str, dict[str, float]] = {}
-        self.cooldown_s, self.retried = cooldown_s, 0
         self.first = next(iter(self.endpoints.values()))
+
+    @property
+    def retried(self) -> int:
+        return self.balancer.failovers
 
     async def live(self) -> bool:
         lives = await asyncio.gather(*(e.live() for e in self.endpoints.values()), return_exceptions=True)
@@ -253,29 +256,25 @@ class Fleet:
     def input(self, name: str, array: np.ndarray):
         return self.first.input(name, array)
 
-    def pick(self, tried: set[str]) -> str | None:
-        now = time.monotonic()
-        fresh = [u for u in self.endpoints if u not in tried]
-        healthy = [u for u in fresh if self.down_until[u] <= now] or fresh
-        return min(healthy, key=lambda u: self.inflight[u]) if healthy else None
-
     async def infer(self, model: str, inp, timeout_s: float):
         tried: set[str] = set()
         while True:
-            url = self.pick(tried)
+            url = self.balancer.acquire(tried)
             if url is None:
                 raise WuxError(f"no server answered (tried {', '.join(tried)})")
             tried.add(url)
-            self.inflight[url] += 1
+            answered = False
             try:
-                return await self.endpoints[url].infer(model, inp, timeout_s)
+                out = await self.endpoints[url].infer(model, inp, timeout_s)
+                answered = True
+                return out
             except Exception as e:  # noqa: BLE001 - a server that went away: the next one's turn
-                if not is_unavailable(e) or len(tried) == len(self.endpoints):
+                last = len(tried) == len(self.endpoints)
+                if not is_unavailable(e) or last:
                     raise
-                self.down_until[url] = time.monotonic() + self.cooldown_s
-                self.retried += 1
+                self.balancer.failed(url, first_line(e), retrying=True)
             finally:
-                self.inflight[url] -= 1
+                self.balancer.release(url, answered)
 
     async def close(self) -> None:
         await asyncio.gather(*(e.close() for e in self.endpoints.values()), return_exceptions=True)
