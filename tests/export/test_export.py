@@ -77,6 +77,7 @@ CONFIGS = {
     "tiny": TINY,
     "decimate-linear": WaveUNetConfig(levels=3, growth=4, downsampling="decimate", upsampling="linear"),
     "seed-batchnorm": WaveUNetConfig(**{**SEED.to_dict(), "channels": (4, 8, 8), "bottleneck_channels": 8}),
+    "context-stack": WaveUNetConfig(levels=3, growth=4, norm="batch", bottleneck_dilations=(1, 2, 4, 8)),
 }
 
 

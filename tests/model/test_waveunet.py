@@ -12,6 +12,7 @@ CONFIGS = {
     "strided-linear-group": WaveUNetConfig(levels=3, growth=8, upsampling="linear", norm="group"),
     "decimate-transposed-batch": WaveUNetConfig(levels=3, growth=8, downsampling="decimate",
                                                norm="batch", stride=3, concat_input=False),
+    "context-stack": WaveUNetConfig(levels=3, growth=8, norm="batch", bottleneck_dilations=(1, 2, 4, 8)),
 }
 
 
@@ -93,3 +94,12 @@ def test_torch_export_with_dynamic_batch_and_length(config):
         y = ep.module()(x)
         assert y.shape == (b, 1, n)
         np.testing.assert_allclose(y.detach().numpy(), model(x).detach().numpy(), atol=1e-6)
+
+
+def test_a_causal_model_refuses_the_context_stack():
+    from wux.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="causal model has no bottleneck context stack"):
+        WaveUNetConfig(causal=True, bottleneck_dilations=(1, 2))
+    with pytest.raises(ConfigError, match="bottleneck_dilations must be >= 1"):
+        WaveUNetConfig(bottleneck_dilations=(0,))
