@@ -19,7 +19,7 @@ from wux.fsutil import sha256_file
 from wux.model.checkpoint import load_checkpoint, save_checkpoint
 from wux.model.load import ModelSource, load_model
 from wux.model.report import model_report
-from wux.resources import BUNDLED_MODELS
+from wux.resources import BUNDLED_MODELS, PROVENANCE_FILES
 
 DEST = Path(__file__).resolve().parents[1] / "wux" / "model" / "default"
 SAMPLE_NOISE = "pink"  # the demo sample: test utterances with this noise family
@@ -168,9 +168,9 @@ def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, comma
         sf.write(DEST / "sample_clean.wav", clean, SAMPLE_RATE, subtype="PCM_16")
         sf.write(DEST / "sample_noisy.wav", noisy, SAMPLE_RATE, subtype="PCM_16")
         record["demo_sample"] = {"utterances": used, "noise": SAMPLE_NOISE}
-    prefix = "" if name == "default" else f"{name}_"
-    (DEST / f"{prefix}provenance.json").write_text(json.dumps(record, indent=1) + "\n")
-    (DEST / f"{prefix.upper()}PROVENANCE.md").write_text(provenance_markdown(record, commands, name))
+    provenance = DEST / PROVENANCE_FILES[name]
+    provenance.write_text(json.dumps(record, indent=1) + "\n")
+    provenance.with_name(provenance.stem.upper() + ".md").write_text(provenance_markdown(record, commands, name))
     print(json.dumps({"bundled": str(target), "sha256": record["checkpoint_sha256"],
                       "si_snr_improvement_db_mean": evaluation["si_snr_improvement_db_mean"]}))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -16,7 +17,7 @@ from wux.model.load import ModelSource, load_model
 from wux.pipeline import ExportRequest, export_model
 from wux.quality.scoring import Scores, optional_metrics, score
 from wux.quality.spectrogram import write_spectrograms
-from wux.resources import SAMPLE_CLEAN, SAMPLE_NOISY, bundled
+from wux.resources import BUNDLED_MODELS, PROVENANCE_FILES, SAMPLE_CLEAN, SAMPLE_NOISY, bundled
 from wux.triton_repo.generate import RepoRequest, generate_repository
 from wux.triton_repo.server import TritonServer
 
@@ -51,9 +52,27 @@ class TritonDemo:
 
 
 @dataclass(frozen=True)
+class HeldOutScore:
+    """One system on a bundled model's held-out test split, as its provenance recorded it when it was bundled."""
+
+    system: str
+    si_snr_improvement_db: float
+    pesq_wb: float | None
+    stoi: float | None
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    provenance: str  # the file the figures come from
+    files: int
+    scores: list[HeldOutScore]
+
+
+@dataclass(frozen=True)
 class DemoResult:
     in_process: InProcessDemo
     triton: TritonDemo | None = None
+    held_out: HeldOut | None = None  # a bundled model's recorded test-split figures (None: not a bundled model)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,7 +97,27 @@ def run_demo(out: Path, source: ModelSource | None = None, triton: bool = False)
     local = InProcessDemo(str(out / SAMPLE_NOISY), str(out / SAMPLE_CLEAN), str(target), len(noisy) / rate, wall,
                           before.si_snr_db, after.si_snr_db, after.si_snr_db - before.si_snr_db,
                           before.pesq_wb, after.pesq_wb, before.stoi, after.stoi, picture, notes)
-    return DemoResult(local, serve_demo(out, model, noisy, clean) if triton else None)
+    return DemoResult(local, serve_demo(out, model, noisy, clean) if triton else None, recorded_held_out(model))
+
+
+def recorded_held_out(model) -> HeldOut | None:
+    """The held-out figures a bundled model's provenance records, when `model` is that very file (by sha256)."""
+    sha = model.record.get("sha256")
+    for name in BUNDLED_MODELS:
+        path = bundled(PROVENANCE_FILES[name])
+        if not sha or not path.is_file():
+            continue
+        record = json.loads(path.read_text())
+        if record.get("checkpoint_sha256") != sha:
+            continue
+        ev, label = record["eval"], f"bundled {name} model"
+        rows = [r for r in ev.get("rows", []) if r["group"] == "all" and r["system"] != "input"]
+        scores = [HeldOutScore(label if r["system"] == ev.get("model") else r["system"],
+                               r["si_snr_improvement_db_mean"], r["pesq_wb_mean"], r["stoi_mean"]) for r in rows]
+        scores = scores or [HeldOutScore(label, ev["si_snr_improvement_db_mean"], ev.get("pesq_wb_output_mean"),
+                                         ev.get("stoi_output_mean"))]
+        return HeldOut(path.name, ev["files"], scores)
+    return None
 
 
 SPECTROGRAM = "spectrogram.png"

@@ -191,6 +191,12 @@ def demo(result) -> None:
         typer.echo(f"spectrograms {r.spectrogram}")
     for note in r.notes:
         typer.echo(f"not measured: {note}")
+    h = result.held_out
+    if h is not None:
+        typer.echo(f"on its held-out test split ({h.files} files, unseen voices; recorded in {h.provenance}):")
+        for s in h.scores:
+            typer.echo(f"  {s.system:<22} SI-SNR {s.si_snr_improvement_db:+.2f} dB, "
+                       f"PESQ-WB {number(s.pesq_wb, '.2f')}, STOI {number(s.stoi, '.3f')}")
     t = result.triton
     if t is not None:
         typer.echo(f"Triton: exported {t.export}, repository {t.repo}, served {', '.join(t.served_models)}")

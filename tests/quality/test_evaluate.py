@@ -66,7 +66,17 @@ def test_denoise_plot_of_two_files_is_refused_before_any_work(tmp_path):
 def test_demo_writes_spectrograms_and_perceptual_scores(tmp_path):
     result = invoke("demo", "--out", tmp_path / "demo", "--json")
     assert result.exit_code == 0, result.output
-    r = json.loads(result.output)["in_process"]
+    report = json.loads(result.output)
+    r = report["in_process"]
     assert open(r["spectrogram"], "rb").read(8) == PNG_MAGIC
     assert r["pesq_wb_after"] > r["pesq_wb_before"] >= 1.0 and r["stoi_after"] > r["stoi_before"] > 0
     assert r["notes"] == []
+    held_out = report["held_out"]  # the bundled model's recorded test-split figures, found by its sha256
+    assert held_out["provenance"] == "provenance.json" and held_out["files"] > 100
+    assert held_out["scores"][0]["system"] == "bundled default model"
+
+
+def test_demo_of_another_checkpoint_claims_no_recorded_figures(tiny_checkpoint, tmp_path):
+    result = invoke("demo", tiny_checkpoint, "--out", tmp_path / "demo", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["held_out"] is None
