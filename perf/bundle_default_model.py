@@ -81,7 +81,7 @@ Checkpoint sha256 `{record['checkpoint_sha256']}`.
 
 ## `wux eval` on the test split (unseen voices and sentences, {ev['files']} files)
 
-{eval_text(ev)}
+{eval_text(ev, f'the {name} model')}
 {sample}"""
 
 
@@ -103,16 +103,18 @@ def fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def eval_text(ev: dict) -> str:
-    """The overall table (every system) and the model's and baselines' gains per noise kind and SNR band."""
+def eval_text(ev: dict, label: str) -> str:
+    """The overall table (every system) and the model's and baselines' gains per noise kind and SNR band; the
+    model (named by its build path in the evaluation) is called `label`."""
     if not ev.get("rows"):  # an evaluation from before wux eval grouped its scores
         return (f"| | mean | median |\n|---|---|---|\n"
                 f"| input SI-SNR dB | {ev['input_si_snr_db_mean']:.2f} | {ev['input_si_snr_db_median']:.2f} |\n"
                 f"| output SI-SNR dB | {ev['output_si_snr_db_mean']:.2f} | {ev['output_si_snr_db_median']:.2f} |\n"
                 f"| improvement dB | **{ev['si_snr_improvement_db_mean']:.2f}** | "
                 f"{ev['si_snr_improvement_db_median']:.2f} |")
-    rows = {(r["group"], r["system"]): r for r in ev["rows"]}
-    systems = ev["systems"]
+    rename = {ev["model"]: label}
+    rows = {(r["group"], rename.get(r["system"], r["system"])): r for r in ev["rows"]}
+    systems = [rename.get(s, s) for s in ev["systems"]]
     lines = ["| system | SI-SNR dB | improvement dB (mean / median) | PESQ-WB (mean / median) | STOI (mean / median) |",
              "|---|---|---|---|---|"]
     for s in systems:
