@@ -225,6 +225,8 @@ def train(
     accumulate: Annotated[int, typer.Option(help="Gradient accumulation steps")] = 1,
     segments_per_epoch: Annotated[Optional[int], typer.Option(help="Segments per epoch (default: audio once)")] = None,
     val_share: Annotated[float, typer.Option(help="Share of training files held out for validation")] = 0.05,
+    val_by: Annotated[Literal["file", "speaker"], typer.Option(
+        help="Hold out every k-th file, or every k-th speaker's files (voices training never hears)")] = "file",
     level_weight: Annotated[float, typer.Option(help="Weight of the output-level term")] = 0.1,
     clip_grad: Annotated[float, typer.Option(help="Max gradient norm (0: no clipping)")] = 10.0,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
@@ -254,7 +256,7 @@ def train(
     cfg = TrainConfig(
         data=data, out=out, model=load_config_json(config) if config else get_preset(preset), epochs=epochs,
         max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, accumulate=accumulate,
-        segments_per_epoch=segments_per_epoch, val_share=val_share, level_weight=level_weight,
+        segments_per_epoch=segments_per_epoch, val_share=val_share, val_by=val_by, level_weight=level_weight,
         clip_grad_norm=clip_grad or None, seed=seed, device=device, threads=threads, resume=resume,
         tensorboard=tensorboard, augment=augmentation,
     )

@@ -89,3 +89,18 @@ def test_remix_puts_another_files_noise_under_the_speech():
     for i in range(len(off)):
         clean, noisy = off[i]
         assert any(np.allclose(noisy, p.noisy) for p in pairs)  # without remix the pair is the file's own
+
+
+def test_validation_by_speaker_holds_out_whole_voices():
+    from wux.data.dataset import Pair, speaker_of
+
+    wave = np.zeros(10, dtype=np.float32)
+    pairs = [Pair(f"p{s:03d}_{k:03d}", wave, wave) for s in range(40) for k in range(3)]
+    train, val = split_validation(pairs, 0.05, by="speaker")
+    held = {speaker_of(p.name) for p in val}
+    assert held == {"p010", "p030"}  # every 20th speaker
+    assert len(val) == 6 and not held & {speaker_of(p.name) for p in train}
+    by_file = split_validation(pairs, 0.05)[1]
+    assert len(by_file) == 6 and len({speaker_of(p.name) for p in by_file}) == 6  # spread over speakers
+    with pytest.raises(DataError, match="choose from file, speaker"):
+        split_validation(pairs, 0.05, by="voice")

@@ -54,14 +54,29 @@ def load_pairs(root: Path, split: str, sample_rate: int = DEFAULT_SAMPLE_RATE,
     return pairs
 
 
-def split_validation(pairs: list[Pair], share: float) -> tuple[list[Pair], list[Pair]]:
-    """Every k-th file (by name) goes to validation: deterministic and spread over speakers."""
+VALIDATION_SPLITS = ("file", "speaker")
+
+
+def speaker_of(name: str) -> str:
+    """The speaker a file belongs to, by the VoiceBank naming: p232_001 is speaker p232."""
+    return name.split("_")[0]
+
+
+def split_validation(pairs: list[Pair], share: float, by: str = "file") -> tuple[list[Pair], list[Pair]]:
+    """Every k-th file (by name) goes to validation, deterministic and spread over speakers; or, `by`
+    "speaker", every k-th speaker's files, so that validation measures voices training never heard."""
+    if by not in VALIDATION_SPLITS:
+        raise DataError(f"validation split by {by!r}: choose from {', '.join(VALIDATION_SPLITS)}")
     if share <= 0 or len(pairs) < 2:
         return pairs, []
     step = max(2, int(round(1 / share)))
-    val = [p for i, p in enumerate(pairs) if i % step == step // 2]
-    train = [p for i, p in enumerate(pairs) if i % step != step // 2]
-    return train, val
+    if by == "file":
+        held = {p.name for i, p in enumerate(pairs) if i % step == step // 2}
+    else:
+        speakers = sorted({speaker_of(p.name) for p in pairs})
+        chosen = {s for i, s in enumerate(speakers) if i % step == step // 2} if len(speakers) > 1 else set()
+        held = {p.name for p in pairs if speaker_of(p.name) in chosen}
+    return [p for p in pairs if p.name not in held], [p for p in pairs if p.name in held]
 
 
 class SegmentDataset:

@@ -33,6 +33,7 @@ class TrainConfig:
     accumulate: int = 1
     segments_per_epoch: int | None = None  # default: the training audio's length in segments
     val_share: float = 0.05
+    val_by: str = "file"  # "speaker": whole speakers held out (wux.data.dataset.split_validation)
     level_weight: float = 0.1
     clip_grad_norm: float | None = 10.0  # a single bad batch must not wreck the run
     seed: int = 0
@@ -132,7 +133,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise WuxError("--device cuda was asked for but torch sees no CUDA device")
     torch.manual_seed(cfg.seed)
-    train_pairs, val_pairs = split_validation(load_pairs(cfg.data, "train", cfg.sample_rate), cfg.val_share)
+    train_pairs, val_pairs = split_validation(load_pairs(cfg.data, "train", cfg.sample_rate), cfg.val_share,
+                                             cfg.val_by)
     dataset = SegmentDataset(train_pairs, cfg.segment, cfg.augment, seed=cfg.seed,
                              segments_per_epoch=cfg.segments_per_epoch, sample_rate=cfg.sample_rate)
 
