@@ -19,6 +19,7 @@ from wux.fsutil import sha256_file
 from wux.model.checkpoint import load_checkpoint, save_checkpoint
 from wux.model.load import ModelSource, load_model
 from wux.model.report import model_report
+from wux.render import number
 from wux.resources import BUNDLED_MODELS, PROVENANCE_FILES
 
 DEST = Path(__file__).resolve().parents[1] / "wux" / "model" / "default"
@@ -99,10 +100,6 @@ def corpus_text(corpus: dict) -> str:
             "Test sentences and test voices never occur in training.")
 
 
-def fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def eval_text(ev: dict, label: str) -> str:
     """The overall table (every system) and the model's and baselines' gains per noise kind and SNR band; the
     model (named by its build path in the evaluation) is called `label`."""
@@ -120,18 +117,19 @@ def eval_text(ev: dict, label: str) -> str:
     for s in systems:
         r = rows[("all", s)]
         lines.append(f"| {s} | {r['si_snr_db_mean']:.2f} | {r['si_snr_improvement_db_mean']:+.2f} / "
-                     f"{r['si_snr_improvement_db_median']:+.2f} | {fmt(r['pesq_wb_mean'], '.2f')} / "
-                     f"{fmt(r['pesq_wb_median'], '.2f')} | {fmt(r['stoi_mean'], '.3f')} / "
-                     f"{fmt(r['stoi_median'], '.3f')} |")
+                     f"{r['si_snr_improvement_db_median']:+.2f} | {number(r['pesq_wb_mean'], '.2f')} / "
+                     f"{number(r['pesq_wb_median'], '.2f')} | {number(r['stoi_mean'], '.3f')} / "
+                     f"{number(r['stoi_median'], '.3f')} |")
     groups = [g for g in dict.fromkeys(r["group"] for r in ev["rows"]) if g != "all"]
     head = " | ".join(f"{s} dB / PESQ / STOI" for s in systems[1:])
     lines += ["", f"| group | files | input PESQ / STOI | {head} |", "|---|---|---|" + "---|" * len(systems[1:])]
     for g in groups:
         inp = rows[(g, systems[0])]
         cells = " | ".join(f"{rows[(g, s)]['si_snr_improvement_db_mean']:+.2f} / "
-                           f"{fmt(rows[(g, s)]['pesq_wb_mean'], '.2f')} / {fmt(rows[(g, s)]['stoi_mean'], '.3f')}"
+                           f"{number(rows[(g, s)]['pesq_wb_mean'], '.2f')} / {number(rows[(g, s)]['stoi_mean'], '.3f')}"
                            for s in systems[1:])
-        lines.append(f"| {g} | {inp['files']} | {fmt(inp['pesq_wb_mean'], '.2f')} / {fmt(inp['stoi_mean'], '.3f')} "
+        lines.append(f"| {g} | {inp['files']} | {number(inp['pesq_wb_mean'], '.2f')} / "
+                     f"{number(inp['stoi_mean'], '.3f')} "
                      f"| {cells} |")
     skipped = ev.get("skipped_metrics") or []
     return "\n".join(lines) + (f"\n\nNot measured: {', '.join(skipped)}." if skipped else "")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wux.data.augment import fit_length
 from wux.data.resample import resample_poly
 from wux.errors import MissingDependency, WuxError
 from wux.quality import BASELINE_NAMES
@@ -69,7 +70,7 @@ def rnnoise(rate: int) -> Denoise:
             lib.rnnoise_destroy(state)
         y = buf[RNNOISE_DELAY: RNNOISE_DELAY + n].astype(np.float64) / INT16_SCALE
         out = resample_poly(y, RNNOISE_RATE, rate)
-        return fit(out, len(wave)).astype(np.float32)
+        return fit_length(out, len(wave)).astype(np.float32)
 
     return denoise
 
@@ -80,13 +81,9 @@ def spectral_gating(rate: int) -> Denoise:
 
     def denoise(wave: np.ndarray) -> np.ndarray:
         out = noisereduce.reduce_noise(y=np.asarray(wave, dtype=np.float32), sr=rate, stationary=False)
-        return fit(np.asarray(out), len(wave)).astype(np.float32)
+        return fit_length(np.asarray(out), len(wave)).astype(np.float32)
 
     return denoise
-
-
-def fit(wave: np.ndarray, n: int) -> np.ndarray:
-    return wave[:n] if len(wave) >= n else np.pad(wave, (0, n - len(wave)))
 
 
 BASELINES: dict[str, Callable[[int], Denoise]] = dict(zip(BASELINE_NAMES, (rnnoise, spectral_gating)))
