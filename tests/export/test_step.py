@@ -27,6 +27,19 @@ def test_the_step_models_are_written_and_verified_by_streaming(causal_exported):
 
 
 @pytest.mark.slow
+def test_the_step_onnx_file_is_built_for_speed(causal_exported):
+    """2-D convolutions (onnxruntime's faster kernels) and no shape arithmetic: what makes a frame cheap."""
+    import onnx
+
+    out, _, _ = causal_exported
+    graph = onnx.load(str(out / STEP_FILES["onnx"])).graph
+    ranks = {t.name: len(t.dims) for t in graph.initializer}
+    convs = [n for n in graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    assert convs and all(ranks[n.input[1]] == 4 for n in convs)
+    assert not [n.op_type for n in graph.node if n.op_type in ("Shape", "Gather")]
+
+
+@pytest.mark.slow
 def test_each_step_file_streams_like_the_offline_model_in_any_frame(causal_exported):
     from wux.model.load import load_model
 

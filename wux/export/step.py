@@ -95,10 +95,23 @@ def export_step_models(step, folder: Path, frame: int, sample_rate: int) -> Stre
             output_names=[DENOISED, NEXT_STATE], opset_version=STEP_OPSET, dynamo=False,
             dynamic_axes={FRAME: {0: "batch", 2: "frame"}, STATE: {0: "batch"},
                           DENOISED: {0: "batch", 2: "frame"}, NEXT_STATE: {0: "batch"}})
+    with_2d_convolutions(folder / STEP_FILES["onnx"])
     for fmt, name in STEP_FILES.items():
         path = folder / name
         record.artifacts.append(StepArtifact(fmt, name, sha256_file(path), path.stat().st_size))
     return record
+
+
+def with_2d_convolutions(path: Path) -> None:
+    """Rewrite the step ONNX file's 1-D convolutions as 2-D ones (wux.export.conv2d: 1.3x faster per frame)."""
+    import onnx
+
+    from wux.export.conv2d import as_2d_convolutions
+
+    model = onnx.load(str(path))
+    if as_2d_convolutions(model):
+        onnx.checker.check_model(model)
+        onnx.save(model, str(path))
 
 
 def load_step(folder: Path, record: StreamingRecord, fmt: str = "onnx", threads: int | None = None) -> StepRunner:
