@@ -14,7 +14,17 @@ from wux.errors import DataError
 from wux.model.load import ModelSource, load_model
 from wux.progress import progress_bar
 from wux.quality.baselines import baseline
-from wux.quality.scoring import INPUT, FileScore, GroupRow, group_rows, optional_metrics, read_metadata, score
+from wux.quality.scoring import (
+    ALL_FILES,
+    INPUT,
+    FileScore,
+    GroupRow,
+    find_row,
+    group_rows,
+    optional_metrics,
+    read_metadata,
+    score,
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +52,8 @@ class EvalResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def row(self, system: str, group: str = "all") -> GroupRow:
-        return next(r for r in self.rows if r.system == system and r.group == group)
+    def row(self, system: str, group: str = ALL_FILES) -> GroupRow:
+        return find_row(self.rows, system, group)
 
 
 def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit: int | None = None,
@@ -71,7 +81,7 @@ def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit:
     rows = group_rows(files, systems)
     inp = np.array([f.scores[INPUT].si_snr_db for f in files])
     out = np.array([f.scores[label].si_snr_db for f in files])
-    model_row, input_row = rows[systems.index(label)], rows[0]
+    model_row, input_row = find_row(rows, label), find_row(rows, INPUT)
     return EvalResult(
         model=label, data=str(data), split=split, files=len(files), systems=systems,
         snr_source=meta.source if meta.snr_db else "measured input SI-SNR",
@@ -83,3 +93,4 @@ def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit:
         stoi_input_mean=input_row.stoi_mean, stoi_output_mean=model_row.stoi_mean,
         rows=rows, skipped_metrics=skipped, per_file=files,
     )
+

@@ -13,6 +13,7 @@ from wux.metrics import si_snr_db
 
 INPUT = "input"  # the unprocessed noisy file, scored like a system so every table has its reference row
 SNR_BAND_DB = 5.0  # width of the input-SNR bands the tables group by
+ALL_FILES = "all"  # the group of every file, before the per-kind and per-band ones
 METADATA_FILES = ("corpus.json", "evalset.json")  # written by `wux data synth` / the bundled evaluation set
 
 
@@ -122,9 +123,13 @@ def summarise(files: list[FileScore], system: str, group: str) -> GroupRow:
                     float(np.mean(gains)), float(np.median(gains)), pesq_mean, pesq_median, stoi_mean, stoi_median)
 
 
+def find_row(rows: list[GroupRow], system: str, group: str = ALL_FILES) -> GroupRow:
+    return next(r for r in rows if r.system == system and r.group == group)
+
+
 def group_rows(files: list[FileScore], systems: list[str]) -> list[GroupRow]:
     """Every system on all files, then per noise kind, then per input-SNR band (lowest first)."""
-    groups: dict[str, list[FileScore]] = {"all": files}
+    groups: dict[str, list[FileScore]] = {ALL_FILES: files}
     for kind in sorted({f.noise for f in files if f.noise}):
         groups[f"noise {kind}"] = [f for f in files if f.noise == kind]
     for low in sorted({SNR_BAND_DB * np.floor(f.snr_db / SNR_BAND_DB) for f in files}):
