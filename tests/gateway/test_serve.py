@@ -67,21 +67,23 @@ def test_a_wrong_backend_is_one_line_before_any_worker_starts(tmp_path):
 
 
 @pytest.mark.server
-def test_the_gateway_over_triton_gives_what_wux_denoise_gives(served, wav_file, tmp_path):
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_the_gateway_over_triton_gives_what_wux_denoise_gives(served, wav_file, tmp_path, protocol):
     from fastapi.testclient import TestClient
 
     from wux.gateway.app import create_app
     from wux.gateway.config import GatewayConfig
 
     info, _ = served
+    url = info.grpc_url if protocol == "grpc" else info.http_url
     ok(invoke("denoise", wav_file, "-o", tmp_path / "cli.wav", "--url", info.grpc_url))
-    with TestClient(create_app(GatewayConfig(urls=(info.grpc_url,)))) as c:
+    with TestClient(create_app(GatewayConfig(urls=(url,), protocol=protocol))) as c:
         answer = c.post("/v1/denoise", files={"audio": ("noisy.wav", wav_file.read_bytes())})
         ready = c.get("/readyz").json()
     assert answer.status_code == 200, answer.text
     out, _ = sf.read(io.BytesIO(answer.content), dtype="float32")
     assert si_snr_db(out, read_audio(tmp_path / "cli.wav")) >= 60
-    assert ready["backend"] == f"Triton {info.grpc_url}"
+    assert ready["backend"] == f"Triton {url}"
 
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
