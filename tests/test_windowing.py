@@ -90,3 +90,14 @@ def test_plan_validation():
 
     plan = AudioContract(align=32, context=100, crossfade=10, chunk=1024).window
     assert (plan.context, plan.crossfade, plan.hop) == (128, 32, 1024 - 256 - 32)
+
+
+def test_a_long_context_gets_a_longer_default_window():
+    """1.024 s unless the two contexts would take more than a quarter of it; a declared chunk is kept."""
+    from wux.contract import MAX_CONTEXT_SHARE, AudioContract
+
+    short = AudioContract(align=32, context=640)
+    assert short.chunk == 16384
+    long = AudioContract(align=32, context=4704)
+    assert long.chunk % 32 == 0 and 2 * 4704 / long.chunk <= MAX_CONTEXT_SHARE < 2 * 4704 / (long.chunk - 32)
+    assert AudioContract(align=32, context=4704, chunk=16384).chunk == 16384
