@@ -95,10 +95,11 @@ causal-model: install sysdeps
 	PRESET=causal RECIPE=classic MINUTES=60 MAX_MINUTES=24 EPOCHS=40 AUGMENT="--augment-probability 0.3 --no-remix" \
 	  bash perf/train_default_model.sh
 
-# The context model: the rich corpus (120 minutes), half a second of context, remixing, 65 minutes of training
+# The context model: the rich corpus (120 minutes), half a second of context, remixing, 157 minutes of training
+# in one run (the bundled one was trained in three resumed runs of 65, 41 and 51 minutes: CONTEXT_PROVENANCE.md)
 # (about 75 minutes in all on 2 CPU cores; wux/model/default/context.wux.pt).
 context-model: install sysdeps
-	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=65 EPOCHS=100 AUGMENT="--augment-probability 0.4" \
+	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=157 EPOCHS=200 AUGMENT="--augment-probability 0.4" \
 	  bash perf/train_default_model.sh
 
 clean:

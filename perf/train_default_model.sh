@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild a bundled model with wux's own tools: corpus, training, evaluation (beside RNNoise and spectral
 # gating), bundling. From the repository root: `make default-model`, `make causal-model` (classic corpus,
-# 24 minutes, no remixing: as they were made) or `make context-model` (rich corpus, 65 minutes). Training stops
+# 24 minutes, no remixing: as they were made) or `make context-model` (rich corpus, 157 minutes). Training stops
 # at MAX_MINUTES, so the steps reached depend on the machine's speed; the PROVENANCE files record them.
 set -euo pipefail
 WUX=${WUX:-.venv/bin/wux}
