@@ -97,7 +97,7 @@ causal-model: install sysdeps
 
 # The context model: the rich corpus (120 minutes), half a second of context, remixing, 157 minutes of training
 # in one run (the bundled one was trained in three resumed runs of 65, 41 and 51 minutes: CONTEXT_PROVENANCE.md)
-# (about 75 minutes in all on 2 CPU cores; wux/model/default/context.wux.pt).
+# (about 170 minutes in all on 2 CPU cores, evaluation included; wux/model/default/context.wux.pt).
 context-model: install sysdeps
 	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=157 EPOCHS=200 AUGMENT="--augment-probability 0.4" \
 	  bash perf/train_default_model.sh

@@ -9,9 +9,11 @@ Starts a real tritonserver on 127.0.0.1 with the streaming model `wux triton` ge
     `wux perf --streams`), speech frames as input, its per-request timestamps exported
     (`--profile-export-file`); a frame later than one frame period after it was sent is a deadline miss;
   - `wux perf --streams N` (wux.perf.streams), the same frames' size, pace and deadline.
-perf_analyzer is C++: its client costs the shared CPU a fraction of what the Python load generator does (about
-0.5 ms of CPU a frame), so the two together say how much of a miss is the server's and how much the client's.
-Needs `make perf-tools`. Prints JSON.
+The clocks differ in one way: perf_analyzer times a frame from when it was sent, `wux perf` from when it was due
+(a frame a lagging client sends late counts against it); perf_analyzer says what share of its requests it sent
+late (`sent_late_percent`, absent when none). perf_analyzer is C++: its client costs the shared CPU a fraction
+of what the Python load generator does (about 0.5 ms of CPU a frame), so the two together say how much of a
+miss is the server's and how much the client's. Needs `make perf-tools`. Prints JSON.
 """
 
 from __future__ import annotations
@@ -67,13 +69,15 @@ def perf_analyzer_level(binary: Path, url: str, n: int, frame: int, rate: int, s
     cmd = [str(binary), "-m", STREAM_MODEL, "-u", url, "-i", "grpc", "--shape", f"frame:1,{frame}",
            "--input-data", str(data), "--request-rate-range", f"{per_second:g}:{per_second:g}",
            "--request-distribution", "constant", "--num-of-sequences", str(n), "--serial-sequences",
-           "--sequence-length", str(steps), "--request-count", str(n * steps),
+           "--sequence-length", str(steps), "--sequence-length-variation", "0", "--request-count", str(n * steps),
            "--profile-export-file", str(export)]
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     if run.returncode != 0:
         raise SystemExit(f"perf_analyzer failed: {run.stderr.strip() or run.stdout[-800:]}")
     latencies, unanswered = request_latencies_s(export)
     export.unlink()
+    if not latencies and not unanswered:
+        raise SystemExit("perf_analyzer's profile export held no request this script could read")
     return summary(latencies, unanswered, period_s, run.stdout)
 
 

@@ -116,7 +116,8 @@ class AudioContract:
         if self.align < 1 or self.context < 0:
             raise ConfigError(f"align must be >= 1 and context >= 0, got {self.align} / {self.context}")
         if not self.chunk:
-            object.__setattr__(self, "chunk", default_chunk(self.sample_rate, self.context, self.grid))
+            context = round_up(self.context, self.align)  # as the window plan rounds it
+            object.__setattr__(self, "chunk", default_chunk(self.sample_rate, context, self.grid))
         if not self.crossfade:
             object.__setattr__(self, "crossfade",
                                round_up(round(self.sample_rate * DEFAULT_CROSSFADE_SECONDS), self.align))

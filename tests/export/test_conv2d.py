@@ -75,3 +75,34 @@ def test_each_attribute_gains_a_height_of_one(name, value, want):
     from wux.export.conv2d import widen
 
     assert widen(name, value) == want
+
+
+class SharedWeight(nn.Module):
+    """One convolution applied twice: its weight is one initializer read by two nodes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 3, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(torch.relu(self.conv(x)))
+
+
+def test_a_weight_shared_by_two_convolutions_gets_one_twin():
+    torch.manual_seed(1)
+    model = onnx_model(SharedWeight(), (1, 3, 32))
+    before = onnx.ModelProto()
+    before.CopyFrom(model)
+    assert as_2d_convolutions(model) == 2
+    onnx.checker.check_model(model)
+    names = [t.name for t in model.graph.initializer]
+    assert len(names) == len(set(names)) and conv_weight_ranks(model) == [4, 4]
+    x = np.random.default_rng(1).standard_normal((2, 3, 40)).astype(np.float32)
+    np.testing.assert_allclose(run(model, x), run(before, x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_graph_before_opset_13_is_left_as_it_is():
+    model = onnx_model(Convs(), (1, 2, 64))
+    model.opset_import[0].version = 12
+    before = model.SerializeToString()
+    assert as_2d_convolutions(model) == 0 and model.SerializeToString() == before
