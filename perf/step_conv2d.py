@@ -2,8 +2,9 @@
 
     .venv/bin/python perf/step_conv2d.py [--checkpoint causal] [--frame 320] [--rounds 6]
 
-Exports the checkpoint's step model to ONNX once (torch.onnx, as `wux export` does before its rewrite), makes the
-2-D twin with wux.export.conv2d, and times both on one thread (as Triton's stream instances run them),
+Exports the checkpoint's step model to ONNX once (wux.export.step.step_onnx, as `wux export` does before its
+rewrite), makes the 2-D twin with wux.export.conv2d, and times both on one thread (as Triton's stream instances
+run them),
 alternating rounds so this VM's drifting speed hits both alike. Prints JSON: ms per call at batch 1, 4, 8, the
 ratio, and the largest difference between the two outputs.
 """
@@ -20,28 +21,23 @@ import numpy as np
 
 
 def export_1d(checkpoint: str, folder: Path, frame: int) -> Path:
-    import torch
+    import onnx
 
-    from wux.contract import STEP_DENOISED, STEP_FRAME, STEP_NEXT_STATE, STEP_STATE
-    from wux.export.step import STEP_OPSET, step_model_of
+    from wux.export.step import step_model_of, step_onnx
     from wux.model.load import ModelSource, load_model
 
-    step = step_model_of(load_model(ModelSource(checkpoint=checkpoint)).module)
     path = folder / "step_1d.onnx"
-    with torch.no_grad():
-        torch.onnx.export(step, (torch.zeros(1, 1, frame), step.initial_state(1)), str(path),
-                          input_names=[STEP_FRAME, STEP_STATE], output_names=[STEP_DENOISED, STEP_NEXT_STATE],
-                          opset_version=STEP_OPSET, dynamo=False,
-                          dynamic_axes={STEP_FRAME: {0: "batch", 2: "frame"}, STEP_STATE: {0: "batch"}})
+    onnx.save(step_onnx(step_model_of(load_model(ModelSource(checkpoint=checkpoint)).module), frame), str(path))
     return path
 
 
 def session(path: Path):
+    """One thread, no spinning: as Triton's stream instances run it."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    from wux.ort_settings import OrtOptions
+
+    options = OrtOptions(intra_op_threads=1, inter_op_threads=1).session_options(ort)
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

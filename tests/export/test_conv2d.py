@@ -38,6 +38,16 @@ def run(model, x):
     return session.run(None, {"x": x})[0]
 
 
+def rewritten(module, shape):
+    """(the exported graph as torch wrote it, the same graph rewritten and checked, how many were rewritten)"""
+    before = onnx_model(module, shape)
+    model = onnx.ModelProto()
+    model.CopyFrom(before)
+    count = as_2d_convolutions(model)
+    onnx.checker.check_model(model)
+    return before, model, count
+
+
 def conv_weight_ranks(model):
     inits = {t.name: len(t.dims) for t in model.graph.initializer}
     return [inits[n.input[1]] for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
@@ -45,11 +55,8 @@ def conv_weight_ranks(model):
 
 def test_the_rewritten_graph_computes_the_same_at_any_batch_and_length():
     torch.manual_seed(0)
-    model = onnx_model(Convs(), (2, 2, 64))
-    before = onnx.ModelProto()
-    before.CopyFrom(model)
-    assert as_2d_convolutions(model) == 4
-    onnx.checker.check_model(model)
+    before, model, count = rewritten(Convs(), (2, 2, 64))
+    assert count == 4
     assert conv_weight_ranks(before) == [3, 3, 3, 3] and conv_weight_ranks(model) == [4, 4, 4, 4]
     assert [i.name for i in model.graph.input] == ["x"] and [o.name for o in model.graph.output] == ["y"]
     assert len(model.graph.initializer) == len(before.graph.initializer) + 1  # the 3-D weights gone, one axis added
@@ -90,11 +97,8 @@ class SharedWeight(nn.Module):
 
 def test_a_weight_shared_by_two_convolutions_gets_one_twin():
     torch.manual_seed(1)
-    model = onnx_model(SharedWeight(), (1, 3, 32))
-    before = onnx.ModelProto()
-    before.CopyFrom(model)
-    assert as_2d_convolutions(model) == 2
-    onnx.checker.check_model(model)
+    before, model, count = rewritten(SharedWeight(), (1, 3, 32))
+    assert count == 2
     names = [t.name for t in model.graph.initializer]
     assert len(names) == len(set(names)) and conv_weight_ranks(model) == [4, 4]
     x = np.random.default_rng(1).standard_normal((2, 3, 40)).astype(np.float32)

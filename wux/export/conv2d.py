@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from wux.export.graph import default_opset
+
 CONV_OPS = ("Conv", "ConvTranspose")
 WIDENED = ("kernel_shape", "strides", "dilations", "output_padding", "output_shape")  # 1-D lists -> [1, *v]
 MIN_OPSET = 13  # Unsqueeze / Squeeze take their axes as an input from opset 13
@@ -23,8 +25,7 @@ def as_2d_convolutions(model) -> int:
     from onnx import AttributeProto, helper, numpy_helper
 
     graph = model.graph
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    if opset < MIN_OPSET or any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS)
+    if (default_opset(model) or 0) < MIN_OPSET or any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS)
                                 for n in graph.node for a in n.attribute):
         return 0
     inits = {t.name: t for t in graph.initializer}

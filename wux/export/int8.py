@@ -33,6 +33,7 @@ from wux.contract import AudioContract
 from wux.data.audio import list_audio_files, read_audio
 from wux.errors import ExportError, NotFaithful, WuxError, first_line
 from wux.export.check import Outcome
+from wux.export.graph import default_opset
 from wux.export.polyphase import rewrite_transposed_convolutions
 from wux.resources import SAMPLE_NOISY, bundled
 from wux.runtime.base import TensorIO
@@ -236,5 +237,5 @@ def export_int8(job) -> Outcome:
                     "si_snr_vs_fp32_db": s} for p, s in trials.scores.items()],
         "method_errors": trials.errors, "activation_timing_ms": timing,
         "exporter": source.details.get("exporter"), "transposed_convolutions_as_polyphase": rewritten,
-        "opset": next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None),
+        "opset": default_opset(proto),
     })

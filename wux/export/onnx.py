@@ -9,6 +9,7 @@ import warnings
 from wux.errors import ExportError, WuxError
 from wux.export.check import Outcome, dynamic_shapes, failure, fixed_shapes, unfaithful
 from wux.export.fp16 import convert_to_fp16
+from wux.export.graph import default_opset
 from wux.export.int8 import export_int8
 from wux.export.spec import Profile
 from wux.runtime.onnxruntime import OrtRunner
@@ -104,9 +105,8 @@ def onnx_facts(proto) -> dict:
     def dims(value_info):
         return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
 
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     return {
-        "opset": opset, "nodes": len(proto.graph.node),
+        "opset": default_opset(proto), "nodes": len(proto.graph.node),
         "inputs": {i.name: dims(i) for i in proto.graph.input},
         "outputs": {o.name: dims(o) for o in proto.graph.output},
     }

@@ -80,38 +80,50 @@ def step_model_of(module):
 
 
 def export_step_models(step, folder: Path, frame: int, sample_rate: int) -> StreamingRecord:
-    """Write step.pt (traced TorchScript) and step.onnx into `folder`; the record lists them."""
+    """Write step.pt (traced TorchScript) and step.onnx (its convolutions 2-D: wux.export.conv2d, 1.2x faster a
+    frame) into `folder`; the record lists them."""
+    import onnx
     import torch
 
+    from wux.export.conv2d import as_2d_convolutions
+
     folder = Path(folder)
-    frame_in = torch.zeros(1, 1, frame)
-    state_in = step.initial_state(1)
     record = StreamingRecord(step.total_stride, frame, step.state_size, sample_rate)
     with torch.inference_mode(False), torch.no_grad():
-        traced = torch.jit.trace(step, (frame_in, state_in), check_trace=False)
-        traced.save(str(folder / STEP_FILES["torchscript"]))
-        torch.onnx.export(
-            step, (frame_in, state_in), str(folder / STEP_FILES["onnx"]), input_names=[FRAME, STATE],
-            output_names=[DENOISED, NEXT_STATE], opset_version=STEP_OPSET, dynamo=False,
-            dynamic_axes={FRAME: {0: "batch", 2: "frame"}, STATE: {0: "batch"},
-                          DENOISED: {0: "batch", 2: "frame"}, NEXT_STATE: {0: "batch"}})
-    with_2d_convolutions(folder / STEP_FILES["onnx"])
+        traced = torch.jit.trace(step, step_example(step, frame), check_trace=False)
+    traced.save(str(folder / STEP_FILES["torchscript"]))
+    model = step_onnx(step, frame)
+    if as_2d_convolutions(model):
+        onnx.checker.check_model(model)
+    onnx.save(model, str(folder / STEP_FILES["onnx"]))
     for fmt, name in STEP_FILES.items():
         path = folder / name
         record.artifacts.append(StepArtifact(fmt, name, sha256_file(path), path.stat().st_size))
     return record
 
 
-def with_2d_convolutions(path: Path) -> None:
-    """Rewrite the step ONNX file's 1-D convolutions as 2-D ones (wux.export.conv2d: 1.2x faster per frame)."""
+def step_example(step, frame: int):
+    """One frame of silence and a fresh state: the example inputs the step model is traced with."""
+    import torch
+
+    return torch.zeros(1, 1, frame), step.initial_state(1)
+
+
+def step_onnx(step, frame: int):
+    """The step model as torch.onnx writes it (an onnx.ModelProto; batch and frame length dynamic)."""
+    import io
+
     import onnx
+    import torch
 
-    from wux.export.conv2d import as_2d_convolutions
-
-    model = onnx.load(str(path))
-    if as_2d_convolutions(model):
-        onnx.checker.check_model(model)
-        onnx.save(model, str(path))
+    buffer = io.BytesIO()
+    with torch.inference_mode(False), torch.no_grad():
+        torch.onnx.export(
+            step, step_example(step, frame), buffer, input_names=[FRAME, STATE],
+            output_names=[DENOISED, NEXT_STATE], opset_version=STEP_OPSET, dynamo=False,
+            dynamic_axes={FRAME: {0: "batch", 2: "frame"}, STATE: {0: "batch"},
+                          DENOISED: {0: "batch", 2: "frame"}, NEXT_STATE: {0: "batch"}})
+    return onnx.load_from_string(buffer.getvalue())
 
 
 def load_step(folder: Path, record: StreamingRecord, fmt: str = "onnx", threads: int | None = None) -> StepRunner:
