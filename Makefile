@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch; installed before the package so that pip never pulls a CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install sysdeps demo test lint bench gpu-check perf-tools perf-compare default-model causal-model context-model soak clean
+.PHONY: install sysdeps demo test lint bench gpu-check perf-tools perf-compare default-model classic-model causal-model soak clean
 
 # Extras the demo and the tests use. The Triton server and the python backend's numpy<2 packages are
 # fetched into .venv/wux-triton by `python -m wux.triton_repo.provision` (wux serve would on first use).
@@ -85,22 +85,23 @@ perf-tools: install
 perf-compare: perf-tools
 	$(PY) perf/perf_compare.py
 
-# Rebuild the bundled default model from scratch, as it was made: classic corpus, 24 minutes on 2 CPU cores.
+# Rebuild the bundled default model from scratch: the rich corpus (120 minutes), half a second of context,
+# remixing, TRAIN_MINUTES of training in one run (the bundled one was trained in resumed runs that add up to
+# that: PROVENANCE.md), evaluation beside RNNoise and spectral gating; about 15 minutes more than the training.
+TRAIN_MINUTES ?= 237
 default-model: install sysdeps
-	RECIPE=classic MINUTES=60 MAX_MINUTES=24 EPOCHS=40 AUGMENT="--augment-probability 0.3 --no-remix" \
-	  bash perf/train_default_model.sh
+	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=$(TRAIN_MINUTES) EPOCHS=300 AUGMENT="--augment-probability 0.4" \
+	  NAME=default bash perf/train_default_model.sh
 
-# The causal twin (streaming), made the same way (wux/model/default/causal.wux.pt).
+# The classic model the default replaced, as it was made: classic corpus, 24 minutes on 2 CPU cores.
+classic-model: install sysdeps
+	RECIPE=classic MINUTES=60 MAX_MINUTES=24 EPOCHS=40 AUGMENT="--augment-probability 0.3 --no-remix" \
+	  NAME=classic bash perf/train_default_model.sh
+
+# The classic model's causal twin (streaming), made the same way (wux/model/default/causal.wux.pt).
 causal-model: install sysdeps
 	PRESET=causal RECIPE=classic MINUTES=60 MAX_MINUTES=24 EPOCHS=40 AUGMENT="--augment-probability 0.3 --no-remix" \
-	  bash perf/train_default_model.sh
-
-# The context model: the rich corpus (120 minutes), half a second of context, remixing, 157 minutes of training
-# in one run (the bundled one was trained in three resumed runs of 65, 41 and 51 minutes: CONTEXT_PROVENANCE.md)
-# (about 170 minutes in all on 2 CPU cores, evaluation included; wux/model/default/context.wux.pt).
-context-model: install sysdeps
-	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=157 EPOCHS=200 AUGMENT="--augment-probability 0.4" \
-	  bash perf/train_default_model.sh
+	  NAME=causal bash perf/train_default_model.sh
 
 clean:
 	rm -rf build demo_out .pytest_cache

@@ -1,8 +1,9 @@
 """Copy a trained default model, its demo sample and its provenance into wux/model/default/.
 
-Usage: python perf/bundle_default_model.py [--name causal] CKPT CORPUS TRAIN_JSON EVAL_JSON "COMMAND" ...
-The commands are recorded verbatim in PROVENANCE.md: pass exactly what was run. --name causal bundles the
-causal twin instead (causal.wux.pt, causal_provenance.json, CAUSAL_PROVENANCE.md; the demo sample stays).
+Usage: python perf/bundle_default_model.py [--name NAME] CKPT CORPUS TRAIN_JSON EVAL_JSON "COMMAND" ...
+The commands are recorded verbatim in PROVENANCE.md: pass exactly what was run. --name classic or causal
+bundles that model instead (e.g. causal.wux.pt, causal_provenance.json, CAUSAL_PROVENANCE.md; the demo sample
+stays: it belongs to the default).
 """
 
 from __future__ import annotations

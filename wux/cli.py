@@ -398,7 +398,7 @@ def export(
     max_len: Annotated[Optional[int], typer.Option(help="Longest input, samples (default 4 x chunk)")] = None,
     fixed_length: Annotated[bool, typer.Option(help="Export at the chunk length only (no dynamic length)")] = False,
     calibration: Annotated[Optional[Path], typer.Option(
-        help="INT8: audio files or a folder to calibrate on (default: the bundled noisy sample)")] = None,
+        help="INT8: audio files or a folder to calibrate on (default: the bundled sample in every noise)")] = None,
     eval_data: Annotated[Optional[Path], typer.Option(
         help="INT8 gate: speech with clean references, VoiceBank+DEMAND layout (default: the bundled set)")] = None,
     device: DeviceOpt = "cpu",

@@ -52,7 +52,7 @@ class ExportRequest:
     fixed_length: bool = False
     verify: bool = True
     trt: TrtOptions = TrtOptions()
-    calibration: Path | None = None  # INT8: audio to calibrate on (None: the bundled noisy sample)
+    calibration: Path | None = None  # INT8: audio to calibrate on (None: the bundled sample with every noise family)
     eval_data: Path | None = None  # INT8's task gate: speech with clean references (None: the bundled set)
     stream_frame_ms: float = 20.0  # a causal model's step files are verified (and served) at this frame
 

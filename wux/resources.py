@@ -6,11 +6,12 @@ from importlib import resources
 from pathlib import Path
 
 DEFAULT_CHECKPOINT = "default.wux.pt"
-# Bundled models by the name `--checkpoint NAME` takes (when no file of that name exists): the default; its
-# causal twin for streaming (`make causal-model`, CAUSAL_PROVENANCE.md); and the context model, trained on the
-# rich corpus with half a second of context (`make context-model`, CONTEXT_PROVENANCE.md), the default's
-# successor once its INT8 export passes the task gate.
-BUNDLED_MODELS = {"default": DEFAULT_CHECKPOINT, "causal": "causal.wux.pt", "context": "context.wux.pt"}
+# Bundled models by the name `--checkpoint NAME` takes (when no file of that name exists): the default, trained
+# on the rich corpus (Festival and espeak-ng voices, ten noise kinds, rooms) with half a second of context
+# (`make default-model`, PROVENANCE.md); the classic model it replaced (78 ms of context, espeak-ng voices and six
+# noise kinds; `make classic-model`, CLASSIC_PROVENANCE.md); and the classic model's causal twin for streaming
+# (`make causal-model`, CAUSAL_PROVENANCE.md).
+BUNDLED_MODELS = {"default": DEFAULT_CHECKPOINT, "classic": "classic.wux.pt", "causal": "causal.wux.pt"}
 # What each bundled model was made from and measured at when it was bundled (perf/bundle_default_model.py).
 PROVENANCE_FILES = {name: ("" if name == "default" else f"{name}_") + "provenance.json" for name in BUNDLED_MODELS}
 SAMPLE_NOISY = "sample_noisy.wav"

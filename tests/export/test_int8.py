@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from tests.test_cli import invoke
-from wux.export.int8 import METHODS, TARGET_DB
+from wux.export.int8 import METHODS, SELECTION_SHARE
 from wux.export.manifest import read_manifest
 from wux.metrics import si_snr_db
 from wux.triton_repo.server import TritonServer
@@ -45,7 +45,8 @@ def ok(result) -> dict:
 
 @pytest.fixture(scope="module")
 def int8_export(tmp_path_factory):
-    """The bundled model exported to ONNX FP32 and INT8 (calibrated on the bundled sample), gate passed."""
+    """The bundled model exported to ONNX FP32 and INT8 (calibrated on the bundled sample in every noise
+    family), gate passed."""
     out = tmp_path_factory.mktemp("int8") / "build"
     report = ok(invoke("export", "--to", "onnx", "--precision", "fp32", "--precision", "int8", "-o", out, "--json"))
     return out, report
@@ -65,7 +66,11 @@ def test_int8_export_records_how_it_was_quantized_and_passes_the_task_gate(int8_
     details = read_manifest(out).artifact("onnx", "int8").details
     assert details["calibration_method"] in METHODS and details["activation_type"] in ("uint8", "int8")
     assert details["quantized"] and details["kept_fp32"]  # the bundled model needs some layers kept in FP32
-    assert details["held_out_si_snr_vs_fp32_db"] >= TARGET_DB
+    # layers were chosen by the task's own measure on the held-out calibration speech, with margin to spare
+    assert "SI-SNR improvement" in details["selection_rule"]
+    assert details["held_out_mean_drop_db"] <= SELECTION_SHARE * tol.max_mean_drop_db
+    assert details["held_out_worst_drop_db"] <= SELECTION_SHARE * tol.max_worst_drop_db
+    assert all(t["mean_drop_db"] is not None for t in details["trials"])
     assert len(details["sensitivity_db"]) == len(details["quantized"]) + len(details["kept_fp32"])
 
 
@@ -103,12 +108,13 @@ def test_int8_runs_in_process_and_in_a_triton_repository(int8_export, wav_file, 
 
 @pytest.mark.slow
 def test_calibration_on_silence_fails_the_gate_and_writes_nothing(tmp_path):
+    """Audio without clean references: layers chosen by closeness to FP32 instead, and the gate still judges."""
     silence = tmp_path / "silence"
     silence.mkdir()
     sf.write(silence / "quiet.wav", np.zeros(48_000, np.float32), 16_000)
     out = tmp_path / "build"
-    result = invoke("export", "--to", "onnx", "--precision", "fp32", "--precision", "int8", "--calibration", silence,
-                    "-o", out)
+    result = invoke("export", "classic", "--to", "onnx", "--precision", "fp32", "--precision", "int8",
+                    "--calibration", silence, "-o", out)
     assert result.exit_code == 1, result.output
     assert "INT8 not faithful" in result.output and "would have passed with a mean drop of" in result.output
     assert "nothing was written" in result.output and not out.exists()

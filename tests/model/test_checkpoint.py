@@ -17,7 +17,7 @@ from wux.model.checkpoint import (
 )
 from wux.model.config import TINY, WaveUNetConfig, load_config_json
 from wux.model.waveunet import WaveUNet
-from wux.resources import BUNDLED_MODELS, bundled
+from wux.resources import BUNDLED_MODELS, PROVENANCE_FILES, bundled
 
 
 def test_round_trip_keeps_config_weights_and_record(tmp_path):
@@ -41,14 +41,14 @@ def test_file_loads_with_weights_only(tmp_path):
 
 
 def test_format_1_files_still_load(tmp_path, tiny_checkpoint):
-    """wux 0.1 wrote the config at the top level (the bundled model is such a file)."""
+    """wux 0.1 wrote the config at the top level (the bundled classic model is such a file)."""
     payload = torch.load(tiny_checkpoint, weights_only=True)
     old = {**{k: v for k, v in payload.items() if k != "model"}, "format_version": 1,
            "config": payload["model"]["config"]}
     torch.save(old, tmp_path / "v1.wux.pt")
     ckpt = load_checkpoint(tmp_path / "v1.wux.pt")
     assert ckpt.config == TINY and ckpt.family == "waveunet"
-    assert torch.load(load_checkpoint(None).path, weights_only=True)["format_version"] == 1
+    assert torch.load(load_checkpoint("classic").path, weights_only=True)["format_version"] == 1
 
 
 def test_save_is_atomic_on_failure(tmp_path, monkeypatch):
@@ -188,6 +188,7 @@ def test_bundled_models_by_name_unless_a_file_has_that_name(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     assert resolve_checkpoint_path(None) == bundled(BUNDLED_MODELS["default"])
     assert resolve_checkpoint_path("causal") == bundled(BUNDLED_MODELS["causal"])
+    assert resolve_checkpoint_path("classic") == bundled(BUNDLED_MODELS["classic"])
     shutil.copy(tiny_checkpoint, tmp_path / "causal")  # a file of that name is what the user meant
     assert resolve_checkpoint_path("causal") == Path("causal")
     assert resolve_checkpoint_path("other.wux.pt") == Path("other.wux.pt")
@@ -205,15 +206,15 @@ def test_the_bundled_causal_model_streams_and_reports_its_latency():
     assert report["streaming"]["algorithmic_latency_ms"] <= 40 and report["training"]
 
 
-def test_the_bundled_context_model_sees_half_a_second_and_records_its_test_split():
+def test_the_bundled_default_model_sees_half_a_second_and_records_its_test_split():
     from tests.test_cli import invoke
 
-    result = invoke("info", "context", "--json")
+    result = invoke("info", "--json")
     assert result.exit_code == 0, result.output
     contract = json.loads(result.output)["contract"]
     assert contract["receptive_field"] / contract["sample_rate"] > 0.5
-    record = json.loads(bundled("context_provenance.json").read_text())
-    assert record["checkpoint_sha256"] == sha256_file(bundled(BUNDLED_MODELS["context"]))
+    record = json.loads(bundled(PROVENANCE_FILES["default"]).read_text())
+    assert record["checkpoint_sha256"] == sha256_file(bundled(BUNDLED_MODELS["default"]))
     rows = {(r["group"], r["system"]): r for r in record["eval"]["rows"]}
     model = record["eval"]["model"]
     # on its unseen-voice test split it beats both baselines on SI-SNR improvement and PESQ (as recorded)

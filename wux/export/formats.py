@@ -46,7 +46,7 @@ class ExportJob:
     folder: Path
     trt: TrtOptions = TrtOptions()
     sources: dict[str, Outcome] = field(default_factory=dict)  # artifacts exported before, by key
-    calibration: Path | None = None  # INT8: audio to calibrate on (None: the bundled noisy sample)
+    calibration: Path | None = None  # INT8: audio to calibrate on (None: the bundled sample with every noise family)
 
     @property
     def path(self) -> Path:

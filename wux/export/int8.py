@@ -6,11 +6,15 @@ FMA). Measured on the bundled model, quantizing every convolution lost 1.6 dB of
 unseen speech: the raw waveform at the input and the full-rate layers near the output do not survive
 8 bits, the middle of the network loses nothing. Transposed convolutions have no 8-bit kernel in
 onnxruntime, so they are first rewritten as ordinary ones (wux.export.polyphase, exact; on the bundled
-model this took INT8 from 1.55x to 2.0x FP32's speed). Then each choice is measured, on speech windows
-held out from calibration, by the INT8 output's worst-window SI-SNR against the FP32 graph's:
-  - the calibration method (min-max, percentile, entropy), all convolutions quantized;
-  - which convolutions to quantize: each one alone, for its sensitivity; then the largest set of the least
-    sensitive ones whose combined output stays within TARGET_DB of FP32 (a binary search over how many);
+model this took INT8 from 1.55x to 2.0x FP32's speed). Then each choice is measured on speech windows
+held out from calibration:
+  - the calibration method (min-max, percentile, entropy), all convolutions quantized: the best worst-window
+    SI-SNR of the INT8 output against the FP32 graph's;
+  - which convolutions to quantize: each one alone, for its sensitivity (that SI-SNR against FP32); then the
+    largest set of the least sensitive ones (a binary search over how many) that still denoises as well as
+    FP32. Where the calibration speech has clean references (the default set, below) that is the task
+    gate's own measure, the drop in SI-SNR improvement, within SELECTION_SHARE of the gate's limits; on
+    audio without references (--calibration), the combined output within TARGET_DB of FP32;
   - the activation type (unsigned or signed 8-bit; weights signed, per channel): both timed, interleaved,
     on this machine, the faster kept (signed activations ran slower than FP32 here: 0.8-0.9x).
 Whether the result is good enough is not decided here: wux verify's task gate judges the SI-SNR
@@ -31,22 +35,30 @@ import numpy as np
 
 from wux.contract import AudioContract
 from wux.data.audio import list_audio_files, read_audio
+from wux.data.noise import make_noise, mix_at_snr
+from wux.data.synth import RICH
 from wux.errors import ExportError, NotFaithful, WuxError, first_line
 from wux.export.check import Outcome
 from wux.export.graph import default_opset
 from wux.export.polyphase import rewrite_transposed_convolutions
-from wux.resources import SAMPLE_NOISY, bundled
+from wux.metrics import si_snr_db
+from wux.resources import SAMPLE_CLEAN, SAMPLE_NOISY, bundled
 from wux.runtime.base import TensorIO
 from wux.runtime.onnxruntime import OrtRunner
 from wux.tools import require
 from wux.verify.compare import si_snr_exact
+from wux.verify.tolerance import TASK_TOLERANCES, TaskTolerance
 
 METHODS = ("minmax", "percentile", "entropy")
 ACTIVATION_TYPES = ("uint8", "int8")
 QUANTIZED_OPS = ("Conv", "ConvTranspose")  # elementwise ops stay FP32: no requantizing between them
-# Held-out windows must stay this close to FP32 (worst window, SI-SNR). Measured on the bundled model: at
-# 42 dB the gate's mean drop in SI-SNR improvement was 0.30 dB (its limit), at 46.6 dB 0.21 dB, at 52 dB 0.11.
+# Without clean references, held-out windows must stay this close to FP32 (worst window, SI-SNR). Measured on
+# the classic model: at 42 dB the gate's mean drop in SI-SNR improvement was 0.30 dB (its limit), at 46.6 dB
+# 0.21 dB, at 52 dB 0.11; on the default model 46.2 dB gave a 0.04 dB mean drop (7 of 24 convolutions in 8 bits).
 TARGET_DB = 45.0
+# With clean references, the chosen layers may lose this share of the task gate's limits on the held-out
+# calibration speech: the rest is margin for the gate's own, different speech.
+SELECTION_SHARE = 0.25
 CALIBRATION_WINDOWS = 32
 HELD_OUT_WINDOWS = 16
 
@@ -61,22 +73,57 @@ class Plan:
         return Plan(**{**asdict(self), **changes})
 
 
-def calibration_windows(contract: AudioContract, folder: Path | None, count: int, seed: int = 0) -> np.ndarray:
-    """[count, chunk] windows of speech: from `folder`'s audio, else the bundled noisy sample."""
-    paths = list_audio_files([Path(folder)]) if folder else [bundled(SAMPLE_NOISY)]
-    if not paths:
-        raise WuxError("no .wav or .flac files to calibrate on", folder)
-    waves = [read_audio(p, contract.sample_rate, downmix=True, resample=True) for p in paths]
+@dataclass(frozen=True)
+class Windows:
+    """[count, chunk] windows of noisy speech, and of the clean speech under them where it is known."""
+
+    noisy: np.ndarray
+    clean: np.ndarray | None = None
+
+    def split(self, at: int) -> tuple[Windows, Windows]:
+        clean = (None, None) if self.clean is None else (self.clean[:at], self.clean[at:])
+        return Windows(self.noisy[:at], clean[0]), Windows(self.noisy[at:], clean[1])
+
+
+def default_calibration_pairs(sample_rate: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(noisy, clean): the bundled noisy sample, and its clean speech mixed with every noise family the rich
+    corpus has, each at that recipe's lowest SNR. Ranges calibrated on one kind of noise clip the peaks of
+    another (calibrated on the noisy sample alone, the default model lost 2.2 dB on a clicks file at the
+    gate), and loud noise is where 8 bits lose most: with SNRs spread over -5..20 dB instead, the selection
+    kept 19 of 24 convolutions in 8 bits and the gate then measured a 1.19 dB drop on clicks at -3 dB; at
+    -5 dB it kept 10 and the gate's worst file lost 0.04 dB."""
+    clean = read_audio(bundled(SAMPLE_CLEAN), sample_rate, downmix=True, resample=True).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    snr = RICH.snr_range_db[0]
+    pairs = [(read_audio(bundled(SAMPLE_NOISY), sample_rate, downmix=True, resample=True), clean)]
+    for family in RICH.noise_families:
+        noise = make_noise(family, rng, len(clean), [clean], sample_rate, RICH.babble_talkers)
+        pairs.append((mix_at_snr(clean, noise, snr), clean))
+    return pairs
+
+
+def calibration_windows(contract: AudioContract, folder: Path | None, count: int, seed: int = 0) -> Windows:
+    """`count` windows of speech: from `folder`'s audio (no references), else the default pairs above."""
+    if folder:
+        paths = list_audio_files([Path(folder)])
+        if not paths:
+            raise WuxError("no .wav or .flac files to calibrate on", folder)
+        pairs = [(read_audio(p, contract.sample_rate, downmix=True, resample=True), None) for p in paths]
+    else:
+        pairs = default_calibration_pairs(contract.sample_rate, seed)
     rng = np.random.default_rng(seed)
     n = contract.chunk
-    rows = []
+    noisy, clean = [], []
     for i in range(count):
-        wave = waves[i % len(waves)]
+        wave, ref = pairs[i % len(pairs)]
         if len(wave) < n:
             wave = np.pad(wave, (0, n - len(wave)))
+            ref = None if ref is None else np.pad(ref, (0, n - len(ref)))
         start = int(rng.integers(0, len(wave) - n + 1))
-        rows.append(wave[start: start + n])
-    return np.stack(rows).astype(np.float32)
+        noisy.append(wave[start: start + n])
+        clean.append(None if ref is None else ref[start: start + n])
+    known = all(c is not None for c in clean)
+    return Windows(np.stack(noisy).astype(np.float32), np.stack(clean).astype(np.float32) if known else None)
 
 
 def reader(name: str, windows: np.ndarray):
@@ -118,21 +165,57 @@ def convolutions(path: Path) -> tuple[str, ...]:
 
 
 class Trials:
-    """Quantize-and-measure, each plan once, its worst held-out SI-SNR against FP32 remembered."""
+    """Quantize-and-measure, each plan once: its held-out output remembered, judged against FP32's."""
 
-    def __init__(self, src: Path, io: TensorIO, calib: np.ndarray, held_out: np.ndarray, work: Path):
+    def __init__(self, src: Path, io: TensorIO, calib: np.ndarray, held_out: Windows, work: Path):
         self.src, self.io, self.calib, self.held_out, self.work = src, io, calib, held_out, work
-        self.reference = OrtRunner(src, io)(held_out).astype(np.float64)
-        self.scores: dict[Plan, float] = {}
+        self.reference = OrtRunner(src, io)(held_out.noisy).astype(np.float64)
+        self.outputs: dict[Plan, np.ndarray] = {}
         self.errors: dict[str, str] = {}
+        limits = TASK_TOLERANCES["int8"]
+        self.allowed = TaskTolerance(SELECTION_SHARE * limits.max_mean_drop_db,
+                                     SELECTION_SHARE * limits.max_worst_drop_db)
+
+    def output(self, plan: Plan) -> np.ndarray:
+        if plan not in self.outputs:
+            path = self.work / f"trial_{len(self.outputs)}.onnx"
+            quantize(self.src, path, self.io, self.calib, plan)
+            self.outputs[plan] = OrtRunner(path, self.io)(self.held_out.noisy).astype(np.float64)
+        return self.outputs[plan]
 
     def score(self, plan: Plan) -> float:
-        if plan not in self.scores:
-            path = self.work / f"trial_{len(self.scores)}.onnx"
-            quantize(self.src, path, self.io, self.calib, plan)
-            out = OrtRunner(path, self.io)(self.held_out).astype(np.float64)
-            self.scores[plan] = min(si_snr_exact(o, r) for o, r in zip(out, self.reference))
-        return self.scores[plan]
+        """The worst held-out window's SI-SNR against FP32's output."""
+        return min(si_snr_exact(o, r) for o, r in zip(self.output(plan), self.reference))
+
+    def drops(self, plan: Plan) -> np.ndarray | None:
+        """Per held-out window, FP32's SI-SNR improvement minus the plan's (None without clean references)."""
+        if self.held_out.clean is None:
+            return None
+        return np.array([si_snr_db(r, c) - si_snr_db(o, c)
+                         for o, r, c in zip(self.output(plan), self.reference, self.held_out.clean)])
+
+    @property
+    def rule(self) -> str:
+        if self.held_out.clean is None:
+            return f"worst held-out window within {TARGET_DB:g} dB SI-SNR of FP32"
+        return (f"SI-SNR improvement on held-out speech at most {self.allowed.max_mean_drop_db:g} dB below FP32 "
+                f"on average and {self.allowed.max_worst_drop_db:g} dB on the worst window")
+
+    def acceptable(self, plan: Plan) -> bool:
+        drops = self.drops(plan)
+        if drops is None:
+            return self.score(plan) >= TARGET_DB
+        return drops.mean() <= self.allowed.max_mean_drop_db and drops.max() <= self.allowed.max_worst_drop_db
+
+    def record(self) -> list[dict]:
+        out = []
+        for plan in self.outputs:
+            drops = self.drops(plan)
+            out.append({"method": plan.method, "convolutions": len(plan.quantize),
+                        "activation_type": plan.activation_type, "si_snr_vs_fp32_db": self.score(plan),
+                        "mean_drop_db": None if drops is None else float(drops.mean()),
+                        "worst_drop_db": None if drops is None else float(drops.max())})
+        return out
 
 
 def choose_method(trials: Trials, convs: tuple[str, ...]) -> str:
@@ -151,16 +234,16 @@ def choose_method(trials: Trials, convs: tuple[str, ...]) -> str:
 
 
 def choose_layers(trials: Trials, method: str, convs: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, float]]:
-    """The most convolutions, least sensitive first, whose combined output stays within TARGET_DB; and each
+    """The most convolutions, least sensitive first, that together stay acceptable (Trials.rule); and each
     convolution's sensitivity (its held-out SI-SNR against FP32 when it alone runs in INT8)."""
     alone = {c: trials.score(Plan(method, (c,))) for c in convs}
     order = sorted(convs, key=lambda c: -alone[c])  # least harmful first
-    lo, hi = 0, len(order)  # lo: known to meet the target (none quantized does); hi: the most to try
-    if trials.score(Plan(method, tuple(order))) >= TARGET_DB:
+    lo, hi = 0, len(order)  # lo: known to be acceptable (none quantized is); hi: the most to try
+    if trials.acceptable(Plan(method, tuple(order))):
         return tuple(order), alone
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if trials.score(Plan(method, tuple(order[:mid]))) >= TARGET_DB:
+        if trials.acceptable(Plan(method, tuple(order[:mid]))):
             lo = mid
         else:
             hi = mid
@@ -213,28 +296,31 @@ def export_int8(job) -> Outcome:
         convs = convolutions(src)
         if not convs:
             raise ExportError("onnx int8: the graph has no convolution to quantize")
-        trials = Trials(src, io, windows[:CALIBRATION_WINDOWS], windows[CALIBRATION_WINDOWS:], Path(tmp))
+        calib, held_out = windows.split(CALIBRATION_WINDOWS)
+        trials = Trials(src, io, calib.noisy, held_out, Path(tmp))
         method = choose_method(trials, convs)
         chosen, sensitivity = choose_layers(trials, method, convs)
         if not chosen:
-            raise NotFaithful(f"onnx int8: INT8 not faithful: no convolution of this model runs in 8 bits within "
-                              f"{TARGET_DB:g} dB of FP32 on held-out calibration speech (best alone: "
-                              f"{max(sensitivity.values()):.1f} dB); export fp32 or fp16")
+            raise NotFaithful(f"onnx int8: INT8 not faithful: no convolution of this model runs in 8 bits under the "
+                              f"rule '{trials.rule}' (best alone: {max(sensitivity.values()):.1f} dB SI-SNR against "
+                              "FP32); export fp32 or fp16")
         activation, timing = faster_activation(trials, Plan(method, chosen), contract.chunk)
         plan = Plan(method, chosen, activation)
         quantize(src, job.path, io, trials.calib, plan)
-        held_out_db = trials.score(plan)
+        held_out_db, drops = trials.score(plan), trials.drops(plan)
+        trial_record = trials.record()
     proto = require("onnx").load(str(job.path))
     return Outcome(source.length, {
         "quantizer": "onnxruntime.quantization.quantize_static", "format": "QDQ", "per_channel": True,
         "weight_type": "int8", "activation_type": activation, "calibration_method": method,
         "quantized": list(chosen), "kept_fp32": [c for c in convs if c not in chosen],
-        "target_si_snr_vs_fp32_db": TARGET_DB, "held_out_si_snr_vs_fp32_db": held_out_db,
-        "calibration": str(job.calibration or "the bundled noisy sample"),
+        "selection_rule": trials.rule, "held_out_si_snr_vs_fp32_db": held_out_db,
+        "held_out_mean_drop_db": None if drops is None else float(drops.mean()),
+        "held_out_worst_drop_db": None if drops is None else float(drops.max()),
+        "calibration": str(job.calibration or "the bundled sample with every noise family"),
         "calibration_windows": CALIBRATION_WINDOWS, "held_out_windows": HELD_OUT_WINDOWS,
         "sensitivity_db": sensitivity,
-        "trials": [{"method": p.method, "convolutions": len(p.quantize), "activation_type": p.activation_type,
-                    "si_snr_vs_fp32_db": s} for p, s in trials.scores.items()],
+        "trials": trial_record,
         "method_errors": trials.errors, "activation_timing_ms": timing,
         "exporter": source.details.get("exporter"), "transposed_convolutions_as_polyphase": rewritten,
         "opset": default_opset(proto),
