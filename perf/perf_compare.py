@@ -1,7 +1,7 @@
 """`make perf-compare`: perf_analyzer and `wux perf` on the same model, shape and concurrency, one run.
 
 Starts a real tritonserver on 127.0.0.1 (python-backend core model of the bundled default model,
-chunk 16384), runs the real perf_analyzer 2.51 and then `wux perf` at each concurrency level,
+its default chunk), runs the real perf_analyzer 2.51 and then `wux perf` at each concurrency level,
 and prints both tables and the ratios. Targets: throughput within +-10 %, p50 within +-20 %.
 
 On a 2-core machine a load generator's own CPU use slows the server it measures, so by default

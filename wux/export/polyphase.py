@@ -1,6 +1,6 @@
 """1-D transposed convolutions rewritten as ordinary convolutions (polyphase), the same function exactly.
 
-onnxruntime's CPU ConvTranspose is slow (a quarter of the bundled model's FP32 time for a tenth of its
+onnxruntime's CPU ConvTranspose is slow (a quarter of the classic model's FP32 time for a tenth of its
 multiply-accumulates) and has no 8-bit kernel: QDQ around it dequantizes and runs it in FP32. A stride-s
 transposed convolution is s ordinary convolutions over the input, one per output phase, interleaved:
 

@@ -156,7 +156,8 @@ ORIGINAL = WaveUNetConfig(
     output_activation="tanh", concat_input=True,
 )
 
-# The bundled default: small enough to train on 2 CPU cores in under half an hour,
+# The bundled classic model (the default until 2026-12-01; the default now is CONTEXT, below): small enough
+# to train on 2 CPU cores in under half an hour,
 # strided/transposed resampling because it exports to a small, fast ONNX graph, BatchNorm
 # (as in the seed) because it trains markedly faster and is a per-channel affine at inference.
 DEFAULT = WaveUNetConfig(
@@ -165,8 +166,9 @@ DEFAULT = WaveUNetConfig(
     output_activation="tanh", concat_input=True,
 )
 
-# The default with half a second of context: a dilated residual stack at the bottleneck (receptive field
-# about 0.6 s instead of 78 ms), so it can tell the voice it follows from the voices around it.
+# The default preset with half a second of context (the bundled default model): a dilated residual stack at
+# the bottleneck (receptive field about 0.6 s instead of 78 ms), so it can tell the voice it follows from the
+# voices around it.
 CONTEXT = dataclasses.replace(DEFAULT, bottleneck_dilations=(1, 2, 4, 8, 16, 32, 64))
 
 TINY = WaveUNetConfig(levels=2, channels=(4, 8), bottleneck_channels=8, stride=2)
