@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import io as io_module
 import logging
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -170,22 +171,29 @@ def convolutions(path: Path) -> tuple[str, ...]:
 
 
 class Trials:
-    """Quantize-and-measure, each plan once: its held-out output remembered, judged against FP32's."""
+    """Quantize-and-measure, each plan once: its model file and held-out output remembered, judged against
+    FP32's (timing and the final artifact reuse the file instead of quantizing the same plan again)."""
 
     def __init__(self, src: Path, io: TensorIO, calib: np.ndarray, held_out: Windows, work: Path):
         self.src, self.io, self.calib, self.held_out, self.work = src, io, calib, held_out, work
         self.reference = OrtRunner(src, io)(held_out.noisy).astype(np.float64)
+        self.paths: dict[Plan, Path] = {}
         self.outputs: dict[Plan, np.ndarray] = {}
         self.errors: dict[str, str] = {}
         limits = TASK_TOLERANCES["int8"]
         self.allowed = TaskTolerance(SELECTION_SHARE * limits.max_mean_drop_db,
                                      SELECTION_SHARE * limits.max_worst_drop_db)
 
+    def model(self, plan: Plan) -> Path:
+        if plan not in self.paths:
+            path = self.work / f"trial_{len(self.paths)}.onnx"
+            quantize(self.src, path, self.io, self.calib, plan)
+            self.paths[plan] = path
+        return self.paths[plan]
+
     def output(self, plan: Plan) -> np.ndarray:
         if plan not in self.outputs:
-            path = self.work / f"trial_{len(self.outputs)}.onnx"
-            quantize(self.src, path, self.io, self.calib, plan)
-            self.outputs[plan] = OrtRunner(path, self.io)(self.held_out.noisy).astype(np.float64)
+            self.outputs[plan] = OrtRunner(self.model(plan), self.io)(self.held_out.noisy).astype(np.float64)
         return self.outputs[plan]
 
     def score(self, plan: Plan) -> float:
@@ -262,9 +270,7 @@ def faster_activation(trials: Trials, plan: Plan, chunk: int) -> tuple[str, dict
     for act in ACTIVATION_TYPES:
         if act != plan.activation_type and not trials.acceptable(plan.with_(activation_type=act)):
             continue
-        path = trials.work / f"act_{act}.onnx"
-        quantize(trials.src, path, trials.io, trials.calib, plan.with_(activation_type=act))
-        runners[act] = OrtRunner(path, trials.io).activate()
+        runners[act] = OrtRunner(trials.model(plan.with_(activation_type=act)), trials.io).activate()
     x = trials.calib[:1, :chunk]
     times: dict[str, list[float]] = {a: [] for a in runners}
     for _ in range(2):
@@ -314,7 +320,7 @@ def export_int8(job) -> Outcome:
                               "FP32); export fp32 or fp16")
         activation, timing = faster_activation(trials, Plan(method, chosen), contract.chunk)
         plan = Plan(method, chosen, activation)
-        quantize(src, job.path, io, trials.calib, plan)
+        shutil.copyfile(trials.model(plan), job.path)
         held_out_db, drops = trials.score(plan), trials.drops(plan)
         trial_record = trials.record()
     proto = require("onnx").load(str(job.path))
