@@ -149,3 +149,4 @@ def served(exported, tmp_path_factory):
     assert server.stop() == 0
     with pytest.raises(ProcessLookupError):
         os.kill(info.pid, 0)  # stopped by its own PID, and gone
+    assert server.shared_memory_regions() == []  # its python stubs' regions too

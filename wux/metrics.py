@@ -18,6 +18,12 @@ def si_snr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
     return float(10 * np.log10((target @ target + EPS) / (residual @ residual + EPS)))
 
 
+def improvement_drop_db(reference: np.ndarray, artifact: np.ndarray, clean: np.ndarray) -> float:
+    """How much less the artifact's output improves SI-SNR than the reference's (the noisy input's SI-SNR
+    cancels out): positive is worse."""
+    return si_snr_db(reference, clean) - si_snr_db(artifact, clean)
+
+
 def si_snr_torch(estimate, reference):
     """Per-item SI-SNR in dB for [..., samples] tensors (differentiable)."""
     import torch

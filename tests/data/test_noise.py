@@ -45,3 +45,15 @@ def test_babble_talker_count_follows_the_range():
     many = noises.babble(np.random.default_rng(5), 16000, others, (8, 8))
     few = noises.babble(np.random.default_rng(5), 16000, others, (2, 2))
     assert np.std(many) > np.std(few)  # more talkers, more summed power
+
+
+def test_a_mixture_louder_than_full_scale_is_scaled_with_its_clean_side_never_clipped():
+    clean = 0.5 * np.sin(np.arange(16000) / 7)
+    loud = noises.mix_at_snr(clean, noises.clicks(np.random.default_rng(0), 16000), -5)
+    assert np.max(np.abs(loud)) > 1
+    ref, noisy = noises.within_full_scale(clean, loud)
+    gain = noises.FULL_SCALE_PEAK / np.max(np.abs(loud))
+    np.testing.assert_allclose(noisy, loud * gain)
+    np.testing.assert_allclose(ref, clean * gain)  # the same gain: the pair still matches
+    quiet_ref, quiet = noises.within_full_scale(clean, 0.5 * clean)
+    assert quiet_ref is clean and np.array_equal(quiet, 0.5 * clean)  # already fits: untouched

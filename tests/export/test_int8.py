@@ -24,17 +24,19 @@ from torch import nn
 
 
 class Cancelling(nn.Module):
-    """y = conv(x) - 0.999 x with conv the identity: the output is the small difference of two large signals,
-    which 8-bit activations cannot carry."""
+    """One convolution lifts the signal onto a large offset and the next takes it off again: between them
+    the speech is a tiny part of a wide range, which 8-bit activations cannot carry (on any calibration)."""
 
     def __init__(self):
         super().__init__()
-        self.conv = nn.Conv1d(1, 1, 1, bias=False)
+        self.lift, self.lower = nn.Conv1d(1, 1, 1), nn.Conv1d(1, 1, 1)
         with torch.no_grad():
-            self.conv.weight.fill_(1.0)
+            for conv, offset in ((self.lift, 100.0), (self.lower, -100.0)):
+                conv.weight.fill_(1.0)
+                conv.bias.fill_(offset)
 
     def forward(self, x):
-        return self.conv(x) - 0.999 * x
+        return self.lower(self.lift(x))
 '''
 
 
@@ -137,6 +139,8 @@ def test_a_model_that_does_not_survive_8_bits_gets_a_clear_verdict(tmp_path):
     assert result.exit_code == 1, result.output  # a verdict on the model, not bad input
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "INT8 not faithful" in lines[0] and "Traceback" not in result.output
+    # the default calibration knows its clean speech: the verdict is in the task rule's own terms
+    assert "the least harmful alone:" in lines[0] and "below FP32 on average" in lines[0]
     assert not out.exists()
 
 

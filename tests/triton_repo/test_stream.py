@@ -219,5 +219,7 @@ def test_a_server_that_dies_mid_stream_is_a_broken_stream_not_a_gap(stream_serve
         with pytest.raises(StreamBroken, match="broke after 1 frame"):
             streamer.push(np.zeros(320, dtype=np.float32))
         streamer.close()
+        assert server.shared_memory_regions()  # the killed server's stubs left their regions behind
     finally:
         server.stop()
+    assert server.shared_memory_regions() == []  # and stopping it removed them

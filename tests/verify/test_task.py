@@ -3,6 +3,7 @@
 import numpy as np
 
 from wux.data.dataset import Pair
+from wux.metrics import improvement_drop_db, si_snr_db
 from wux.model.config import WaveUNetConfig
 from wux.model.info import waveunet_contract
 from wux.runtime.base import Runner
@@ -59,6 +60,24 @@ def test_mean_and_worst_are_separate_limits():
     assert "on b > 1 dB" in verdict.reasons[1]
     fine = TaskVerdict("set", tol, [FileDrop("a", 0, 10, 10.2, -0.2, 40), FileDrop("b", 0, 10, 9.5, 0.5, 30)])
     assert fine.passed and fine.would_pass_with.max_mean_drop_db == 0.15
+
+
+def test_the_improvement_drop_does_not_depend_on_the_noisy_input():
+    clean, noisy = pairs(1)[0].clean, pairs(1)[0].noisy
+    rng = np.random.default_rng(2)
+    reference = clean + 0.01 * rng.standard_normal(len(clean))
+    artifact = clean + 0.05 * rng.standard_normal(len(clean))
+    gain = [si_snr_db(out, clean) - si_snr_db(noisy, clean) for out in (reference, artifact)]
+    assert np.isclose(improvement_drop_db(reference, artifact, clean), gain[0] - gain[1])
+    assert improvement_drop_db(reference, artifact, clean) > 10  # 5x the noise: about 14 dB worse
+    assert improvement_drop_db(reference, reference, clean) == 0.0
+
+
+def test_the_limits_name_where_the_worst_drop_is_and_are_inclusive():
+    tol = TaskTolerance(0.3, 1.0)
+    assert tol.breaches(0.3, 1.0, "x") == []
+    assert tol.breaches(0.2, 1.5, "the worst window") == ["1.50 dB below FP32 on the worst window > 1 dB"]
+    assert len(tol.breaches(0.31, 1.01, "x")) == 2
 
 
 def test_the_bundled_evaluation_set_is_speech_with_clean_references():

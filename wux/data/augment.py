@@ -82,9 +82,7 @@ def augment_pair(clean: np.ndarray, noisy: np.ndarray, cfg: AugmentConfig,
     if cfg.gain and rng.random() < p:
         g = 10 ** (rng.uniform(-6, 6) / 20)
         clean, noisy = clean * g, noisy * g
-    peak = max(np.max(np.abs(noisy)), 1e-9)
-    if peak > 0.99:
-        clean, noisy = clean * (0.99 / peak), noisy * (0.99 / peak)
+    clean, noisy = noises.within_full_scale(clean, noisy)
     return clean.astype(np.float32), noisy.astype(np.float32)
 
 

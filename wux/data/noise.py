@@ -172,3 +172,14 @@ def mix_at_snr(clean: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarra
     p_clean = np.mean(clean**2) + 1e-12
     p_noise = np.mean(noise**2) + 1e-12
     return clean + noise * np.sqrt(p_clean / (p_noise * 10 ** (snr_db / 10)))
+
+
+FULL_SCALE_PEAK = 0.99  # a mixture louder than this would clip in a 16-bit file
+
+
+def within_full_scale(clean: np.ndarray, noisy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pair scaled together so the noisy side fits FULL_SCALE_PEAK: scale both, never clip one."""
+    peak = float(np.max(np.abs(noisy), initial=0.0))
+    if peak <= FULL_SCALE_PEAK:
+        return clean, noisy
+    return clean * (FULL_SCALE_PEAK / peak), noisy * (FULL_SCALE_PEAK / peak)

@@ -151,10 +151,7 @@ def mix_utterance(u: Utterance, speech: np.ndarray, others: list[np.ndarray], sa
     rng = np.random.default_rng(u.seed)
     clean = scale_to_dbfs(in_room(speech, u.rt60_s, u.seed, sample_rate), u.level_dbfs)
     noise = noises.make_noise(u.noise, rng, len(clean), others, sample_rate, babble_talkers)
-    noisy = noises.mix_at_snr(clean, noise, u.snr_db)
-    peak = np.max(np.abs(noisy))
-    if peak > 0.99:  # keep the pair consistent: scale both, never clip one
-        clean, noisy = clean * (0.99 / peak), noisy * (0.99 / peak)
+    clean, noisy = noises.within_full_scale(clean, noises.mix_at_snr(clean, noise, u.snr_db))
     return clean.astype(np.float32), noisy.astype(np.float32)
 
 

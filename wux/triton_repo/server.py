@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from wux.triton_repo.config import validate
 from wux.triton_repo.provision import ensure_server, ensure_stub_env
 
 PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+SHARED_MEMORY = Path("/dev/shm")  # where the python backend's stubs keep their regions
 
 
 @dataclass
@@ -124,6 +126,9 @@ class TritonServer:
         self.process: subprocess.Popen | None = None
         self.info: ServerInfo | None = None
         self.log_path: Path | None = None
+        # this server's own name for its stubs' shared-memory regions, so stop() can remove what a killed
+        # server leaves behind (Triton unlinks them only on a clean shutdown)
+        self.shm_prefix = f"wux_{uuid.uuid4().hex[:12]}_"
 
     @staticmethod
     def say(message: str) -> None:
@@ -146,7 +151,8 @@ class TritonServer:
                "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--allow-gpu-metrics", "false",
                "--model-control-mode", self.control_mode, "--strict-readiness", "true",
                # bounded shutdown: an idle keep-alive client would otherwise hold SIGTERM for 30 s
-               "--exit-timeout-secs", "5"]
+               "--exit-timeout-secs", "5",
+               "--backend-config", f"python,shm-region-prefix-name={self.shm_prefix}"]
         cmd += list(self.extra_args)
         if self.control_mode == "explicit":
             cmd += [f"--load-model={m}" for m in ok]
@@ -201,6 +207,7 @@ class TritonServer:
                 self.process.kill()
                 self.process.wait(5)
         self.reap_group()
+        self.remove_shared_memory()
         if self.process.returncode == 0 and self.log_path:
             self.log_path.unlink(missing_ok=True)  # keep the log only when something went wrong
         return self.process.returncode
@@ -219,6 +226,13 @@ class TritonServer:
             except ProcessLookupError:
                 return
             time.sleep(0.05)
+
+    def shared_memory_regions(self) -> list[Path]:
+        return sorted(SHARED_MEMORY.glob(self.shm_prefix + "*"))
+
+    def remove_shared_memory(self) -> None:
+        for region in self.shared_memory_regions():
+            region.unlink(missing_ok=True)
 
     def serve(self, on_ready=None) -> int:
         """Run until SIGTERM or Ctrl-C, then stop by PID; returns the exit code. A server that dies is an error."""

@@ -33,6 +33,16 @@ class TaskTolerance:
     max_mean_drop_db: float
     max_worst_drop_db: float
 
+    def breaches(self, mean_drop_db: float, worst_drop_db: float, worst_on: str) -> list[str]:
+        """Which limit the drops exceed, one line each (`worst_on` names where the worst drop is)."""
+        out = []
+        if mean_drop_db > self.max_mean_drop_db:
+            out.append(f"SI-SNR improvement {mean_drop_db:.2f} dB below FP32 on average "
+                       f"> {self.max_mean_drop_db:g} dB")
+        if worst_drop_db > self.max_worst_drop_db:
+            out.append(f"{worst_drop_db:.2f} dB below FP32 on {worst_on} > {self.max_worst_drop_db:g} dB")
+        return out
+
     def to_dict(self) -> dict:
         return asdict(self)
 
