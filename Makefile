@@ -88,7 +88,7 @@ perf-compare: perf-tools
 # Rebuild the bundled default model from scratch: the rich corpus (120 minutes), half a second of context,
 # remixing, TRAIN_MINUTES of training in one run (the bundled one was trained in resumed runs that add up to
 # that: PROVENANCE.md), evaluation beside RNNoise and spectral gating; about 15 minutes more than the training.
-TRAIN_MINUTES ?= 237
+TRAIN_MINUTES ?= 334
 default-model: install sysdeps
 	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=$(TRAIN_MINUTES) EPOCHS=300 AUGMENT="--augment-probability 0.4" \
 	  NAME=default bash perf/train_default_model.sh
