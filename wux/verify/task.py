@@ -15,7 +15,7 @@ import numpy as np
 from wux.contract import AudioContract
 from wux.data.dataset import Pair, load_pairs
 from wux.denoise import denoise_wave
-from wux.metrics import improvement_drop_db, si_snr_db
+from wux.metrics import si_snr_db
 from wux.resources import EVAL_SET, bundled
 from wux.runtime.base import Runner
 from wux.verify.tolerance import TaskTolerance
@@ -87,6 +87,6 @@ class Improvements:
             out = self.denoise(runner, pair.noisy)
             before = si_snr_db(pair.noisy, pair.clean)
             gain_ref, gain_art = si_snr_db(ref, pair.clean) - before, si_snr_db(out, pair.clean) - before
-            verdict.files.append(FileDrop(pair.name, before, gain_ref, gain_art,
-                                          improvement_drop_db(ref, out, pair.clean), si_snr_db(out, ref)))
+            verdict.files.append(FileDrop(pair.name, before, gain_ref, gain_art, gain_ref - gain_art,
+                                          si_snr_db(out, ref)))
         return verdict
