@@ -16,6 +16,7 @@ import numpy as np
 import soundfile as sf
 
 from wux.contract import DEFAULT_SAMPLE_RATE as SAMPLE_RATE
+from wux.data.layout import CORPUS_RECORD
 from wux.fsutil import sha256_file
 from wux.model.checkpoint import load_checkpoint, save_checkpoint
 from wux.model.load import ModelSource, load_model
@@ -30,7 +31,7 @@ SAMPLE_SECONDS = 6.0
 
 def pick_sample(corpus: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Join test utterances with SAMPLE_NOISE until SAMPLE_SECONDS: unseen speakers, unseen text."""
-    meta = json.loads((corpus / "corpus.json").read_text())["utterances"]
+    meta = json.loads((corpus / CORPUS_RECORD).read_text())["utterances"]
     names = sorted(u["name"] for u in meta if u["split"] == "test" and u["noise"] == SAMPLE_NOISE)
     clean, noisy, used = [], [], []
     for name in names:
@@ -159,7 +160,7 @@ def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, comma
     record = {
         "checkpoint_sha256": sha256_file(target),
         "commands": commands,
-        "corpus": json.loads((corpus / "corpus.json").read_text())["summary"],
+        "corpus": json.loads((corpus / CORPUS_RECORD).read_text())["summary"],
         "model": model_facts(target),
         "train": train,
         "eval": evaluation,

@@ -18,7 +18,7 @@ from pathlib import Path
 import soundfile as sf
 
 from wux.data.audio import read_audio
-from wux.data.layout import split_dirs
+from wux.data.layout import CORPUS_RECORD, EVAL_SET_RECORD, split_dirs
 from wux.resources import EVAL_SET, bundled
 
 SECONDS = 3.0
@@ -26,7 +26,7 @@ FILES = 8
 
 
 def main(corpus: Path) -> None:
-    record = json.loads((corpus / "corpus.json").read_text())
+    record = json.loads((corpus / CORPUS_RECORD).read_text())
     tests = [u for u in record["utterances"] if u["split"] == "test"]
     chosen, seen = [], {}
     for u in sorted(tests, key=lambda u: u["name"]):  # round-robin over noise families, in name order
@@ -44,7 +44,7 @@ def main(corpus: Path) -> None:
             wave = read_audio(src / f"{u['name']}.wav", rate)[: int(SECONDS * rate)]
             sf.write(out / f"{u['name']}.flac", wave, rate, subtype="PCM_16")
     keep = ("name", "voice", "noise", "snr_db", "text")
-    (dest / "evalset.json").write_text(json.dumps({
+    (dest / EVAL_SET_RECORD).write_text(json.dumps({
         "made_by": "wux data synth --minutes 2 --seed 11 --test-share 0.5; perf/bundle_eval_set.py",
         "seconds_each": SECONDS, "files": [{k: u[k] for k in keep if k in u} for u in chosen]}, indent=1) + "\n")
     print(f"{len(chosen)} files into {dest}: {sorted(seen.items())}")

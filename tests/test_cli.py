@@ -165,3 +165,10 @@ def test_help_imports_no_heavy_package():
             "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_train_noise_weights_syntax_is_checked_before_any_work(tiny_corpus, tmp_path):
+    for text in ("babble", "babble:0", "babble:x", ":3"):
+        result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--noise-weights", text)
+        assert_one_line_error(result, "KIND:WEIGHT")
+    assert not list(tmp_path.iterdir())

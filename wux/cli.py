@@ -242,6 +242,9 @@ def train(
     remix: Annotated[bool, typer.Option("--remix/--no-remix",
                                         help="Another file's noise under the speech, at a new SNR")] = True,
     augment_probability: Annotated[float, typer.Option(help="Chance each enabled augmentation is applied")] = 0.5,
+    noise_weights: Annotated[Optional[tuple], typer.Option(
+        parser=parse.kind_weights, metavar="KIND:W,...",
+        help="Draw files of these noise kinds W times as often (others 1), by the corpus's corpus.json")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a Wave-U-Net with SI-SNR loss; the best validation checkpoint is kept."""
@@ -258,7 +261,7 @@ def train(
         max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, accumulate=accumulate,
         segments_per_epoch=segments_per_epoch, val_share=val_share, val_by=val_by, level_weight=level_weight,
         clip_grad_norm=clip_grad or None, seed=seed, device=device, threads=threads, resume=resume,
-        tensorboard=tensorboard, augment=augmentation,
+        tensorboard=tensorboard, augment=augmentation, noise_weights=dict(noise_weights or ()),
     )
     emit(run_training(cfg, show_progress=not as_json), as_json, render.training)
 
@@ -271,6 +274,8 @@ def eval_(
     split: Annotated[Literal["train", "test"], typer.Option(help="Which split to score")] = "test",
     limit: Annotated[Optional[int], typer.Option(help="Score only the first N files")] = None,
     per_file: Annotated[bool, typer.Option(help="Include per-file scores in --json")] = False,
+    noise: Annotated[Optional[list[str]], typer.Option(
+        help="Score only files of this noise kind (repeatable), by the corpus's corpus.json")] = None,
     baseline: Annotated[Optional[list[str]], typer.Option(
         help=f"Also run a well-known denoiser on the same files (repeatable): {', '.join(BASELINE_NAMES)} "
              "(pip install 'wux[rnnoise]' / 'wux[spectral-gating]')")] = None,
@@ -283,7 +288,7 @@ def eval_(
     from wux.quality.evaluate import evaluate
 
     result = evaluate(model_options.source(checkpoint), data, split, limit, baselines=tuple(baseline or ()),
-                      show_progress=not as_json)
+                      noises=tuple(noise or ()), show_progress=not as_json)
     emit(result if per_file else replace(result, per_file=[]), as_json, render.evaluation)
 
 

@@ -62,6 +62,21 @@ def levels(text: str, kind=int) -> tuple:
     return tuple(out)
 
 
+def kind_weights(text: str) -> tuple[tuple[str, float], ...]:
+    """'babble:3,music:2' -> (('babble', 3.0), ('music', 2.0)): positive weights by name."""
+    out = []
+    for item in text.split(","):
+        name, sep, weight = item.partition(":")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = float("nan")
+        if not (name.strip() and sep and value > 0 and value < float("inf")):
+            raise typer.BadParameter(f"item {item!r}: use KIND:WEIGHT with a positive weight, like babble:3")
+        out.append((name.strip(), value))
+    return tuple(out)
+
+
 def rate_levels(text: str) -> tuple[float, ...]:
     return levels(text, float)
 

@@ -146,7 +146,9 @@ def training(result) -> None:
 
 def evaluation(result) -> None:
     """The overall table (every system, every metric), then one table per metric by noise kind and SNR band."""
-    typer.echo(f"wux eval: {result.files} files of {result.data} ({result.split}); SNR bands from {result.snr_source}")
+    kinds = f", noise {', '.join(result.noises)}" if result.noises else ""
+    typer.echo(f"wux eval: {result.files} files of {result.data} ({result.split}{kinds}); "
+               f"SNR bands from {result.snr_source}")
     overall = [r for r in result.rows if r.group == "all"]
     console().print(table("all files (mean / median)", (
         "system", "SI-SNR dB", "improvement dB", "PESQ-WB", "STOI"), [

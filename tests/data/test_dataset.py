@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from wux.data.augment import AugmentConfig, augment_pair, change_speed, room_impulse_response
-from wux.data.dataset import SegmentDataset, list_pairs, load_pairs, split_validation
+from wux.data.dataset import SegmentDataset, list_pairs, load_pairs, noise_kind_weights, split_validation
 from wux.errors import DataError
 
 
@@ -27,6 +27,34 @@ def test_segments_are_fixed_length_and_reproducible(tiny_corpus):
     np.testing.assert_array_equal(a[0], b[0])
     ds.epoch = 1
     assert not np.array_equal(ds[5][1], a[1])  # a new epoch draws new crops
+
+
+def drawn(ds: SegmentDataset, draws: int = 1000) -> list[str]:
+    rng = np.random.default_rng(7)
+    return [ds.draw_pair(rng).name for _ in range(draws)]
+
+
+def test_noise_kind_weights_draw_those_files_more_often(tiny_corpus):
+    pairs = load_pairs(tiny_corpus, "train")
+    noise_of = {p.name: "babble" if p.name == pairs[0].name else "white" for p in pairs}
+    weights = noise_kind_weights(pairs, noise_of, {"babble": 50.0}, "corpus.json")
+    assert list(weights) == [50.0] + [1.0] * (len(pairs) - 1)
+    even = SegmentDataset(pairs, segment=4096, augment=AugmentConfig.off())
+    favoured = SegmentDataset(pairs, segment=4096, augment=AugmentConfig.off(), draw_weights=weights)
+    assert len(favoured) == len(even)  # an epoch is as long as before: only the mix changes
+    # equal lengths: 1 in 6 draws unweighted, 50 in 55 weighted (seeded, so the counts are fixed)
+    assert drawn(even).count(pairs[0].name) < 300 and drawn(favoured).count(pairs[0].name) > 800
+
+
+def test_noise_kind_weights_refuse_what_would_train_silently_wrong(tiny_corpus):
+    pairs = load_pairs(tiny_corpus, "train")
+    noise_of = {p.name: "white" for p in pairs}
+    with pytest.raises(DataError, match=r"no training file has noise bable \(the kinds are: white\)"):
+        noise_kind_weights(pairs, noise_of, {"bable": 3.0}, "corpus.json")
+    with pytest.raises(DataError, match="corpus.json"):
+        noise_kind_weights(pairs, {}, {"babble": 3.0}, tiny_corpus)
+    with pytest.raises(DataError, match="positive"):
+        noise_kind_weights(pairs, noise_of, {"white": 0.0}, "corpus.json")
 
 
 def test_augmentations_keep_the_pair_consistent():

@@ -80,3 +80,23 @@ def test_demo_of_another_checkpoint_claims_no_recorded_figures(tiny_checkpoint, 
     result = invoke("demo", tiny_checkpoint, "--out", tmp_path / "demo", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["held_out"] is None
+
+
+def test_eval_of_chosen_noise_kinds_scores_only_those_files():
+    meta = json.loads((bundled(EVAL_SET) / "evalset.json").read_text())["files"]
+    wanted = {f["name"] for f in meta if f["noise"] in ("clicks", "hum")}
+    result = invoke("eval", "--data", bundled(EVAL_SET), "--noise", "clicks", "--noise", "hum", "--json", "--per-file")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["noises"] == ["clicks", "hum"] and report["files"] == len(wanted) == 4
+    assert {f["name"] for f in report["per_file"]} == wanted
+    assert {r["group"] for r in report["rows"] if r["group"].startswith("noise ")} == {"noise clicks", "noise hum"}
+
+
+def test_eval_of_a_noise_kind_the_set_lacks_names_the_kinds_it_has():
+    result = invoke("eval", "--data", bundled(EVAL_SET), "--noise", "bable")
+    assert_one_line_error(result, "evalset.json", "no file has noise bable", "babble, brown, clicks, hum, pink")
+
+
+def test_eval_by_noise_kind_needs_the_corpus_record(tiny_corpus):
+    assert_one_line_error(invoke("eval", "--data", tiny_corpus, "--noise", "babble"), "corpus.json", "has none")

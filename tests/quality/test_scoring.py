@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from wux.quality.scoring import INPUT, FileScore, Scores, group_rows, read_metadata, score, snr_band
+from wux.data.layout import read_metadata
+from wux.quality.scoring import INPUT, FileScore, Scores, group_rows, score, snr_band
 
 
 def file(name, noise, snr, inp, out, pesq=None):

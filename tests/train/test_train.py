@@ -74,3 +74,24 @@ def test_train_eval_and_resume(tiny_corpus, tmp_path):
     assert math.isfinite(report.output_si_snr_db_mean)
     assert report.si_snr_improvement_db_mean == pytest.approx(
         report.output_si_snr_db_mean - report.input_si_snr_db_mean, abs=1e-9)
+
+
+def test_noise_kind_weights_come_from_the_corpus_record_and_are_recorded(tmp_path):
+    import json
+
+    from tests.conftest import write_corpus
+    from wux.errors import DataError
+
+    corpus = write_corpus(tmp_path / "corpus", files=4)
+    cfg = TrainConfig(data=corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=2, segment=2048,
+                      segments_per_epoch=4, val_share=0.0, augment=AugmentConfig.off(),
+                      noise_weights={"babble": 4.0})
+    with pytest.raises(DataError, match="corpus.json"):  # no record of the kinds: refused before any step
+        train(cfg, show_progress=False)
+    assert not cfg.out.exists()
+    names = [p.stem for p in sorted((corpus / "clean_trainset_wav").iterdir())]
+    (corpus / "corpus.json").write_text(json.dumps({"utterances": [
+        {"name": n, "noise": "babble" if i == 0 else "hum"} for i, n in enumerate(names)]}))
+    result = train(cfg, show_progress=False)
+    assert result.steps == 2
+    assert load_checkpoint(cfg.out).training["train"]["noise_weights"] == {"babble": 4.0}

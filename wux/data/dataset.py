@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data.audio import read_audio
 from wux.data.augment import AugmentConfig, augment_pair, fit_length, remix
-from wux.data.layout import split_dirs
+from wux.data.layout import check_noise_kinds, split_dirs
 from wux.errors import DataError
 
 
@@ -79,15 +80,28 @@ def split_validation(pairs: list[Pair], share: float, by: str = "file") -> tuple
     return [p for p in pairs if p.name not in held], [p for p in pairs if p.name in held]
 
 
+def noise_kind_weights(pairs: list[Pair], noise_of: Mapping[str, str], weights: Mapping[str, float],
+                       record: Path | str | None) -> np.ndarray:
+    """Each pair's draw multiplier: its noise kind's weight, 1 for kinds not named (and files the record
+    does not name)."""
+    check_noise_kinds(noise_of, (p.name for p in pairs), weights, record, files="training file")
+    if any(not (w > 0) for w in weights.values()):
+        raise DataError("noise-kind weights must be positive", record)
+    return np.array([weights.get(noise_of.get(p.name, ""), 1.0) for p in pairs], dtype=np.float64)
+
+
 class SegmentDataset:
     """Random fixed-length crops of the pairs, augmented; `len` segments make one epoch.
 
     A torch-style map dataset (indexable, sized). Crops are drawn from one numpy
     Generator per item, seeded from (seed, epoch, index), so a run is reproducible.
+    A file is drawn in proportion to its length times its `draw_weights` entry (1 when None);
+    remixing draws its other noise the same way.
     """
 
     def __init__(self, pairs: list[Pair], segment: int, augment: AugmentConfig,
-                 seed: int = 0, segments_per_epoch: int | None = None, sample_rate: int = DEFAULT_SAMPLE_RATE):
+                 seed: int = 0, segments_per_epoch: int | None = None, sample_rate: int = DEFAULT_SAMPLE_RATE,
+                 draw_weights: np.ndarray | None = None):
         if not pairs:
             raise DataError("no training pairs")
         self.pairs = pairs
@@ -97,7 +111,8 @@ class SegmentDataset:
         self.epoch = 0
         self.sample_rate = sample_rate
         lengths = np.array([len(p.clean) for p in pairs], dtype=np.float64)
-        self.weights = lengths / lengths.sum()  # long files are drawn more often
+        shares = lengths if draw_weights is None else lengths * draw_weights
+        self.weights = shares / shares.sum()  # long files are drawn more often
         self.length = segments_per_epoch or max(1, int(np.ceil(lengths.sum() / segment)))
 
     def __len__(self) -> int:

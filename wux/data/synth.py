@@ -14,7 +14,7 @@ from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data import noise as noises
 from wux.data import voices as tts
 from wux.data.augment import change_speed, fft_convolve, room_impulse_response
-from wux.data.layout import SPLITS, split_dirs
+from wux.data.layout import CORPUS_RECORD, SPLITS, split_dirs
 from wux.data.sentences import sentence
 from wux.errors import WuxError
 from wux.fsutil import atomic_dir
@@ -210,7 +210,7 @@ def synthesize_corpus(out: Path, minutes: float = 10.0, seed: int = 0, test_shar
             voices={s: sum(len(tts.voices_for(e, s)) for e in recipe.engines) for s in SPLITS},
             engines=versions, reverberant_share=round(float(np.mean([u.rt60_s > 0 for u in plan])), 3),
         )
-        (tmp / "corpus.json").write_text(json.dumps(
+        (tmp / CORPUS_RECORD).write_text(json.dumps(
             {"summary": summary.to_dict(), "recipe": recipe.to_dict(), "utterances": [asdict(u) for u in plan]},
             indent=1))
     return summary

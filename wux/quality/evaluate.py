@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.data.dataset import load_pairs
+from wux.data.dataset import Pair, load_pairs
+from wux.data.layout import Metadata, check_noise_kinds, read_metadata
 from wux.denoise import model_denoiser
 from wux.errors import DataError
 from wux.model.load import ModelSource, load_model
@@ -22,7 +23,6 @@ from wux.quality.scoring import (
     find_row,
     group_rows,
     optional_metrics,
-    read_metadata,
     score,
 )
 
@@ -33,6 +33,7 @@ class EvalResult:
     data: str
     split: str
     files: int
+    noises: list[str]  # the noise kinds scored, when --noise chose some; empty: every file
     systems: list[str]  # INPUT, the model, then the baselines, in table order
     snr_source: str  # where the SNR bands come from: the corpus metadata file, or the measured input SI-SNR
     input_si_snr_db_mean: float
@@ -56,18 +57,27 @@ class EvalResult:
         return find_row(self.rows, system, group)
 
 
+def of_noise_kinds(pairs: list[Pair], meta: Metadata, noises: tuple[str, ...], data: Path) -> list[Pair]:
+    """The pairs whose recorded noise kind is one of `noises` (all pairs when none are asked for)."""
+    if not noises:
+        return pairs
+    check_noise_kinds(meta.noise, (p.name for p in pairs), noises, meta.source or data)
+    return [p for p in pairs if meta.noise.get(p.name) in noises]
+
+
 def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit: int | None = None,
-             baselines: tuple[str, ...] = (), show_progress: bool = True) -> EvalResult:
-    """Denoise every noisy file of the split the way `wux denoise` does (and with each baseline); score all."""
+             baselines: tuple[str, ...] = (), noises: tuple[str, ...] = (), show_progress: bool = True) -> EvalResult:
+    """Denoise every noisy file of the split (of the `noises` kinds, when given) the way `wux denoise` does
+    (and with each baseline); score all."""
     model = load_model(source)
     rate = model.contract.sample_rate
     label = model.source.label()
     others = {name: baseline(name, rate) for name in dict.fromkeys(baselines)}  # unknown or missing: fail first
     denoisers = {label: model_denoiser(model), **others}
-    pairs = load_pairs(data, split, rate)[:limit]
+    meta = read_metadata(data)
+    pairs = of_noise_kinds(load_pairs(data, split, rate), meta, noises, data)[:limit]
     if not pairs:
         raise DataError(f"no files in the {split} split", data)
-    meta = read_metadata(data)
     pesq, stoi, skipped = optional_metrics()
     files = []
     with progress_bar("evaluating", len(pairs), show_progress) as advance:
@@ -83,7 +93,8 @@ def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit:
     out = np.array([f.scores[label].si_snr_db for f in files])
     model_row, input_row = find_row(rows, label), find_row(rows, INPUT)
     return EvalResult(
-        model=label, data=str(data), split=split, files=len(files), systems=systems,
+        model=label, data=str(data), split=split, files=len(files), noises=list(dict.fromkeys(noises)),
+        systems=systems,
         snr_source=meta.source if meta.snr_db else "measured input SI-SNR",
         input_si_snr_db_mean=float(inp.mean()), input_si_snr_db_median=float(np.median(inp)),
         output_si_snr_db_mean=float(out.mean()), output_si_snr_db_median=float(np.median(out)),

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -14,7 +12,6 @@ from wux.metrics import si_snr_db
 INPUT = "input"  # the unprocessed noisy file, scored like a system so every table has its reference row
 SNR_BAND_DB = 5.0  # width of the input-SNR bands the tables group by
 ALL_FILES = "all"  # the group of every file, before the per-kind and per-band ones
-METADATA_FILES = ("corpus.json", "evalset.json")  # written by `wux data synth` / the bundled evaluation set
 
 
 @dataclass(frozen=True)
@@ -46,31 +43,6 @@ class GroupRow:
     pesq_wb_median: float | None
     stoi_mean: float | None
     stoi_median: float | None
-
-
-@dataclass(frozen=True)
-class Metadata:
-    noise: dict[str, str]
-    snr_db: dict[str, float]
-    source: str | None  # the file it came from
-
-
-def read_metadata(data: Path) -> Metadata:
-    """Noise kind and mix SNR per file stem from the corpus's own record, when it has one."""
-    for name in METADATA_FILES:
-        path = Path(data) / name
-        if not path.is_file():
-            continue
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            continue
-        entries = (doc.get("utterances") or doc.get("files") or []) if isinstance(doc, dict) else []
-        noise = {e["name"]: str(e["noise"]) for e in entries if isinstance(e, dict) and "name" in e and "noise" in e}
-        snr = {e["name"]: float(e["snr_db"]) for e in entries if isinstance(e, dict) and "name" in e and "snr_db" in e}
-        if noise or snr:
-            return Metadata(noise, snr, str(path))
-    return Metadata({}, {}, None)
 
 
 Pesq = Callable[[int, np.ndarray, np.ndarray, str], float]

@@ -11,7 +11,8 @@ import numpy as np
 
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data.augment import AugmentConfig
-from wux.data.dataset import SegmentDataset, load_pairs, split_validation
+from wux.data.dataset import SegmentDataset, load_pairs, noise_kind_weights, split_validation
+from wux.data.layout import read_metadata
 from wux.errors import CheckpointError, WuxError
 from wux.metrics import EPS, si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
@@ -38,6 +39,7 @@ class TrainConfig:
     clip_grad_norm: float | None = 10.0  # a single bad batch must not wreck the run
     seed: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    noise_weights: dict[str, float] = field(default_factory=dict)  # noise kind -> draw weight (others 1)
     device: str = "cpu"
     threads: int | None = None
     resume: bool = False
@@ -125,6 +127,14 @@ def tensorboard_writer(logdir: Path | None):
     return SummaryWriter(str(logdir))
 
 
+def draw_weights(cfg: TrainConfig, pairs) -> np.ndarray | None:
+    """How often each training file is drawn, beyond its length: by its noise kind, from the corpus record."""
+    if not cfg.noise_weights:
+        return None
+    meta = read_metadata(cfg.data)
+    return noise_kind_weights(pairs, meta.noise, cfg.noise_weights, meta.source or cfg.data)
+
+
 def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     import torch
 
@@ -136,7 +146,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     train_pairs, val_pairs = split_validation(load_pairs(cfg.data, "train", cfg.sample_rate), cfg.val_share,
                                              cfg.val_by)
     dataset = SegmentDataset(train_pairs, cfg.segment, cfg.augment, seed=cfg.seed,
-                             segments_per_epoch=cfg.segments_per_epoch, sample_rate=cfg.sample_rate)
+                             segments_per_epoch=cfg.segments_per_epoch, sample_rate=cfg.sample_rate,
+                             draw_weights=draw_weights(cfg, train_pairs))
 
     model = build_model(cfg.model).to(cfg.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
