@@ -168,7 +168,18 @@ def test_help_imports_no_heavy_package():
 
 
 def test_train_noise_weights_syntax_is_checked_before_any_work(tiny_corpus, tmp_path):
-    for text in ("babble", "babble:0", "babble:x", ":3"):
+    for text in ("babble", "babble:0", "babble:x", ":3", "babble:inf"):
         result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--noise-weights", text)
         assert_one_line_error(result, "KIND:WEIGHT")
+    for twice in (["babble:4,babble:2"], ["babble:4", "--noise-weights", "babble:2"]):
+        result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--noise-weights", *twice)
+        assert_one_line_error(result, "'babble' is given twice")
     assert not list(tmp_path.iterdir())
+
+
+def test_repeated_noise_weights_add_up():
+    from wux.cli_options import kind_weights, merged_kind_weights
+
+    assert merged_kind_weights([kind_weights("babble:4,music:3"), kind_weights("traffic:2")]) == {
+        "babble": 4.0, "music": 3.0, "traffic": 2.0}
+    assert merged_kind_weights(None) == {}

@@ -242,9 +242,10 @@ def train(
     remix: Annotated[bool, typer.Option("--remix/--no-remix",
                                         help="Another file's noise under the speech, at a new SNR")] = True,
     augment_probability: Annotated[float, typer.Option(help="Chance each enabled augmentation is applied")] = 0.5,
-    noise_weights: Annotated[Optional[tuple], typer.Option(
-        parser=parse.kind_weights, metavar="KIND:W,...",
-        help="Draw files of these noise kinds W times as often (others 1), by the corpus's corpus.json")] = None,
+    noise_weights: Annotated[Optional[list[tuple]], typer.Option(
+        parser=parse.kind_weights, metavar="KIND:W[,KIND:W]",
+        help="Draw files of these noise kinds W times as often (others 1), by the corpus's corpus.json; "
+             "repeatable")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a Wave-U-Net with SI-SNR loss; the best validation checkpoint is kept."""
@@ -261,7 +262,8 @@ def train(
         max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, accumulate=accumulate,
         segments_per_epoch=segments_per_epoch, val_share=val_share, val_by=val_by, level_weight=level_weight,
         clip_grad_norm=clip_grad or None, seed=seed, device=device, threads=threads, resume=resume,
-        tensorboard=tensorboard, augment=augmentation, noise_weights=dict(noise_weights or ()),
+        tensorboard=tensorboard, augment=augmentation,
+        noise_weights=parse.merged_kind_weights(noise_weights),
     )
     emit(run_training(cfg, show_progress=not as_json), as_json, render.training)
 

@@ -63,7 +63,7 @@ def levels(text: str, kind=int) -> tuple:
 
 
 def kind_weights(text: str) -> tuple[tuple[str, float], ...]:
-    """'babble:3,music:2' -> (('babble', 3.0), ('music', 2.0)): positive weights by name."""
+    """'babble:3,music:2' -> (('babble', 3.0), ('music', 2.0)): positive, finite weights by name."""
     out = []
     for item in text.split(","):
         name, sep, weight = item.partition(":")
@@ -71,10 +71,22 @@ def kind_weights(text: str) -> tuple[tuple[str, float], ...]:
             value = float(weight)
         except ValueError:
             value = float("nan")
-        if not (name.strip() and sep and value > 0 and value < float("inf")):
+        if not (name.strip() and sep and 0 < value < float("inf")):
             raise typer.BadParameter(f"item {item!r}: use KIND:WEIGHT with a positive weight, like babble:3")
         out.append((name.strip(), value))
     return tuple(out)
+
+
+def merged_kind_weights(values: list[tuple[tuple[str, float], ...]] | None) -> dict[str, float]:
+    """Every --noise-weights value (repeated or comma-listed) as one mapping; a kind given twice is refused,
+    not silently overridden."""
+    merged: dict[str, float] = {}
+    for name, weight in (pair for value in values or () for pair in value):
+        if name in merged:
+            raise typer.BadParameter(f"noise kind {name!r} is given twice (KIND:WEIGHT)",
+                                     param_hint="'--noise-weights'")
+        merged[name] = weight
+    return merged
 
 
 def rate_levels(text: str) -> tuple[float, ...]:

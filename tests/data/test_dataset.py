@@ -3,6 +3,7 @@ import pytest
 
 from wux.data.augment import AugmentConfig, augment_pair, change_speed, room_impulse_response
 from wux.data.dataset import SegmentDataset, list_pairs, load_pairs, noise_kind_weights, split_validation
+from wux.data.layout import Metadata
 from wux.errors import DataError
 
 
@@ -36,8 +37,8 @@ def drawn(ds: SegmentDataset, draws: int = 1000) -> list[str]:
 
 def test_noise_kind_weights_draw_those_files_more_often(tiny_corpus):
     pairs = load_pairs(tiny_corpus, "train")
-    noise_of = {p.name: "babble" if p.name == pairs[0].name else "white" for p in pairs}
-    weights = noise_kind_weights(pairs, noise_of, {"babble": 50.0}, "corpus.json")
+    meta = Metadata({p.name: "babble" if p.name == pairs[0].name else "white" for p in pairs}, {}, "corpus.json")
+    weights = noise_kind_weights(pairs, meta, {"babble": 50.0}, tiny_corpus)
     assert list(weights) == [50.0] + [1.0] * (len(pairs) - 1)
     even = SegmentDataset(pairs, segment=4096, augment=AugmentConfig.off())
     favoured = SegmentDataset(pairs, segment=4096, augment=AugmentConfig.off(), draw_weights=weights)
@@ -46,15 +47,16 @@ def test_noise_kind_weights_draw_those_files_more_often(tiny_corpus):
     assert drawn(even).count(pairs[0].name) < 300 and drawn(favoured).count(pairs[0].name) > 800
 
 
-def test_noise_kind_weights_refuse_what_would_train_silently_wrong(tiny_corpus):
+@pytest.mark.parametrize("weights, message", [
+    ({"bable": 3.0}, r"corpus.json: no training file has noise bable \(the kinds are: white\)"),
+    ({"white": 0.0}, "positive and finite"),
+    ({"white": float("inf")}, "positive and finite"),
+])
+def test_noise_kind_weights_refuse_what_would_train_silently_wrong(tiny_corpus, weights, message):
     pairs = load_pairs(tiny_corpus, "train")
-    noise_of = {p.name: "white" for p in pairs}
-    with pytest.raises(DataError, match=r"no training file has noise bable \(the kinds are: white\)"):
-        noise_kind_weights(pairs, noise_of, {"bable": 3.0}, "corpus.json")
-    with pytest.raises(DataError, match="corpus.json"):
-        noise_kind_weights(pairs, {}, {"babble": 3.0}, tiny_corpus)
-    with pytest.raises(DataError, match="positive"):
-        noise_kind_weights(pairs, noise_of, {"white": 0.0}, "corpus.json")
+    meta = Metadata({p.name: "white" for p in pairs}, {}, "corpus.json")
+    with pytest.raises(DataError, match=message):
+        noise_kind_weights(pairs, meta, weights, tiny_corpus)
 
 
 def test_augmentations_keep_the_pair_consistent():

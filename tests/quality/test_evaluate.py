@@ -99,4 +99,4 @@ def test_eval_of_a_noise_kind_the_set_lacks_names_the_kinds_it_has():
 
 
 def test_eval_by_noise_kind_needs_the_corpus_record(tiny_corpus):
-    assert_one_line_error(invoke("eval", "--data", tiny_corpus, "--noise", "babble"), "corpus.json", "has none")
+    assert_one_line_error(invoke("eval", "--data", tiny_corpus, "--noise", "babble"), str(tiny_corpus), "has none")

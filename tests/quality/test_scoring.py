@@ -1,9 +1,7 @@
-import json
 
 import numpy as np
 import pytest
 
-from wux.data.layout import read_metadata
 from wux.quality.scoring import INPUT, FileScore, Scores, group_rows, score, snr_band
 
 
@@ -31,17 +29,6 @@ def test_groups_by_noise_kind_and_snr_band_with_means_and_medians():
                                        (19.99, "snr 15..20 dB")])
 def test_snr_bands_are_half_open(snr, band):
     assert snr_band(snr) == band
-
-
-def test_metadata_from_a_corpus_or_the_bundled_eval_set(tmp_path):
-    (tmp_path / "corpus.json").write_text(json.dumps({"utterances": [{"name": "p1", "noise": "hum", "snr_db": 4}]}))
-    meta = read_metadata(tmp_path)
-    assert meta.noise == {"p1": "hum"} and meta.snr_db == {"p1": 4.0} and meta.source.endswith("corpus.json")
-    from wux.resources import EVAL_SET, bundled
-
-    bundled_meta = read_metadata(bundled(EVAL_SET))
-    assert len(bundled_meta.noise) == 8 and bundled_meta.source.endswith("evalset.json")
-    assert read_metadata(tmp_path / "nowhere").source is None
 
 
 def test_scores_are_measured():

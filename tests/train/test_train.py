@@ -80,18 +80,30 @@ def test_noise_kind_weights_come_from_the_corpus_record_and_are_recorded(tmp_pat
     import json
 
     from tests.conftest import write_corpus
+    from wux.data.dataset import load_pairs
     from wux.errors import DataError
+    from wux.train.loop import training_dataset
 
     corpus = write_corpus(tmp_path / "corpus", files=4)
     cfg = TrainConfig(data=corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=2, segment=2048,
                       segments_per_epoch=4, val_share=0.0, augment=AugmentConfig.off(),
                       noise_weights={"babble": 4.0})
-    with pytest.raises(DataError, match="corpus.json"):  # no record of the kinds: refused before any step
+    with pytest.raises(DataError, match="this folder has none") as missing:  # refused before any step
         train(cfg, show_progress=False)
-    assert not cfg.out.exists()
+    assert str(corpus) in str(missing.value) and not cfg.out.exists()
     names = [p.stem for p in sorted((corpus / "clean_trainset_wav").iterdir())]
     (corpus / "corpus.json").write_text(json.dumps({"utterances": [
         {"name": n, "noise": "babble" if i == 0 else "hum"} for i, n in enumerate(names)]}))
+    pairs = load_pairs(corpus, "train")
+    drawn = training_dataset(cfg, pairs).weights  # equal lengths: babble 4 of 7, each hum file 1 of 7
+    assert drawn == pytest.approx([4 / 7, 1 / 7, 1 / 7, 1 / 7])
+    assert training_dataset(TrainConfig(**{**cfg.__dict__, "noise_weights": {}}), pairs).weights == pytest.approx(
+        [1 / 4] * 4)
+
     result = train(cfg, show_progress=False)
     assert result.steps == 2
     assert load_checkpoint(cfg.out).training["train"]["noise_weights"] == {"babble": 4.0}
+    # a run resumed with other weights: each epoch records its own, so the mix a model saw is on record
+    resumed = train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True, "noise_weights": {}}),
+                    show_progress=False)
+    assert [h.noise_weights for h in resumed.history] == [{"babble": 4.0}, {}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data.audio import read_audio
 from wux.data.augment import AugmentConfig, augment_pair, fit_length, remix
-from wux.data.layout import check_noise_kinds, split_dirs
+from wux.data.layout import Metadata, check_noise_kinds, split_dirs
 from wux.errors import DataError
 
 
@@ -80,14 +81,15 @@ def split_validation(pairs: list[Pair], share: float, by: str = "file") -> tuple
     return [p for p in pairs if p.name not in held], [p for p in pairs if p.name in held]
 
 
-def noise_kind_weights(pairs: list[Pair], noise_of: Mapping[str, str], weights: Mapping[str, float],
-                       record: Path | str | None) -> np.ndarray:
+def noise_kind_weights(pairs: list[Pair], meta: Metadata, weights: Mapping[str, float],
+                       folder: Path | str) -> np.ndarray:
     """Each pair's draw multiplier: its noise kind's weight, 1 for kinds not named (and files the record
     does not name)."""
-    check_noise_kinds(noise_of, (p.name for p in pairs), weights, record, files="training file")
-    if any(not (w > 0) for w in weights.values()):
-        raise DataError("noise-kind weights must be positive", record)
-    return np.array([weights.get(noise_of.get(p.name, ""), 1.0) for p in pairs], dtype=np.float64)
+    bad = {k: w for k, w in weights.items() if not 0 < w < math.inf}
+    if bad:
+        raise DataError(f"noise-kind weights must be positive and finite, got {bad}")
+    check_noise_kinds(meta, (p.name for p in pairs), weights, folder, files="training file")
+    return np.array([weights.get(meta.noise.get(p.name, ""), 1.0) for p in pairs], dtype=np.float64)
 
 
 class SegmentDataset:

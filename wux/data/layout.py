@@ -4,7 +4,7 @@ shared by the synthesiser, the data set and the evaluation."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +26,12 @@ class Metadata:
     noise: dict[str, str]  # file stem -> noise kind
     snr_db: dict[str, float]  # file stem -> mix SNR
     source: str | None  # the file it came from
+    unreadable: str | None = None  # a record that is there but is not valid JSON (when none could be read)
 
 
 def read_metadata(data: Path) -> Metadata:
     """Noise kind and mix SNR per file stem from the corpus's own record, when it has one."""
+    unreadable = None
     for name in METADATA_FILES:
         path = Path(data) / name
         if not path.is_file():
@@ -37,27 +39,32 @@ def read_metadata(data: Path) -> Metadata:
         try:
             doc = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            unreadable = unreadable or str(path)
             continue
         entries = (doc.get("utterances") or doc.get("files") or []) if isinstance(doc, dict) else []
         noise = {e["name"]: str(e["noise"]) for e in entries if isinstance(e, dict) and "name" in e and "noise" in e}
         snr = {e["name"]: float(e["snr_db"]) for e in entries if isinstance(e, dict) and "name" in e and "snr_db" in e}
         if noise or snr:
             return Metadata(noise, snr, str(path))
-    return Metadata({}, {}, None)
+    return Metadata({}, {}, None, unreadable)
 
 
-def check_noise_kinds(noise_of: Mapping[str, str], names: Iterable[str], kinds: Iterable[str],
-                      record: Path | str | None, files: str = "file") -> None:
-    """Refuse asked-for noise kinds that none of the named `files` has, naming the kinds they do have,
-    or any kind at all when the folder keeps no record of them: a typo must not pass silently."""
+def check_noise_kinds(meta: Metadata, names: Iterable[str], kinds: Iterable[str], folder: Path | str,
+                      files: str = "file") -> None:
+    """Refuse asked-for noise kinds that none of the named `files` has (naming the kinds they do have), and
+    any kind at all when the folder's record of kinds is missing or unreadable: a typo must not pass silently."""
     kinds = set(kinds)
     if not kinds:
         return
-    if not noise_of:
+    if not meta.noise:
+        if meta.unreadable:
+            raise DataError("not valid JSON, so the files' noise kinds are unknown", meta.unreadable)
         raise DataError("choosing files by noise kind needs the corpus's record of each file's noise kind "
-                        f"({CORPUS_RECORD}, written by `wux data synth`); this folder has none", record)
-    present = {noise_of.get(n) for n in names}
+                        f"({CORPUS_RECORD}, written by `wux data synth`); this folder has none", folder)
+    present = {meta.noise[n] for n in names if n in meta.noise}
+    if not present:
+        raise DataError(f"records no noise kind for any {files} in {folder}", meta.source)
     unknown = sorted(kinds - present)
     if unknown:
-        have = ", ".join(sorted(k for k in present if k))
-        raise DataError(f"no {files} has noise {', '.join(unknown)} (the kinds are: {have})", record)
+        raise DataError(f"no {files} has noise {', '.join(unknown)} (the kinds are: {', '.join(sorted(present))})",
+                        meta.source)

@@ -61,7 +61,7 @@ def of_noise_kinds(pairs: list[Pair], meta: Metadata, noises: tuple[str, ...], d
     """The pairs whose recorded noise kind is one of `noises` (all pairs when none are asked for)."""
     if not noises:
         return pairs
-    check_noise_kinds(meta.noise, (p.name for p in pairs), noises, meta.source or data)
+    check_noise_kinds(meta, (p.name for p in pairs), noises, data)
     return [p for p in pairs if meta.noise.get(p.name) in noises]
 
 

@@ -62,6 +62,7 @@ class EpochRecord:
     val_si_snr_db: float
     lr: float
     seconds: float
+    noise_weights: dict[str, float] = field(default_factory=dict)  # this epoch's draw weights: runs resume with others
 
 
 @dataclass(frozen=True)
@@ -127,12 +128,12 @@ def tensorboard_writer(logdir: Path | None):
     return SummaryWriter(str(logdir))
 
 
-def draw_weights(cfg: TrainConfig, pairs) -> np.ndarray | None:
-    """How often each training file is drawn, beyond its length: by its noise kind, from the corpus record."""
-    if not cfg.noise_weights:
-        return None
-    meta = read_metadata(cfg.data)
-    return noise_kind_weights(pairs, meta.noise, cfg.noise_weights, meta.source or cfg.data)
+def training_dataset(cfg: TrainConfig, pairs: list) -> SegmentDataset:
+    """The training segments; files drawn by length, times their noise kind's weight when cfg names any."""
+    weights = (noise_kind_weights(pairs, read_metadata(cfg.data), cfg.noise_weights, cfg.data)
+               if cfg.noise_weights else None)
+    return SegmentDataset(pairs, cfg.segment, cfg.augment, seed=cfg.seed, segments_per_epoch=cfg.segments_per_epoch,
+                          sample_rate=cfg.sample_rate, draw_weights=weights)
 
 
 def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
@@ -145,9 +146,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     torch.manual_seed(cfg.seed)
     train_pairs, val_pairs = split_validation(load_pairs(cfg.data, "train", cfg.sample_rate), cfg.val_share,
                                              cfg.val_by)
-    dataset = SegmentDataset(train_pairs, cfg.segment, cfg.augment, seed=cfg.seed,
-                             segments_per_epoch=cfg.segments_per_epoch, sample_rate=cfg.sample_rate,
-                             draw_weights=draw_weights(cfg, train_pairs))
+    dataset = training_dataset(cfg, train_pairs)
 
     model = build_model(cfg.model).to(cfg.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -203,7 +202,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         val = validate(model, val_pairs, cfg.device)
         scheduler.step(val if not math.isnan(val) else -float(np.mean(losses)))
         record = EpochRecord(epoch + 1, step, float(np.mean(losses)), val,
-                             optimizer.param_groups[0]["lr"], time.monotonic() - t_epoch)
+                             optimizer.param_groups[0]["lr"], time.monotonic() - t_epoch, dict(cfg.noise_weights))
         history.append(record)
         if writer:
             writer.add_scalar("val/si_snr_db", val, step)

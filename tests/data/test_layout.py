@@ -1,0 +1,39 @@
+import json
+
+import pytest
+
+from wux.data.layout import Metadata, check_noise_kinds, read_metadata
+from wux.errors import DataError
+from wux.resources import EVAL_SET, bundled
+
+
+def test_metadata_from_a_corpus_or_the_bundled_eval_set(tmp_path):
+    (tmp_path / "corpus.json").write_text(json.dumps({"utterances": [{"name": "p1", "noise": "hum", "snr_db": 4}]}))
+    meta = read_metadata(tmp_path)
+    assert meta.noise == {"p1": "hum"} and meta.snr_db == {"p1": 4.0} and meta.source.endswith("corpus.json")
+    bundled_meta = read_metadata(bundled(EVAL_SET))
+    assert len(bundled_meta.noise) == 8 and bundled_meta.source.endswith("evalset.json")
+    assert read_metadata(tmp_path / "nowhere").source is None
+
+
+
+def test_a_broken_record_is_named_not_taken_for_a_missing_one(tmp_path):
+    (tmp_path / "corpus.json").write_text("{not json")
+    meta = read_metadata(tmp_path)
+    assert meta.noise == {} and meta.unreadable == str(tmp_path / "corpus.json")
+    with pytest.raises(DataError, match="corpus.json: not valid JSON"):
+        check_noise_kinds(meta, ["p1"], ["hum"], tmp_path)
+    with pytest.raises(DataError, match="this folder has none") as missing:
+        check_noise_kinds(read_metadata(tmp_path / "nowhere"), ["p1"], ["hum"], tmp_path / "nowhere")
+    assert str(tmp_path / "nowhere") in str(missing.value)
+
+
+def test_noise_kinds_are_checked_against_the_files_at_hand(tmp_path):
+    meta = Metadata({"p1": "hum", "p2": "babble"}, {}, str(tmp_path / "corpus.json"))
+    check_noise_kinds(meta, ["p1", "p2"], ["hum"], tmp_path)
+    check_noise_kinds(meta, [], [], tmp_path)  # nothing asked for: nothing to check
+    with pytest.raises(DataError, match=r"no file has noise fan, hun \(the kinds are: babble, hum\)") as typo:
+        check_noise_kinds(meta, ["p1", "p2"], ["hun", "fan"], tmp_path)
+    assert str(typo.value).startswith(str(tmp_path / "corpus.json"))
+    with pytest.raises(DataError, match=r"records no noise kind for any training file in"):
+        check_noise_kinds(meta, ["q1"], ["hum"], tmp_path, files="training file")
