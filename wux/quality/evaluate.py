@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.data.dataset import Pair, load_pairs
+from wux.data.dataset import list_pairs, load_pairs
 from wux.data.layout import Metadata, check_noise_kinds, read_metadata
 from wux.denoise import model_denoiser
 from wux.errors import DataError
@@ -57,12 +57,14 @@ class EvalResult:
         return find_row(self.rows, system, group)
 
 
-def of_noise_kinds(pairs: list[Pair], meta: Metadata, noises: tuple[str, ...], data: Path) -> list[Pair]:
-    """The pairs whose recorded noise kind is one of `noises` (all pairs when none are asked for)."""
+def of_noise_kinds(data: Path, split: str, meta: Metadata, noises: tuple[str, ...]) -> set[str] | None:
+    """The file names of the split whose recorded noise kind is one of `noises` (None: every file), found
+    before any audio is read."""
     if not noises:
-        return pairs
-    check_noise_kinds(meta, (p.name for p in pairs), noises, data)
-    return [p for p in pairs if meta.noise.get(p.name) in noises]
+        return None
+    names = {clean.stem: clean.name for clean, _ in list_pairs(data, split)}
+    check_noise_kinds(meta, names, noises, data)
+    return {name for stem, name in names.items() if meta.noise.get(stem) in noises}
 
 
 def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit: int | None = None,
@@ -75,7 +77,7 @@ def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit:
     others = {name: baseline(name, rate) for name in dict.fromkeys(baselines)}  # unknown or missing: fail first
     denoisers = {label: model_denoiser(model), **others}
     meta = read_metadata(data)
-    pairs = of_noise_kinds(load_pairs(data, split, rate), meta, noises, data)[:limit]
+    pairs = load_pairs(data, split, rate, names=of_noise_kinds(data, split, meta, noises))[:limit]
     if not pairs:
         raise DataError(f"no files in the {split} split", data)
     pesq, stoi, skipped = optional_metrics()
