@@ -177,6 +177,12 @@ def test_train_noise_weights_syntax_is_checked_before_any_work(tiny_corpus, tmp_
     assert not list(tmp_path.iterdir())
 
 
+def test_train_refuses_fp16_on_the_cpu_before_any_work(tiny_corpus, tmp_path):
+    result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--precision", "fp16")
+    assert_one_line_error(result, "--precision fp16 trains on CUDA only")
+    assert not list(tmp_path.iterdir())
+
+
 def test_repeated_noise_weights_add_up():
     from wux.cli_options import kind_weights, merged_kind_weights
 

@@ -33,6 +33,7 @@ from wux.cli_options import (
 from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, WuxError
 from wux.model.config import PRESETS
 from wux.quality import BASELINE_NAMES
+from wux.train import TRAIN_PRECISIONS
 
 
 def click_error(e: BaseException) -> str | None:
@@ -209,6 +210,7 @@ def data_synth(
 
 
 Preset = Literal[tuple(PRESETS)]  # wux.model.config: the one list
+TrainPrecision = Literal[TRAIN_PRECISIONS]  # wux.train: the one list
 
 
 @app.command()
@@ -221,7 +223,8 @@ def train(
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop after this wall time")] = None,
     batch_size: Annotated[int, typer.Option(help="Segments per step")] = 16,
     segment: Annotated[int, typer.Option(help="Training segment length, samples")] = 16_384,
-    lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
+    lr: Annotated[Optional[float], typer.Option(
+        help="Adam learning rate (default 1e-3; with --resume: replaces the run's decayed rate)")] = None,
     accumulate: Annotated[int, typer.Option(help="Gradient accumulation steps")] = 1,
     segments_per_epoch: Annotated[Optional[int], typer.Option(help="Segments per epoch (default: audio once)")] = None,
     val_share: Annotated[float, typer.Option(help="Share of training files held out for validation")] = 0.05,
@@ -231,6 +234,10 @@ def train(
     clip_grad: Annotated[float, typer.Option(help="Max gradient norm (0: no clipping)")] = 10.0,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
     device: DeviceOpt = "cpu",
+    precision: Annotated[TrainPrecision, typer.Option(
+        help="Arithmetic of the passes, weights stay float32: auto (fp16 on CUDA, fp32 on CPU), fp32, bf16 "
+             "(CPUs with bfloat16 instructions train ~2.5x faster; python perf/train_precision.py measures), "
+             "fp16 (CUDA)")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the .last checkpoint beside --out")] = False,
     tensorboard: Annotated[Optional[Path], typer.Option(help="TensorBoard log folder")] = None,
@@ -261,7 +268,7 @@ def train(
         data=data, out=out, model=load_config_json(config) if config else get_preset(preset), epochs=epochs,
         max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, accumulate=accumulate,
         segments_per_epoch=segments_per_epoch, val_share=val_share, val_by=val_by, level_weight=level_weight,
-        clip_grad_norm=clip_grad or None, seed=seed, device=device, threads=threads, resume=resume,
+        clip_grad_norm=clip_grad or None, seed=seed, device=device, precision=precision, threads=threads, resume=resume,
         tensorboard=tensorboard, augment=augmentation,
         noise_weights=parse.merged_kind_weights(noise_weights),
     )

@@ -5,13 +5,14 @@ import pytest
 import torch
 
 from wux.data.augment import AugmentConfig
+from wux.errors import WuxError
 from wux.metrics import si_snr_db, si_snr_torch
 from wux.model.checkpoint import load_checkpoint
 from wux.model.config import TINY, WaveUNetConfig
 from wux.model.load import ModelSource
 from wux.model.waveunet import WaveUNet
 from wux.quality.evaluate import evaluate
-from wux.train.loop import TrainConfig, last_checkpoint_path, loss_fn, train
+from wux.train.loop import TrainConfig, last_checkpoint_path, loss_fn, mixed_precision, train
 
 
 def test_si_snr_numpy_and_torch_agree_and_are_scale_invariant():
@@ -107,3 +108,57 @@ def test_noise_kind_weights_come_from_the_corpus_record_and_are_recorded(tmp_pat
     resumed = train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True, "noise_weights": {}}),
                     show_progress=False)
     assert [h.noise_weights for h in resumed.history] == [{"babble": 4.0}, {}]
+
+
+def test_precision_resolves_per_device_and_refuses_what_the_device_cannot():
+    assert mixed_precision("cpu", "auto") == "fp32" and mixed_precision("cuda", "auto") == "fp16"
+    assert mixed_precision("cpu", "bf16") == "bf16" and mixed_precision("cuda:0", "fp32") == "fp32"
+    with pytest.raises(WuxError, match="fp16 trains on CUDA only"):
+        mixed_precision("cpu", "fp16")
+    with pytest.raises(WuxError, match="must be one of"):
+        mixed_precision("cpu", "int8")
+
+
+def test_bf16_training_keeps_float32_weights_and_records_its_arithmetic(tiny_corpus, tmp_path):
+    out = tmp_path / "m.wux.pt"
+    cfg = TrainConfig(data=tiny_corpus, out=out, model=TINY, epochs=1, batch_size=4, segment=2048,
+                      val_share=0.34, augment=AugmentConfig.off(), seed=0, precision="bf16")
+    result = train(cfg, show_progress=False)
+    assert result.steps > 0 and math.isfinite(result.best_val_si_snr_db)
+    assert [h.precision for h in result.history] == ["bf16"]
+    ckpt = load_checkpoint(out)
+    assert ckpt.training["train"]["precision"] == "bf16"
+    assert {v.dtype for v in ckpt.state_dict.values() if v.is_floating_point()} == {torch.float32}
+    # resumed in float32: each epoch keeps the arithmetic it ran in
+    resumed = train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True, "precision": "auto"}),
+                    show_progress=False)
+    assert [h.precision for h in resumed.history] == ["bf16", "fp32"]
+
+
+def test_lr_given_on_resume_replaces_the_runs_rate_and_none_keeps_it(tiny_corpus, tmp_path):
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4,
+                      segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0, lr=2e-3)
+    assert train(cfg, show_progress=False).history[-1].lr == pytest.approx(2e-3)
+    kept = train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True, "lr": None}), show_progress=False)
+    assert kept.history[-1].lr == pytest.approx(2e-3)  # not the 1e-3 default: the run's own rate goes on
+    replaced = train(TrainConfig(**{**cfg.__dict__, "epochs": 3, "resume": True, "lr": 3e-4}), show_progress=False)
+    assert replaced.history[-1].lr == pytest.approx(3e-4)
+    assert TrainConfig(data=tiny_corpus, out=tmp_path / "n.wux.pt", model=TINY).lr is None
+
+
+def test_an_unknown_noise_kind_is_refused_before_any_audio_is_read(tmp_path):
+    import json
+
+    from tests.conftest import write_corpus
+    from wux.errors import DataError
+
+    corpus = write_corpus(tmp_path / "corpus", files=3)
+    noisy = sorted((corpus / "noisy_trainset_wav").iterdir())
+    (corpus / "corpus.json").write_text(json.dumps({"utterances": [{"name": p.stem, "noise": "hum"} for p in noisy]}))
+    noisy[0].write_bytes(b"not a wav file")  # reading the audio would fail on this file first
+    cfg = TrainConfig(data=corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, segment=2048,
+                      noise_weights={"bable": 2.0})
+    with pytest.raises(DataError, match=r"no training file has noise bable \(the kinds are: hum\)"):
+        train(cfg, show_progress=False)
+    with pytest.raises(WuxError, match=noisy[0].name):  # the same run without the typo does read it
+        train(TrainConfig(**{**cfg.__dict__, "noise_weights": {"hum": 2.0}}), show_progress=False)

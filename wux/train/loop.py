@@ -1,4 +1,4 @@
-"""`wux train`: SI-SNR training with Adam, plateau LR decay, accumulation, AMP, resume."""
+"""`wux train`: SI-SNR training with Adam, plateau LR decay, accumulation, mixed precision, resume."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ import numpy as np
 
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data.augment import AugmentConfig
-from wux.data.dataset import SegmentDataset, load_pairs, noise_kind_weights, split_validation
-from wux.data.layout import read_metadata
+from wux.data.dataset import SegmentDataset, list_pairs, load_pairs, noise_kind_weights, split_validation
+from wux.data.layout import check_noise_kinds, read_metadata
 from wux.errors import CheckpointError, WuxError
 from wux.metrics import EPS, si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
 from wux.model.config import WaveUNetConfig
 from wux.progress import progress_bar
 from wux.tools import require
+from wux.train import TRAIN_PRECISIONS
+
+DEFAULT_LR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class TrainConfig:
     max_minutes: float | None = None
     batch_size: int = 16
     segment: int = 16_384
-    lr: float = 1e-3
+    lr: float | None = None  # None: DEFAULT_LR for a new run, the resumed run's own (decayed) rate on --resume
     accumulate: int = 1
     segments_per_epoch: int | None = None  # default: the training audio's length in segments
     val_share: float = 0.05
@@ -41,6 +44,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     noise_weights: dict[str, float] = field(default_factory=dict)  # noise kind -> draw weight (others 1)
     device: str = "cpu"
+    precision: str = "auto"  # one of wux.train.TRAIN_PRECISIONS
     threads: int | None = None
     resume: bool = False
     tensorboard: Path | None = None
@@ -63,6 +67,7 @@ class EpochRecord:
     lr: float
     seconds: float
     noise_weights: dict[str, float] = field(default_factory=dict)  # this epoch's draw weights: runs resume with others
+    precision: str = ""  # this epoch's arithmetic (bf16, fp16, fp32); "" in checkpoints older than the record
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,40 @@ def training_dataset(cfg: TrainConfig, pairs: list) -> SegmentDataset:
                           sample_rate=cfg.sample_rate, draw_weights=weights)
 
 
+def mixed_precision(device: str, precision: str) -> str:
+    """The arithmetic a run computes in ("fp32", "bf16" or "fp16"), or a WuxError for one the device cannot."""
+    if precision not in TRAIN_PRECISIONS:
+        raise WuxError(f"--precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {precision!r}")
+    cuda = device.startswith("cuda")
+    if precision == "auto":
+        return "fp16" if cuda else "fp32"
+    if precision == "fp16" and not cuda:
+        raise WuxError("--precision fp16 trains on CUDA only (it needs loss scaling on a GPU); on the CPU use bf16")
+    return precision
+
+
+def autocast(device: str, arithmetic: str):
+    """The autocast context a forward pass runs in: bfloat16 or float16 where asked, a no-op for fp32."""
+    import torch
+
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(arithmetic)
+    return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=dtype or torch.float32,
+                          enabled=dtype is not None)
+
+
+def set_learning_rate(optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def check_noise_weights_early(cfg: TrainConfig) -> None:
+    """Refuse a noise kind no training file has from the file names alone, before any audio is read (minutes
+    on a large corpus); training_dataset checks again on the files left after validation is held out."""
+    if cfg.noise_weights:
+        names = [clean.stem for clean, _ in list_pairs(cfg.data, "train")]
+        check_noise_kinds(read_metadata(cfg.data), names, cfg.noise_weights, cfg.data, files="training file")
+
+
 def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     import torch
 
@@ -143,16 +182,17 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         torch.set_num_threads(cfg.threads)
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise WuxError("--device cuda was asked for but torch sees no CUDA device")
+    arithmetic = mixed_precision(cfg.device, cfg.precision)
+    check_noise_weights_early(cfg)
     torch.manual_seed(cfg.seed)
     train_pairs, val_pairs = split_validation(load_pairs(cfg.data, "train", cfg.sample_rate), cfg.val_share,
                                              cfg.val_by)
     dataset = training_dataset(cfg, train_pairs)
 
     model = build_model(cfg.model).to(cfg.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr or DEFAULT_LR)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
-    use_amp = cfg.device.startswith("cuda")
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=arithmetic == "fp16")  # bfloat16 has float32's range: no scaling
     start_epoch, step, best, history = 0, 0, -math.inf, []
     last_path = last_checkpoint_path(cfg.out)
     if cfg.resume:
@@ -167,6 +207,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         start_epoch, step = int(last.resume["epoch"]), int(last.resume["step"])
         best = float(last.training.get("best_val_si_snr_db", -math.inf))
         history = [EpochRecord(**h) for h in last.resume.get("history", [])]
+        if cfg.lr:  # asked for on resume: it replaces the decayed rate; the plateau scheduler goes on from there
+            set_learning_rate(optimizer, cfg.lr)
 
     writer = tensorboard_writer(cfg.tensorboard)
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False,
@@ -181,7 +223,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         with progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", len(loader), show_progress) as advance:
             for i, (clean, noisy) in enumerate(loader):
                 clean, noisy = clean.to(cfg.device), noisy.to(cfg.device)
-                with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                with autocast(cfg.device, arithmetic):
                     loss = loss_fn(model(noisy).float(), clean, cfg.level_weight) / cfg.accumulate
                 scaler.scale(loss).backward()
                 if (i + 1) % cfg.accumulate == 0:
@@ -202,7 +244,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         val = validate(model, val_pairs, cfg.device)
         scheduler.step(val if not math.isnan(val) else -float(np.mean(losses)))
         record = EpochRecord(epoch + 1, step, float(np.mean(losses)), val,
-                             optimizer.param_groups[0]["lr"], time.monotonic() - t_epoch, dict(cfg.noise_weights))
+                             optimizer.param_groups[0]["lr"], time.monotonic() - t_epoch, dict(cfg.noise_weights),
+                             arithmetic)
         history.append(record)
         if writer:
             writer.add_scalar("val/si_snr_db", val, step)
