@@ -236,7 +236,7 @@ def train(
     device: DeviceOpt = "cpu",
     precision: Annotated[TrainPrecision, typer.Option(
         help="Arithmetic of the passes, weights stay float32: auto (fp16 on CUDA, fp32 on CPU), fp32, bf16 "
-             "(CPUs with bfloat16 instructions train ~2.5x faster; python perf/train_precision.py measures), "
+             "(CPUs with bfloat16 instructions train ~2x faster; python perf/train_precision.py measures), "
              "fp16 (CUDA)")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the .last checkpoint beside --out")] = False,
