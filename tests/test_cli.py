@@ -183,6 +183,17 @@ def test_train_refuses_fp16_on_the_cpu_before_any_work(tiny_corpus, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_train_resumed_without_lr_goes_on_at_the_runs_own_rate(tiny_corpus, tmp_path):
+    out = tmp_path / "m.wux.pt"
+    common = ("train", tiny_corpus, "--out", out, "--preset", "tiny", "--batch-size", "4", "--segment", "2048",
+              "--no-augment", "--json")
+    assert invoke(*common, "--epochs", "1", "--lr", "2e-3").exit_code == 0
+    resumed = invoke(*common, "--epochs", "2", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert [h["lr"] for h in json.loads(resumed.output)["history"]] == [2e-3, 2e-3]
+    assert_one_line_error(invoke(*common, "--lr", "0"), "--lr must be a positive")
+
+
 def test_repeated_noise_weights_add_up():
     from wux.cli_options import kind_weights, merged_kind_weights
 

@@ -33,7 +33,7 @@ from wux.cli_options import (
 from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, WuxError
 from wux.model.config import PRESETS
 from wux.quality import BASELINE_NAMES
-from wux.train import TRAIN_PRECISIONS
+from wux.train import DEFAULT_LR, TRAIN_PRECISIONS
 
 
 def click_error(e: BaseException) -> str | None:
@@ -224,7 +224,8 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Segments per step")] = 16,
     segment: Annotated[int, typer.Option(help="Training segment length, samples")] = 16_384,
     lr: Annotated[Optional[float], typer.Option(
-        help="Adam learning rate (default 1e-3; with --resume: replaces the run's decayed rate)")] = None,
+        help=f"Adam learning rate (default {DEFAULT_LR:g}); with --resume, a rate other than the run's own "
+             "replaces its decayed one")] = None,
     accumulate: Annotated[int, typer.Option(help="Gradient accumulation steps")] = 1,
     segments_per_epoch: Annotated[Optional[int], typer.Option(help="Segments per epoch (default: audio once)")] = None,
     val_share: Annotated[float, typer.Option(help="Share of training files held out for validation")] = 0.05,
@@ -236,7 +237,7 @@ def train(
     device: DeviceOpt = "cpu",
     precision: Annotated[TrainPrecision, typer.Option(
         help="Arithmetic of the passes, weights stay float32: auto (fp16 on CUDA, fp32 on CPU), fp32, bf16 "
-             "(CPUs with bfloat16 instructions train ~2x faster; python perf/train_precision.py measures), "
+             "(faster on CPUs with bfloat16 instructions, slower without; python perf/train_precision.py measures), "
              "fp16 (CUDA)")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the .last checkpoint beside --out")] = False,

@@ -7,12 +7,13 @@ import torch
 from wux.data.augment import AugmentConfig
 from wux.errors import WuxError
 from wux.metrics import si_snr_db, si_snr_torch
-from wux.model.checkpoint import load_checkpoint
+from wux.model.checkpoint import load_checkpoint, save_checkpoint
 from wux.model.config import TINY, WaveUNetConfig
 from wux.model.load import ModelSource
 from wux.model.waveunet import WaveUNet
 from wux.quality.evaluate import evaluate
-from wux.train.loop import TrainConfig, last_checkpoint_path, loss_fn, mixed_precision, train
+from wux.train import DEFAULT_LR
+from wux.train.loop import TrainConfig, autocast, last_checkpoint_path, loss_fn, mixed_precision, train
 
 
 def test_si_snr_numpy_and_torch_agree_and_are_scale_invariant():
@@ -119,6 +120,15 @@ def test_precision_resolves_per_device_and_refuses_what_the_device_cannot():
         mixed_precision("cpu", "int8")
 
 
+def test_autocast_computes_in_the_arithmetic_asked_for():
+    conv, x = torch.nn.Conv1d(1, 4, 3), torch.randn(2, 1, 64)
+    dtypes = {}
+    for arithmetic in ("bf16", "fp32"):
+        with autocast("cpu", arithmetic):
+            dtypes[arithmetic] = conv(x).dtype
+    assert dtypes == {"bf16": torch.bfloat16, "fp32": torch.float32}
+
+
 def test_bf16_training_keeps_float32_weights_and_records_its_arithmetic(tiny_corpus, tmp_path):
     out = tmp_path / "m.wux.pt"
     cfg = TrainConfig(data=tiny_corpus, out=out, model=TINY, epochs=1, batch_size=4, segment=2048,
@@ -129,21 +139,47 @@ def test_bf16_training_keeps_float32_weights_and_records_its_arithmetic(tiny_cor
     ckpt = load_checkpoint(out)
     assert ckpt.training["train"]["precision"] == "bf16"
     assert {v.dtype for v in ckpt.state_dict.values() if v.is_floating_point()} == {torch.float32}
-    # resumed in float32: each epoch keeps the arithmetic it ran in
+    # resumed with auto on the CPU: float32, recorded as such (not "auto"), each epoch keeping its own
     resumed = train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True, "precision": "auto"}),
                     show_progress=False)
     assert [h.precision for h in resumed.history] == ["bf16", "fp32"]
+    assert load_checkpoint(out).training["train"]["precision"] == "fp32"
 
 
-def test_lr_given_on_resume_replaces_the_runs_rate_and_none_keeps_it(tiny_corpus, tmp_path):
+def decay_the_resumable_rate(out, lr: float) -> None:
+    """What the plateau scheduler does to a run's rate, done to its .last checkpoint."""
+    path = last_checkpoint_path(out)
+    last = load_checkpoint(path)
+    for group in last.resume["optimizer"]["param_groups"]:
+        group["lr"] = lr
+    save_checkpoint(last, path)
+
+
+def test_resume_keeps_the_decayed_rate_unless_another_is_given(tiny_corpus, tmp_path):
     cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4,
-                      segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0, lr=2e-3)
-    assert train(cfg, show_progress=False).history[-1].lr == pytest.approx(2e-3)
-    kept = train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True, "lr": None}), show_progress=False)
-    assert kept.history[-1].lr == pytest.approx(2e-3)  # not the 1e-3 default: the run's own rate goes on
-    replaced = train(TrainConfig(**{**cfg.__dict__, "epochs": 3, "resume": True, "lr": 3e-4}), show_progress=False)
-    assert replaced.history[-1].lr == pytest.approx(3e-4)
-    assert TrainConfig(data=tiny_corpus, out=tmp_path / "n.wux.pt", model=TINY).lr is None
+                      segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0)
+    assert train(cfg, show_progress=False).history[-1].lr == pytest.approx(DEFAULT_LR)
+    assert load_checkpoint(cfg.out).training["train"]["lr"] == DEFAULT_LR  # the rate used, not None
+
+    def resume(epochs, lr):
+        return train(TrainConfig(**{**cfg.__dict__, "epochs": epochs, "resume": True, "lr": lr}),
+                     show_progress=False).history[-1].lr
+
+    decay_the_resumable_rate(cfg.out, 2.5e-4)
+    assert resume(2, None) == pytest.approx(2.5e-4)  # no rate given: the run goes on at its own
+    assert resume(3, DEFAULT_LR) == pytest.approx(2.5e-4)  # the same command line again, with --resume
+    assert resume(4, 3e-4) == pytest.approx(3e-4)  # another rate replaces it...
+    assert load_checkpoint(cfg.out).training["train"]["lr"] == 3e-4
+    decay_the_resumable_rate(cfg.out, 1e-4)
+    assert resume(5, 3e-4) == pytest.approx(1e-4)  # ...and is then the run's own
+
+
+def test_learning_rates_that_cannot_train_are_refused_before_any_work(tiny_corpus, tmp_path):
+    for lr in (0.0, -1e-3, math.inf, math.nan):
+        cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, lr=lr)
+        with pytest.raises(WuxError, match="--lr must be a positive, finite learning rate"):
+            train(cfg, show_progress=False)
+    assert not list(tmp_path.iterdir())
 
 
 def test_an_unknown_noise_kind_is_refused_before_any_audio_is_read(tmp_path):

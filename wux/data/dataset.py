@@ -81,13 +81,17 @@ def split_validation(pairs: list[Pair], share: float, by: str = "file") -> tuple
     return [p for p in pairs if p.name not in held], [p for p in pairs if p.name in held]
 
 
+def check_kind_weights(weights: Mapping[str, float]) -> None:
+    bad = {k: w for k, w in weights.items() if not 0 < w < math.inf}
+    if bad:
+        raise DataError(f"noise-kind weights must be positive and finite, got {bad}")
+
+
 def noise_kind_weights(pairs: list[Pair], meta: Metadata, weights: Mapping[str, float],
                        folder: Path | str) -> np.ndarray:
     """Each pair's draw multiplier: its noise kind's weight, 1 for kinds not named (and files the record
     does not name)."""
-    bad = {k: w for k, w in weights.items() if not 0 < w < math.inf}
-    if bad:
-        raise DataError(f"noise-kind weights must be positive and finite, got {bad}")
+    check_kind_weights(weights)
     check_noise_kinds(meta, (p.name for p in pairs), weights, folder, files="training file")
     return np.array([weights.get(meta.noise.get(p.name, ""), 1.0) for p in pairs], dtype=np.float64)
 

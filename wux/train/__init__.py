@@ -1,7 +1,8 @@
 """Training and evaluation of Wave-U-Net denoisers."""
 
+DEFAULT_LR = 1e-3  # Adam's rate for a new run (wux train --lr)
 # Arithmetic a training run's forward and backward passes compute in; weights and optimizer stay float32 in every
-# case. auto: float16 with loss scaling on CUDA, float32 on the CPU. bf16: bfloat16 autocast on either device; a
-# CPU with bfloat16 instructions (AVX512-BF16, AMX) runs a step about 2x faster (measure yours:
-# python perf/train_precision.py). fp16: CUDA only.
+# case. auto: float16 with loss scaling on CUDA, float32 on the CPU. bf16: bfloat16 autocast on either device,
+# faster on CPUs with bfloat16 instructions (AVX512-BF16, AMX), slower without them (perf/train_precision.py
+# measures both). fp16: CUDA only.
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16", "fp16")

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data.augment import AugmentConfig
-from wux.data.dataset import SegmentDataset, list_pairs, load_pairs, noise_kind_weights, split_validation
+from wux.data.dataset import (
+    SegmentDataset,
+    check_kind_weights,
+    list_pairs,
+    load_pairs,
+    noise_kind_weights,
+    split_validation,
+)
 from wux.data.layout import check_noise_kinds, read_metadata
 from wux.errors import CheckpointError, WuxError
 from wux.metrics import EPS, si_snr_db, si_snr_torch
@@ -19,9 +26,7 @@ from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_
 from wux.model.config import WaveUNetConfig
 from wux.progress import progress_bar
 from wux.tools import require
-from wux.train import TRAIN_PRECISIONS
-
-DEFAULT_LR = 1e-3
+from wux.train import DEFAULT_LR, TRAIN_PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,9 @@ class TrainConfig:
     max_minutes: float | None = None
     batch_size: int = 16
     segment: int = 16_384
-    lr: float | None = None  # None: DEFAULT_LR for a new run, the resumed run's own (decayed) rate on --resume
+    # None: DEFAULT_LR for a new run; on --resume, None or the rate the run was last given keeps its own (decayed)
+    # rate, another value replaces it (resumed_learning_rate)
+    lr: float | None = None
     accumulate: int = 1
     segments_per_epoch: int | None = None  # default: the training audio's length in segments
     val_share: float = 0.05
@@ -127,7 +134,6 @@ def collate(batch):
 def tensorboard_writer(logdir: Path | None):
     if logdir is None:
         return None
-    require("tensorboard")  # torch.utils.tensorboard writes nothing without it: say so, do not skip silently
     from torch.utils.tensorboard import SummaryWriter
 
     return SummaryWriter(str(logdir))
@@ -141,14 +147,17 @@ def training_dataset(cfg: TrainConfig, pairs: list) -> SegmentDataset:
                           sample_rate=cfg.sample_rate, draw_weights=weights)
 
 
+def is_cuda(device: str) -> bool:
+    return device.startswith("cuda")
+
+
 def mixed_precision(device: str, precision: str) -> str:
     """The arithmetic a run computes in ("fp32", "bf16" or "fp16"), or a WuxError for one the device cannot."""
     if precision not in TRAIN_PRECISIONS:
         raise WuxError(f"--precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {precision!r}")
-    cuda = device.startswith("cuda")
     if precision == "auto":
-        return "fp16" if cuda else "fp32"
-    if precision == "fp16" and not cuda:
+        return "fp16" if is_cuda(device) else "fp32"
+    if precision == "fp16" and not is_cuda(device):
         raise WuxError("--precision fp16 trains on CUDA only (it needs loss scaling on a GPU); on the CPU use bf16")
     return precision
 
@@ -158,21 +167,69 @@ def autocast(device: str, arithmetic: str):
     import torch
 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(arithmetic)
-    return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=dtype or torch.float32,
+    return torch.autocast("cuda" if is_cuda(device) else "cpu", dtype=dtype or torch.float32,
                           enabled=dtype is not None)
 
 
+def check_device(device: str, arithmetic: str) -> None:
+    import torch
+
+    if is_cuda(device) and not torch.cuda.is_available():
+        raise WuxError("--device cuda was asked for but torch sees no CUDA device")
+    if is_cuda(device) and arithmetic == "bf16" and not torch.cuda.is_bf16_supported():
+        raise WuxError("--precision bf16: this GPU has no bfloat16 arithmetic; use --precision auto (float16)")
+
+
+def check_learning_rate(lr: float | None) -> None:
+    if lr is not None and not 0 < lr < math.inf:
+        raise WuxError(f"--lr must be a positive, finite learning rate, got {lr}")
+
+
+def check_noise_weights_early(cfg: TrainConfig) -> None:
+    """Refuse bad weights, and a noise kind no training file has, from the file names alone before any audio is
+    read (minutes on a large corpus); training_dataset checks again on the files left after validation."""
+    if cfg.noise_weights:
+        check_kind_weights(cfg.noise_weights)
+        names = [clean.stem for clean, _ in list_pairs(cfg.data, "train")]
+        check_noise_kinds(read_metadata(cfg.data), names, cfg.noise_weights, cfg.data, files="training file")
+
+
+def resumable_state(cfg: TrainConfig) -> Checkpoint | None:
+    """The .last checkpoint a --resume run goes on from (None without --resume), checked before any audio is read."""
+    if not cfg.resume:
+        return None
+    path = last_checkpoint_path(cfg.out)
+    if not path.exists():
+        raise CheckpointError("--resume: no resumable checkpoint found", path)
+    last = load_checkpoint(path)
+    if last.config != cfg.model or not last.resume:
+        raise CheckpointError("--resume: checkpoint does not match this model config", path)
+    return last
+
+
+def resumed_learning_rate(asked: float | None, last: Checkpoint) -> float | None:
+    """The rate a resumed run switches to, None to keep the optimizer's own (decayed) one. Only a rate other than
+    the one the run was last given replaces it: re-running a command with --resume added goes on as it was."""
+    given = last.training.get("train", {}).get("lr")
+    return asked if asked is not None and asked != given else None
+
+
 def set_learning_rate(optimizer, lr: float) -> None:
+    """Every parameter group's rate; the plateau scheduler goes on halving from it."""
     for group in optimizer.param_groups:
         group["lr"] = lr
 
 
-def check_noise_weights_early(cfg: TrainConfig) -> None:
-    """Refuse a noise kind no training file has from the file names alone, before any audio is read (minutes
-    on a large corpus); training_dataset checks again on the files left after validation is held out."""
-    if cfg.noise_weights:
-        names = [clean.stem for clean, _ in list_pairs(cfg.data, "train")]
-        check_noise_kinds(read_metadata(cfg.data), names, cfg.noise_weights, cfg.data, files="training file")
+def checks_before_reading(cfg: TrainConfig) -> tuple[str, Checkpoint | None]:
+    """Every refusal that needs no audio, so a bad option costs no loading time: the arithmetic and the resume
+    state."""
+    check_learning_rate(cfg.lr)
+    arithmetic = mixed_precision(cfg.device, cfg.precision)
+    check_device(cfg.device, arithmetic)
+    if cfg.tensorboard is not None:
+        require("tensorboard")  # torch.utils.tensorboard writes nothing without it: say so, do not skip silently
+    check_noise_weights_early(cfg)
+    return arithmetic, resumable_state(cfg)
 
 
 def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
@@ -180,10 +237,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise WuxError("--device cuda was asked for but torch sees no CUDA device")
-    arithmetic = mixed_precision(cfg.device, cfg.precision)
-    check_noise_weights_early(cfg)
+    arithmetic, last = checks_before_reading(cfg)
     torch.manual_seed(cfg.seed)
     train_pairs, val_pairs = split_validation(load_pairs(cfg.data, "train", cfg.sample_rate), cfg.val_share,
                                              cfg.val_by)
@@ -194,21 +248,20 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
     scaler = torch.amp.GradScaler("cuda", enabled=arithmetic == "fp16")  # bfloat16 has float32's range: no scaling
     start_epoch, step, best, history = 0, 0, -math.inf, []
-    last_path = last_checkpoint_path(cfg.out)
-    if cfg.resume:
-        if not last_path.exists():
-            raise CheckpointError("--resume: no resumable checkpoint found", last_path)
-        last = load_checkpoint(last_path)
-        if last.config != cfg.model or not last.resume:
-            raise CheckpointError("--resume: checkpoint does not match this model config", last_path)
+    given_lr = cfg.lr or DEFAULT_LR
+    if last is not None:
         model.load_state_dict(last.state_dict)
         optimizer.load_state_dict(last.resume["optimizer"])
         scheduler.load_state_dict(last.resume["scheduler"])
         start_epoch, step = int(last.resume["epoch"]), int(last.resume["step"])
         best = float(last.training.get("best_val_si_snr_db", -math.inf))
         history = [EpochRecord(**h) for h in last.resume.get("history", [])]
-        if cfg.lr:  # asked for on resume: it replaces the decayed rate; the plateau scheduler goes on from there
-            set_learning_rate(optimizer, cfg.lr)
+        new_lr = resumed_learning_rate(cfg.lr, last)
+        if new_lr is not None:
+            set_learning_rate(optimizer, new_lr)
+        given_lr = new_lr or last.training.get("train", {}).get("lr") or given_lr
+    recorded = replace(cfg, lr=given_lr, precision=arithmetic)  # what ran, not "auto" or None
+    last_path = last_checkpoint_path(cfg.out)
 
     writer = tensorboard_writer(cfg.tensorboard)
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False,
@@ -253,7 +306,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         improved = score > best
         best = max(best, score)
         training = {"steps": step, "epochs": epoch + 1, "best_val_si_snr_db": best,
-                    "train": cfg.to_dict(), "history": [asdict(h) for h in history]}
+                    "train": recorded.to_dict(), "history": [asdict(h) for h in history]}
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         if improved:
             save_checkpoint(Checkpoint(state, cfg.model, sample_rate=cfg.sample_rate, training=training), cfg.out)
