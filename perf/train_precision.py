@@ -18,12 +18,10 @@ import statistics
 import time
 from pathlib import Path
 
-from wux.train.loop import TrainConfig
+from wux.train.loop import TrainConfig, autocast, loss_fn
 
 
 def timed_step(model, optimizer, noisy, clean, arithmetic: str) -> tuple[float, float]:
-    from wux.train.loop import autocast, loss_fn
-
     start = time.perf_counter()
     with autocast("cpu", arithmetic):
         loss = loss_fn(model(noisy).float(), clean, TrainConfig.level_weight)

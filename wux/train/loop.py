@@ -25,6 +25,7 @@ from wux.metrics import EPS, si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
 from wux.model.config import WaveUNetConfig
 from wux.progress import progress_bar
+from wux.runtime.tensorrt import require_cuda
 from wux.tools import require
 from wux.train import DEFAULT_LR, TRAIN_PRECISIONS
 
@@ -174,8 +175,8 @@ def autocast(device: str, arithmetic: str):
 def check_device(device: str, arithmetic: str) -> None:
     import torch
 
-    if is_cuda(device) and not torch.cuda.is_available():
-        raise WuxError("--device cuda was asked for but torch sees no CUDA device")
+    if is_cuda(device):
+        require_cuda("--device cuda was asked for but torch sees no CUDA device")  # as wux export says it
     if is_cuda(device) and arithmetic == "bf16" and not torch.cuda.is_bf16_supported():
         raise WuxError("--precision bf16: this GPU has no bfloat16 arithmetic; use --precision auto (float16)")
 
@@ -207,10 +208,14 @@ def resumable_state(cfg: TrainConfig) -> Checkpoint | None:
     return last
 
 
-def resumed_learning_rate(asked: float | None, last: Checkpoint) -> float | None:
+def given_learning_rate(last: Checkpoint) -> float | None:
+    """The rate a run was last given (--lr or the default), as its checkpoint records it."""
+    return last.training.get("train", {}).get("lr")
+
+
+def resumed_learning_rate(asked: float | None, given: float | None) -> float | None:
     """The rate a resumed run switches to, None to keep the optimizer's own (decayed) one. Only a rate other than
     the one the run was last given replaces it: re-running a command with --resume added goes on as it was."""
-    given = last.training.get("train", {}).get("lr")
     return asked if asked is not None and asked != given else None
 
 
@@ -244,11 +249,11 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     dataset = training_dataset(cfg, train_pairs)
 
     model = build_model(cfg.model).to(cfg.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr or DEFAULT_LR)
+    given_lr = cfg.lr or DEFAULT_LR
+    optimizer = torch.optim.Adam(model.parameters(), lr=given_lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
     scaler = torch.amp.GradScaler("cuda", enabled=arithmetic == "fp16")  # bfloat16 has float32's range: no scaling
     start_epoch, step, best, history = 0, 0, -math.inf, []
-    given_lr = cfg.lr or DEFAULT_LR
     if last is not None:
         model.load_state_dict(last.state_dict)
         optimizer.load_state_dict(last.resume["optimizer"])
@@ -256,10 +261,11 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         start_epoch, step = int(last.resume["epoch"]), int(last.resume["step"])
         best = float(last.training.get("best_val_si_snr_db", -math.inf))
         history = [EpochRecord(**h) for h in last.resume.get("history", [])]
-        new_lr = resumed_learning_rate(cfg.lr, last)
+        previous = given_learning_rate(last)
+        new_lr = resumed_learning_rate(cfg.lr, previous)
         if new_lr is not None:
             set_learning_rate(optimizer, new_lr)
-        given_lr = new_lr or last.training.get("train", {}).get("lr") or given_lr
+        given_lr = new_lr or previous or given_lr
     recorded = replace(cfg, lr=given_lr, precision=arithmetic)  # what ran, not "auto" or None
     last_path = last_checkpoint_path(cfg.out)
 
