@@ -200,3 +200,17 @@ def test_repeated_noise_weights_add_up():
     assert merged_kind_weights([kind_weights("babble:4,music:3"), kind_weights("traffic:2")]) == {
         "babble": 4.0, "music": 3.0, "traffic": 2.0}
     assert merged_kind_weights(None) == {}
+
+
+def test_train_init_takes_the_checkpoints_model_and_refuses_a_preset_beside_it(tiny_corpus, tmp_path):
+    first = tmp_path / "a.wux.pt"
+    common = ("--batch-size", "4", "--segment", "2048", "--no-augment", "--epochs", "1", "--json")
+    assert invoke("train", tiny_corpus, "--out", first, "--preset", "tiny", *common).exit_code == 0
+    tuned = invoke("train", tiny_corpus, "--out", tmp_path / "b.wux.pt", "--init", first, *common)
+    assert tuned.exit_code == 0, tuned.output
+    assert json.loads(tuned.output)["steps"] > 0
+    assert_one_line_error(invoke("train", tiny_corpus, "--out", tmp_path / "c.wux.pt", "--init", first,
+                                 "--preset", "tiny"), "leave out --preset and --config")
+    assert_one_line_error(invoke("train", tiny_corpus, "--out", tmp_path / "c.wux.pt", "--init",
+                                 tmp_path / "missing.wux.pt"), "missing.wux.pt")
+    assert not (tmp_path / "c.wux.pt").exists()

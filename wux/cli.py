@@ -217,8 +217,11 @@ TrainPrecision = Literal[TRAIN_PRECISIONS]  # wux.train: the one list
 def train(
     data: Annotated[Path, typer.Argument(help="Folder in the VoiceBank+DEMAND layout")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Best checkpoint is written here")],
-    preset: Annotated[Preset, typer.Option(help="Model preset")] = "default",
+    preset: Annotated[Optional[Preset], typer.Option(help="Model preset [default: default]")] = None,
     config: Annotated[Optional[Path], typer.Option(help="Model config JSON (overrides --preset)")] = None,
+    init: Annotated[Optional[Path], typer.Option(
+        help="Start from this wux checkpoint's weights and model config (fine-tuning; a file or a bundled "
+             "model's name: default, classic, causal); a fresh optimizer", show_default=False)] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the training audio")] = 20,
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop after this wall time")] = None,
     batch_size: Annotated[int, typer.Option(help="Segments per step")] = 16,
@@ -258,15 +261,13 @@ def train(
 ) -> None:
     """Train a Wave-U-Net with SI-SNR loss; the best validation checkpoint is kept."""
     from wux.data.augment import AugmentConfig
-    from wux.model.config import load_config_json
-    from wux.model.config import preset as get_preset
-    from wux.train.loop import TrainConfig
+    from wux.train.loop import TrainConfig, model_to_train
     from wux.train.loop import train as run_training
 
     augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, reverb=reverb, gain=gain, remix=remix,
                                  probability=augment_probability) if augment else AugmentConfig.off()
     cfg = TrainConfig(
-        data=data, out=out, model=load_config_json(config) if config else get_preset(preset), epochs=epochs,
+        data=data, out=out, model=model_to_train(preset, config, init), init=init, epochs=epochs,
         max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, accumulate=accumulate,
         segments_per_epoch=segments_per_epoch, val_share=val_share, val_by=val_by, level_weight=level_weight,
         clip_grad_norm=clip_grad or None, seed=seed, device=device, precision=precision, threads=threads, resume=resume,

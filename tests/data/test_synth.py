@@ -133,3 +133,28 @@ def test_every_festival_voice_speaks_a_question():
 def test_existing_folder_refused(corpus):
     with pytest.raises(WuxError, match="already exists"):
         synthesize_corpus(corpus, minutes=0.5, seed=1)
+
+
+@pytest.mark.parametrize("recipe", [CLASSIC, RICH], ids=lambda r: r.name)
+def test_babble_is_other_speakers_in_the_rich_recipe(recipe):
+    from wux.data.synth import babble_sources
+
+    plan = plan_utterances(minutes=30, seed=0, test_share=0.15, recipe=recipe)
+    for split in ("train", "test"):
+        idx = [j for j, u in enumerate(plan) if u.split == split]
+        for i in idx:
+            pool = babble_sources(plan, idx, i, recipe)
+            own = voices.timbre(plan[i].engine, plan[i].voice)
+            timbres = {voices.timbre(plan[j].engine, plan[j].voice) for j in pool}
+            assert i not in pool and set(pool) <= set(idx)
+            if recipe.babble_other_speakers:
+                assert own not in timbres and len(timbres) >= 2
+            else:
+                assert pool == [j for j in idx if j != i]  # the classic corpus keeps its bytes
+    assert RICH.babble_other_speakers and not CLASSIC.babble_other_speakers
+
+
+def test_a_timbre_is_the_speaker_not_the_accent():
+    assert voices.timbre("espeak", "en-us+f4") == voices.timbre("espeak", "en-gb-scotland+f4")
+    assert voices.timbre("espeak", "en-us+f4") != voices.timbre("espeak", "en-us+klatt3")
+    assert voices.timbre("festival", "ked_diphone") != voices.timbre("festival", "kal_diphone")

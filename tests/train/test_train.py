@@ -7,13 +7,21 @@ import torch
 from wux.data.augment import AugmentConfig
 from wux.errors import WuxError
 from wux.metrics import si_snr_db, si_snr_torch
-from wux.model.checkpoint import load_checkpoint, save_checkpoint
+from wux.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from wux.model.config import TINY, WaveUNetConfig
 from wux.model.load import ModelSource
 from wux.model.waveunet import WaveUNet
 from wux.quality.evaluate import evaluate
 from wux.train import DEFAULT_LR
-from wux.train.loop import TrainConfig, autocast, last_checkpoint_path, loss_fn, mixed_precision, train
+from wux.train.loop import (
+    TrainConfig,
+    autocast,
+    last_checkpoint_path,
+    loss_fn,
+    mixed_precision,
+    model_to_train,
+    train,
+)
 
 
 def test_si_snr_numpy_and_torch_agree_and_are_scale_invariant():
@@ -198,3 +206,44 @@ def test_an_unknown_noise_kind_is_refused_before_any_audio_is_read(tmp_path):
         train(cfg, show_progress=False)
     with pytest.raises(WuxError, match=noisy[0].name):  # the same run without the typo does read it
         train(TrainConfig(**{**cfg.__dict__, "noise_weights": {"hum": 2.0}}), show_progress=False)
+
+
+def test_init_starts_from_a_checkpoints_weights_and_records_it(tiny_corpus, tmp_path):
+    from wux.fsutil import sha256_file
+
+    base = TrainConfig(data=tiny_corpus, out=tmp_path / "a.wux.pt", model=TINY, epochs=1, batch_size=4,
+                       segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0)
+    first = train(base, show_progress=False)
+    tuned = TrainConfig(**{**base.__dict__, "out": tmp_path / "b.wux.pt", "init": base.out, "lr": 1e-12})
+    tuned_result = train(tuned, show_progress=False)
+    # at a rate too small to move a weight, the fine-tuned model is its starting point
+    start, after = load_checkpoint(base.out).state_dict, load_checkpoint(tuned.out).state_dict
+    assert all(torch.allclose(start[k].float(), after[k].float(), atol=1e-6) for k in start)
+    fresh = train(TrainConfig(**{**tuned.__dict__, "out": tmp_path / "c.wux.pt", "init": None}), show_progress=False)
+    assert tuned_result.history[0].val_si_snr_db == pytest.approx(first.history[0].val_si_snr_db, abs=1e-3)
+    assert abs(fresh.history[0].val_si_snr_db - first.history[0].val_si_snr_db) > 0.1  # without --init: untrained
+    record = load_checkpoint(tuned.out).training
+    assert record["init_sha256"] == sha256_file(base.out) and record["train"]["init"] == str(base.out)
+    assert "init_sha256" not in load_checkpoint(tmp_path / "c.wux.pt").training
+
+    resumed = train(TrainConfig(**{**tuned.__dict__, "epochs": 2, "resume": True}), show_progress=False)
+    assert [h.epoch for h in resumed.history] == [1, 2]  # the recorded command with --resume goes on
+    assert load_checkpoint(tuned.out).training["init_sha256"] == sha256_file(base.out)
+    other = train(TrainConfig(**{**base.__dict__, "out": tmp_path / "other.wux.pt"}), show_progress=False)
+    assert other.steps
+    with pytest.raises(WuxError, match="this run did not start from --init"):
+        train(TrainConfig(**{**tuned.__dict__, "epochs": 3, "resume": True, "init": tmp_path / "other.wux.pt"}),
+              show_progress=False)
+
+
+def test_init_refuses_another_model_config_before_reading_audio(tmp_path):
+    from wux.model.config import DEFAULT
+
+    ckpt = tmp_path / "tiny.wux.pt"
+    save_checkpoint(Checkpoint(WaveUNet(TINY).state_dict(), TINY), ckpt)
+    cfg = TrainConfig(data=tmp_path / "no-such-corpus", out=tmp_path / "m.wux.pt", model=DEFAULT, init=ckpt)
+    with pytest.raises(WuxError, match="--init: checkpoint does not match this model config"):
+        train(cfg, show_progress=False)
+    assert model_to_train(None, None, ckpt) == TINY and model_to_train(None, None, None) == DEFAULT
+    with pytest.raises(WuxError, match="leave out --preset and --config"):
+        model_to_train("context", None, ckpt)

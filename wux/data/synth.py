@@ -38,13 +38,16 @@ class CorpusRecipe:
     babble_talkers: tuple[int, int]
     reverb_share: float
     warp: bool
+    # Babble is other people: a mixture's babble never has its own speaker's timbre in it (a voice cannot be
+    # told from itself). The classic recipe draws babble from any other utterance, as it always did.
+    babble_other_speakers: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 CLASSIC = CorpusRecipe("classic", (tts.ESPEAK,), noises.NOISE_FAMILIES, (-5.0, 15.0), (3, 6), 0.0, False)
-RICH = CorpusRecipe("rich", (tts.ESPEAK, tts.FESTIVAL), noises.ALL_FAMILIES, (-5.0, 20.0), (2, 8), 0.3, True)
+RICH = CorpusRecipe("rich", (tts.ESPEAK, tts.FESTIVAL), noises.ALL_FAMILIES, (-5.0, 20.0), (2, 8), 0.3, True, True)
 RECIPES = {r.name: r for r in (CLASSIC, RICH)}
 
 
@@ -146,6 +149,16 @@ def in_room(speech: np.ndarray, rt60_s: float, seed: int, sample_rate: int) -> n
     return fft_convolve(speech, rir)
 
 
+def babble_sources(plan: list[Utterance], idx: list[int], i: int, recipe: CorpusRecipe) -> list[int]:
+    """Plan indices (of one split, `idx`) whose speech may make up utterance i's babble: every other
+    utterance, or, when the recipe says so, every one by another speaker (all others if there is none)."""
+    others = [j for j in idx if j != i] or idx
+    if not recipe.babble_other_speakers:
+        return others
+    own = tts.timbre(plan[i].engine, plan[i].voice)
+    return [j for j in others if tts.timbre(plan[j].engine, plan[j].voice) != own] or others
+
+
 def mix_utterance(u: Utterance, speech: np.ndarray, others: list[np.ndarray], sample_rate: int,
                   babble_talkers: tuple[int, int] = CLASSIC.babble_talkers) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(u.seed)
@@ -194,10 +207,9 @@ def synthesize_corpus(out: Path, minutes: float = 10.0, seed: int = 0, test_shar
             noisy_dir.mkdir(parents=True)
             idx = [i for i, u in enumerate(plan) if u.split == split]
             # Babble is made of this split's own utterances, so test babble is unseen speech too.
-            pool_waves = [speech[i] for i in idx]
             for i in idx:
                 u = plan[i]
-                others = [w for j, w in zip(idx, pool_waves) if j != i] or pool_waves
+                others = [speech[j] for j in babble_sources(plan, idx, i, recipe)]
                 clean, noisy = mix_utterance(u, speech[i], others, sample_rate, recipe.babble_talkers)
                 sf.write(clean_dir / f"{u.name}.wav", clean, sample_rate, subtype="PCM_16")
                 sf.write(noisy_dir / f"{u.name}.wav", noisy, sample_rate, subtype="PCM_16")

@@ -46,6 +46,12 @@ def voices_for(engine: str, split: str) -> list[str]:
     raise WuxError(f"unknown speech engine {engine!r}; choose from {', '.join(ENGINES)}")
 
 
+def timbre(engine: str, voice: str) -> str:
+    """Who a voice sounds like: espeak-ng's variant carries the timbre (en-us+f4 and en-gb+f4 are one
+    speaker with two accents); each Festival voice is its own recorded speaker."""
+    return f"{engine}:{voice.split('+')[-1] if engine == ESPEAK else voice}"
+
+
 def binary(engine: str) -> str:
     name = "espeak-ng" if engine == ESPEAK else "text2wave"
     path = shutil.which(name)

@@ -21,9 +21,11 @@ from wux.data.dataset import (
 )
 from wux.data.layout import check_noise_kinds, read_metadata
 from wux.errors import CheckpointError, WuxError
+from wux.fsutil import sha256_file
 from wux.metrics import EPS, si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
-from wux.model.config import WaveUNetConfig
+from wux.model.config import WaveUNetConfig, load_config_json
+from wux.model.config import preset as get_preset
 from wux.progress import progress_bar
 from wux.runtime.tensorrt import require_cuda
 from wux.tools import require
@@ -55,12 +57,15 @@ class TrainConfig:
     precision: str = "auto"  # one of wux.train.TRAIN_PRECISIONS
     threads: int | None = None
     resume: bool = False
+    # A checkpoint whose weights a new run starts from (fine-tuning): same model config, a fresh optimizer
+    init: Path | None = None
     tensorboard: Path | None = None
     sample_rate: int = DEFAULT_SAMPLE_RATE
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["data"], d["out"] = str(self.data), str(self.out)
+        d["init"] = str(self.init) if self.init else None
         d["tensorboard"] = str(self.tensorboard) if self.tensorboard else None
         d["model"] = self.model.to_dict()
         return d
@@ -208,6 +213,38 @@ def resumable_state(cfg: TrainConfig) -> Checkpoint | None:
     return last
 
 
+def model_to_train(preset: str | None, config: Path | None, init: Path | None) -> WaveUNetConfig:
+    """--config, else --init's checkpoint's, else --preset (default "default"); --init names the model alone."""
+    if init is not None and (preset or config):
+        raise WuxError("--init trains the checkpoint's own model: leave out --preset and --config")
+    if config is not None:
+        return load_config_json(config)
+    if init is not None:
+        return trainable_checkpoint(init).config
+    return get_preset(preset or "default")
+
+
+def trainable_checkpoint(path: Path) -> Checkpoint:
+    """A --init checkpoint: one of wux's own family (a user model's code is not wux's to train)."""
+    ckpt = load_checkpoint(path)
+    if ckpt.config is None:
+        raise CheckpointError("--init: wux train trains its own Wave-U-Net family, not a user model", ckpt.path)
+    return ckpt
+
+
+def initial_state(cfg: TrainConfig) -> Checkpoint | None:
+    """The checkpoint a --init run starts from (None without --init), checked before any audio is read."""
+    if cfg.init is None:
+        return None
+    start = trainable_checkpoint(cfg.init)
+    if start.config != cfg.model:
+        raise CheckpointError("--init: checkpoint does not match this model config", start.path)
+    if start.sample_rate != cfg.sample_rate:
+        raise CheckpointError(f"--init: checkpoint is for {start.sample_rate} Hz audio, this run trains at "
+                              f"{cfg.sample_rate} Hz", start.path)
+    return start
+
+
 def given_learning_rate(last: Checkpoint) -> float | None:
     """The rate a run was last given (--lr or the default), as its checkpoint records it."""
     return last.training.get("train", {}).get("lr")
@@ -219,22 +256,39 @@ def resumed_learning_rate(asked: float | None, given: float | None) -> float | N
     return asked if asked is not None and asked != given else None
 
 
+def check_same_start(last: Checkpoint | None, start: Checkpoint | None) -> None:
+    """--resume with --init (a recorded fine-tuning command re-run): the run must have started from that file."""
+    if last is None or start is None:
+        return
+    if last.training.get("init_sha256") != sha256_file(start.path):
+        raise CheckpointError(f"--resume: this run did not start from --init {start.path}", last.path)
+
+
+def starting_point(start: Checkpoint | None, last: Checkpoint | None) -> dict:
+    """What a run's weights began as, recorded in every checkpoint it writes (a resumed run keeps its own)."""
+    if last is not None:
+        return {k: last.training[k] for k in ("init_sha256",) if k in last.training}
+    return {"init_sha256": sha256_file(start.path)} if start is not None else {}
+
+
 def set_learning_rate(optimizer, lr: float) -> None:
     """Every parameter group's rate; the plateau scheduler goes on halving from it."""
     for group in optimizer.param_groups:
         group["lr"] = lr
 
 
-def checks_before_reading(cfg: TrainConfig) -> tuple[str, Checkpoint | None]:
-    """Every refusal that needs no audio, so a bad option costs no loading time: the arithmetic and the resume
-    state."""
+def checks_before_reading(cfg: TrainConfig) -> tuple[str, Checkpoint | None, Checkpoint | None]:
+    """Every refusal that needs no audio, so a bad option costs no loading time: the arithmetic, the resume
+    state and the starting weights."""
     check_learning_rate(cfg.lr)
     arithmetic = mixed_precision(cfg.device, cfg.precision)
     check_device(cfg.device, arithmetic)
     if cfg.tensorboard is not None:
         require("tensorboard")  # torch.utils.tensorboard writes nothing without it: say so, do not skip silently
     check_noise_weights_early(cfg)
-    return arithmetic, resumable_state(cfg)
+    last, start = resumable_state(cfg), initial_state(cfg)
+    check_same_start(last, start)
+    return arithmetic, last, start
 
 
 def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
@@ -242,13 +296,16 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    arithmetic, last = checks_before_reading(cfg)
+    arithmetic, last, start = checks_before_reading(cfg)
     torch.manual_seed(cfg.seed)
     train_pairs, val_pairs = split_validation(load_pairs(cfg.data, "train", cfg.sample_rate), cfg.val_share,
                                              cfg.val_by)
     dataset = training_dataset(cfg, train_pairs)
 
-    model = build_model(cfg.model).to(cfg.device)
+    model = build_model(cfg.model)
+    if start is not None:
+        model.load_state_dict(start.state_dict)
+    model = model.to(cfg.device)
     given_lr = cfg.lr or DEFAULT_LR
     optimizer = torch.optim.Adam(model.parameters(), lr=given_lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
@@ -268,6 +325,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         given_lr = new_lr or previous or given_lr
     recorded = replace(cfg, lr=given_lr, precision=arithmetic)  # what ran, not "auto" or None
     last_path = last_checkpoint_path(cfg.out)
+    origin = starting_point(start, last)
 
     writer = tensorboard_writer(cfg.tensorboard)
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False,
@@ -312,7 +370,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         improved = score > best
         best = max(best, score)
         training = {"steps": step, "epochs": epoch + 1, "best_val_si_snr_db": best,
-                    "train": recorded.to_dict(), "history": [asdict(h) for h in history]}
+                    "train": recorded.to_dict(), "history": [asdict(h) for h in history], **origin}
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         if improved:
             save_checkpoint(Checkpoint(state, cfg.model, sample_rate=cfg.sample_rate, training=training), cfg.out)
