@@ -210,7 +210,21 @@ def test_train_init_takes_the_checkpoints_model_and_refuses_a_preset_beside_it(t
     assert tuned.exit_code == 0, tuned.output
     assert json.loads(tuned.output)["steps"] > 0
     assert_one_line_error(invoke("train", tiny_corpus, "--out", tmp_path / "c.wux.pt", "--init", first,
-                                 "--preset", "tiny"), "leave out --preset and --config")
+                                 "--preset", "tiny"), "leave out --preset, --config and --model")
     assert_one_line_error(invoke("train", tiny_corpus, "--out", tmp_path / "c.wux.pt", "--init",
                                  tmp_path / "missing.wux.pt"), "missing.wux.pt")
     assert not (tmp_path / "c.wux.pt").exists()
+
+
+def test_train_a_model_built_by_a_callable(tiny_corpus, tmp_path):
+    kwargs = json.dumps({"n_fft": 64, "hop": 16, "channels": 8, "dilations": [1, 2]})
+    common = ("train", tiny_corpus, "--batch-size", "4", "--segment", "2048", "--no-augment", "--epochs", "1")
+    trained = invoke(*common, "--out", tmp_path / "s.wux.pt", "--model", "wux.model.stft_mask:StftMask",
+                     "--model-kwargs", kwargs, "--json")
+    assert trained.exit_code == 0, trained.output
+    assert json.loads(trained.output)["steps"] > 0
+    assert_one_line_error(invoke(*common, "--out", tmp_path / "x.wux.pt", "--model-kwargs", kwargs),
+                          "pass --model too")
+    assert_one_line_error(invoke(*common, "--out", tmp_path / "x.wux.pt", "--model", "no_such_module:Net"),
+                          "cannot import 'no_such_module'")
+    assert not (tmp_path / "x.wux.pt").exists()

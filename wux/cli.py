@@ -222,6 +222,12 @@ def train(
     init: Annotated[Optional[Path], typer.Option(
         help="Start from this wux checkpoint's weights and model config (fine-tuning; a file or a bundled "
              "model's name: default, classic, causal); a fresh optimizer", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option(
+        "--model", help="Train a model built by a callable instead of a Wave-U-Net: MODULE:CALLABLE or "
+                        "path/to/file.py:CALLABLE (e.g. wux.model.stft_mask:StftMask)")] = None,
+    model_kwargs: Annotated[Optional[dict], typer.Option(
+        "--model-kwargs", parser=parse.json_object, metavar="JSON",
+        help="Keyword arguments for --model, as a JSON object")] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the training audio")] = 20,
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop after this wall time")] = None,
     batch_size: Annotated[int, typer.Option(help="Segments per step")] = 16,
@@ -259,7 +265,7 @@ def train(
              "repeatable")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train a Wave-U-Net with SI-SNR loss; the best validation checkpoint is kept."""
+    """Train a Wave-U-Net (or a model built by --model) with SI-SNR loss; the best validation checkpoint is kept."""
     from wux.data.augment import AugmentConfig
     from wux.train.loop import TrainConfig, model_to_train
     from wux.train.loop import train as run_training
@@ -267,7 +273,7 @@ def train(
     augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, reverb=reverb, gain=gain, remix=remix,
                                  probability=augment_probability) if augment else AugmentConfig.off()
     cfg = TrainConfig(
-        data=data, out=out, model=model_to_train(preset, config, init), init=init, epochs=epochs,
+        data=data, out=out, model=model_to_train(preset, config, init, model, model_kwargs), init=init, epochs=epochs,
         max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, accumulate=accumulate,
         segments_per_epoch=segments_per_epoch, val_share=val_share, val_by=val_by, level_weight=level_weight,
         clip_grad_norm=clip_grad or None, seed=seed, device=device, precision=precision, threads=threads, resume=resume,

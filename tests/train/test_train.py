@@ -10,6 +10,7 @@ from wux.metrics import si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from wux.model.config import TINY, WaveUNetConfig
 from wux.model.load import ModelSource
+from wux.model.stft_mask import StftMask
 from wux.model.waveunet import WaveUNet
 from wux.quality.evaluate import evaluate
 from wux.train import DEFAULT_LR
@@ -245,5 +246,44 @@ def test_init_refuses_another_model_config_before_reading_audio(tmp_path):
     with pytest.raises(WuxError, match="--init: checkpoint does not match this model config"):
         train(cfg, show_progress=False)
     assert model_to_train(None, None, ckpt) == TINY and model_to_train(None, None, None) == DEFAULT
-    with pytest.raises(WuxError, match="leave out --preset and --config"):
+    with pytest.raises(WuxError, match="leave out --preset, --config and --model"):
         model_to_train("context", None, ckpt)
+
+
+def test_a_callable_model_trains_resumes_and_fine_tunes(tiny_corpus, tmp_path):
+    from wux.model.load import ModelSource, load_model
+    from wux.model.user import UserModel
+
+    small = UserModel("wux.model.stft_mask:StftMask", {"n_fft": 64, "hop": 16, "channels": 8, "dilations": [1, 2]})
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "s.wux.pt", model=small, epochs=2, batch_size=4,
+                      segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0)
+    result = train(cfg, show_progress=False)
+    assert result.steps > 0 and math.isfinite(result.best_val_si_snr_db)
+    ckpt = load_checkpoint(cfg.out)
+    assert ckpt.family == "user" and ckpt.user == small and ckpt.contract["sample_rate"] == 16000
+    loaded = load_model(ModelSource(checkpoint=cfg.out))
+    assert loaded.contract_origin["length"] == "recorded"  # measured once, when training began
+    before = loaded.raw_module().state_dict()
+    assert not all(torch.equal(before[k], v) for k, v in StftMask(**small.kwargs).state_dict().items())
+
+    resumed = train(TrainConfig(**{**cfg.__dict__, "epochs": 3, "resume": True}), show_progress=False)
+    assert [h.epoch for h in resumed.history] == [1, 2, 3]
+    tuned = TrainConfig(**{**cfg.__dict__, "out": tmp_path / "t.wux.pt", "init": cfg.out, "epochs": 1})
+    assert train(tuned, show_progress=False).steps > 0
+    assert model_to_train(None, None, cfg.out) == small
+    with pytest.raises(WuxError, match="does not match"):  # other kwargs: another model
+        other = UserModel(small.factory, {**small.kwargs, "channels": 4})
+        train(TrainConfig(**{**cfg.__dict__, "model": other, "resume": True}), show_progress=False)
+
+
+def test_a_callable_that_cannot_be_built_fails_before_any_audio_is_read(tmp_path):
+    from wux.model.user import UserModel
+
+    cfg = TrainConfig(data=tmp_path / "no-such-corpus", out=tmp_path / "m.wux.pt",
+                      model=UserModel("wux.model.stft_mask:StftMask", {"hop": 384}))
+    with pytest.raises(WuxError, match="must divide n_fft"):
+        train(cfg, show_progress=False)
+    with pytest.raises(WuxError, match="pass --model too"):
+        model_to_train(None, None, None, None, {"channels": 8})
+    with pytest.raises(WuxError, match="leave out --preset and --config"):
+        model_to_train("tiny", None, None, "wux.model.stft_mask:StftMask")

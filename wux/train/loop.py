@@ -6,6 +6,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,8 @@ from wux.metrics import EPS, si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
 from wux.model.config import WaveUNetConfig, load_config_json
 from wux.model.config import preset as get_preset
+from wux.model.load import ModelSource, load_model
+from wux.model.user import UserModel
 from wux.progress import progress_bar
 from wux.runtime.tensorrt import require_cuda
 from wux.tools import require
@@ -36,7 +39,7 @@ from wux.train import DEFAULT_LR, TRAIN_PRECISIONS
 class TrainConfig:
     data: Path
     out: Path
-    model: WaveUNetConfig
+    model: WaveUNetConfig | UserModel  # a Wave-U-Net, or a callable (wux's StftMask, the user's own) with kwargs
     epochs: int = 20
     max_minutes: float | None = None
     batch_size: int = 16
@@ -208,36 +211,81 @@ def resumable_state(cfg: TrainConfig) -> Checkpoint | None:
     if not path.exists():
         raise CheckpointError("--resume: no resumable checkpoint found", path)
     last = load_checkpoint(path)
-    if last.config != cfg.model or not last.resume:
+    if not same_model(checkpoint_model(last), cfg.model) or not last.resume:
         raise CheckpointError("--resume: checkpoint does not match this model config", path)
     return last
 
 
-def model_to_train(preset: str | None, config: Path | None, init: Path | None) -> WaveUNetConfig:
-    """--config, else --init's checkpoint's, else --preset (default "default"); --init names the model alone."""
-    if init is not None and (preset or config):
-        raise WuxError("--init trains the checkpoint's own model: leave out --preset and --config")
+def model_to_train(preset: str | None, config: Path | None, init: Path | None, factory: str | None = None,
+                   kwargs: dict | None = None) -> WaveUNetConfig | UserModel:
+    """--config (over --preset), or --model with --model-kwargs, or --init's checkpoint's model, else --preset
+    (default "default")."""
+    if init is not None and (preset or config or factory):
+        raise WuxError("--init trains the checkpoint's own model: leave out --preset, --config and --model")
+    if factory is not None and (preset or config):
+        raise WuxError("--model names the model to train: leave out --preset and --config")
+    if kwargs and factory is None:
+        raise WuxError("--model-kwargs are arguments for --model MODULE:CALLABLE; pass --model too")
+    if factory is not None:
+        return UserModel(factory, dict(kwargs or {}))
     if config is not None:
         return load_config_json(config)
     if init is not None:
-        return trainable_checkpoint(init).config
+        return checkpoint_model(load_checkpoint(init))
     return get_preset(preset or "default")
 
 
-def trainable_checkpoint(path: Path) -> Checkpoint:
-    """A --init checkpoint: one of wux's own family (a user model's code is not wux's to train)."""
-    ckpt = load_checkpoint(path)
-    if ckpt.config is None:
-        raise CheckpointError("--init: wux train trains its own Wave-U-Net family, not a user model", ckpt.path)
-    return ckpt
+def checkpoint_model(ckpt: Checkpoint) -> WaveUNetConfig | UserModel:
+    return ckpt.config if ckpt.config is not None else ckpt.user
+
+
+def same_model(a: WaveUNetConfig | UserModel, b: WaveUNetConfig | UserModel) -> bool:
+    """Same architecture: config, or callable (a file's path resolved and its bytes hashed) and kwargs."""
+    return type(a) is type(b) and a.to_dict() == b.to_dict()
+
+
+@dataclass
+class Trainee:
+    """What a run trains: the module the loop calls ([batch, 1, samples] both ways), the module whose weights
+    are saved, and a callable model's audio contract (recorded in its checkpoints)."""
+
+    module: Any
+    raw: Any
+    contract: dict[str, Any] | None = None
+
+
+def build_trainee(cfg: TrainConfig, start: Checkpoint | None) -> Trainee:
+    """The model, with the starting weights when --init gives some. A callable model is loaded the way every
+    command loads one (its contract declared, recorded or measured), in the adapter its layout needs."""
+    if isinstance(cfg.model, WaveUNetConfig):
+        module = build_model(cfg.model)
+        if start is not None:
+            module.load_state_dict(start.state_dict)
+        return Trainee(module, module)
+    source = (ModelSource(checkpoint=start.path) if start is not None else
+              ModelSource(factory=cfg.model.factory, kwargs=dict(cfg.model.kwargs)))
+    loaded = load_model(source)
+    if loaded.contract.sample_rate != cfg.sample_rate:
+        raise WuxError(f"{cfg.model.factory} works at {loaded.contract.sample_rate} Hz; this run trains at "
+                       f"{cfg.sample_rate} Hz")
+    return Trainee(loaded.module, loaded.raw_module(), {**loaded.contract.to_dict(), **loaded.layout.to_dict()})
+
+
+def checkpoint_of(cfg: TrainConfig, trainee: Trainee, training: dict, resume: dict | None = None) -> Checkpoint:
+    """The trained weights now, as a checkpoint of the model's family."""
+    state = {k: v.detach().cpu().clone() for k, v in trainee.raw.state_dict().items()}
+    if isinstance(cfg.model, WaveUNetConfig):
+        return Checkpoint(state, cfg.model, sample_rate=cfg.sample_rate, training=training, resume=resume)
+    return Checkpoint(state, user=cfg.model, contract=trainee.contract, sample_rate=cfg.sample_rate,
+                      training=training, resume=resume)
 
 
 def initial_state(cfg: TrainConfig) -> Checkpoint | None:
     """The checkpoint a --init run starts from (None without --init), checked before any audio is read."""
     if cfg.init is None:
         return None
-    start = trainable_checkpoint(cfg.init)
-    if start.config != cfg.model:
+    start = load_checkpoint(cfg.init)
+    if not same_model(checkpoint_model(start), cfg.model):
         raise CheckpointError("--init: checkpoint does not match this model config", start.path)
     if start.sample_rate != cfg.sample_rate:
         raise CheckpointError(f"--init: checkpoint is for {start.sample_rate} Hz audio, this run trains at "
@@ -298,21 +346,19 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         torch.set_num_threads(cfg.threads)
     arithmetic, last, start = checks_before_reading(cfg)
     torch.manual_seed(cfg.seed)
+    trainee = build_trainee(cfg, start)  # a callable that fails to import or build fails before any audio is read
     train_pairs, val_pairs = split_validation(load_pairs(cfg.data, "train", cfg.sample_rate), cfg.val_share,
                                              cfg.val_by)
     dataset = training_dataset(cfg, train_pairs)
 
-    model = build_model(cfg.model)
-    if start is not None:
-        model.load_state_dict(start.state_dict)
-    model = model.to(cfg.device)
+    model = trainee.module.to(cfg.device)
     given_lr = cfg.lr or DEFAULT_LR
     optimizer = torch.optim.Adam(model.parameters(), lr=given_lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
     scaler = torch.amp.GradScaler("cuda", enabled=arithmetic == "fp16")  # bfloat16 has float32's range: no scaling
     start_epoch, step, best, history = 0, 0, -math.inf, []
     if last is not None:
-        model.load_state_dict(last.state_dict)
+        trainee.raw.load_state_dict(last.state_dict)
         optimizer.load_state_dict(last.resume["optimizer"])
         scheduler.load_state_dict(last.resume["scheduler"])
         start_epoch, step = int(last.resume["epoch"]), int(last.resume["step"])
@@ -371,11 +417,10 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         best = max(best, score)
         training = {"steps": step, "epochs": epoch + 1, "best_val_si_snr_db": best,
                     "train": recorded.to_dict(), "history": [asdict(h) for h in history], **origin}
-        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         if improved:
-            save_checkpoint(Checkpoint(state, cfg.model, sample_rate=cfg.sample_rate, training=training), cfg.out)
-        save_checkpoint(Checkpoint(
-            state, cfg.model, sample_rate=cfg.sample_rate, training=training,
+            save_checkpoint(checkpoint_of(cfg, trainee, training), cfg.out)
+        save_checkpoint(checkpoint_of(
+            cfg, trainee, training,
             resume={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "epoch": epoch + 1, "step": step, "history": [asdict(h) for h in history]},
         ), last_path)
