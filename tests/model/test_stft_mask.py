@@ -58,3 +58,28 @@ def test_it_exports_and_passes_the_parity_gate(tmp_path):
     manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
     assert manifest["model"]["family"] == "user"
     assert np.isfinite(verdicts[1]["worst_max_abs_err"])
+
+
+def test_it_states_its_contract_and_windowed_output_equals_whole_input_output():
+    from dataclasses import replace
+
+    from wux.denoise import denoise_wave
+    from wux.model.load import ModelSource, load_model
+
+    torch.manual_seed(1)
+    loaded = load_model(ModelSource(factory="wux.model.stft_mask:StftMask", kwargs=SMALL))
+    c = loaded.contract
+    assert (c.align, c.context, c.lookahead, c.causal) == (16, 3 * 16 + 64, 3 * 16 + 64, False)
+    assert loaded.contract_origin["context"] == "stated by the model" and loaded.probe is None
+    assert loaded.contract_origin["macs_per_second"] == "measured" and c.macs_per_second > 0
+    with torch.no_grad():  # weights that use the context: BatchNorm statistics away from the identity
+        for block in loaded.raw_module().blocks:
+            block.norm.running_mean.normal_(0, 0.5)
+    wave = np.random.default_rng(0).standard_normal(9000).astype(np.float32) * 0.1
+    plan = replace(c.window, window=1024)  # many windows, each with the stated context each side
+    windowed = denoise_wave(loaded.runner(), wave, plan)
+    with torch.no_grad():
+        whole = loaded.module(torch.from_numpy(wave).view(1, 1, -1)).numpy().reshape(-1)
+    assert np.abs(windowed - whole).max() < 1e-4
+    short = replace(plan, context=16)  # too little context: the windows are seen to differ
+    assert np.abs(denoise_wave(loaded.runner(), wave, short) - whole).max() > 1e-3

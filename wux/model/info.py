@@ -79,6 +79,13 @@ def count_macs(module, samples: int) -> int | None:
     return counter.get_total_flops() // 2
 
 
+def macs_per_second(module, sample_rate: int, multiple: int = 1) -> int | None:
+    """count_macs over one second of audio (rounded up to a length the module takes), per second."""
+    samples = round_up(sample_rate, multiple)
+    macs = count_macs(module, samples)
+    return None if macs is None else round(macs * sample_rate / samples)
+
+
 def waveunet_contract(cfg: WaveUNetConfig, sample_rate: int, macs_per_second: int | None = None) -> AudioContract:
     """The audio contract of a Wave-U-Net, from its config alone: it takes any length (it pads to its
     total stride itself), windows align to the total stride, context covers the receptive field."""

@@ -18,7 +18,7 @@ from wux.fsutil import sha256_file
 from wux.model.adapter import Layout, WaveformAdapter
 from wux.model.checkpoint import Checkpoint, load_checkpoint, load_weights, read_weights
 from wux.model.config import WaveUNetConfig
-from wux.model.info import count_macs, waveunet_contract
+from wux.model.info import count_macs, macs_per_second, waveunet_contract
 from wux.model.probe import ProbeReport, contract_from_probe, layout_of, probe_model
 from wux.model.user import UserModel, build_user_model, resolve_factory
 from wux.runtime.eager import TorchRunner
@@ -153,19 +153,26 @@ def finish_user_model(model, source: ModelSource, user: UserModel, record: dict,
                       contract: AudioContract | None, training: dict | None = None) -> LoadedModel:
     """The user's module in the adapter its layout and length rule call for, with its contract: the one
     given, else what is declared or recorded, with the probe measuring whatever neither says."""
-    given = {**recorded, **source.declared}
+    stated = stated_contract(model)
+    given = {**stated, **recorded, **source.declared}
     layout_known = any(k in given for k in LAYOUT_KEYS)
     layout = Layout(**{k: given[k] for k in LAYOUT_KEYS if k in given})
     facts = {k: v for k, v in given.items() if k in CONTRACT_KEYS}
     if isinstance(facts.get("length"), dict):
         facts["length"] = LengthRule(**facts["length"])
-    origin = {k: "declared" if k in source.declared else "recorded" for k in facts}
+    origin = {k: "declared" if k in source.declared else "recorded" if k in recorded else "stated by the model"
+              for k in facts}
     report = None
     if contract is not None:
         layout = layout if layout_known else layout_of(model)  # the contract is known; how it is called is not
     else:
         rate = facts.pop("sample_rate", None) or model_sample_rate(model, user)
-        if all(k in facts for k in MEASURED_KEYS):
+        if all(k in facts for k in MEASURED_KEYS if k != "macs_per_second"):
+            layout = layout if layout_known else layout_of(model)
+            if "macs_per_second" not in facts:  # the only fact left to measure: no probe needed for it
+                adapter = WaveformAdapter(model, layout, facts.get("length", LengthRule())).eval()
+                facts["macs_per_second"] = macs_per_second(adapter, rate, adapter.multiple)
+                origin["macs_per_second"] = "measured"
             contract = AudioContract(sample_rate=rate, **facts)
         else:
             report = probe_model(model, rate, layout if layout_known else None, facts.get("length"),
@@ -175,6 +182,18 @@ def finish_user_model(model, source: ModelSource, user: UserModel, record: dict,
         origin.setdefault("sample_rate", "stated by the model")
     return LoadedModel(WaveformAdapter(model, layout, contract.length).eval(), contract, source, record, "user",
                        layout=layout, user=user, training=dict(training or {}), contract_origin=origin, probe=report)
+
+
+def stated_contract(model) -> dict[str, Any]:
+    """Contract facts a model states itself (a `wux_contract` dict or method), as a user would declare them:
+    for models whose structure says what a probe cannot measure well (a context longer than the probe)."""
+    facts = getattr(model, "wux_contract", None)
+    facts = facts() if callable(facts) else facts
+    if facts is None:
+        return {}
+    if not isinstance(facts, dict):
+        raise ConfigError(f"{type(model).__name__}.wux_contract must be a dict of contract facts")
+    return dict(facts)
 
 
 def model_sample_rate(model, user: UserModel) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 from wux.contract import AudioContract, LengthRule, round_up
 from wux.errors import ModelError, first_line
 from wux.model.adapter import Layout, WaveformAdapter
-from wux.model.info import count_macs
+from wux.model.info import macs_per_second
 
 EFFECTIVE_DB = -60.0  # a change this far below the largest one counts as no change (effective extents)
 # Responses at two shifts count as the same within this. A strided model shifted off its grid responds
@@ -341,9 +341,8 @@ def measure(model, sample_rate: int, layout: Layout | None, length: LengthRule |
         s, e, far = response.extents_at(mid + phase)
         strict, effective = strict.widest(s), effective.widest(e)
         level = far if level is None else level if far is None else max(level, far)
-    macs = count_macs(adapter, round_up(sample_rate, length.multiple))
-    macs_per_second = None if macs is None else round(macs * sample_rate / round_up(sample_rate, length.multiple))
-    return ProbeReport(layout, length, align, strict, effective, level, response.n, macs_per_second, sample_rate,
+    macs = macs_per_second(adapter, sample_rate, length.multiple)
+    return ProbeReport(layout, length, align, strict, effective, level, response.n, macs, sample_rate,
                        "float32" if precise is None else "float64", prober.forwards, time.perf_counter() - t0)
 
 

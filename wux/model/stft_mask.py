@@ -70,6 +70,15 @@ class StftMask(nn.Module):
         self.blocks = nn.Sequential(*(Residual(channels, int(d)) for d in dilations))
         self.out = nn.Conv1d(channels, 2 * self.bins, 1)
 
+    def wux_contract(self) -> dict:
+        """What the structure says, which a probe cannot measure well (a second of context each way outruns
+        its probes): output shifts with the input by whole hops; sample t depends on the frames whose windows
+        cover it, each of which sees `reach` frames each way, each frame n_fft samples wide."""
+        reach = sum(int(b.conv.dilation[0]) for b in self.blocks)
+        side = reach * self.hop + self.n_fft
+        return {"length": {"multiple": 1, "minimum": 1}, "align": self.hop, "receptive_field": 2 * side + 1,
+                "context": side, "context_exact": True, "causal": False, "lookahead": side}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         samples = x.shape[-1]
         hop, half = self.hop, self.n_fft // 2
