@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from wux.contract import AudioContract, LengthRule
-from wux.errors import ConfigError
+from wux.errors import ConfigError, ModelError, first_line
 from wux.fsutil import sha256_file
 from wux.model.adapter import Layout, WaveformAdapter
 from wux.model.checkpoint import Checkpoint, load_checkpoint, load_weights, read_weights
@@ -187,12 +187,20 @@ def finish_user_model(model, source: ModelSource, user: UserModel, record: dict,
 def stated_contract(model) -> dict[str, Any]:
     """Contract facts a model states itself (a `wux_contract` dict or method), as a user would declare them:
     for models whose structure says what a probe cannot measure well (a context longer than the probe)."""
+    name = f"{type(model).__name__}.wux_contract"
     facts = getattr(model, "wux_contract", None)
-    facts = facts() if callable(facts) else facts
+    try:
+        facts = facts() if callable(facts) else facts
+    except Exception as e:  # noqa: BLE001 - whatever the model's own method raises
+        raise ModelError(f"{name}() failed: {type(e).__name__}: {first_line(e)}") from None
     if facts is None:
         return {}
     if not isinstance(facts, dict):
-        raise ConfigError(f"{type(model).__name__}.wux_contract must be a dict of contract facts")
+        raise ModelError(f"{name} must be a dict of contract facts, not a {type(facts).__name__}")
+    unknown = sorted(set(facts) - set(CONTRACT_KEYS) - set(LAYOUT_KEYS))
+    if unknown:
+        raise ModelError(f"{name} states unknown field(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(CONTRACT_KEYS + LAYOUT_KEYS)}")
     return dict(facts)
 
 

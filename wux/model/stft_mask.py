@@ -3,8 +3,9 @@
 Frames of 32 ms every 8 ms (n_fft 512, hop 128 at 16 kHz), log magnitudes of all bins in, a stack of dilated
 residual convolutions over frames (two stacks of 1..32 see about a second each way), a bounded complex mask
 out, applied to the noisy spectrum and overlap-added back. The transforms are convolutions with fixed DFT
-bases, so the graph is Conv / ConvTranspose only: it scripts, traces and exports to ONNX and TensorRT like
-the Wave-U-Net. Any input length; the output has the input's length.
+bases, so the graph is Conv / ConvTranspose only: it scripts, traces and exports to ONNX like the Wave-U-Net
+(TensorRT untried: no GPU here). Any input length; the output has the input's length. Train it in float32 or
+bf16: its 1e-10 / 1e-8 guards vanish in float16.
 
 It is built by wux's callable-model route (`--model wux.model.stft_mask:StftMask`, kwargs as below), the one
 people's own models take, so every command loads, exports and serves it the same way.

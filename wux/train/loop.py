@@ -22,7 +22,6 @@ from wux.data.dataset import (
 )
 from wux.data.layout import check_noise_kinds, read_metadata
 from wux.errors import CheckpointError, WuxError
-from wux.fsutil import sha256_file
 from wux.metrics import EPS, si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
 from wux.model.config import WaveUNetConfig, load_config_json
@@ -262,12 +261,15 @@ def build_trainee(cfg: TrainConfig, start: Checkpoint | None) -> Trainee:
         if start is not None:
             module.load_state_dict(start.state_dict)
         return Trainee(module, module)
+    # a model that states no rate works at the data's; one that states another is refused below
     source = (ModelSource(checkpoint=start.path) if start is not None else
-              ModelSource(factory=cfg.model.factory, kwargs=dict(cfg.model.kwargs)))
+              ModelSource(factory=cfg.model.factory, kwargs=dict(cfg.model.kwargs),
+                          declared={"sample_rate": cfg.sample_rate}))
     loaded = load_model(source)
-    if loaded.contract.sample_rate != cfg.sample_rate:
-        raise WuxError(f"{cfg.model.factory} works at {loaded.contract.sample_rate} Hz; this run trains at "
-                       f"{cfg.sample_rate} Hz")
+    stated = getattr(loaded.raw_module(), "sample_rate", None)
+    rate = stated if isinstance(stated, int) and stated > 0 else loaded.contract.sample_rate
+    if rate != cfg.sample_rate:
+        raise WuxError(f"{cfg.model.factory} works at {rate} Hz; this run trains at {cfg.sample_rate} Hz")
     return Trainee(loaded.module, loaded.raw_module(), {**loaded.contract.to_dict(), **loaded.layout.to_dict()})
 
 
@@ -284,6 +286,9 @@ def initial_state(cfg: TrainConfig) -> Checkpoint | None:
     """The checkpoint a --init run starts from (None without --init), checked before any audio is read."""
     if cfg.init is None:
         return None
+    if Path(cfg.init).resolve() == Path(cfg.out).resolve():
+        raise CheckpointError("--init and --out are the same file: the run would overwrite where it started; "
+                              "write to another --out", cfg.out)
     start = load_checkpoint(cfg.init)
     if not same_model(checkpoint_model(start), cfg.model):
         raise CheckpointError("--init: checkpoint does not match this model config", start.path)
@@ -308,7 +313,7 @@ def check_same_start(last: Checkpoint | None, start: Checkpoint | None) -> None:
     """--resume with --init (a recorded fine-tuning command re-run): the run must have started from that file."""
     if last is None or start is None:
         return
-    if last.training.get("init_sha256") != sha256_file(start.path):
+    if last.training.get("init_sha256") != start.sha256:
         raise CheckpointError(f"--resume: this run did not start from --init {start.path}", last.path)
 
 
@@ -316,7 +321,7 @@ def starting_point(start: Checkpoint | None, last: Checkpoint | None) -> dict:
     """What a run's weights began as, recorded in every checkpoint it writes (a resumed run keeps its own)."""
     if last is not None:
         return {k: last.training[k] for k in ("init_sha256",) if k in last.training}
-    return {"init_sha256": sha256_file(start.path)} if start is not None else {}
+    return {"init_sha256": start.sha256} if start is not None else {}
 
 
 def set_learning_rate(optimizer, lr: float) -> None:
