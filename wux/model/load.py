@@ -204,13 +204,21 @@ def stated_contract(model) -> dict[str, Any]:
     return dict(facts)
 
 
-def model_sample_rate(model, user: UserModel) -> int:
-    """The rate the model states itself (a `sample_rate` attribute), else the user must declare it."""
+def stated_sample_rate(model) -> int | None:
+    """The rate the model states itself (a `sample_rate` attribute or its usual spellings), if it does."""
     for name in ("sample_rate", "samplerate", "sr"):
         value = getattr(model, name, None)
         if isinstance(value, int) and value > 0:
             return value
-    raise ConfigError(f"{user.factory} does not state its sample rate; pass --sample-rate")
+    return None
+
+
+def model_sample_rate(model, user: UserModel) -> int:
+    """The rate the model states itself, else the user must declare it."""
+    rate = stated_sample_rate(model)
+    if rate is None:
+        raise ConfigError(f"{user.factory} does not state its sample rate; pass --sample-rate")
+    return rate
 
 
 def check_record(loaded: LoadedModel, record: dict[str, Any]) -> bool:

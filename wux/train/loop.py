@@ -26,7 +26,7 @@ from wux.metrics import EPS, si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
 from wux.model.config import WaveUNetConfig, load_config_json
 from wux.model.config import preset as get_preset
-from wux.model.load import ModelSource, load_model
+from wux.model.load import ModelSource, load_model, stated_sample_rate
 from wux.model.user import UserModel
 from wux.progress import progress_bar
 from wux.runtime.tensorrt import require_cuda
@@ -266,20 +266,19 @@ def build_trainee(cfg: TrainConfig, start: Checkpoint | None) -> Trainee:
               ModelSource(factory=cfg.model.factory, kwargs=dict(cfg.model.kwargs),
                           declared={"sample_rate": cfg.sample_rate}))
     loaded = load_model(source)
-    stated = getattr(loaded.raw_module(), "sample_rate", None)
-    rate = stated if isinstance(stated, int) and stated > 0 else loaded.contract.sample_rate
+    rate = stated_sample_rate(loaded.raw_module()) or loaded.contract.sample_rate
     if rate != cfg.sample_rate:
         raise WuxError(f"{cfg.model.factory} works at {rate} Hz; this run trains at {cfg.sample_rate} Hz")
     return Trainee(loaded.module, loaded.raw_module(), {**loaded.contract.to_dict(), **loaded.layout.to_dict()})
 
 
-def checkpoint_of(cfg: TrainConfig, trainee: Trainee, training: dict, resume: dict | None = None) -> Checkpoint:
+def checkpoint_of(cfg: TrainConfig, trainee: Trainee, training: dict) -> Checkpoint:
     """The trained weights now, as a checkpoint of the model's family."""
     state = {k: v.detach().cpu().clone() for k, v in trainee.raw.state_dict().items()}
     if isinstance(cfg.model, WaveUNetConfig):
-        return Checkpoint(state, cfg.model, sample_rate=cfg.sample_rate, training=training, resume=resume)
+        return Checkpoint(state, cfg.model, sample_rate=cfg.sample_rate, training=training)
     return Checkpoint(state, user=cfg.model, contract=trainee.contract, sample_rate=cfg.sample_rate,
-                      training=training, resume=resume)
+                      training=training)
 
 
 def initial_state(cfg: TrainConfig) -> Checkpoint | None:
@@ -422,12 +421,12 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         best = max(best, score)
         training = {"steps": step, "epochs": epoch + 1, "best_val_si_snr_db": best,
                     "train": recorded.to_dict(), "history": [asdict(h) for h in history], **origin}
+        ckpt = checkpoint_of(cfg, trainee, training)  # the weights copied once, for both files
         if improved:
-            save_checkpoint(checkpoint_of(cfg, trainee, training), cfg.out)
-        save_checkpoint(checkpoint_of(
-            cfg, trainee, training,
-            resume={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "epoch": epoch + 1, "step": step, "history": [asdict(h) for h in history]},
+            save_checkpoint(ckpt, cfg.out)
+        save_checkpoint(replace(
+            ckpt, resume={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                          "epoch": epoch + 1, "step": step, "history": [asdict(h) for h in history]},
         ), last_path)
         if out_of_time:
             break
