@@ -217,7 +217,7 @@ TrainPrecision = Literal[TRAIN_PRECISIONS]  # wux.train: the one list
 def train(
     data: Annotated[Path, typer.Argument(help="Folder in the VoiceBank+DEMAND layout")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Best checkpoint is written here")],
-    preset: Annotated[Optional[Preset], typer.Option(help="Model preset [default: default]")] = None,
+    preset: Annotated[Optional[Preset], typer.Option(help="Model preset \\[default: default]")] = None,
     config: Annotated[Optional[Path], typer.Option(help="Model config JSON (overrides --preset)")] = None,
     init: Annotated[Optional[Path], typer.Option(
         help="Start from this wux checkpoint's weights and model config (fine-tuning; a file or a bundled "
@@ -295,7 +295,7 @@ def eval_(
         help="Score only files of this noise kind (repeatable), by the corpus's corpus.json")] = None,
     baseline: Annotated[Optional[list[str]], typer.Option(
         help=f"Also run a well-known denoiser on the same files (repeatable): {', '.join(BASELINE_NAMES)} "
-             "(pip install 'wux[rnnoise]' / 'wux[spectral-gating]')")] = None,
+             "(pip install 'wux\\[rnnoise]' / 'wux\\[spectral-gating]')")] = None,
     as_json: JsonOpt = False,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
