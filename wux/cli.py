@@ -236,6 +236,8 @@ def train(
         help=f"Adam learning rate (default {DEFAULT_LR:g}); with --resume, a rate other than the run's own "
              "replaces its decayed one")] = None,
     accumulate: Annotated[int, typer.Option(help="Gradient accumulation steps")] = 1,
+    lr_patience: Annotated[int, typer.Option(
+        min=0, help="Epochs without a better validation score before the learning rate halves")] = 2,
     segments_per_epoch: Annotated[Optional[int], typer.Option(help="Segments per epoch (default: audio once)")] = None,
     val_share: Annotated[float, typer.Option(help="Share of training files held out for validation")] = 0.05,
     val_by: Annotated[Literal["file", "speaker"], typer.Option(
@@ -274,8 +276,9 @@ def train(
                                  probability=augment_probability) if augment else AugmentConfig.off()
     cfg = TrainConfig(
         data=data, out=out, model=model_to_train(preset, config, init, model, model_kwargs), init=init, epochs=epochs,
-        max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, accumulate=accumulate,
-        segments_per_epoch=segments_per_epoch, val_share=val_share, val_by=val_by, level_weight=level_weight,
+        max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, lr_patience=lr_patience,
+        accumulate=accumulate, segments_per_epoch=segments_per_epoch, val_share=val_share, val_by=val_by,
+        level_weight=level_weight,
         clip_grad_norm=clip_grad or None, seed=seed, device=device, precision=precision, threads=threads, resume=resume,
         tensorboard=tensorboard, augment=augmentation,
         noise_weights=parse.merged_kind_weights(noise_weights),

@@ -183,11 +183,27 @@ def test_resume_keeps_the_decayed_rate_unless_another_is_given(tiny_corpus, tmp_
     assert resume(5, 3e-4) == pytest.approx(1e-4)  # ...and is then the run's own
 
 
+def test_the_plateau_patience_is_the_runs_own_and_a_resumed_command_line_changes_it(tiny_corpus, tmp_path):
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4,
+                      segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0, lr_patience=7)
+    train(cfg, show_progress=False)
+
+    def scheduler_patience():
+        return load_checkpoint(last_checkpoint_path(cfg.out)).resume["scheduler"]["patience"]
+
+    assert scheduler_patience() == 7
+    assert load_checkpoint(cfg.out).training["train"]["lr_patience"] == 7
+    train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True, "lr_patience": 0}), show_progress=False)
+    assert scheduler_patience() == 0  # not the 7 the restored scheduler state carried
+
+
 def test_learning_rates_that_cannot_train_are_refused_before_any_work(tiny_corpus, tmp_path):
     for lr in (0.0, -1e-3, math.inf, math.nan):
         cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, lr=lr)
         with pytest.raises(WuxError, match="--lr must be a positive, finite learning rate"):
             train(cfg, show_progress=False)
+    with pytest.raises(WuxError, match="--lr-patience must be 0 or more epochs, got -1"):
+        train(TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, lr_patience=-1), show_progress=False)
     assert not list(tmp_path.iterdir())
 
 

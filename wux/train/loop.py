@@ -47,6 +47,7 @@ class TrainConfig:
     # rate, another value replaces it (resumed_learning_rate)
     lr: float | None = None
     accumulate: int = 1
+    lr_patience: int = 2  # epochs without a better validation score before the plateau scheduler halves the rate
     segments_per_epoch: int | None = None  # default: the training audio's length in segments
     val_share: float = 0.05
     val_by: str = "file"  # "speaker": whole speakers held out (wux.data.dataset.split_validation)
@@ -188,9 +189,11 @@ def check_device(device: str, arithmetic: str) -> None:
         raise WuxError("--precision bf16: this GPU has no bfloat16 arithmetic; use --precision auto (float16)")
 
 
-def check_learning_rate(lr: float | None) -> None:
+def check_learning_rate(lr: float | None, patience: int) -> None:
     if lr is not None and not 0 < lr < math.inf:
         raise WuxError(f"--lr must be a positive, finite learning rate, got {lr}")
+    if patience < 0:
+        raise WuxError(f"--lr-patience must be 0 or more epochs, got {patience}")
 
 
 def check_noise_weights_early(cfg: TrainConfig) -> None:
@@ -332,7 +335,7 @@ def set_learning_rate(optimizer, lr: float) -> None:
 def checks_before_reading(cfg: TrainConfig) -> tuple[str, Checkpoint | None, Checkpoint | None]:
     """Every refusal that needs no audio, so a bad option costs no loading time: the arithmetic, the resume
     state and the starting weights."""
-    check_learning_rate(cfg.lr)
+    check_learning_rate(cfg.lr, cfg.lr_patience)
     arithmetic = mixed_precision(cfg.device, cfg.precision)
     check_device(cfg.device, arithmetic)
     if cfg.tensorboard is not None:
@@ -358,13 +361,15 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     model = trainee.module.to(cfg.device)
     given_lr = cfg.lr or DEFAULT_LR
     optimizer = torch.optim.Adam(model.parameters(), lr=given_lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5,
+                                                           patience=cfg.lr_patience)
     scaler = torch.amp.GradScaler("cuda", enabled=arithmetic == "fp16")  # bfloat16 has float32's range: no scaling
     start_epoch, step, best, history = 0, 0, -math.inf, []
     if last is not None:
         trainee.raw.load_state_dict(last.state_dict)
         optimizer.load_state_dict(last.resume["optimizer"])
         scheduler.load_state_dict(last.resume["scheduler"])
+        scheduler.patience = cfg.lr_patience  # the state restores the old run's; this run's command line decides
         start_epoch, step = int(last.resume["epoch"]), int(last.resume["step"])
         best = float(last.training.get("best_val_si_snr_db", -math.inf))
         history = [EpochRecord(**h) for h in last.resume.get("history", [])]
