@@ -299,6 +299,9 @@ def eval_(
     baseline: Annotated[Optional[list[str]], typer.Option(
         help=f"Also run a well-known denoiser on the same files (repeatable): {', '.join(BASELINE_NAMES)} "
              "(pip install 'wux\\[rnnoise]' / 'wux\\[spectral-gating]')")] = None,
+    oracle: Annotated[bool, typer.Option(
+        help="Also score the ideal ratio mask, made from the clean files: what a magnitude-masking denoiser "
+             "reaches when it knows the speech (a yardstick per noise kind, not a ceiling)")] = False,
     as_json: JsonOpt = False,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
@@ -308,7 +311,7 @@ def eval_(
     from wux.quality.evaluate import evaluate
 
     result = evaluate(model_options.source(checkpoint), data, split, limit, baselines=tuple(baseline or ()),
-                      noises=tuple(noise or ()), show_progress=not as_json)
+                      noises=tuple(noise or ()), show_progress=not as_json, oracle=oracle)
     emit(result if per_file else replace(result, per_file=[]), as_json, render.evaluation)
 
 

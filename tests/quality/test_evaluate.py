@@ -35,6 +35,20 @@ def test_eval_with_baselines_on_the_bundled_eval_set():
     assert rows[("all", "rnnoise")]["si_snr_improvement_db_mean"] == np.mean(gains)
 
 
+def test_eval_oracle_scores_the_ideal_ratio_mask_beside_the_model():
+    result = invoke("eval", "--data", bundled(EVAL_SET), "--oracle", "--limit", "4", "--json", "--per-file")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["systems"] == ["input", report["model"], "ideal-ratio-mask"]
+    rows = {(r["group"], r["system"]): r for r in report["rows"]}
+    assert rows[("all", "ideal-ratio-mask")]["files"] == 4
+    for f in report["per_file"]:  # the mask knows the speech: it helps every file
+        assert f["scores"]["ideal-ratio-mask"]["si_snr_db"] > f["scores"]["input"]["si_snr_db"] + 3
+    # the model's own figures are those of a run without the oracle
+    plain = json.loads(invoke("eval", "--data", bundled(EVAL_SET), "--limit", "4", "--json").output)
+    assert plain["si_snr_improvement_db_mean"] == report["si_snr_improvement_db_mean"]
+
+
 def test_eval_table_names_every_system():
     result = invoke("eval", "--data", bundled(EVAL_SET), "--baseline", "spectral-gating", "--limit", "3")
     assert result.exit_code == 0, result.output

@@ -15,6 +15,7 @@ from wux.errors import DataError
 from wux.model.load import ModelSource, load_model
 from wux.progress import progress_bar
 from wux.quality.baselines import baseline
+from wux.quality.oracle import ORACLE, ideal_ratio_mask
 from wux.quality.scoring import (
     ALL_FILES,
     INPUT,
@@ -34,7 +35,7 @@ class EvalResult:
     split: str
     files: int
     noises: list[str]  # the noise kinds scored, when --noise chose some; empty: every file
-    systems: list[str]  # INPUT, the model, then the baselines, in table order
+    systems: list[str]  # INPUT, the model, the baselines, then the oracle when asked for, in table order
     snr_source: str  # where the SNR bands come from: the corpus metadata file, or the measured input SI-SNR
     input_si_snr_db_mean: float
     input_si_snr_db_median: float
@@ -68,9 +69,10 @@ def of_noise_kinds(data: Path, split: str, meta: Metadata, noises: tuple[str, ..
 
 
 def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit: int | None = None,
-             baselines: tuple[str, ...] = (), noises: tuple[str, ...] = (), show_progress: bool = True) -> EvalResult:
+             baselines: tuple[str, ...] = (), noises: tuple[str, ...] = (), show_progress: bool = True,
+             oracle: bool = False) -> EvalResult:
     """Denoise every noisy file of the split (of the `noises` kinds, when given) the way `wux denoise` does
-    (and with each baseline); score all."""
+    (and with each baseline, and the ideal ratio mask when `oracle`); score all."""
     model = load_model(source)
     rate = model.contract.sample_rate
     label = model.source.label()
@@ -86,10 +88,12 @@ def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit:
         for p in pairs:
             scores = {INPUT: score(p.clean, p.noisy, rate, pesq, stoi)}
             scores.update({name: score(p.clean, run(p.noisy), rate, pesq, stoi) for name, run in denoisers.items()})
+            if oracle:
+                scores[ORACLE] = score(p.clean, ideal_ratio_mask(p.noisy, p.clean, rate), rate, pesq, stoi)
             snr = meta.snr_db.get(p.name, scores[INPUT].si_snr_db)
             files.append(FileScore(p.name, meta.noise.get(p.name), snr, scores))
             advance()
-    systems = [INPUT, *denoisers]
+    systems = [INPUT, *denoisers, *([ORACLE] if oracle else [])]
     rows = group_rows(files, systems)
     inp = np.array([f.scores[INPUT].si_snr_db for f in files])
     out = np.array([f.scores[label].si_snr_db for f in files])
