@@ -7,7 +7,9 @@ failed verdict), usage errors -> 2, Ctrl-C -> 130, each as one line on stderr.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
@@ -31,6 +33,7 @@ from wux.cli_options import (
     takes_model,
 )
 from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, WuxError
+from wux.fsutil import check_new_output, shown_path
 from wux.model.config import PRESETS
 from wux.quality import BASELINE_NAMES
 from wux.train import DEFAULT_LR, TRAIN_PRECISIONS
@@ -40,6 +43,18 @@ def click_error(e: BaseException) -> str | None:
     """The kind of a click usage error (typer vendors click in recent releases: match by name, not import)."""
     names = [c.__name__ for c in type(e).__mro__]
     return names[0] if "ClickException" in names else None
+
+
+def interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
+def on_sigterm_as_ctrl_c():
+    """SIGTERM (kill, timeout, a container stopping) takes Ctrl-C's path: temporary outputs removed, servers
+    stopped, "error: interrupted". Returns the handler it replaced (None off the main thread, where it cannot)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, interrupted)
 
 
 class WuxGroup(typer.core.TyperGroup):
@@ -57,10 +72,11 @@ class WuxGroup(typer.core.TyperGroup):
         except OSError as e:  # a file the system refused (missing folder, permissions, disk full): the environment
             if e.filename is None:
                 raise
-            typer.echo(f"error: {e.filename}: {e.strerror}", err=True)
+            typer.echo(f"error: {shown_path(e.filename)}: {e.strerror}", err=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        previous = on_sigterm_as_ctrl_c()
         try:
             rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
                               **extra)
@@ -76,6 +92,9 @@ class WuxGroup(typer.core.TyperGroup):
         except typer.Abort:
             typer.echo("error: interrupted", err=True)
             code = EXIT_INTERRUPTED
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         if standalone_mode:
             sys.exit(code)
         return code
@@ -190,8 +209,8 @@ def import_(
 def data_synth(
     out: Annotated[Path, typer.Argument(help="Output folder (VoiceBank+DEMAND layout)")],
     minutes: Annotated[float, typer.Option(help="Approximate minutes of speech, both splits")] = 10.0,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same corpus")] = 0,
-    test_share: Annotated[float, typer.Option(help="Share of utterances in the test split")] = 0.15,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed: same seed, same corpus")] = 0,
+    test_share: Annotated[float, typer.Option(min=0.01, max=0.99, help="Share of utterances in the test split")] = 0.15,
     force: Annotated[bool, typer.Option(help="Replace an existing folder")] = False,
     recipe: Annotated[str, typer.Option(
         help="rich: espeak-ng + Festival voices, everyday noises, 2-8 talker babble, rooms, SNR -5..20 dB; "
@@ -228,29 +247,31 @@ def train(
     model_kwargs: Annotated[Optional[dict], typer.Option(
         "--model-kwargs", parser=parse.json_object, metavar="JSON",
         help="Keyword arguments for --model, as a JSON object")] = None,
-    epochs: Annotated[int, typer.Option(help="Passes over the training audio")] = 20,
-    max_minutes: Annotated[Optional[float], typer.Option(help="Stop after this wall time")] = None,
-    batch_size: Annotated[int, typer.Option(help="Segments per step")] = 16,
-    segment: Annotated[int, typer.Option(help="Training segment length, samples")] = 16_384,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training audio")] = 20,
+    max_minutes: Annotated[Optional[float], typer.Option(min=0.01, help="Stop after this wall time")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Segments per step")] = 16,
+    segment: Annotated[int, typer.Option(min=1024, help="Training segment length, samples")] = 16_384,
     lr: Annotated[Optional[float], typer.Option(
         help=f"Adam learning rate (default {DEFAULT_LR:g}); with --resume, a rate other than the run's own "
              "replaces its decayed one")] = None,
-    accumulate: Annotated[int, typer.Option(help="Gradient accumulation steps")] = 1,
+    accumulate: Annotated[int, typer.Option(min=1, help="Gradient accumulation steps")] = 1,
     lr_patience: Annotated[int, typer.Option(
         min=0, help="Epochs without a better validation score before the learning rate halves")] = 2,
-    segments_per_epoch: Annotated[Optional[int], typer.Option(help="Segments per epoch (default: audio once)")] = None,
-    val_share: Annotated[float, typer.Option(help="Share of training files held out for validation")] = 0.05,
+    segments_per_epoch: Annotated[Optional[int], typer.Option(
+        min=1, help="Segments per epoch (default: audio once)")] = None,
+    val_share: Annotated[float, typer.Option(
+        min=0.0, max=0.9, help="Share of training files held out for validation")] = 0.05,
     val_by: Annotated[Literal["file", "speaker"], typer.Option(
         help="Hold out every k-th file, or every k-th speaker's files (voices training never hears)")] = "file",
-    level_weight: Annotated[float, typer.Option(help="Weight of the output-level term")] = 0.1,
-    clip_grad: Annotated[float, typer.Option(help="Max gradient norm (0: no clipping)")] = 10.0,
-    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    level_weight: Annotated[float, typer.Option(min=0.0, help="Weight of the output-level term")] = 0.1,
+    clip_grad: Annotated[float, typer.Option(min=0.0, help="Max gradient norm (0: no clipping)")] = 10.0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed")] = 0,
     device: DeviceOpt = "cpu",
     precision: Annotated[TrainPrecision, typer.Option(
         help="Arithmetic of the passes, weights stay float32: auto (fp16 on CUDA, fp32 on CPU), fp32, bf16 "
              "(faster on CPUs with bfloat16 instructions, slower without; python perf/train_precision.py measures), "
              "fp16 (CUDA)")] = "auto",
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="torch CPU threads")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the .last checkpoint beside --out")] = False,
     tensorboard: Annotated[Optional[Path], typer.Option(help="TensorBoard log folder")] = None,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="All augmentation")] = True,
@@ -260,7 +281,8 @@ def train(
     gain: Annotated[bool, typer.Option("--gain/--no-gain", help="Random level changes")] = True,
     remix: Annotated[bool, typer.Option("--remix/--no-remix",
                                         help="Another file's noise under the speech, at a new SNR")] = True,
-    augment_probability: Annotated[float, typer.Option(help="Chance each enabled augmentation is applied")] = 0.5,
+    augment_probability: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Chance each enabled augmentation is applied")] = 0.5,
     noise_weights: Annotated[Optional[list[tuple]], typer.Option(
         parser=parse.kind_weights, metavar="KIND:W[,KIND:W]",
         help="Draw files of these noise kinds W times as often (others 1), by the corpus's corpus.json; "
@@ -292,7 +314,7 @@ def eval_(
     checkpoint: CheckpointArg = None,
     data: Annotated[Path, typer.Option(help="Folder in the VoiceBank+DEMAND layout")] = Path("data"),
     split: Annotated[Literal["train", "test"], typer.Option(help="Which split to score")] = "test",
-    limit: Annotated[Optional[int], typer.Option(help="Score only the first N files")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Score only the first N files")] = None,
     per_file: Annotated[bool, typer.Option(help="Include per-file scores in --json")] = False,
     noise: Annotated[Optional[list[str]], typer.Option(
         help="Score only files of this noise kind (repeatable), by the corpus's corpus.json")] = None,
@@ -331,13 +353,13 @@ def denoise(
     mode: Annotated[Literal["server", "client"], typer.Option(
         help="server: the front model windows; client: windows are cut and sent from here (with --url)")] = "server",
     shared_memory: Annotated[bool, typer.Option(help="Pass tensors through system shared memory (same host)")] = False,
-    chunk: Annotated[Optional[int], typer.Option(help="Window length, samples (in-process; default: the "
+    chunk: Annotated[Optional[int], typer.Option(min=1, help="Window length, samples (in-process; default: the "
                                                       "contract's)")] = None,
     export: Annotated[Optional[Path], typer.Option(help="Run an exported artifact in-process: a `wux export` "
                                                         "folder")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Artifact format (with --export)")] = "onnx",
     precision: Annotated[Precision, typer.Option(help="Artifact precision (with --export)")] = "fp32",
-    batch_size: Annotated[Optional[int], typer.Option(
+    batch_size: Annotated[Optional[int], typer.Option(min=1,
         help="Windows per forward pass, in-process (default: 8; an export's tuned batch)")] = None,
     downmix: Annotated[bool, typer.Option(help="Average multi-channel input to mono")] = False,
     resample: Annotated[bool, typer.Option(help="Resample input to the model's rate")] = False,
@@ -360,7 +382,7 @@ def denoise(
     if url and export:
         raise WuxError("--url and --export are two ways to denoise: give one")
     if plot:
-        check_plot_request(inputs)
+        check_plot_request(inputs, plot)
     with progress_bar("denoising", None, not as_json) as advance:
         if stream:
             from wux.denoise_stream import stream_exported, stream_locally, stream_served
@@ -419,11 +441,12 @@ def export(
     precision: Annotated[Optional[list[str]], typer.Option(help="fp32, fp16, int8 (repeatable)")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset")] = 18,
     max_batch: Annotated[int, typer.Option(help="Largest batch the artifacts accept")] = 8,
-    chunk: Annotated[Optional[int], typer.Option(help="Serving window, samples (default: ~1 s at the model's "
-                                                      "rate, on its alignment grid)")] = None,
-    min_len: Annotated[Optional[int], typer.Option(help="Shortest input, samples (default chunk/4)")] = None,
-    opt_len: Annotated[Optional[int], typer.Option(help="Length to optimise for (default chunk)")] = None,
-    max_len: Annotated[Optional[int], typer.Option(help="Longest input, samples (default 4 x chunk)")] = None,
+    chunk: Annotated[Optional[int], typer.Option(min=1, help="Serving window, samples (default: ~1 s at the model's "
+                                                      "rate, longer where its context needs it, on its alignment grid; "
+                                                      "`wux info` shows it)")] = None,
+    min_len: Annotated[Optional[int], typer.Option(min=1, help="Shortest input, samples (default chunk/4)")] = None,
+    opt_len: Annotated[Optional[int], typer.Option(min=1, help="Length to optimise for (default chunk)")] = None,
+    max_len: Annotated[Optional[int], typer.Option(min=1, help="Longest input, samples (default 4 x chunk)")] = None,
     fixed_length: Annotated[bool, typer.Option(help="Export at the chunk length only (no dynamic length)")] = False,
     calibration: Annotated[Optional[Path], typer.Option(
         help="INT8: audio files or a folder to calibrate on (default: the bundled sample in every noise)")] = None,
@@ -457,7 +480,9 @@ def export(
 @takes_model
 def verify(
     folder: Annotated[Path, typer.Argument(help="Folder written by `wux export`")],
-    checkpoint: CheckpointOpt = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(
+        help="Reference wux checkpoint (default: the model the manifest records; not with --model)",
+        show_default=False)] = None,
     device: DeviceOpt = "cpu",
     atol: Annotated[Optional[float], typer.Option(help="Override the max abs error bound")] = None,
     min_si_snr: Annotated[Optional[float], typer.Option(help="Override the SI-SNR floor, dB")] = None,
@@ -482,10 +507,10 @@ def bench(
     folder: Annotated[Path, typer.Argument(help="Folder written by `wux export`")],
     formats: Annotated[Optional[list[str]], typer.Option("--formats", help="Only these formats")] = None,
     batch: Annotated[tuple, typer.Option(parser=parse.counts, metavar="N,N,...", help="Batch sizes")] = "1,8",
-    samples: Annotated[Optional[int], typer.Option(help="Samples per item (default: the chunk)")] = None,
-    seconds: Annotated[float, typer.Option(help="Measured time per runner and batch")] = 1.0,
+    samples: Annotated[Optional[int], typer.Option(min=1, help="Samples per item (default: the chunk)")] = None,
+    seconds: Annotated[float, typer.Option(min=0.05, help="Measured time per runner and batch")] = 1.0,
     device: DeviceOpt = "cpu",
-    threads: Annotated[Optional[int], typer.Option(
+    threads: Annotated[Optional[int], typer.Option(min=1,
         help="torch and onnxruntime threads (default: torch's; each ONNX artifact's own, tuned or not)")] = None,
     tune: Annotated[bool, typer.Option(help="First search onnxruntime's settings and batch for every ONNX "
                                             "artifact on this machine; record them in the manifest")] = False,
@@ -513,22 +538,25 @@ def triton(
     core: Annotated[str, typer.Option(help="Core model format the front model calls")] = "python",
     precision: Annotated[Optional[Precision], typer.Option(
         help="Serve artifacts of this precision only (default: fp32 where there is one, else fp16)")] = None,
-    max_batch: Annotated[Optional[int], typer.Option(help="Dynamic batching limit (default: the manifest's)")] = None,
-    instances: Annotated[int, typer.Option(help="Instances per model")] = 1,
+    max_batch: Annotated[Optional[int], typer.Option(
+        min=1, help="Dynamic batching limit (default: the manifest's)")] = None,
+    instances: Annotated[int, typer.Option(min=1, help="Instances per model")] = 1,
     kind: Annotated[Literal["cpu", "gpu", "auto"], typer.Option(help="Where instances run")] = "auto",
     preferred_batch: Annotated[Optional[tuple], typer.Option(parser=parse.counts, metavar="N,N,...",
                                                              help="Preferred batch sizes")] = None,
-    queue_delay_us: Annotated[int, typer.Option(help="Max queue delay for dynamic batching, us")] = 500,
-    threads: Annotated[int, typer.Option(help="onnxruntime threads per instance, python and onnx models (0: one "
+    queue_delay_us: Annotated[int, typer.Option(min=0, help="Max queue delay for dynamic batching, us")] = 500,
+    threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads per instance, python and onnx models (0: one "
                                               "per core)")] = 0,
-    max_queue_size: Annotated[int, typer.Option(help="Reject requests beyond this many queued (0: unbounded)")] = 0,
-    queue_timeout_us: Annotated[int, typer.Option(help="Reject requests queued longer than this, us (0: never)")
+    max_queue_size: Annotated[int, typer.Option(
+        min=0, help="Reject requests beyond this many queued (0: unbounded)")] = 0,
+    queue_timeout_us: Annotated[int, typer.Option(min=0, help="Reject requests queued longer than this, us (0: never)")
                                 ] = 0,
     warmup: Annotated[bool, typer.Option(help="Warm models up with real speech")] = True,
-    stream_idle_s: Annotated[float, typer.Option(help="A causal export's streaming model drops a stream silent "
+    stream_idle_s: Annotated[float, typer.Option(
+        min=0.1, help="A causal export's streaming model drops a stream silent "
                                                       "this long, s")] = 10.0,
-    stream_max_batch: Annotated[int, typer.Option(help="Frames of this many streams run together")] = 16,
-    stream_instances: Annotated[int, typer.Option(help="Instances of the streaming model (a stream stays on "
+    stream_max_batch: Annotated[int, typer.Option(min=1, help="Frames of this many streams run together")] = 16,
+    stream_instances: Annotated[int, typer.Option(min=1, help="Instances of the streaming model (a stream stays on "
                                                        "one)")] = 2,
     ort_trt: Annotated[bool, typer.Option(help="ONNX Runtime TensorRT accelerator for the onnx model")] = False,
     deploy: Annotated[Optional[Literal["k8s"]], typer.Option(
@@ -549,12 +577,14 @@ def triton(
                              stream_instances=stream_instances)
     request = RepoRequest(name=name, formats=parse.names([formats]) if formats else None, core=core,
                           precision=precision, options=options)
+    k8s_dir = deploy_dir or repo.with_name(f"{repo.name}-k8s")
+    if deploy == "k8s":  # a deployment folder that cannot be written must fail before the repository is
+        check_new_output(k8s_dir, force)
     result = generate_repository(folder, repo, request, force=force)
     if deploy == "k8s":
         from wux.deploy.k8s import deploy_repository
 
-        result.deploy = deploy_repository(folder, deploy_dir or repo.with_name(f"{repo.name}-k8s"), name,
-                                          gpu=kind == "gpu", force=force).to_dict()
+        result.deploy = deploy_repository(folder, k8s_dir, name, gpu=kind == "gpu", force=force).to_dict()
     emit(result, as_json, render.repository)
 
 
@@ -563,9 +593,9 @@ def serve(
     ctx: typer.Context,
     repo: Annotated[Path, typer.Argument(help="Repository written by `wux triton`")],
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
-    http_port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
-    grpc_port: Annotated[int, typer.Option(help="gRPC port")] = 8001,
-    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port")] = 8002,
+    http_port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port")] = 8000,
+    grpc_port: Annotated[int, typer.Option(min=1, max=65535, help="gRPC port")] = 8001,
+    metrics_port: Annotated[int, typer.Option(min=1, max=65535, help="Prometheus metrics port")] = 8002,
     tritonserver: Annotated[Optional[Path], typer.Option(
         help="tritonserver binary (default: PATH, else the one wux fetches on first use)")] = None,
     as_json: JsonOpt = False,

@@ -145,7 +145,19 @@ CheckpointArg = Annotated[Optional[Path], typer.Argument(
 CheckpointOpt = Annotated[Optional[Path], typer.Option(
     help="wux checkpoint (default: the bundled model; not with --model)", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
-DeviceOpt = Annotated[Device, typer.Option(help="Where PyTorch / onnxruntime run.")]
+
+
+def available_device(device: str) -> str:
+    """--device cuda on a machine (or torch build) without CUDA: one line when the options are read, before any
+    work, the same for every command."""
+    if device == "cuda":
+        from wux.runtime.tensorrt import require_cuda
+
+        require_cuda("--device cuda was asked for but torch sees no CUDA device")
+    return device
+
+
+DeviceOpt = Annotated[Device, typer.Option(callback=available_device, help="Where PyTorch / onnxruntime run.")]
 # load-generation options shared by `wux perf` and `wux tune`
 LengthsOpt = Annotated[Optional[tuple], typer.Option(parser=lengths, metavar="SAMPLES:SHARE,...",
                                                      help="Request lengths and their shares (default: the chunk).")]
@@ -193,7 +205,7 @@ MODEL_PARAMETERS = [
         Optional[Path], typer.Option("--weights", help="Weights for --model: a state_dict, or one under "
                                      "state_dict / model / model_state_dict / state.", rich_help_panel="Model")]),
     inspect.Parameter("sample_rate", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-        Optional[int], typer.Option("--sample-rate", help="The rate --model was trained at, Hz.",
+        Optional[int], typer.Option("--sample-rate", min=1, help="The rate --model was trained at, Hz.",
                                     rich_help_panel="Model")]),
     inspect.Parameter("contract", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
         Optional[dict], typer.Option("--contract", parser=json_object, metavar="JSON",

@@ -71,13 +71,30 @@ def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
         raise WuxError("no .wav or .flac files found in the inputs")
     single = len(files) == 1 and not inputs[0].is_dir()
     if single and output.suffix.lower() in AUDIO_SUFFIXES:
-        return [(files[0], output)]
-    pairs = []
-    for f in files:
-        root = next((p for p in inputs if p.is_dir() and p in f.parents), None)
-        rel = f.relative_to(root) if root else Path(f.name)
-        pairs.append((f, output / rel))
+        pairs = [(files[0], output)]
+    else:
+        pairs = [(f, output / relative_name(f, inputs)) for f in files]
+    check_nothing_overwritten(pairs)
     return pairs
+
+
+def relative_name(f: Path, inputs: list[Path]) -> Path:
+    """The file's path below the input folder it was found in, or its name when it was given itself."""
+    root = next((p for p in inputs if p.is_dir() and p in f.parents), None)
+    return f.relative_to(root) if root else Path(f.name)
+
+
+def check_nothing_overwritten(pairs: list[tuple[Path, Path]]) -> None:
+    """Refuse, before any work, an output that is its own input or that two inputs would both write."""
+    writers: dict[Path, Path] = {}
+    for src, dst in pairs:
+        key = dst.resolve()
+        if key == src.resolve():
+            raise WuxError("the output would overwrite this input; choose another --out", src)
+        if key in writers:
+            raise WuxError(f"{writers[key]} and {src} would both be written there; denoise them into separate "
+                           "folders", dst)
+        writers[key] = src
 
 
 def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_rate: int, downmix: bool = False,

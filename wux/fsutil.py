@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +30,19 @@ def atomic_file(path: Path | str) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+PARTIAL = re.compile(r"^\.(?P<name>.+)\.[^.]+\.partial$")  # what atomic_file and atomic_dir name their work
+
+
+def shown_path(filename: str) -> str:
+    """The path a user asked for, where a system error names the temporary file or folder standing in for it."""
+    path = Path(filename)
+    for i, part in enumerate(path.parts):
+        m = PARTIAL.match(part)
+        if m:
+            return str(Path(*path.parts[:i], m["name"], *path.parts[i + 1:]))
+    return str(filename)
+
+
 def make_parent(path: Path) -> None:
     """Create the folder `path` goes in, or say in one line why it cannot be written there."""
     try:
@@ -37,6 +51,28 @@ def make_parent(path: Path) -> None:
             raise PermissionError(13, "Permission denied", str(path.parent))
     except OSError as e:
         raise WuxError(f"cannot write here ({e.filename}: {e.strerror})", path) from None
+
+
+def check_new_output(path: Path, force: bool, probe: bool = True) -> None:
+    """A folder about to be written: refused when it exists (unless `force`) or, with `probe`, when nothing can
+    be written where it goes."""
+    if path.exists() and not force:
+        raise WuxError("already exists; use --force to replace it", path)
+    if probe:
+        check_writable(path)
+    else:
+        make_parent(path)
+
+
+def check_writable(path: Path) -> None:
+    """Write (and remove) a file beside `path` now, so an output that cannot be written fails before the work."""
+    make_parent(path)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+    except OSError as e:
+        raise WuxError(f"cannot write here ({e.strerror})", path) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _umask() -> int:
@@ -53,9 +89,7 @@ def atomic_dir(path: Path | str, force: bool = False) -> Iterator[Path]:
     folder is complete.
     """
     path = Path(path)
-    if path.exists() and not force:
-        raise WuxError("already exists; use --force to replace it", path)
-    make_parent(path)
+    check_new_output(path, force, probe=False)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield tmp

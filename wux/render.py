@@ -304,6 +304,9 @@ def repository(result) -> None:
     for n in result.notes:
         typer.echo(f"note: {n}")
     typer.echo(f"wrote {result.repo} (see {result.repo}/README.md)")
+    if result.clients:
+        shipped = sorted(p.name for p in Path(result.clients).iterdir())
+        typer.echo(f"wrote {result.clients}: {', '.join(shipped)} (tritonclient scripts for this repository)")
     typer.echo(f"in NVIDIA's container: cd {result.repo} && {result.docker}")
     if result.deploy:
         d = result.deploy

@@ -11,6 +11,7 @@ from wux.contract import AudioContract, round_up
 from wux.errors import ExportError, MissingDependency, WuxError
 from wux.export import formats as registry
 from wux.export.formats import FORMATS, ExportJob, get_format
+from wux.export.graph import default_opset
 from wux.export.manifest import read_manifest
 from wux.export.spec import make_spec
 from wux.fsutil import sha256_file
@@ -255,3 +256,15 @@ def test_fixed_length_export_on_request(tmp_path, tiny_checkpoint):
         assert art.limits == ShapeLimits(1, 3, EXPORT_CHUNK, EXPORT_CHUNK)
     assert result.verification.passed
     assert all(v.cases == 10 for v in result.verification.artifacts)  # 5 signals x (batch 1, max batch)
+
+
+def test_the_onnx_file_has_the_opset_asked_for_or_the_export_says_why(tiny_checkpoint, tmp_path):
+    folder = tmp_path / "o17"
+    export_model(source(tiny_checkpoint), folder, export_request(formats=("onnx",), opset=17), show_progress=False)
+    artifact = read_manifest(folder).artifacts[0]
+    # torch's dynamo exporter cannot convert every graph down to 17 and would keep its own 18: then another
+    # exporter writes it, and the manifest records what the file holds
+    assert default_opset(onnx.load(str(folder / artifact.file))) == artifact.opset == 17
+    with pytest.raises(WuxError, match="--opset must be between 13 and"):
+        export_model(source(tiny_checkpoint), tmp_path / "o0", export_request(opset=0), show_progress=False)
+    assert not (tmp_path / "o0").exists()

@@ -197,6 +197,14 @@ def test_the_plateau_patience_is_the_runs_own_and_a_resumed_command_line_changes
     assert scheduler_patience() == 0  # not the 7 the restored scheduler state carried
 
 
+def test_an_epoch_smaller_than_one_batch_is_refused_not_saved_untrained(tiny_corpus, tmp_path):
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4,
+                      segments_per_epoch=3, segment=2048, val_share=0.34, augment=AugmentConfig.off())
+    with pytest.raises(WuxError, match="an epoch holds 3 training segments, fewer than one batch of 4"):
+        train(cfg, show_progress=False)
+    assert not list(tmp_path.iterdir())
+
+
 def test_learning_rates_that_cannot_train_are_refused_before_any_work(tiny_corpus, tmp_path):
     for lr in (0.0, -1e-3, math.inf, math.nan):
         cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, lr=lr)

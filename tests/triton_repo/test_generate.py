@@ -124,7 +124,23 @@ def test_bad_requests_write_nothing(exported, tmp_path):
         generate_repository(exported[0], tmp_path / "b", RepoRequest(options=ServingOptions(max_batch=64)))
     with pytest.raises(WuxError, match="core 'onnx' is not among"):
         generate_repository(exported[0], tmp_path / "c", RepoRequest(formats=("python",), core="onnx"))
+    with pytest.raises(WuxError, match="preferred batch cannot exceed the max batch 3"):
+        generate_repository(exported[0], tmp_path / "d", RepoRequest(options=ServingOptions(preferred_batch=(16,))))
+    for name in ("bad name/x", "", ".hidden"):
+        with pytest.raises(WuxError, match="a Triton model name is"):
+            RepoRequest(name=name)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_deployment_folder_that_cannot_be_written_fails_before_the_repository(exported, tmp_path):
+    from tests.test_cli import assert_one_line_error, invoke
+
+    result = invoke("triton", exported[0], "--repo", tmp_path / "r", "--deploy", "k8s", "--deploy-dir", "/proc/k")
+    assert_one_line_error(result, "/proc/k", "cannot write here")
+    (tmp_path / "r-k8s").mkdir()
+    assert_one_line_error(invoke("triton", exported[0], "--repo", tmp_path / "r", "--deploy", "k8s"),
+                          "r-k8s", "already exists")
+    assert [p.name for p in tmp_path.iterdir()] == ["r-k8s"]
 
 
 def test_existing_repo_refused(repo, exported):

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from wux.export.graph import default_opset
+from wux.export.spec import MIN_OPSET
 
 CONV_OPS = ("Conv", "ConvTranspose")
 WIDENED = ("kernel_shape", "strides", "dilations", "output_padding", "output_shape")  # 1-D lists -> [1, *v]
-MIN_OPSET = 13  # Unsqueeze / Squeeze take their axes as an input from opset 13
 
 
 def as_2d_convolutions(model) -> int:

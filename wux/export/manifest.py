@@ -106,6 +106,8 @@ def now_utc() -> str:
 
 def read_manifest(folder: Path) -> Manifest:
     path = Path(folder) / MANIFEST_NAME
+    if Path(folder).is_file():
+        raise WuxError("is a file; give the folder `wux export` wrote", folder)
     if not Path(folder).is_dir():
         raise WuxError("export folder not found", folder)
     if not path.is_file():

@@ -68,6 +68,8 @@ def write_onnx(job, exporter: str, length: Profile | None) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        # a failed down-conversion is logged with its traceback; the opset check below reports it in one line
+        logging.getLogger("onnxscript.version_converter").setLevel(logging.ERROR)
         if exporter == "dynamo":
             dims = {0: torch.export.Dim("batch", min=1, max=max(spec.batch.max, 2))}
             if length:
@@ -85,6 +87,8 @@ def write_onnx(job, exporter: str, length: Profile | None) -> dict:
                               dynamic_axes={io.input_name: axes, io.output_name: axes})
     proto = onnx.load(str(job.path))
     onnx.checker.check_model(proto, full_check=True)
+    if default_opset(proto) != spec.opset:  # the exporter could not convert to it and kept its own
+        raise ExportError(f"asked for opset {spec.opset}, the {exporter} exporter wrote {default_opset(proto)}")
     return onnx_facts(proto)
 
 

@@ -52,6 +52,20 @@ class ExportSpec:
         return {k: (getattr(self.batch, k), 1, getattr(length, k)) for k in ("min", "opt", "max")}
 
 
+MIN_OPSET = 13  # Unsqueeze / Squeeze take their axes as an input from opset 13 (wux.export.conv2d rewrites them)
+
+
+def check_opset(opset: int) -> None:
+    """An opset the installed onnx package does not know, or one too old for wux's graph passes, is refused
+    before any export work (the exporters would otherwise try, fail, and fall back to another opset)."""
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise WuxError(f"--opset must be between {MIN_OPSET} and {newest} (the newest this onnx {onnx.__version__} "
+                       f"knows), got {opset}")
+
+
 def make_spec(contract: AudioContract, max_batch: int = DEFAULT_MAX_BATCH, min_len: int | None = None,
               opt_len: int | None = None, max_len: int | None = None, opset: int = DEFAULT_OPSET,
               device: str = "cpu", fixed_length: bool = False) -> ExportSpec:
@@ -68,5 +82,6 @@ def make_spec(contract: AudioContract, max_batch: int = DEFAULT_MAX_BATCH, min_l
                        f"alignment {contract.align})")
     if max_batch < 1:
         raise WuxError(f"--max-batch must be at least 1, got {max_batch}")
+    check_opset(opset)
     return ExportSpec(batch=Profile(1, max_batch, max_batch), length=length, opset=opset, device=device,
                       fixed_length=fixed_length)

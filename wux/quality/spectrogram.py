@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from wux.errors import WuxError
-from wux.fsutil import atomic_file
+from wux.fsutil import atomic_file, check_writable
 from wux.tools import require
 
 N_FFT = 512  # 32 ms at 16 kHz: the usual speech analysis window
@@ -51,11 +51,12 @@ def write_spectrograms(path: Path, panels: dict[str, np.ndarray], rate: int, tit
     return path
 
 
-def check_plot_request(inputs: list[Path]) -> None:
-    """`wux denoise --plot` draws one file: refuse anything else before any work is done."""
+def check_plot_request(inputs: list[Path], png: Path) -> None:
+    """`wux denoise --plot` draws one file into a PNG it can write: refuse anything else before any work."""
     if len(inputs) != 1 or Path(inputs[0]).is_dir():
         raise WuxError("--plot draws one file's spectrograms: give exactly one input file")
     require("matplotlib")
+    check_writable(Path(png))
 
 
 def plot_denoised(noisy_path: Path, denoised_path: Path, png: Path) -> Path:

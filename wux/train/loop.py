@@ -21,7 +21,7 @@ from wux.data.dataset import (
     split_validation,
 )
 from wux.data.layout import check_noise_kinds, read_metadata
-from wux.errors import CheckpointError, WuxError
+from wux.errors import CheckpointError, DataError, WuxError
 from wux.metrics import EPS, si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
 from wux.model.config import WaveUNetConfig, load_config_json
@@ -385,6 +385,9 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     writer = tensorboard_writer(cfg.tensorboard)
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False,
                                          collate_fn=collate, drop_last=True)
+    if len(loader) == 0:  # every batch would be dropped: the run would save a model it never trained
+        raise DataError(f"an epoch holds {len(dataset)} training segments, fewer than one batch of "
+                        f"{cfg.batch_size}; lower --batch-size or raise --segments-per-epoch", cfg.data)
     t_start = time.monotonic()
     out_of_time = False
     model.train()

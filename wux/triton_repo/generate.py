@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
@@ -54,6 +55,9 @@ def stream_model_name(model: str) -> str:
 VENDORED = (wux, errors_module, contract_module, windowing, ort_settings)
 
 
+MODEL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # a folder name in the repository, and a URL segment
+
+
 @dataclass(frozen=True)
 class RepoRequest:
     name: str = "waveunet"
@@ -61,6 +65,11 @@ class RepoRequest:
     core: str = PYTHON  # the core model the front model calls
     precision: str | None = None  # None: fp32 where the manifest has it, else fp16; or exactly this one
     options: ServingOptions = field(default_factory=ServingOptions)
+
+    def __post_init__(self):
+        if not MODEL_NAME.fullmatch(self.name):
+            raise WuxError(f"--name {self.name!r}: a Triton model name is letters, digits, '_', '-' and '.', "
+                           "not starting with '.'")
 
 
 @dataclass(frozen=True)
@@ -236,6 +245,9 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
         opts = replace(opts, max_batch=limit)
     if opts.max_batch > limit:
         raise WuxError(f"--max-batch {opts.max_batch} exceeds the artifacts' max batch {limit}")
+    if any(b > opts.max_batch for b in opts.preferred_batch):
+        raise WuxError(f"--preferred-batch {','.join(map(str, opts.preferred_batch))}: a preferred batch cannot "
+                       f"exceed the max batch {opts.max_batch}")
     formats = chosen_formats(manifest, request)
     if request.core not in formats:
         raise WuxError(f"the front model's core {request.core!r} is not among the generated models {formats}")

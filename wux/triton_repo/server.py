@@ -142,6 +142,9 @@ class TritonServer:
         self.stub_env = self.stub_env or ensure_stub_env(say)
         backends = backend_dir(server)
         ok, skipped = loadable_models(self.repo, available_backends(backends))
+        if not ok and not skipped:
+            raise WuxError("holds no models (a folder per model with its config.pbtxt); write one with "
+                           "`wux triton`", self.repo)
         if not ok:
             raise WuxError("this tritonserver can load none of the models: " + "; ".join(
                 f"{k}: {v}" for k, v in skipped.items()), self.repo)

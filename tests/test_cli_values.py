@@ -1,0 +1,92 @@
+"""What no run can use is refused in one line with exit 2, before any work: option values, outputs that would
+overwrite audio or cannot be written. Each case here is one a black-box sweep of every command found crashing
+with a traceback, silently accepted, or failing after half the work."""
+
+import shutil
+
+import pytest
+import torch
+
+from tests.test_cli import assert_one_line_error, invoke
+from wux.resources import SAMPLE_NOISY, bundled
+
+NOISY = bundled(SAMPLE_NOISY)
+
+OUT_OF_RANGE = [
+    ("data", "synth", "{tmp}/c", "--seed", "-1"),
+    ("data", "synth", "{tmp}/c", "--test-share", "1.5"),
+    ("train", "{tmp}", "--out", "{tmp}/m.wux.pt", "--batch-size", "0"),
+    ("train", "{tmp}", "--out", "{tmp}/m.wux.pt", "--segment", "0"),
+    ("train", "{tmp}", "--out", "{tmp}/m.wux.pt", "--accumulate", "0"),
+    ("train", "{tmp}", "--out", "{tmp}/m.wux.pt", "--segments-per-epoch", "-3"),
+    ("train", "{tmp}", "--out", "{tmp}/m.wux.pt", "--epochs", "0"),
+    ("train", "{tmp}", "--out", "{tmp}/m.wux.pt", "--threads", "-1"),
+    ("train", "{tmp}", "--out", "{tmp}/m.wux.pt", "--val-share", "1.5"),
+    ("train", "{tmp}", "--out", "{tmp}/m.wux.pt", "--augment-probability", "2"),
+    ("train", "{tmp}", "--out", "{tmp}/m.wux.pt", "--max-minutes", "0"),
+    ("eval", "--limit", "-1"),
+    ("denoise", str(NOISY), "-o", "{tmp}/o.wav", "--batch-size", "-1"),
+    ("denoise", str(NOISY), "-o", "{tmp}/o.wav", "--chunk", "0"),
+    ("export", "-o", "{tmp}/e", "--opset", "0"),
+    ("export", "-o", "{tmp}/e", "--min-len", "0"),
+    ("bench", "{tmp}", "--threads", "-1"),
+    ("bench", "{tmp}", "--seconds", "0"),
+    ("triton", "{tmp}", "--repo", "{tmp}/r", "--max-batch", "0"),
+    ("triton", "{tmp}", "--repo", "{tmp}/r", "--instances", "0"),
+    ("triton", "{tmp}", "--repo", "{tmp}/r", "--queue-delay-us", "-1"),
+    ("triton", "{tmp}", "--repo", "{tmp}/r", "--max-queue-size", "-1"),
+    ("triton", "{tmp}", "--repo", "{tmp}/r", "--stream-idle-s", "-1"),
+    ("serve", "{tmp}", "--http-port", "-1"),
+    ("serve", "{tmp}", "--grpc-port", "70000"),
+    ("info", "--model", "wux.model.stft_mask:StftMask", "--sample-rate", "0"),
+]
+
+
+@pytest.mark.parametrize("args", OUT_OF_RANGE, ids=[" ".join(a[:1] + a[-2:]) for a in OUT_OF_RANGE])
+def test_an_out_of_range_value_is_one_line_naming_the_option(args, tmp_path):
+    before = set(tmp_path.iterdir())
+    result = invoke(*(a.format(tmp=tmp_path) for a in args))
+    assert_one_line_error(result, args[-2])
+    assert set(tmp_path.iterdir()) == before  # refused before any work
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("command", [("denoise", str(NOISY), "-o", "{tmp}/o.wav"), ("bench", "{tmp}"),
+                                     ("export", "-o", "{tmp}/e")])
+def test_device_cuda_without_cuda_is_one_line_in_every_command(command, tmp_path):
+    result = invoke(*(a.format(tmp=tmp_path) for a in command), "--device", "cuda")
+    assert_one_line_error(result, "CUDA", "--device cuda")
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_unwritable_output_is_named_as_asked_not_by_its_temporary_name(tmp_path):
+    result = invoke("denoise", NOISY, "-o", "/proc/out.wav")
+    assert_one_line_error(result, "/proc/out.wav")
+    assert ".partial" not in result.output
+
+
+def test_denoise_refuses_to_overwrite_its_input_or_to_write_two_inputs_to_one_file(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(NOISY, tmp_path / folder / "s.wav")
+    original = NOISY.read_bytes()
+    assert_one_line_error(invoke("denoise", tmp_path / "a" / "s.wav", "-o", tmp_path / "a" / "s.wav"),
+                          "would overwrite this input")
+    assert_one_line_error(invoke("denoise", tmp_path / "a", "-o", tmp_path / "a"), "would overwrite this input")
+    assert_one_line_error(invoke("denoise", tmp_path / "a" / "s.wav", tmp_path / "b" / "s.wav", "-o",
+                                 tmp_path / "out"), "would both be written there")
+    assert (tmp_path / "a" / "s.wav").read_bytes() == original and not (tmp_path / "out").exists()
+
+
+def test_denoise_checks_the_plot_can_be_written_before_writing_any_audio(tmp_path):
+    result = invoke("denoise", NOISY, "-o", tmp_path / "o" / "b.wav", "--plot", "/proc/x.png")
+    assert_one_line_error(result, "/proc/x.png", "cannot write here")
+    assert not (tmp_path / "o").exists()
+
+
+def test_serving_a_folder_without_models_says_so(tmp_path):
+    assert_one_line_error(invoke("serve", tmp_path), "holds no models", "wux triton")
+
+
+def test_a_file_where_an_export_folder_belongs_is_called_a_file():
+    assert_one_line_error(invoke("verify", NOISY), "is a file; give the folder `wux export` wrote")
