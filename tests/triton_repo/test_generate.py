@@ -132,6 +132,18 @@ def test_bad_requests_write_nothing(exported, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_artifact_changed_since_export_is_not_served(exported, tmp_path):
+    import shutil
+
+    copy = tmp_path / "export"
+    shutil.copytree(exported[0], copy)
+    with open(copy / "model.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(WuxError, match="model.onnx: sha256 differs from the manifest; export again"):
+        generate_repository(copy, tmp_path / "r")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
 def test_a_deployment_folder_that_cannot_be_written_fails_before_the_repository(exported, tmp_path):
     from tests.test_cli import assert_one_line_error, invoke
 

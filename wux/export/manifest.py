@@ -10,7 +10,7 @@ from typing import Any
 
 from wux.contract import AudioContract
 from wux.errors import ConfigError, WuxError
-from wux.fsutil import atomic_file
+from wux.fsutil import atomic_file, sha256_file
 from wux.ort_settings import OrtOptions
 from wux.runtime.base import ShapeLimits, TensorIO
 
@@ -102,6 +102,14 @@ class Manifest:
 
 def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def file_problem(folder: Path, art: Artifact) -> str | None:
+    """Why the artifact's file is not the one the export wrote and verified (None: it is)."""
+    path = Path(folder) / art.file
+    if not path.is_file():
+        return "file missing"
+    return None if sha256_file(path) == art.sha256 else "sha256 differs from the manifest"
 
 
 def read_manifest(folder: Path) -> Manifest:

@@ -19,7 +19,7 @@ from wux.contract import STEP_STATE as STATE
 from wux.contract import AudioContract, CoreRef, StreamParams
 from wux.errors import WuxError
 from wux.export.formats import get_format
-from wux.export.manifest import Artifact, Manifest, read_manifest
+from wux.export.manifest import Artifact, Manifest, file_problem, read_manifest
 from wux.export.step import StreamingRecord
 from wux.fsutil import atomic_dir
 from wux.ort_settings import OrtOptions
@@ -256,6 +256,9 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
     with atomic_dir(repo, force=force) as tmp, atomic_dir(clients_dir(repo), force=force) as tmp_clients:
         for fmt in formats:
             art = pick_artifact(manifest, source_format(fmt), request.precision)
+            problem = file_problem(export_dir, art)
+            if problem:  # serve only what the parity gate passed
+                raise WuxError(f"{problem}; export again or run `wux verify`", Path(export_dir) / art.file)
             spec = core_spec(fmt, request.name, contract, art, opts)
             source = Path(export_dir) / art.file
             files = (python_model_files("core_model.py", {CORE_ONNX_FILE: source}) if fmt == PYTHON

@@ -13,9 +13,8 @@ import numpy as np
 
 from wux.errors import MissingDependency, ModelError, WuxError, first_line
 from wux.export.formats import get_format
-from wux.export.manifest import Artifact, read_manifest
+from wux.export.manifest import Artifact, file_problem, read_manifest
 from wux.export.step import StreamingRecord
-from wux.fsutil import sha256_file
 from wux.model.load import LoadedModel, ModelSource, check_record, load_model
 from wux.progress import progress_bar
 from wux.verify.compare import Comparison, compare, passing_tolerance, worst
@@ -93,13 +92,6 @@ def verdict(art: Artifact, results: list[ParityResult], tol: Tolerance, task: Ta
         tolerance=tol, would_pass_with=passing_tolerance(stats), first_failure=first,
         task=None if task is None else task.to_dict(),
     )
-
-
-def file_problem(folder: Path, art: Artifact) -> str | None:
-    path = folder / art.file
-    if not path.is_file():
-        return "file missing"
-    return None if sha256_file(path) == art.sha256 else "sha256 differs from the manifest"
 
 
 def check_artifact(folder: Path, art: Artifact, refs: References, device: str, tol: Tolerance,
