@@ -38,6 +38,7 @@ OUT_OF_RANGE = [
     ("triton", "{tmp}", "--repo", "{tmp}/r", "--stream-idle-s", "-1"),
     ("serve", "{tmp}", "--http-port", "-1"),
     ("serve", "{tmp}", "--grpc-port", "70000"),
+    ("denoise", str(NOISY), "-o", "{tmp}/o.wav", "--stream", "--frame-ms", "-20"),
     ("info", "--model", "wux.model.stft_mask:StftMask", "--sample-rate", "0"),
 ]
 
@@ -90,3 +91,12 @@ def test_serving_a_folder_without_models_says_so(tmp_path):
 
 def test_a_file_where_an_export_folder_belongs_is_called_a_file():
     assert_one_line_error(invoke("verify", NOISY), "is a file; give the folder `wux export` wrote")
+
+
+def test_a_data_folder_that_does_not_exist_is_not_found(tmp_path):
+    assert_one_line_error(invoke("eval", "--data", tmp_path / "nosuch"), "nosuch: data folder not found")
+
+
+def test_a_missing_weights_file_is_called_a_weights_file(tmp_path):
+    result = invoke("info", "--model", "wux.model.stft_mask:StftMask", "--weights", tmp_path / "w.pt")
+    assert_one_line_error(result, "w.pt: weights file not found")

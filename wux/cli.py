@@ -365,7 +365,7 @@ def denoise(
     resample: Annotated[bool, typer.Option(help="Resample input to the model's rate")] = False,
     stream: Annotated[bool, typer.Option(help="Frame by frame, as a live stream (a causal model: in-process, "
                                               "an export's step model, or Triton's streaming model)")] = False,
-    frame_ms: Annotated[float, typer.Option(help="Frame length with --stream, ms")] = 20.0,
+    frame_ms: Annotated[float, typer.Option(min=1.0, help="Frame length with --stream, ms")] = 20.0,
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG of the input's and output's spectrograms "
                                                       "(one input file)")] = None,
     device: DeviceOpt = "cpu",
@@ -675,7 +675,7 @@ def perf(
         parser=parse.counts, metavar="N,N,...", help="Live streams at real-time pace instead, against the streaming "
                                                      "model (-m NAME_stream): frame latency and deadline misses")
                        ] = None,
-    frame_ms: Annotated[float, typer.Option(help="Frame length with --streams, ms")] = 20.0,
+    frame_ms: Annotated[float, typer.Option(min=1.0, help="Frame length with --streams, ms")] = 20.0,
     stream_seconds: Annotated[float, typer.Option(help="Audio per stream and level with --streams, s")] = 10.0,
     as_json: JsonOpt = False,
     model_options: ModelOptions = ModelOptions(),

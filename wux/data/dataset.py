@@ -26,6 +26,8 @@ class Pair:
 def list_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
     """(clean, noisy) file pairs of one split, matched by file name."""
     clean_dir, noisy_dir = split_dirs(root, split)
+    if not Path(root).is_dir():
+        raise DataError("data folder not found", root)
     for d in (clean_dir, noisy_dir):
         if not d.is_dir():
             raise DataError(

@@ -107,7 +107,7 @@ def save_checkpoint(ckpt: Checkpoint, path: Path | str) -> Path:
     return path
 
 
-def read_torch_file(path: Path | str, allowed_globals: tuple = ()) -> Any:
+def read_torch_file(path: Path | str, allowed_globals: tuple = (), what: str = "checkpoint") -> Any:
     """torch.load with weights_only=True, turning every failure into one CheckpointError line.
 
     `allowed_globals` are classes the file may name (never call): the user's own model class,
@@ -116,9 +116,9 @@ def read_torch_file(path: Path | str, allowed_globals: tuple = ()) -> Any:
 
     path = Path(path)
     if not path.exists():
-        raise CheckpointError("checkpoint file not found", path)
+        raise CheckpointError(f"{what} file not found", path)
     if path.is_dir():
-        raise CheckpointError("is a folder, not a checkpoint file", path)
+        raise CheckpointError(f"is a folder, not a {what} file", path)
     if path.stat().st_size == 0:
         raise CheckpointError("file is empty", path)
     with open(path, "rb") as f:
@@ -237,7 +237,7 @@ def _strip_module_prefix(key: str) -> str:
 def read_weights(path: Path | str, allowed_globals: tuple = ()) -> tuple[dict[str, Any], dict[str, Any]]:
     """(state_dict, the container's other plain entries) from a weights file of any common shape."""
     path = Path(path)
-    obj = read_torch_file(path, allowed_globals)
+    obj = read_torch_file(path, allowed_globals, what="weights")
     extra = {k: v for k, v in obj.items() if k in ("args", "kwargs")} if isinstance(obj, dict) else {}
     return extract_state_dict(obj, path), extra
 
