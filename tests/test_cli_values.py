@@ -38,7 +38,7 @@ OUT_OF_RANGE = [
     ("triton", "{tmp}", "--repo", "{tmp}/r", "--stream-idle-s", "-1"),
     ("serve", "{tmp}", "--http-port", "-1"),
     ("serve", "{tmp}", "--grpc-port", "70000"),
-    ("denoise", str(NOISY), "-o", "{tmp}/o.wav", "--stream", "--frame-ms", "-20"),
+    ("denoise", str(NOISY), "-o", "{tmp}/o.wav", "--stream", "--checkpoint", "causal", "--frame-ms", "-20"),
     ("info", "--model", "wux.model.stft_mask:StftMask", "--sample-rate", "0"),
 ]
 
@@ -77,6 +77,9 @@ def test_denoise_refuses_to_overwrite_its_input_or_to_write_two_inputs_to_one_fi
     assert_one_line_error(invoke("denoise", tmp_path / "a" / "s.wav", tmp_path / "b" / "s.wav", "-o",
                                  tmp_path / "out"), "would both be written there")
     assert (tmp_path / "a" / "s.wav").read_bytes() == original and not (tmp_path / "out").exists()
+    twice = invoke("denoise", tmp_path / "a", tmp_path / "a" / "s.wav", "-o", tmp_path / "out", "--json")
+    assert twice.exit_code == 0, twice.output  # one file named twice is denoised once
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["s.wav"]
 
 
 def test_denoise_checks_the_plot_can_be_written_before_writing_any_audio(tmp_path):

@@ -33,10 +33,11 @@ from wux.cli_options import (
     takes_model,
 )
 from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, WuxError
+from wux.export.spec import DEFAULT_OPSET, MIN_OPSET
 from wux.fsutil import check_new_output, shown_path
 from wux.model.config import PRESETS
 from wux.quality import BASELINE_NAMES
-from wux.train import DEFAULT_LR, TRAIN_PRECISIONS
+from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, TRAIN_PRECISIONS
 
 
 def click_error(e: BaseException) -> str | None:
@@ -49,12 +50,18 @@ def interrupted(signum, frame):
     raise KeyboardInterrupt
 
 
+NOT_INSTALLED = object()
+
+
 def on_sigterm_as_ctrl_c():
     """SIGTERM (kill, timeout, a container stopping) takes Ctrl-C's path: temporary outputs removed, servers
-    stopped, "error: interrupted". Returns the handler it replaced (None off the main thread, where it cannot)."""
+    stopped, "error: interrupted". Returns the handler it replaced (NOT_INSTALLED off the main thread, where it
+    cannot be)."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, interrupted)
+        return NOT_INSTALLED
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, interrupted)
+    return signal.SIG_DFL if previous is None else previous  # None: set outside Python, not restorable from it
 
 
 class WuxGroup(typer.core.TyperGroup):
@@ -93,7 +100,7 @@ class WuxGroup(typer.core.TyperGroup):
             typer.echo("error: interrupted", err=True)
             code = EXIT_INTERRUPTED
         finally:
-            if previous is not None:
+            if previous is not NOT_INSTALLED:
                 signal.signal(signal.SIGTERM, previous)
         if standalone_mode:
             sys.exit(code)
@@ -256,7 +263,7 @@ def train(
              "replaces its decayed one")] = None,
     accumulate: Annotated[int, typer.Option(min=1, help="Gradient accumulation steps")] = 1,
     lr_patience: Annotated[int, typer.Option(
-        min=0, help="Epochs without a better validation score before the learning rate halves")] = 2,
+        min=0, help="Epochs without a better validation score before the learning rate halves")] = DEFAULT_LR_PATIENCE,
     segments_per_epoch: Annotated[Optional[int], typer.Option(
         min=1, help="Segments per epoch (default: audio once)")] = None,
     val_share: Annotated[float, typer.Option(
@@ -365,7 +372,7 @@ def denoise(
     resample: Annotated[bool, typer.Option(help="Resample input to the model's rate")] = False,
     stream: Annotated[bool, typer.Option(help="Frame by frame, as a live stream (a causal model: in-process, "
                                               "an export's step model, or Triton's streaming model)")] = False,
-    frame_ms: Annotated[float, typer.Option(min=1.0, help="Frame length with --stream, ms")] = 20.0,
+    frame_ms: Annotated[float, typer.Option(help="Frame length with --stream, ms")] = 20.0,
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG of the input's and output's spectrograms "
                                                       "(one input file)")] = None,
     device: DeviceOpt = "cpu",
@@ -439,7 +446,7 @@ def export(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (refused if it exists, unless --force)")
                    ] = Path("build"),
     precision: Annotated[Optional[list[str]], typer.Option(help="fp32, fp16, int8 (repeatable)")] = None,
-    opset: Annotated[int, typer.Option(help="ONNX opset")] = 18,
+    opset: Annotated[int, typer.Option(help=f"ONNX opset ({MIN_OPSET} or newer)")] = DEFAULT_OPSET,
     max_batch: Annotated[int, typer.Option(help="Largest batch the artifacts accept")] = 8,
     chunk: Annotated[Optional[int], typer.Option(min=1, help="Serving window, samples (default: ~1 s at the model's "
                                                       "rate, longer where its context needs it, on its alignment grid; "
@@ -508,7 +515,7 @@ def bench(
     formats: Annotated[Optional[list[str]], typer.Option("--formats", help="Only these formats")] = None,
     batch: Annotated[tuple, typer.Option(parser=parse.counts, metavar="N,N,...", help="Batch sizes")] = "1,8",
     samples: Annotated[Optional[int], typer.Option(min=1, help="Samples per item (default: the chunk)")] = None,
-    seconds: Annotated[float, typer.Option(min=0.05, help="Measured time per runner and batch")] = 1.0,
+    seconds: Annotated[float, typer.Option(min=0.001, help="Measured time per runner and batch")] = 1.0,
     device: DeviceOpt = "cpu",
     threads: Annotated[Optional[int], typer.Option(min=1,
         help="torch and onnxruntime threads (default: torch's; each ONNX artifact's own, tuned or not)")] = None,
@@ -593,9 +600,9 @@ def serve(
     ctx: typer.Context,
     repo: Annotated[Path, typer.Argument(help="Repository written by `wux triton`")],
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
-    http_port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port")] = 8000,
-    grpc_port: Annotated[int, typer.Option(min=1, max=65535, help="gRPC port")] = 8001,
-    metrics_port: Annotated[int, typer.Option(min=1, max=65535, help="Prometheus metrics port")] = 8002,
+    http_port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP port (0: a free one)")] = 8000,
+    grpc_port: Annotated[int, typer.Option(min=0, max=65535, help="gRPC port (0: a free one)")] = 8001,
+    metrics_port: Annotated[int, typer.Option(min=0, max=65535, help="Prometheus metrics port (0: a free one)")] = 8002,
     tritonserver: Annotated[Optional[Path], typer.Option(
         help="tritonserver binary (default: PATH, else the one wux fetches on first use)")] = None,
     as_json: JsonOpt = False,
@@ -675,7 +682,7 @@ def perf(
         parser=parse.counts, metavar="N,N,...", help="Live streams at real-time pace instead, against the streaming "
                                                      "model (-m NAME_stream): frame latency and deadline misses")
                        ] = None,
-    frame_ms: Annotated[float, typer.Option(min=1.0, help="Frame length with --streams, ms")] = 20.0,
+    frame_ms: Annotated[float, typer.Option(help="Frame length with --streams, ms")] = 20.0,
     stream_seconds: Annotated[float, typer.Option(help="Audio per stream and level with --streams, s")] = 10.0,
     as_json: JsonOpt = False,
     model_options: ModelOptions = ModelOptions(),

@@ -66,7 +66,7 @@ class DenoisedFile:
 
 def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
     """Pair each input file with its output path (a file, or a folder mirroring the inputs)."""
-    files = list_audio_files(inputs)
+    files = unique_files(list_audio_files(inputs))
     if not files:
         raise WuxError("no .wav or .flac files found in the inputs")
     single = len(files) == 1 and not inputs[0].is_dir()
@@ -82,6 +82,17 @@ def relative_name(f: Path, inputs: list[Path]) -> Path:
     """The file's path below the input folder it was found in, or its name when it was given itself."""
     root = next((p for p in inputs if p.is_dir() and p in f.parents), None)
     return f.relative_to(root) if root else Path(f.name)
+
+
+def unique_files(files: list[Path]) -> list[Path]:
+    """Each file once, in order, however often the inputs name it (a file and its folder, or twice)."""
+    seen: set[Path] = set()
+    out = []
+    for f in files:
+        if f.resolve() not in seen:
+            seen.add(f.resolve())
+            out.append(f)
+    return out
 
 
 def check_nothing_overwritten(pairs: list[tuple[Path, Path]]) -> None:

@@ -15,7 +15,7 @@ from wux.errors import ExportError, NotFaithful, VerdictError, WuxError
 from wux.export.check import Outcome
 from wux.export.formats import FORMATS, ExportJob, Format, TrtOptions, get_format
 from wux.export.manifest import Artifact, Manifest, TensorInfo, now_utc
-from wux.export.spec import PRECISIONS, ExportSpec, make_spec
+from wux.export.spec import DEFAULT_OPSET, PRECISIONS, ExportSpec, make_spec
 from wux.export.tensorrt import require_tensorrt_and_cuda
 from wux.fsutil import atomic_dir, sha256_file
 from wux.model.load import LoadedModel, ModelSource, load_model
@@ -47,7 +47,7 @@ class ExportRequest:
     min_len: int | None = None
     opt_len: int | None = None
     max_len: int | None = None
-    opset: int = 18
+    opset: int = DEFAULT_OPSET
     device: str = "cpu"
     fixed_length: bool = False
     verify: bool = True

@@ -170,6 +170,24 @@ def test_the_native_backend_config_uses_implicit_state(causal_exported, tmp_path
     assert kinds == {"START", "END", "READY", "CORRID"} and python.sequence_batching.oldest.max_candidate_sequences
 
 
+def test_a_step_model_changed_since_export_is_not_served(causal_exported, tmp_path):
+    import json
+    import shutil
+
+    from wux.errors import WuxError
+    from wux.triton_repo.generate import RepoRequest, generate_repository
+
+    copy = tmp_path / "export"
+    shutil.copytree(causal_exported[0], copy)
+    steps = json.loads((copy / "manifest.json").read_text())["streaming"]["artifacts"]
+    step = next(a["file"] for a in steps if a["format"] == "onnx")  # the one the repository copies
+    with open(copy / step, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(WuxError, match="sha256 differs from the manifest; export again"):
+        generate_repository(copy, tmp_path / "repo", RepoRequest(formats=("python",)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
 
 
 @pytest.mark.server

@@ -104,8 +104,9 @@ def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def file_problem(folder: Path, art: Artifact) -> str | None:
-    """Why the artifact's file is not the one the export wrote and verified (None: it is)."""
+def file_problem(folder: Path, art) -> str | None:
+    """Why the artifact's file (an Artifact, or a step model's record: anything with `file` and `sha256`) is not
+    the one the export wrote and verified (None: it is)."""
     path = Path(folder) / art.file
     if not path.is_file():
         return "file missing"

@@ -52,12 +52,14 @@ class ExportSpec:
         return {k: (getattr(self.batch, k), 1, getattr(length, k)) for k in ("min", "opt", "max")}
 
 
-MIN_OPSET = 13  # Unsqueeze / Squeeze take their axes as an input from opset 13 (wux.export.conv2d rewrites them)
+# INT8's per-channel QuantizeLinear / DequantizeLinear need opset 13, and so does wux.export.conv2d's rewrite
+# (Unsqueeze / Squeeze axes as inputs); one floor for every ONNX file wux writes
+MIN_OPSET = 13
 
 
 def check_opset(opset: int) -> None:
-    """An opset the installed onnx package does not know, or one too old for wux's graph passes, is refused
-    before any export work (the exporters would otherwise try, fail, and fall back to another opset)."""
+    """An opset the installed onnx package does not know, or one below MIN_OPSET, is refused before any export
+    work (the exporters would otherwise try, fail, and fall back to another opset)."""
     import onnx
 
     newest = onnx.defs.onnx_opset_version()

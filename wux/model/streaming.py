@@ -42,6 +42,8 @@ class StreamPlan:
 
 def frame_samples(frame_ms: float, sample_rate: int, frame_multiple: int) -> int:
     """The frame for `frame_ms` milliseconds, which must fall on the frame grid."""
+    if not frame_ms > 0:
+        raise ConfigError(f"--frame-ms must be a positive length, got {frame_ms:g}")
     n = round(sample_rate * frame_ms / 1000)
     if n <= 0 or n % frame_multiple or abs(n - sample_rate * frame_ms / 1000) > 1e-6:
         raise ConfigError(f"a {frame_ms:g} ms frame is not a multiple of {frame_multiple} samples "

@@ -1,6 +1,7 @@
 """Training and evaluation of Wave-U-Net denoisers."""
 
 DEFAULT_LR = 1e-3  # Adam's rate for a new run (wux train --lr)
+DEFAULT_LR_PATIENCE = 2  # epochs without a better validation score before the rate halves (wux train --lr-patience)
 # Arithmetic a training run's forward and backward passes compute in; weights and optimizer stay float32 in every
 # case. auto: float16 with loss scaling on CUDA, float32 on the CPU. bf16: bfloat16 autocast on either device,
 # faster on CPUs with bfloat16 instructions (AVX512-BF16, AMX), slower without them (perf/train_precision.py

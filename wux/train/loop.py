@@ -31,7 +31,7 @@ from wux.model.user import UserModel
 from wux.progress import progress_bar
 from wux.runtime.tensorrt import require_cuda
 from wux.tools import require
-from wux.train import DEFAULT_LR, TRAIN_PRECISIONS
+from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, TRAIN_PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class TrainConfig:
     # rate, another value replaces it (resumed_learning_rate)
     lr: float | None = None
     accumulate: int = 1
-    lr_patience: int = 2  # epochs without a better validation score before the plateau scheduler halves the rate
+    lr_patience: int = DEFAULT_LR_PATIENCE  # epochs without a better validation score before the rate halves
     segments_per_epoch: int | None = None  # default: the training audio's length in segments
     val_share: float = 0.05
     val_by: str = "file"  # "speaker": whole speakers held out (wux.data.dataset.split_validation)
@@ -189,11 +189,30 @@ def check_device(device: str, arithmetic: str) -> None:
         raise WuxError("--precision bf16: this GPU has no bfloat16 arithmetic; use --precision auto (float16)")
 
 
-def check_learning_rate(lr: float | None, patience: int) -> None:
+def check_schedule(lr: float | None, patience: int) -> None:
     if lr is not None and not 0 < lr < math.inf:
         raise WuxError(f"--lr must be a positive, finite learning rate, got {lr}")
     if patience < 0:
         raise WuxError(f"--lr-patience must be 0 or more epochs, got {patience}")
+
+
+def check_one_batch(cfg: TrainConfig, segments: int) -> None:
+    """Every batch of a smaller epoch would be dropped: the run would save a model it never trained."""
+    if segments < cfg.batch_size:
+        more = "raise --segments-per-epoch" if cfg.segments_per_epoch else "a shorter --segment or more audio"
+        raise DataError(f"an epoch holds {segments} training segments, fewer than one batch of {cfg.batch_size}; "
+                        f"lower --batch-size, or {more}", cfg.data)
+
+
+def check_counts(cfg: TrainConfig) -> None:
+    """What the command line bounds, refused the same way when TrainConfig comes from Python."""
+    counts = {"--epochs": cfg.epochs, "--batch-size": cfg.batch_size, "--accumulate": cfg.accumulate,
+              "--segment": cfg.segment, "--segments-per-epoch": cfg.segments_per_epoch or 1}
+    for flag, n in counts.items():
+        if n < 1:
+            raise WuxError(f"{flag} must be at least 1, got {n}")
+    if not 0 <= cfg.val_share < 1:
+        raise WuxError(f"--val-share must be at least 0 and below 1, got {cfg.val_share}")
 
 
 def check_noise_weights_early(cfg: TrainConfig) -> None:
@@ -335,7 +354,8 @@ def set_learning_rate(optimizer, lr: float) -> None:
 def checks_before_reading(cfg: TrainConfig) -> tuple[str, Checkpoint | None, Checkpoint | None]:
     """Every refusal that needs no audio, so a bad option costs no loading time: the arithmetic, the resume
     state and the starting weights."""
-    check_learning_rate(cfg.lr, cfg.lr_patience)
+    check_schedule(cfg.lr, cfg.lr_patience)
+    check_counts(cfg)
     arithmetic = mixed_precision(cfg.device, cfg.precision)
     check_device(cfg.device, arithmetic)
     if cfg.tensorboard is not None:
@@ -357,6 +377,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     train_pairs, val_pairs = split_validation(load_pairs(cfg.data, "train", cfg.sample_rate), cfg.val_share,
                                              cfg.val_by)
     dataset = training_dataset(cfg, train_pairs)
+    check_one_batch(cfg, len(dataset))
 
     model = trainee.module.to(cfg.device)
     given_lr = cfg.lr or DEFAULT_LR
@@ -385,9 +406,6 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     writer = tensorboard_writer(cfg.tensorboard)
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False,
                                          collate_fn=collate, drop_last=True)
-    if len(loader) == 0:  # every batch would be dropped: the run would save a model it never trained
-        raise DataError(f"an epoch holds {len(dataset)} training segments, fewer than one batch of "
-                        f"{cfg.batch_size}; lower --batch-size or raise --segments-per-epoch", cfg.data)
     t_start = time.monotonic()
     out_of_time = False
     model.train()

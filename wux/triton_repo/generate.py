@@ -234,6 +234,18 @@ def write_clients(folder: Path, contract: AudioContract, front: ModelSpec, core:
         (folder / name).chmod(0o755)
 
 
+def check_unchanged(export_dir: Path, manifest: Manifest, formats: list[str], precision: str | None) -> None:
+    """Serve only what the parity gate passed: every file the repository will copy (the chosen artifacts, and a
+    causal export's step model) is there with the sha256 its export recorded."""
+    files = [pick_artifact(manifest, source_format(fmt), precision) for fmt in formats]
+    if manifest.streaming:
+        files.append(StreamingRecord.from_dict(manifest.streaming).artifact("onnx"))
+    for art in files:
+        problem = file_problem(export_dir, art)
+        if problem:
+            raise WuxError(f"{problem}; export again or run `wux verify`", Path(export_dir) / art.file)
+
+
 def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = RepoRequest(),
                         force: bool = False) -> RepoResult:
     """Every chosen core model, the front model, and a README, validated before anything is written."""
@@ -251,14 +263,12 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
     formats = chosen_formats(manifest, request)
     if request.core not in formats:
         raise WuxError(f"the front model's core {request.core!r} is not among the generated models {formats}")
+    check_unchanged(export_dir, manifest, formats, request.precision)
     warmup = warmup_samples(contract) if opts.warmup else None
     models, notes, specs = [], [], {}
     with atomic_dir(repo, force=force) as tmp, atomic_dir(clients_dir(repo), force=force) as tmp_clients:
         for fmt in formats:
             art = pick_artifact(manifest, source_format(fmt), request.precision)
-            problem = file_problem(export_dir, art)
-            if problem:  # serve only what the parity gate passed
-                raise WuxError(f"{problem}; export again or run `wux verify`", Path(export_dir) / art.file)
             spec = core_spec(fmt, request.name, contract, art, opts)
             source = Path(export_dir) / art.file
             files = (python_model_files("core_model.py", {CORE_ONNX_FILE: source}) if fmt == PYTHON

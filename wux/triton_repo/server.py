@@ -137,14 +137,14 @@ class TritonServer:
     def start(self) -> ServerInfo:
         if not self.repo.is_dir():
             raise WuxError("model repository not found", self.repo)
+        if not any(self.repo.glob("*/config.pbtxt")):  # before anything is fetched or started
+            raise WuxError("holds no models (a folder per model with its config.pbtxt); write one with "
+                           "`wux triton`", self.repo)
         say = self.say
         server = ensure_server(self.binary, say)
         self.stub_env = self.stub_env or ensure_stub_env(say)
         backends = backend_dir(server)
         ok, skipped = loadable_models(self.repo, available_backends(backends))
-        if not ok and not skipped:
-            raise WuxError("holds no models (a folder per model with its config.pbtxt); write one with "
-                           "`wux triton`", self.repo)
         if not ok:
             raise WuxError("this tritonserver can load none of the models: " + "; ".join(
                 f"{k}: {v}" for k, v in skipped.items()), self.repo)
