@@ -17,7 +17,7 @@ import soundfile as sf
 from tests.triton_repo.test_server import reference
 from wux.metrics import si_snr_db
 from wux.tools import package_version
-from wux.triton_repo.server import free_port
+from wux.triton_repo.server import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_pip_install_serve_then_serve_and_denoise(served, tmp_path):
     pip(python, f"{ROOT}[serve]")
     wux = env_dir / "bin" / "wux"
     clean = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "WUX_TRITON_HOME")}
-    ports = [free_port() for _ in range(3)]
+    ports = free_ports(3)
     server = subprocess.Popen([str(wux), "serve", info.repo, "--http-port", str(ports[0]), "--grpc-port",
                                str(ports[1]), "--metrics-port", str(ports[2]), "--json"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=clean, cwd=tmp_path)

@@ -15,7 +15,7 @@ from wux.data.audio import read_audio
 from wux.denoise import export_denoiser
 from wux.errors import WuxError
 from wux.metrics import si_snr_db
-from wux.triton_repo.server import TritonServer, free_port
+from wux.triton_repo.server import TritonServer, free_ports
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_one_of_two_replicas_killed_mid_load_loses_no_request(two_servers, expor
 
 
 def test_no_reachable_replica_is_one_clear_error():
-    urls = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    urls = [f"127.0.0.1:{port}" for port in free_ports(2)]
     t0 = time.monotonic()
     with pytest.raises(WuxError, match="no Triton replica is reachable") as err:
         ReplicaSet(urls)

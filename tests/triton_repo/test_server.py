@@ -9,7 +9,7 @@ from wux.denoise import export_denoiser
 from wux.errors import WuxError
 from wux.metrics import si_snr_db
 from wux.tools import find_tritonserver
-from wux.triton_repo.server import TritonServer, available_backends, backend_dir, free_port
+from wux.triton_repo.server import TritonServer, available_backends, backend_dir, free_port, free_ports
 
 
 def reference(folder, wave):
@@ -136,6 +136,37 @@ def test_free_port_is_one_nobody_listens_on():
         assert s.getsockname()[1] == port
 
 
+def test_free_ports_are_different_and_free():
+    import socket
+
+    for _ in range(50):  # one at a time, the kernel may hand out the same port twice
+        ports = free_ports(3)
+        assert len(set(ports)) == 3
+        with socket.socket() as a, socket.socket() as b, socket.socket() as c:
+            for s, port in zip((a, b, c), ports):
+                s.bind(("127.0.0.1", port))
+
+
+def test_free_ports_never_repeat_a_port_asked_for(tmp_path):
+    server = TritonServer(tmp_path, http_port=free_port())
+    assert len(set(server.ports)) == 3 and all(server.ports)
+
+
+def test_the_same_port_twice_is_refused_before_anything_starts(tmp_path):
+    with pytest.raises(WuxError, match="ports must differ, got 8123, 8123, 0"):
+        TritonServer(tmp_path, http_port=8123, grpc_port=8123)
+
+
+@pytest.mark.server
+def test_an_argument_tritonserver_refuses_is_named_without_its_usage_text(served):
+    info, _ = served
+    with pytest.raises(WuxError) as err:
+        TritonServer(info.repo, extra_args=("--log-verbose=x",)).start()
+    message = str(err.value)
+    assert 'Bad option: "--log-verbose"' in message and "Got x" in message
+    assert "Usage" not in message and "--load-model" not in message
+
+
 @pytest.mark.slow
 @pytest.mark.server
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
@@ -150,7 +181,7 @@ def test_wux_serve_runs_until_sigterm_and_stops_by_pid(served, as_json):
     import urllib.request
 
     info, _ = served
-    ports = [free_port() for _ in range(3)]
+    ports = free_ports(3)
     cmd = [sys.executable, "-m", "wux.cli", "serve", info.repo, "--http-port", str(ports[0]), "--grpc-port",
            str(ports[1]), "--metrics-port", str(ports[2])] + (["--json", "--", "--log-info=false"] if as_json else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

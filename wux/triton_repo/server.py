@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -48,10 +49,36 @@ class ServerInfo:
         return {**asdict(self), "http_url": self.http_url, "grpc_url": self.grpc_url}
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` different ports nobody listens on: every socket stays bound until all are chosen, so the kernel
+    cannot hand out one port twice (tritonserver refuses two services on one port)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in sockets]
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    return free_ports(1, host)[0]
+
+
+def chosen_ports(asked: list[int], host: str) -> list[int]:
+    """The ports asked for, a free one for each 0; the same port twice is refused (Triton prints its usage)."""
+    taken = [p for p in asked if p]
+    if len(set(taken)) < len(taken):
+        raise WuxError(f"the HTTP, gRPC and metrics ports must differ, got {', '.join(map(str, asked))}")
+    free = iter(p for p in free_ports(len(asked) + len(taken), host) if p not in taken)
+    return [p or next(free) for p in asked]
+
+
+def refused_command_line(lines: list[str]) -> str | None:
+    """What tritonserver said about a command line it refused, without the usage text it prints around it."""
+    if not any(line.startswith("Usage: tritonserver") for line in lines):
+        return None
+    said = [line.strip() for line in lines if line.strip() and not line[0].isspace()
+            and not line.startswith("Usage:") and not line.rstrip().endswith(":")]
+    return " ".join(said) or None
 
 
 def backend_dir(server: Path) -> Path:
@@ -116,7 +143,7 @@ class TritonServer:
                  extra_args: tuple[str, ...] = ()):
         self.repo = Path(repo).resolve()
         self.host = host
-        self.ports = [http_port or free_port(host), grpc_port or free_port(host), metrics_port or free_port(host)]
+        self.ports = chosen_ports([http_port, grpc_port, metrics_port], host)
         self.binary = binary
         self.stub_env = Path(stub_env) if stub_env else None  # None: wux's own (provisioned on first use)
         self.timeout = startup_timeout_s
@@ -195,6 +222,9 @@ class TritonServer:
 
     def last_error(self) -> str:
         lines = self.log_path.read_text(errors="replace").splitlines() if self.log_path else []
+        refused = refused_command_line(lines)
+        if refused:
+            return refused[:300]
         errors = [line for line in lines if line.startswith("E") or "error" in line.lower()]
         return (errors or lines or ["(no log)"])[-1][:300]
 
