@@ -81,6 +81,14 @@ def _umask() -> int:
     return mask
 
 
+def temporary_dir_beside(path: Path, suffix: str = "") -> Path:
+    """An empty folder beside `path` with a normal folder's permissions (mkdtemp makes 0700, which would hide an
+    export from a server running as another user, such as Triton in a container)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
+
 @contextmanager
 def atomic_dir(path: Path | str, force: bool = False) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; it replaces `path` only on success.
@@ -90,7 +98,7 @@ def atomic_dir(path: Path | str, force: bool = False) -> Iterator[Path]:
     """
     path = Path(path)
     check_new_output(path, force, probe=False)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    tmp = temporary_dir_beside(path, suffix=".partial")
     try:
         yield tmp
         if path.exists():

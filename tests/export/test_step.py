@@ -70,7 +70,8 @@ def test_a_changed_step_file_fails_verify(causal_exported, tmp_path):
     assert result.exit_code == 1
     report = json.loads(result.output)
     failed = {a["artifact"]: a for a in report["artifacts"] if not a["passed"]}
-    assert set(failed) == {"step-onnx-fp32"} and "changed since export" in failed["step-onnx-fp32"]["first_failure"]
+    assert set(failed) == {"step-onnx-fp32"} and (failed["step-onnx-fp32"]["first_failure"]
+                                              == f"{STEP_FILES['onnx']}: sha256 differs from the manifest")
 
 
 def test_a_model_that_is_not_causal_has_no_step_files(exported):

@@ -86,7 +86,12 @@ def test_changed_file_is_caught_by_hash(exported, tmp_path):
         f.write(b"\0")
     report = verify_folder(folder, show_progress=False)
     ts = next(a for a in report.artifacts if a.artifact == "torchscript-fp32")
-    assert not ts.passed and "sha256" in ts.first_failure
+    # the file is named, not the first case it never ran
+    assert not ts.passed and ts.first_failure == "model.pt: sha256 differs from the manifest"
+    (folder / "model.onnx").unlink()
+    report = verify_folder(folder, show_progress=False)
+    onnx = next(a for a in report.artifacts if a.artifact == "onnx-fp32")
+    assert not onnx.passed and onnx.first_failure == "model.onnx: file missing"
 
 
 def test_tolerance_overrides(exported):

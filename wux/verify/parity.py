@@ -18,7 +18,7 @@ from wux.export.step import StreamingRecord
 from wux.model.load import LoadedModel, ModelSource, check_record, load_model
 from wux.progress import progress_bar
 from wux.verify.compare import Comparison, compare, passing_tolerance, worst
-from wux.verify.results import ArtifactVerdict, Case, ParityResult
+from wux.verify.results import ArtifactVerdict, Case, ParityResult, file_failure, first_failure
 from wux.verify.signals import SIGNALS, make_signal
 from wux.verify.streaming import stream_cases, verify_step_artifacts
 from wux.verify.task import Improvements, TaskVerdict, eval_pairs
@@ -79,7 +79,7 @@ def verdict(art: Artifact, results: list[ParityResult], tol: Tolerance, task: Ta
     stats = [r.stats for r in results]
     known = [s for s in stats if s is not None]
     failed = [r for r in results if not r.passed]
-    first = f"{failed[0].case.label()}: {'; '.join(failed[0].reasons)}" if failed else None
+    first = first_failure(results)
     if task is not None and not task.passed:
         first = first or f"on {task.eval_data}: {'; '.join(task.reasons)}"
     return ArtifactVerdict(
@@ -102,7 +102,7 @@ def check_artifact(folder: Path, art: Artifact, refs: References, device: str, t
     problem = file_problem(folder, art)
     if problem:
         advance(len(cases))
-        return [ParityResult(art.key, cases[0], None, False, (problem,))], None
+        return [file_failure(art.key, art.file, problem)], None
     fmt = get_format(art.format)
     results = []
     with fmt.runner(folder / art.file, art.io, device, art.session.with_threads(threads), art.limits) as runner:

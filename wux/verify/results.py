@@ -21,10 +21,23 @@ class Case:
 @dataclass(frozen=True)
 class ParityResult:
     artifact: str
-    case: Case
+    case: Case | None  # None: the artifact's file itself failed (missing, or not the one the export verified)
     stats: ErrorStats | None
     passed: bool
     reasons: tuple[str, ...]
+
+
+def first_failure(results: list[ParityResult]) -> str | None:
+    """The first failed case and why, or what is wrong with the file when no case could run."""
+    failed = [r for r in results if not r.passed]
+    if not failed:
+        return None
+    where = f"{failed[0].case.label()}: " if failed[0].case else ""
+    return where + "; ".join(failed[0].reasons)
+
+
+def file_failure(artifact: str, file: str, problem: str) -> ParityResult:
+    return ParityResult(artifact, None, None, False, (f"{file}: {problem}",))
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from wux.errors import MissingDependency, first_line
+from wux.export.manifest import file_problem
 from wux.export.step import StreamingRecord, load_step
-from wux.fsutil import sha256_file
 from wux.model.load import LoadedModel
 from wux.model.streaming import stream_through
 from wux.verify.compare import Comparison, compare, passing_tolerance, worst
-from wux.verify.results import ArtifactVerdict, Case, ParityResult
+from wux.verify.results import ArtifactVerdict, Case, ParityResult, file_failure, first_failure
 from wux.verify.signals import SIGNALS, make_signal
 from wux.verify.tolerance import tolerance_for
 
@@ -38,12 +38,9 @@ def verify_step_artifacts(folder: Path, record: StreamingRecord, reference: Load
     for art in record.artifacts:
         key = f"step-{art.format}-fp32"
         results: list[ParityResult] = []
-        path = Path(folder) / art.file
-        problem = (f"{art.file} is missing" if not path.is_file()
-                   else f"{art.file} changed since export (sha256 differs)" if sha256_file(path) != art.sha256
-                   else None)
+        problem = file_problem(folder, art)
         if problem:
-            results.append(ParityResult(key, cases[0][0], None, False, (problem,)))
+            results.append(file_failure(key, art.file, problem))
             advance(len(cases))
         else:
             try:
@@ -74,6 +71,6 @@ def step_verdict(key: str, fmt: str, results: list[ParityResult], tol) -> Artifa
         worst_p99_abs_err=worst([s.p99_abs_err for s in known]), worst_rel_l2_err=worst([s.rel_l2_err for s in known]),
         worst_si_snr_db=worst([s.si_snr_db for s in known], min), tolerance=tol,
         would_pass_with=passing_tolerance([r.stats for r in results]),
-        first_failure=f"{failed[0].case.label()}: {'; '.join(failed[0].reasons)}" if failed else None,
+        first_failure=first_failure(results),
     )
 
