@@ -171,7 +171,15 @@ def test_cli_model_options_one_line_errors(tmp_path, tiny_checkpoint):
     assert_one_line_error(invoke("info", "--weights", tiny_checkpoint), "pass --model too")
     assert_one_line_error(invoke("info", tiny_checkpoint, "--sample-rate", "8000"), "states its own audio contract")
     assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--contract", '{"colour": 1}'),
-                          "unknown contract field(s) colour")
+                          "--contract: unknown field(s) colour")
+    assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--contract", '{"length": 5}'),
+                          "--contract: length must be an object like")
+    assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--contract", '{"causal": "yes"}'),
+                          "--contract: causal must be true or false, got 'yes'")
+    assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--contract", '{"align": 1.5}'),
+                          "--contract: align must be a whole number, got 1.5")
+    assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--contract", '{"input_rank": 5}'),
+                          "input_rank must be 3 ([batch, 1, samples]) or 2 ([batch, samples])")
     assert_one_line_error(invoke("export", "--model", f"{__name__}:Gain", "--out", tmp_path / "b"),
                           "--weights is needed")
     assert not (tmp_path / "b").exists()

@@ -96,7 +96,7 @@ def test_a_model_stating_unknown_contract_fields_is_refused_in_one_line():
         def wux_contract(self):
             raise KeyError("hop")
 
-    with pytest.raises(ModelError, match=r"Typo.wux_contract states unknown field\(s\) alignment; known: "):
+    with pytest.raises(ModelError, match=r"Typo.wux_contract: unknown field\(s\) alignment; known: "):
         stated_contract(Typo())
     with pytest.raises(ModelError, match=r"Broken.wux_contract\(\) failed: KeyError"):
         stated_contract(Broken())

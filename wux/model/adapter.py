@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wux.contract import LengthRule
+from wux.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,11 @@ class Layout:
     input_rank: int = 3  # 3: [batch, 1, samples]; 2: [batch, samples]
     tuple_output: bool = False  # it returns a tuple or list whose first element is the waveform
     output_channel: int = 0  # for [batch, C, samples] outputs: the channel holding the denoised speech
+
+    def __post_init__(self) -> None:
+        if self.input_rank not in (2, 3) or self.output_channel < 0:
+            raise ConfigError(f"input_rank must be 3 ([batch, 1, samples]) or 2 ([batch, samples]) and "
+                              f"output_channel >= 0, got {self.input_rank} / {self.output_channel}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -8,7 +8,7 @@ derived from the config (wux's own Wave-U-Nets), or measured by the probe.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,12 @@ from wux.fsutil import sha256_file
 from wux.model.adapter import Layout, WaveformAdapter
 from wux.model.checkpoint import Checkpoint, load_checkpoint, load_weights, read_weights
 from wux.model.config import WaveUNetConfig
+from wux.model.declared import CONTRACT_KEYS, LAYOUT_KEYS, checked_facts, length_rule
 from wux.model.info import count_macs, macs_per_second, waveunet_contract
 from wux.model.probe import ProbeReport, contract_from_probe, layout_of, probe_model
 from wux.model.user import UserModel, build_user_model, resolve_factory
 from wux.runtime.eager import TorchRunner
 
-LAYOUT_KEYS = tuple(f.name for f in fields(Layout))
-CONTRACT_KEYS = tuple(f.name for f in fields(AudioContract))
 # Contract fields the probe measures; the rest (rate, names, serving chunk) are declared or defaulted.
 MEASURED_KEYS = ("length", "align", "receptive_field", "context", "context_exact", "causal", "lookahead",
                  "macs_per_second")
@@ -41,10 +40,7 @@ class ModelSource:
     declared: dict[str, Any] = field(default_factory=dict)  # contract and layout facts the user states
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.declared) - set(CONTRACT_KEYS) - set(LAYOUT_KEYS))
-        if unknown:
-            raise ConfigError(f"unknown contract field(s) {', '.join(unknown)}; known: "
-                              f"{', '.join(CONTRACT_KEYS + LAYOUT_KEYS)}")
+        checked_facts(self.declared, "--contract")
         if self.factory and self.checkpoint:
             raise ConfigError("give either a wux checkpoint or --model, not both")
         if not self.factory and (self.kwargs or self.weights):
@@ -158,8 +154,8 @@ def finish_user_model(model, source: ModelSource, user: UserModel, record: dict,
     layout_known = any(k in given for k in LAYOUT_KEYS)
     layout = Layout(**{k: given[k] for k in LAYOUT_KEYS if k in given})
     facts = {k: v for k, v in given.items() if k in CONTRACT_KEYS}
-    if isinstance(facts.get("length"), dict):
-        facts["length"] = LengthRule(**facts["length"])
+    if "length" in facts:
+        facts["length"] = length_rule(facts["length"], "the model's length rule")
     origin = {k: "declared" if k in source.declared else "recorded" if k in recorded else "stated by the model"
               for k in facts}
     report = None
@@ -197,10 +193,10 @@ def stated_contract(model) -> dict[str, Any]:
         return {}
     if not isinstance(facts, dict):
         raise ModelError(f"{name} must be a dict of contract facts, not a {type(facts).__name__}")
-    unknown = sorted(set(facts) - set(CONTRACT_KEYS) - set(LAYOUT_KEYS))
-    if unknown:
-        raise ModelError(f"{name} states unknown field(s) {', '.join(unknown)}; known: "
-                         f"{', '.join(CONTRACT_KEYS + LAYOUT_KEYS)}")
+    try:
+        checked_facts(facts, name)
+    except ConfigError as e:
+        raise ModelError(str(e)) from None
     return dict(facts)
 
 
