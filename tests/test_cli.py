@@ -134,6 +134,26 @@ def test_denoise_to_a_place_that_cannot_be_written_is_one_line(tiny_checkpoint, 
     assert "cannot write here" in result.output and not out.exists()
 
 
+@pytest.mark.parametrize("args, refused", [
+    (("--format", "trt"), "--format does not apply to the model in-process"),
+    (("--precision", "int8", "--protocol", "http"), "--protocol, --precision do not apply to the model in-process"),
+    (("--frame-ms", "10"), "--frame-ms does not apply to the model in-process"),
+    (("--export", "{tmp}", "--chunk", "16384"), "--chunk does not apply with --export"),
+    (("--url", "127.0.0.1:1", "--batch-size", "4"), "--batch-size does not apply with --url"),
+    (("--stream", "--device", "cpu"), "--device does not apply to the model in-process with --stream"),
+    (("--url", "127.0.0.1:1", "--checkpoint", "{ckpt}"), "--checkpoint does not apply with --url"),
+    (("--export", "{tmp}", "--model", "m:f"), "--model does not apply with --export"),
+], ids=["format", "precision+protocol", "frame-ms", "chunk+export", "batch+url", "device+stream", "checkpoint+url",
+        "model+export"])
+def test_denoise_refuses_options_its_way_of_denoising_does_not_use(tiny_checkpoint, wav_file, tmp_path, args,
+                                                                   refused):
+    """Typed but unused, an option would be silently ignored (`--format trt` denoising with the model itself)."""
+    args = [{"{tmp}": str(tmp_path), "{ckpt}": str(tiny_checkpoint)}.get(a, a) for a in args]
+    result = invoke("denoise", wav_file, "-o", tmp_path / "o.wav", *args)
+    assert_one_line_error(result, refused)
+    assert not (tmp_path / "o.wav").exists()
+
+
 def test_eval_json(tiny_checkpoint, tiny_corpus):
     result = invoke("eval", tiny_checkpoint, "--data", tiny_corpus, "--json", "--per-file")
     assert result.exit_code == 0, result.output

@@ -30,6 +30,7 @@ from wux.cli_options import (
     Precision,
     Protocol,
     StabilityOpt,
+    refuse_unused,
     takes_model,
 )
 from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, WuxError
@@ -344,9 +345,23 @@ def eval_(
     emit(result if per_file else replace(result, per_file=[]), as_json, render.evaluation)
 
 
+# the options each way of denoising uses (by way and --stream); the others are refused when typed
+MODEL_NAMING = {"checkpoint", "model", "model_kwargs", "weights", "sample_rate", "contract"}
+DENOISE_OPTIONS = {
+    ("model", False): {"chunk", "batch_size", "device", *MODEL_NAMING},
+    ("export", False): {"fmt", "precision", "batch_size", "device"},
+    ("url", False): {"protocol", "served_model", "mode", "shared_memory"},
+    ("model", True): {"frame_ms", *MODEL_NAMING},
+    ("export", True): {"fmt", "frame_ms"},
+    ("url", True): {"served_model", "frame_ms"},
+}
+DENOISE_WAYS = {"model": "to the model in-process", "export": "with --export", "url": "with --url"}
+
+
 @app.command()
 @takes_model
 def denoise(
+    ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="WAV/FLAC files or folders")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output file (one input) or folder")],
     checkpoint: CheckpointOpt = None,
@@ -364,7 +379,8 @@ def denoise(
                                                       "contract's)")] = None,
     export: Annotated[Optional[Path], typer.Option(help="Run an exported artifact in-process: a `wux export` "
                                                         "folder")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Artifact format (with --export)")] = "onnx",
+    fmt: Annotated[str, typer.Option("--format", help="Artifact format (with --export): onnx, torchscript, "
+                                                      "trt")] = "onnx",
     precision: Annotated[Precision, typer.Option(help="Artifact precision (with --export)")] = "fp32",
     batch_size: Annotated[Optional[int], typer.Option(min=1,
         help="Windows per forward pass, in-process (default: 8; an export's tuned batch)")] = None,
@@ -388,6 +404,9 @@ def denoise(
 
     if url and export:
         raise WuxError("--url and --export are two ways to denoise: give one")
+    way = "url" if url else "export" if export else "model"
+    refuse_unused(ctx, DENOISE_OPTIONS[way, stream], DENOISE_WAYS[way] + (" with --stream" if stream else ""),
+                  *set().union(*DENOISE_OPTIONS.values()))
     if plot:
         check_plot_request(inputs, plot)
     with progress_bar("denoising", None, not as_json) as advance:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Optional
 
 import typer
 
+from wux.errors import WuxError
 from wux.export.spec import PRECISIONS
 
 
@@ -168,6 +169,22 @@ StabilityOpt = Annotated[float, typer.Option(
 MaxTrialsOpt = Annotated[int, typer.Option("-r", "--max-trials", help="Windows per level before giving up on "
                                                                        "stability.")]
 InputDataOpt = Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send.")]
+
+
+def typed_on_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether the user typed the option (not a default or the environment); by name, since typer may bring its
+    own copy of click's ParameterSource."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def refuse_unused(ctx: typer.Context, used: set[str], mode: str, *names: str) -> None:
+    """Of the options `names`, those typed on the command line that this run's mode does not use are refused,
+    not silently ignored (`--format trt` without --export would otherwise run the model itself)."""
+    typed = [p.opts[-1] for p in ctx.command.params if p.name in names and p.name not in used
+             and typed_on_command_line(ctx, p.name)]
+    if typed:
+        raise WuxError(f"{', '.join(typed)} {'does' if len(typed) == 1 else 'do'} not apply {mode}")
 
 
 # ---------------------------------------------------------------- how models are named
