@@ -151,10 +151,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 def available_device(device: str) -> str:
     """--device cuda on a machine (or torch build) without CUDA: one line when the options are read, before any
     work, the same for every command."""
-    if device == "cuda":
-        from wux.runtime.tensorrt import require_cuda
+    from wux.runtime.device import require_device
 
-        require_cuda("--device cuda was asked for but torch sees no CUDA device")
+    require_device(device)
     return device
 
 

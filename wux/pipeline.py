@@ -20,7 +20,7 @@ from wux.export.tensorrt import require_tensorrt_and_cuda
 from wux.fsutil import atomic_dir, sha256_file
 from wux.model.load import LoadedModel, ModelSource, load_model
 from wux.progress import progress_bar
-from wux.runtime.tensorrt import require_cuda
+from wux.runtime.device import require_device
 from wux.tools import tool_versions
 from wux.verify.parity import VerifyReport, verify_folder
 
@@ -171,8 +171,7 @@ def export_model(source: ModelSource | LoadedModel | None, out: Path, request: E
     plan, notes = plan_artifacts(request)
     if any(fmt.needs_cuda for fmt, _ in plan):
         require_tensorrt_and_cuda()
-    if request.device.startswith("cuda"):
-        require_cuda("--device cuda was asked for but torch sees no CUDA device")
+    require_device(request.device)
     model = source if isinstance(source, LoadedModel) else load_model(source, require_weights=True)
     if request.chunk is not None:
         model.contract = model.contract.with_serving(chunk=request.chunk)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from wux.errors import ExportError, WuxError
 from wux.export.check import Outcome
-from wux.runtime.tensorrt import require_cuda, trt_module
+from wux.runtime.device import require_cuda
+from wux.runtime.tensorrt import trt_module
 
 WORKSPACE_BYTES = 2 << 30
 

@@ -6,20 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.errors import MissingDependency, WuxError
+from wux.errors import WuxError
 from wux.runtime.base import Runner, ShapeLimits, TensorIO
+from wux.runtime.device import require_cuda
 from wux.tools import require
 
 
 def trt_module():
     return require("tensorrt")
-
-
-def require_cuda(why: str) -> None:
-    import torch
-
-    if not torch.cuda.is_available():
-        raise MissingDependency("a CUDA device", hint=why)
 
 
 class TrtRunner(Runner):

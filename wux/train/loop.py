@@ -29,7 +29,7 @@ from wux.model.config import preset as get_preset
 from wux.model.load import ModelSource, load_model, stated_sample_rate
 from wux.model.user import UserModel
 from wux.progress import progress_bar
-from wux.runtime.tensorrt import require_cuda
+from wux.runtime.device import require_device
 from wux.tools import require
 from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, TRAIN_PRECISIONS
 
@@ -183,8 +183,7 @@ def autocast(device: str, arithmetic: str):
 def check_device(device: str, arithmetic: str) -> None:
     import torch
 
-    if is_cuda(device):
-        require_cuda("--device cuda was asked for but torch sees no CUDA device")  # as wux export says it
+    require_device(device)
     if is_cuda(device) and arithmetic == "bf16" and not torch.cuda.is_bf16_supported():
         raise WuxError("--precision bf16: this GPU has no bfloat16 arithmetic; use --precision auto (float16)")
 
