@@ -17,6 +17,7 @@ import typer
 
 from wux.errors import WuxError
 from wux.export.spec import PRECISIONS
+from wux.resources import BUNDLED_MODELS
 
 
 def int_list(text: str, minimum: int = 1) -> tuple[int, ...]:
@@ -141,10 +142,10 @@ def json_object(text: str) -> dict[str, Any]:
 Device = Literal["cpu", "cuda"]
 Protocol = Literal["grpc", "http"]
 Precision = Literal[PRECISIONS]  # wux.export.spec: the one list
-CheckpointArg = Annotated[Optional[Path], typer.Argument(
-    help="wux checkpoint (default: the bundled model; not with --model)", show_default=False)]
-CheckpointOpt = Annotated[Optional[Path], typer.Option(
-    help="wux checkpoint (default: the bundled model; not with --model)", show_default=False)]
+CHECKPOINT_HELP = (f"wux checkpoint, or a bundled model by name: {', '.join(BUNDLED_MODELS)} (default: the default "
+                   "model; not with --model)")
+CheckpointArg = Annotated[Optional[Path], typer.Argument(help=CHECKPOINT_HELP, show_default=False)]
+CheckpointOpt = Annotated[Optional[Path], typer.Option(help=CHECKPOINT_HELP, show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
 
 
