@@ -640,6 +640,7 @@ def serve(
 
 @app.command()
 def gateway(
+    ctx: typer.Context,
     export: Annotated[Optional[Path], typer.Option(help="Denoise in-process with this `wux export` folder")] = None,
     url: Annotated[Optional[list[str]], typer.Option(
         "-u", "--url", help="Denoise through Triton at HOST:PORT; repeat for replicas of one repository",
@@ -661,6 +662,9 @@ def gateway(
     from wux.gateway.config import GatewayConfig
     from wux.gateway.serve import run_gateway
 
+    if bool(export) != bool(url):  # neither or both: GatewayConfig says so
+        way = "url" if url else "export"
+        refuse_unused(ctx, DENOISE_OPTIONS[way, False], DENOISE_WAYS[way], "served_model", "protocol", "precision")
     cfg = GatewayConfig(str(export) if export else None, tuple(url or ()), served_model, protocol, precision,
                         max_body_mb, max_seconds, max_concurrent)
     run_gateway(cfg, host, port, workers,

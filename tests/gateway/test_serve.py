@@ -64,6 +64,11 @@ def test_a_wrong_backend_is_one_line_before_any_worker_starts(tmp_path):
     assert result.exit_code == 2 and "export folder not found" in result.output
     result = invoke("gateway", "--url", f"127.0.0.1:{free_port()}")
     assert result.exit_code == 2 and "no Triton replica is reachable" in result.output
+    # an option of the other way is refused, not ignored
+    result = invoke("gateway", "--url", f"127.0.0.1:{free_port()}", "--precision", "int8")
+    assert result.exit_code == 2 and "--precision does not apply with --url" in result.output
+    result = invoke("gateway", "--export", tmp_path / "absent", "-m", "demucs")
+    assert result.exit_code == 2 and "--served-model does not apply with --export" in result.output
 
 
 @pytest.mark.server
