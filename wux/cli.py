@@ -457,9 +457,24 @@ def demo(
 # ---------------------------------------------------------------- export, verify, bench
 
 
+def refuse_options_no_artifact_uses(ctx: typer.Context, plan: list, verify: bool) -> None:
+    """Options for artifacts this export does not build are refused, not ignored."""
+    built = {(fmt.name, precision) for fmt, precision in plan}
+    onnx = any(fmt == "onnx" for fmt, _ in built)  # TensorRT plans are built from the ONNX file too
+    int8 = any(precision == "int8" for _, precision in built)
+    trt = any(fmt == "trt" for fmt, _ in built)
+    refuse_unused(ctx, {"opset"} if onnx else set(), "without an ONNX file (--to onnx or trt)", "opset")
+    refuse_unused(ctx, {"calibration", "eval_data"} if int8 else set(),
+                  "without an INT8 artifact (--to onnx --precision int8)", "calibration", "eval_data")
+    refuse_unused(ctx, {"eval_data"} if verify else set(), "with --no-verify", "eval_data")
+    refuse_unused(ctx, {"opt_level", "version_compatible", "timing_cache"} if trt else set(),
+                  "without --to trt", "opt_level", "version_compatible", "timing_cache")
+
+
 @app.command()
 @takes_model
 def export(
+    ctx: typer.Context,
     checkpoint: CheckpointArg = None,
     to: Annotated[Optional[list[str]], typer.Option("--to", help="torchscript, onnx, trt (repeatable)")] = None,
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (refused if it exists, unless --force)")
@@ -489,13 +504,14 @@ def export(
 ) -> None:
     """Export TorchScript / ONNX / TensorRT artifacts with a manifest, verified against PyTorch."""
     from wux.export.formats import TrtOptions
-    from wux.pipeline import ExportRequest, export_model
+    from wux.pipeline import ExportRequest, export_model, plan_artifacts
 
     request = ExportRequest(formats=parse.names(to) or ("torchscript", "onnx"),
                             precisions=parse.names(precision) or ("fp32",), chunk=chunk, max_batch=max_batch,
                             min_len=min_len, opt_len=opt_len, max_len=max_len, opset=opset, device=device,
                             fixed_length=fixed_length, verify=verify, calibration=calibration, eval_data=eval_data,
                             trt=TrtOptions(opt_level, version_compatible, timing_cache))
+    refuse_options_no_artifact_uses(ctx, plan_artifacts(request)[0], verify)
     result = run_until_verdict(
         lambda: export_model(model_options.source(checkpoint), out, request, force=force, show_progress=not as_json),
         as_json, render.parity)

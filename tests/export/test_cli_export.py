@@ -33,6 +33,13 @@ def test_export_bad_inputs_are_one_line_exit_2(tiny_checkpoint, tmp_path, export
                           "not a multiple")
     assert_one_line_error(invoke("export", tiny_checkpoint, "--max-batch", "two", "--out", tmp_path / "z"),
                           "'--max-batch'")
+    # options for artifacts this export does not build are refused, not ignored
+    for args, refused in [(("--to", "torchscript", "--opset", "17"), "--opset does not apply without an ONNX file"),
+                          (("--to", "onnx", "--calibration", tmp_path), "--calibration does not apply without an INT8"),
+                          (("--to", "onnx", "--precision", "int8", "--eval-data", tmp_path, "--no-verify"),
+                           "--eval-data does not apply with --no-verify"),
+                          (("--to", "onnx", "--opt-level", "5"), "--opt-level does not apply without --to trt")]:
+        assert_one_line_error(invoke("export", tiny_checkpoint, *args, "--out", tmp_path / "z"), refused)
     assert not any(p.name in ("x", "y", "z") for p in tmp_path.iterdir())
 
 
