@@ -573,6 +573,7 @@ def bench(
 
 @app.command()
 def triton(
+    ctx: typer.Context,
     folder: Annotated[Path, typer.Argument(help="Folder written by `wux export`")],
     repo: Annotated[Path, typer.Option(help="Repository folder to create")] = Path("triton_repo"),
     name: Annotated[str, typer.Option(help="Name of the front model (core models get _FORMAT)")] = "waveunet",
@@ -612,6 +613,7 @@ def triton(
     from wux.triton_repo.config import ServingOptions
     from wux.triton_repo.generate import RepoRequest, generate_repository
 
+    refuse_unused(ctx, {"deploy_dir"} if deploy else set(), "without --deploy", "deploy_dir")
     options = ServingOptions(max_batch=max_batch, instances=instances, kind=kind, queue_delay_us=queue_delay_us,
                              threads=threads, max_queue_size=max_queue_size, queue_timeout_us=queue_timeout_us,
                              preferred_batch=tuple(preferred_batch or ()), warmup=warmup, ort_trt=ort_trt,
@@ -690,9 +692,30 @@ def gateway(
 # ---------------------------------------------------------------- perf
 
 
+REQUEST_LOAD = ("protocol", "concurrency_range", "request_rate_range", "distribution", "lengths",
+                "measurement_interval_ms", "stability_percentage", "max_trials", "percentile", "validate",
+                "input_data")
+VALIDATION = ("validate_share", "export", *MODEL_NAMING)
+
+
+def refuse_perf_options_unused(ctx: typer.Context, streams: bool, validate: bool, rates: bool) -> None:
+    """Request-load options with --streams, stream options without it, a reference without --validate, a
+    distribution without request rates, or concurrency levels with them: refused, not ignored."""
+    stream_options = ("frame_ms", "stream_seconds")
+    everything = (*REQUEST_LOAD, *VALIDATION, *stream_options)
+    if streams:
+        refuse_unused(ctx, set(stream_options), "with --streams", *everything)
+        return
+    refuse_unused(ctx, set(), "without --streams", *stream_options)
+    refuse_unused(ctx, set(VALIDATION) if validate else set(), "without --validate", *VALIDATION)
+    refuse_unused(ctx, {"distribution"} if rates else set(), "without --request-rate-range", "distribution")
+    refuse_unused(ctx, set() if rates else {"concurrency_range"}, "with --request-rate-range", "concurrency_range")
+
+
 @app.command()
 @takes_model
 def perf(
+    ctx: typer.Context,
     url: Annotated[list[str], typer.Option(
         "-u", "--url", help="Triton endpoint HOST:PORT (its gRPC or HTTP port); repeat for replicas of one "
                             "repository (requests go to the least busy)", metavar="HOST:PORT")] = ["127.0.0.1:8001"],  # noqa: B006
@@ -733,6 +756,7 @@ def perf(
     from wux.perf.loadgen import PerfConfig, run_perf
     from wux.perf.report import write_csv, write_plot
 
+    refuse_perf_options_unused(ctx, bool(streams), validate, bool(request_rate_range))
     if streams:
         return perf_streams(url, served_model, streams, frame_ms, stream_seconds, csv_path, plot, as_json)
 

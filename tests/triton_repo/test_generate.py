@@ -152,6 +152,8 @@ def test_a_deployment_folder_that_cannot_be_written_fails_before_the_repository(
     (tmp_path / "r-k8s").mkdir()
     assert_one_line_error(invoke("triton", exported[0], "--repo", tmp_path / "r", "--deploy", "k8s"),
                           "r-k8s", "already exists")
+    assert_one_line_error(invoke("triton", exported[0], "--repo", tmp_path / "r", "--deploy-dir", tmp_path / "k"),
+                          "--deploy-dir does not apply without --deploy")
     assert [p.name for p in tmp_path.iterdir()] == ["r-k8s"]
 
 
