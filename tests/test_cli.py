@@ -161,6 +161,8 @@ def test_eval_json(tiny_checkpoint, tiny_corpus):
     assert report["files"] == 6 and len(report["per_file"]) == 6
     for key in ("input_si_snr_db_mean", "output_si_snr_db_median", "si_snr_improvement_db_mean"):
         assert isinstance(report[key], float)
+    assert_one_line_error(invoke("eval", tiny_checkpoint, "--data", tiny_corpus, "--per-file"),
+                          "--per-file does not apply without --json")
 
 
 def test_eval_missing_layout(tiny_checkpoint, tmp_path):

@@ -319,6 +319,7 @@ def train(
 @app.command("eval")
 @takes_model
 def eval_(
+    ctx: typer.Context,
     checkpoint: CheckpointArg = None,
     data: Annotated[Path, typer.Option(help="Folder in the VoiceBank+DEMAND layout")] = Path("data"),
     split: Annotated[Literal["train", "test"], typer.Option(help="Which split to score")] = "test",
@@ -340,6 +341,7 @@ def eval_(
 
     from wux.quality.evaluate import evaluate
 
+    refuse_unused(ctx, {"per_file"} if as_json else set(), "without --json (the table shows groups)", "per_file")
     result = evaluate(model_options.source(checkpoint), data, split, limit, baselines=tuple(baseline or ()),
                       noises=tuple(noise or ()), show_progress=not as_json, oracle=oracle)
     emit(result if per_file else replace(result, per_file=[]), as_json, render.evaluation)
