@@ -700,7 +700,8 @@ REQUEST_LOAD = ("protocol", "concurrency_range", "request_rate_range", "distribu
 VALIDATION = ("validate_share", "export", *MODEL_NAMING)
 
 
-def refuse_perf_options_unused(ctx: typer.Context, streams: bool, validate: bool, rates: bool) -> None:
+def refuse_perf_options_unused(ctx: typer.Context, streams: bool, validate: bool, rates: bool,
+                               export: bool) -> None:
     """Request-load options with --streams, stream options without it, a reference without --validate, a
     distribution without request rates, or concurrency levels with them: refused, not ignored."""
     stream_options = ("frame_ms", "stream_seconds")
@@ -710,6 +711,8 @@ def refuse_perf_options_unused(ctx: typer.Context, streams: bool, validate: bool
         return
     refuse_unused(ctx, set(), "without --streams", *stream_options)
     refuse_unused(ctx, set(VALIDATION) if validate else set(), "without --validate", *VALIDATION)
+    refuse_unused(ctx, set() if export else set(MODEL_NAMING), "with --export (the export is the reference)",
+                  *MODEL_NAMING)
     refuse_unused(ctx, {"distribution"} if rates else set(), "without --request-rate-range", "distribution")
     refuse_unused(ctx, set() if rates else {"concurrency_range"}, "with --request-rate-range", "concurrency_range")
 
@@ -758,7 +761,7 @@ def perf(
     from wux.perf.loadgen import PerfConfig, run_perf
     from wux.perf.report import write_csv, write_plot
 
-    refuse_perf_options_unused(ctx, bool(streams), validate, bool(request_rate_range))
+    refuse_perf_options_unused(ctx, bool(streams), validate, bool(request_rate_range), export is not None)
     if streams:
         return perf_streams(url, served_model, streams, frame_ms, stream_seconds, csv_path, plot, as_json)
 

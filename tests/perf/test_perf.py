@@ -169,10 +169,12 @@ def test_server_down_at_start_is_one_line(tmp_path):
     (("--streams", "1", "-p", "1000"), "--measurement-interval does not apply with --streams"),
     (("--frame-ms", "10",), "--frame-ms does not apply without --streams"),
     (("--export", "build"), "--export does not apply without --validate"),
+    (("--validate", "--export", "build", "--checkpoint", "classic"),
+     "--checkpoint does not apply with --export (the export is the reference)"),
     (("--request-distribution", "poisson"), "--request-distribution does not apply without --request-rate-range"),
     (("--request-rate-range", "10", "--concurrency-range", "2"),
      "--concurrency-range does not apply with --request-rate-range"),
-], ids=["load+streams", "frame-ms", "export", "distribution", "rates+concurrency"])
+], ids=["load+streams", "frame-ms", "export", "export+checkpoint", "distribution", "rates+concurrency"])
 def test_options_the_run_would_not_use_are_refused_before_connecting(args, refused):
     from tests.test_cli import assert_one_line_error
     from wux.triton_repo.server import free_port
