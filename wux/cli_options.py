@@ -142,8 +142,8 @@ def json_object(text: str) -> dict[str, Any]:
 Device = Literal["cpu", "cuda"]
 Protocol = Literal["grpc", "http"]
 Precision = Literal[PRECISIONS]  # wux.export.spec: the one list
-CHECKPOINT_HELP = (f"wux checkpoint, or a bundled model by name: {', '.join(BUNDLED_MODELS)} (default: the default "
-                   "model; not with --model)")
+CHECKPOINT_HELP = (f"wux checkpoint, or a bundled model by name: {', '.join(BUNDLED_MODELS)} (when omitted: "
+                   "default; not with --model)")
 CheckpointArg = Annotated[Optional[Path], typer.Argument(help=CHECKPOINT_HELP, show_default=False)]
 CheckpointOpt = Annotated[Optional[Path], typer.Option(help=CHECKPOINT_HELP, show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
