@@ -158,6 +158,33 @@ def test_the_same_port_twice_is_refused_before_anything_starts(tmp_path):
 
 
 @pytest.mark.server
+def test_a_chosen_port_another_process_takes_first_is_replaced_and_an_asked_one_is_an_error(served):
+    """The race CI lost once: a free port chosen for the server is bound by someone else before the server binds
+    it. The server starts again on fresh free ports; a port the caller asked for is not replaced."""
+    import socket
+    import urllib.request
+
+    info, _ = served
+    server = TritonServer(info.repo)
+    taken = server.ports[1]
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken))  # the chosen gRPC port, taken before start()
+        squatter.listen()
+        try:
+            started = server.start()
+            assert started.grpc_port != taken and len({started.http_port, started.grpc_port,
+                                                       started.metrics_port}) == 3
+            with urllib.request.urlopen(f"http://127.0.0.1:{started.http_port}/v2/health/ready", timeout=5) as r:
+                assert r.status == 200
+        finally:
+            assert server.stop() == 0
+        asked = TritonServer(info.repo, grpc_port=taken)
+        with pytest.raises(WuxError, match=f"failed to start GRPC service.*{taken}' already in use"):
+            asked.start()
+        assert asked.process.poll() is not None  # the failed server is gone, stopped by its PID
+
+
+@pytest.mark.server
 def test_an_argument_tritonserver_refuses_is_named_without_its_usage_text(served):
     info, _ = served
     with pytest.raises(WuxError) as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -70,6 +71,9 @@ def chosen_ports(asked: list[int], host: str) -> list[int]:
         raise WuxError(f"the HTTP, gRPC and metrics ports must differ, got {', '.join(map(str, asked))}")
     free = iter(p for p in free_ports(len(asked) + len(taken), host) if p not in taken)
     return [p or next(free) for p in asked]
+
+
+PORT_ATTEMPTS = 3  # starts with fresh free ports when another process took a chosen one before the server bound it
 
 
 def refused_command_line(lines: list[str]) -> str | None:
@@ -143,7 +147,8 @@ class TritonServer:
                  extra_args: tuple[str, ...] = ()):
         self.repo = Path(repo).resolve()
         self.host = host
-        self.ports = chosen_ports([http_port, grpc_port, metrics_port], host)
+        self.asked_ports = [http_port, grpc_port, metrics_port]  # 0: a free one, chosen here
+        self.ports = chosen_ports(self.asked_ports, host)
         self.binary = binary
         self.stub_env = Path(stub_env) if stub_env else None  # None: wux's own (provisioned on first use)
         self.timeout = startup_timeout_s
@@ -175,6 +180,17 @@ class TritonServer:
         if not ok:
             raise WuxError("this tritonserver can load none of the models: " + "; ".join(
                 f"{k}: {v}" for k, v in skipped.items()), self.repo)
+        for _ in range(PORT_ATTEMPTS - 1):
+            try:
+                return self.launch(server, backends, ok, skipped)
+            except WuxError:
+                if not self.lost_a_chosen_port():
+                    raise
+            self.log_path.unlink(missing_ok=True)
+            self.ports = chosen_ports(self.asked_ports, self.host)  # fresh free ones; the asked ones kept
+        return self.launch(server, backends, ok, skipped)
+
+    def launch(self, server: Path, backends: Path, ok: list[str], skipped: dict[str, str]) -> ServerInfo:
         http, grpc, metrics = self.ports
         cmd = [str(server), "--model-repository", str(self.repo), "--backend-directory", str(backends),
                "--http-address", self.host, "--grpc-address", self.host, "--http-port", str(http),
@@ -204,6 +220,13 @@ class TritonServer:
             raise
         self.info.ready_models = ok
         return self.info
+
+    def lost_a_chosen_port(self) -> bool:
+        """Whether the server could not bind a port wux chose for it (another process took the free port between
+        the choice and the bind: a race, worth another try) rather than one the caller asked for."""
+        text = self.log_path.read_text(errors="replace") if self.log_path else ""
+        taken = [int(p) for p in re.findall(r":(\d+)' already in use", text)]
+        return bool(taken) and all(p not in self.asked_ports for p in taken)
 
     def wait_ready(self, models: list[str]) -> None:
         deadline = time.monotonic() + self.timeout
