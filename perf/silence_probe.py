@@ -23,7 +23,8 @@ import numpy as np
 import soundfile as sf
 
 from wux.api import load_model
-from wux.data.layout import split_dirs
+from wux.data.dataset import list_pairs, load_pairs
+from wux.data.layout import CORPUS_RECORD, read_metadata, split_dirs
 from wux.denoise import denoise_wave
 
 FRAME = 512  # 32 ms at 16 kHz
@@ -44,16 +45,16 @@ def padded(clean: np.ndarray, noisy: np.ndarray, lead: int, tail: int) -> tuple[
 def pad_corpus(src: Path, dst: Path, seed: int = 7) -> None:
     rng = np.random.default_rng(seed)
     for split in ("train", "test"):
-        (src_clean, src_noisy), (clean_dir, noisy_dir) = split_dirs(src, split), split_dirs(dst, split)
+        clean_dir, noisy_dir = split_dirs(dst, split)
         clean_dir.mkdir(parents=True), noisy_dir.mkdir(parents=True)
-        for path in sorted(src_clean.glob("*.wav")):
-            clean, rate = sf.read(path, dtype="float64")
-            noisy, _ = sf.read(src_noisy / path.name, dtype="float64")
+        for clean_path, noisy_path in list_pairs(src, split):
+            clean, rate = sf.read(clean_path, dtype="float64")
+            noisy, _ = sf.read(noisy_path, dtype="float64")
             lead, tail = (int(rng.uniform(*PAD_SECONDS) * rate) for _ in range(2))
             clean, noisy = padded(clean, noisy, lead, tail)
-            sf.write(clean_dir / path.name, clean.astype(np.float32), rate, subtype="PCM_16")
-            sf.write(noisy_dir / path.name, noisy.astype(np.float32), rate, subtype="PCM_16")
-    shutil.copy(src / "corpus.json", dst / "corpus.json")
+            sf.write(clean_dir / clean_path.name, clean.astype(np.float32), rate, subtype="PCM_16")
+            sf.write(noisy_dir / noisy_path.name, noisy.astype(np.float32), rate, subtype="PCM_16")
+    shutil.copy(src / CORPUS_RECORD, dst / CORPUS_RECORD)
 
 
 def frame_energy(x: np.ndarray, frames: int) -> np.ndarray:
@@ -79,14 +80,11 @@ def probe_file(clean: np.ndarray, noisy: np.ndarray, out: np.ndarray) -> tuple[f
 def measure(model_name: str, corpus: Path) -> dict[str, dict]:
     model = load_model(model_name)
     runner, plan = model.runner("cpu"), model.contract.window
-    clean_dir, noisy_dir = split_dirs(corpus, "test")
-    kinds = {u["name"]: u["noise"] for u in json.loads((corpus / "corpus.json").read_text())["utterances"]}
+    kinds = read_metadata(corpus).noise
     found: dict[str, dict[str, list]] = {}
-    for path in sorted(clean_dir.glob("*.wav")):
-        clean, _ = sf.read(path, dtype="float32")
-        noisy, _ = sf.read(noisy_dir / path.name, dtype="float32")
-        passed, residual = probe_file(clean, noisy, denoise_wave(runner, noisy, plan))
-        kind = found.setdefault(kinds[path.stem], {"passed": [], "residual": []})
+    for pair in load_pairs(corpus, "test", model.contract.sample_rate):
+        passed, residual = probe_file(pair.clean, pair.noisy, denoise_wave(runner, pair.noisy, plan))
+        kind = found.setdefault(kinds[pair.name], {"passed": [], "residual": []})
         kind["residual"].append(residual)
         if passed is not None:
             kind["passed"].append(passed)

@@ -180,6 +180,9 @@ class TritonServer:
         if not ok:
             raise WuxError("this tritonserver can load none of the models: " + "; ".join(
                 f"{k}: {v}" for k, v in skipped.items()), self.repo)
+        if self.control_mode != "explicit" and skipped:
+            raise WuxError(f"model control mode {self.control_mode} loads every model, and this tritonserver "
+                           f"cannot load {', '.join(skipped)}", self.repo)
         for _ in range(PORT_ATTEMPTS - 1):
             try:
                 return self.launch(server, backends, ok, skipped)
@@ -202,9 +205,6 @@ class TritonServer:
         cmd += list(self.extra_args)
         if self.control_mode == "explicit":
             cmd += [f"--load-model={m}" for m in ok]
-        elif skipped:
-            raise WuxError(f"model control mode {self.control_mode} loads every model, and this tritonserver "
-                           f"cannot load {', '.join(skipped)}", self.repo)
         fd, log = tempfile.mkstemp(prefix="wux-tritonserver-", suffix=".log")
         self.log_path = Path(log)
         pin = (lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None
