@@ -88,6 +88,12 @@ def test_denoise_checks_the_plot_can_be_written_before_writing_any_audio(tmp_pat
     assert not (tmp_path / "o").exists()
 
 
+def test_denoise_checks_its_output_can_be_written_before_the_model_loads(tmp_path):
+    # the checkpoint does not exist either: the output is refused first, before anything loads or is asked
+    result = invoke("denoise", NOISY, "-o", "/proc/wux/b.wav", "--checkpoint", tmp_path / "nosuch.wux.pt")
+    assert_one_line_error(result, "/proc/wux/b.wav", "cannot write here")
+
+
 def test_serving_a_folder_without_models_says_so(tmp_path):
     assert_one_line_error(invoke("serve", tmp_path), "holds no models", "wux triton")
 

@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from wux.errors import WuxError
-from wux.fsutil import atomic_dir, atomic_file
+from wux.fsutil import atomic_dir, atomic_file, check_writable
 
 
 def mode(path) -> int:
@@ -47,3 +47,18 @@ def test_an_existing_folder_is_refused_without_force(tmp_path):
     (tmp_path / "export").mkdir()
     with pytest.raises(WuxError, match="already exists; use --force"), atomic_dir(tmp_path / "export"):
         pass
+
+
+def test_checking_an_output_can_be_written_makes_no_folder(tmp_path):
+    png = tmp_path / "plots" / "day1" / "x.png"
+    check_writable(png)
+    assert list(tmp_path.iterdir()) == []  # a run that fails later leaves no empty folders behind
+    with atomic_file(png) as tmp:
+        tmp.write_bytes(b"x")
+    assert png.read_bytes() == b"x"
+
+
+def test_an_output_under_a_file_cannot_be_written(tmp_path):
+    (tmp_path / "notes").write_text("a file")
+    with pytest.raises(WuxError, match="cannot write here .*notes: Not a directory"):
+        check_writable(tmp_path / "notes" / "sub" / "x.png")

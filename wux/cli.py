@@ -400,7 +400,7 @@ def denoise(
     """Denoise audio files in-process (the model, or an exported artifact with --export), or through Triton."""
     from dataclasses import replace
 
-    from wux.denoise import denoise_exported, denoise_locally, denoise_served
+    from wux.denoise import check_outputs, denoise_exported, denoise_locally, denoise_served
     from wux.progress import progress_bar
     from wux.quality.spectrogram import check_plot_request, plot_denoised
 
@@ -409,6 +409,7 @@ def denoise(
     way = "url" if url else "export" if export else "model"
     refuse_unused(ctx, DENOISE_OPTIONS[way, stream], DENOISE_WAYS[way] + (" with --stream" if stream else ""),
                   *set().union(*DENOISE_OPTIONS.values()))
+    check_outputs(inputs, out)
     if plot:
         check_plot_request(inputs, plot)
     with progress_bar("denoising", None, not as_json) as advance:

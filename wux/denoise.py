@@ -15,6 +15,7 @@ from wux.data.audio import AUDIO_SUFFIXES, list_audio_files, read_audio, write_a
 from wux.errors import WuxError
 from wux.export.formats import get_format
 from wux.export.manifest import read_manifest
+from wux.fsutil import check_writable
 from wux.model.load import LoadedModel, ModelSource, load_model
 from wux.runtime.base import Runner
 
@@ -106,6 +107,13 @@ def check_nothing_overwritten(pairs: list[tuple[Path, Path]]) -> None:
             raise WuxError(f"{writers[key]} and {src} would both be written there; denoise them into separate "
                            "folders", dst)
         writers[key] = src
+
+
+def check_outputs(inputs: list[Path], output: Path) -> None:
+    """Refuse, before a model loads or a server is asked, inputs that pair badly with their outputs and outputs
+    that cannot be written (one probe per folder)."""
+    for dst in {dst.parent: dst for _, dst in output_paths(inputs, output)}.values():
+        check_writable(dst)
 
 
 def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_rate: int, downmix: bool = False,

@@ -64,13 +64,24 @@ def check_new_output(path: Path, force: bool, probe: bool = True) -> None:
         make_parent(path)
 
 
+def nearest_existing_folder(path: Path) -> Path:
+    """The folder `path` goes in, or, where that is still to be made, the nearest one above it that exists."""
+    folder = path.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    return folder
+
+
 def check_writable(path: Path) -> None:
-    """Write (and remove) a file beside `path` now, so an output that cannot be written fails before the work."""
-    make_parent(path)
+    """Write (and remove) a file where `path` will be made, now, so an output that cannot be written fails before
+    the work; folders still to be made are made by the writing, not here (a failed run leaves none behind)."""
+    folder = nearest_existing_folder(path)
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        if not folder.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(folder))
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
     except OSError as e:
-        raise WuxError(f"cannot write here ({e.strerror})", path) from None
+        raise WuxError(f"cannot write here ({folder}: {e.strerror})", path) from None
     os.close(fd)
     os.unlink(probe)
 
