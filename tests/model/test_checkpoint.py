@@ -137,7 +137,7 @@ def test_corrupt_zip_member_is_reported(tmp_path, tiny_checkpoint):
 
 
 @pytest.mark.parametrize("wrapper", [None, "model_state_dict", "state_dict", "model"])
-@pytest.mark.parametrize("prefix", ["", "module."])
+@pytest.mark.parametrize("prefix", ["", "module.", "_orig_mod.", "_orig_mod.module."])
 def test_import_known_containers(tmp_path, wrapper, prefix):
     torch.manual_seed(1)
     model = WaveUNet(TINY)

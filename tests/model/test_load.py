@@ -61,7 +61,7 @@ def test_a_callable_by_module_and_by_file_path(tcn_file):
 
 
 @pytest.mark.parametrize("wrap", [None, "state_dict", "model", "model_state_dict", "state"])
-@pytest.mark.parametrize("prefix", ["", "module."])
+@pytest.mark.parametrize("prefix", ["", "module.", "_orig_mod.", "_orig_mod.module."])
 def test_weights_in_the_containers_people_save(tmp_path, wrap, prefix):
     path = weights_of(Gain(0.25), tmp_path / "w.pt", wrap, prefix)
     model = load_model(ModelSource(factory=f"{__name__}:Gain", weights=path))
@@ -100,7 +100,7 @@ class Evil:
 
 @pytest.mark.parametrize("case, fragment", [
     ("no module", "cannot import 'no_such_pkg.mod'"),
-    ("no callable", "has no 'Nope'; callables there:"),
+    ("no callable", "has no 'Nope'; callables defined there: Evil, Gain, build_gain, not_a_module"),
     ("not callable", "is not callable"),
     ("bad kwargs", "Gain(**{'gain': 1, 'width': 2}) failed: TypeError"),
     ("not a module", "returned a str, not a torch.nn.Module"),
@@ -194,3 +194,13 @@ def test_eval_scores_a_users_model(tcn_file, tmp_path, tiny_corpus):
     report = json.loads(result.output)
     assert report["files"] == 6 and report["model"] == f"{tcn_file}:build + {weights}"
     assert np.isfinite(report["output_si_snr_db_mean"])
+
+
+def test_a_changed_model_file_is_not_the_model_an_export_recorded():
+    from types import SimpleNamespace
+
+    from wux.model.load import check_record
+
+    recorded = {"kind": "user", "factory": "/m/net.py:build", "kwargs": {}, "weights_sha256": "w", "file_sha256": "a"}
+    assert check_record(SimpleNamespace(record=dict(recorded)), recorded)
+    assert not check_record(SimpleNamespace(record={**recorded, "file_sha256": "b"}), recorded)  # code edited

@@ -82,6 +82,32 @@ class Shrinks(nn.Module):
         return self.conv(x)
 
 
+class FaintTails(nn.Module):
+    """A 65-tap convolution whose outer taps are 80 dB below its 5 central ones."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, 65, padding=32, bias=False)
+        with torch.no_grad():
+            self.conv.weight.fill_(1e-4)
+            self.conv.weight[0, 0, 30:35] = 1.0
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class BatchLevel(nn.Module):
+    """Normalises by the level of the whole batch: one item's output depends on the others."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, 5, padding=2)
+
+    def forward(self, x):
+        level = x.std() + 1e-3
+        return self.conv(x / level) * level
+
+
 def tcn():
     import importlib.util
 
@@ -96,6 +122,45 @@ def test_a_centred_convolution():
     assert (r.layout.input_rank, r.length, r.align) == (3, LengthRule(1, 1), 1)
     assert (r.strict.past, r.strict.future, r.strict.span) == (4, 4, 9) and not r.causal
     assert r.macs_per_second == 9 * 16000 and not r.global_dependence
+
+
+def test_context_and_lookahead_are_the_exact_extents_where_they_are_finite():
+    r = probe_model(FaintTails(), 16000)
+    assert (r.effective.past, r.effective.future) == (2, 2) and (r.strict.past, r.strict.future) == (32, 32)
+    fields = r.contract_fields()  # one network, one latency: what its own config would state
+    assert (fields["context"], fields["lookahead"], fields["context_exact"]) == (32, 32, True)
+
+
+def test_a_model_whose_batch_items_hear_each_other_is_refused():
+    with pytest.raises(ModelError, match="output for one batch item depends on the other items"):
+        probe_model(BatchLevel(), 16000)
+
+
+CLAIMS = """
+import torch
+from torch import nn
+
+
+class Lies(nn.Module):
+    sample_rate = 16000
+    wux_contract = {"causal": True}
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, 17, padding=8)
+
+    def forward(self, x):
+        return self.conv(x)
+
+"""
+
+
+def test_a_causal_claim_the_model_contradicts_is_refused(tmp_path):
+    script = tmp_path / "claims.py"
+    script.write_text(CLAIMS)
+    assert_one_line_error(invoke("info", "--model", f"{script}:Lies"), f"{script}:Lies",
+                          "causal: true is stated by the model, but its output depends on 8 samples ahead")
+    assert invoke("info", "--model", f"{script}:Lies", "--contract", '{"causal": false}').exit_code == 0
 
 
 def test_a_causal_tcn_in_batch_by_samples_layout():

@@ -229,9 +229,18 @@ def extract_state_dict(obj: Any, path: Path) -> dict[str, Any]:
     return {_strip_module_prefix(k): v for k, v in obj.items()}
 
 
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / DistributedDataParallel; torch.compile
+
+
 def _strip_module_prefix(key: str) -> str:
-    # DataParallel / DistributedDataParallel save every key under "module.".
-    return key[len("module."):] if key.startswith("module.") else key
+    """A key without the prefixes wrappers save every key under (nested: a compiled DataParallel model)."""
+    stripped = True
+    while stripped:
+        stripped = False
+        for prefix in WRAPPER_PREFIXES:
+            if key.startswith(prefix):
+                key, stripped = key[len(prefix):], True
+    return key
 
 
 def read_weights(path: Path | str, allowed_globals: tuple = ()) -> tuple[dict[str, Any], dict[str, Any]]:

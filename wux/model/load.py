@@ -171,8 +171,12 @@ def finish_user_model(model, source: ModelSource, user: UserModel, record: dict,
                 origin["macs_per_second"] = "measured"
             contract = AudioContract(sample_rate=rate, **facts)
         else:
-            report = probe_model(model, rate, layout if layout_known else None, facts.get("length"),
-                                 facts.get("align"))
+            try:
+                report = probe_model(model, rate, layout if layout_known else None, facts.get("length"),
+                                     facts.get("align"))
+                check_causal_claim(report, facts, origin)
+            except ModelError as e:  # what the probe found is about this model: name it
+                raise e if e.path else ModelError(str(e), user.factory) from None
             layout, contract = report.layout, contract_from_probe(report, facts)
             origin.update({k: "measured" for k in MEASURED_KEYS if k not in facts})
         origin.setdefault("sample_rate", "stated by the model")
@@ -200,6 +204,16 @@ def stated_contract(model) -> dict[str, Any]:
     return dict(facts)
 
 
+def check_causal_claim(report: ProbeReport, facts: dict[str, Any], origin: dict[str, str]) -> None:
+    """A model declared or stated causal whose output the probe saw move before the input did is refused:
+    streaming it would not give its offline output."""
+    if facts.get("causal") and not report.causal:
+        ahead = report.strict.future
+        raise ModelError(f"causal: true is {origin['causal']}, but its output depends on "
+                         f"{'the whole input' if ahead is None else f'{ahead} samples ahead'} (measured); "
+                         "drop the claim or make the model causal")
+
+
 def stated_sample_rate(model) -> int | None:
     """The rate the model states itself (a `sample_rate` attribute or its usual spellings), if it does."""
     for name in ("sample_rate", "samplerate", "sr"):
@@ -222,6 +236,8 @@ def check_record(loaded: LoadedModel, record: dict[str, Any]) -> bool:
     if record.get("kind") != loaded.record.get("kind"):
         return False
     keys = ("sha256",) if record.get("kind") == "checkpoint" else ("factory", "kwargs", "weights_sha256")
+    if record.get("file_sha256"):  # a stand-alone .py file: its code is part of the model
+        keys += ("file_sha256",)
     if record.get("kind") == "user" and record.get("weights_sha256") is None:
         return False  # no weights recorded: nothing to match
     return all(record.get(k) == loaded.record.get(k) for k in keys)

@@ -35,6 +35,9 @@ PROBE_START = 1 << 15  # samples in the first receptive-field probe
 PROBE_MAX = 1 << 18  # longest probe; a model that sees further has an unbounded receptive field
 MAX_ALIGN = 1 << 12
 DELTA = 0.05  # perturbation added to one input sample
+# An item's output moved by its batch-mates more than this below its peak: the items are not independent (batched
+# float32 kernels round differently by far less).
+BATCH_MATES_DB = -80.0
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,10 @@ class ProbeReport:
         return self.strict.span is None
 
     def contract_fields(self) -> dict:
-        """The AudioContract fields this probe measured."""
-        eff = self.effective
+        """The AudioContract fields this probe measured: context and look-ahead from the exact extents where
+        they are finite (what the model's own config would give), from the -60 dB ones where every output
+        depends on all the input (then marked not exact)."""
+        eff = self.strict if self.strict.span is not None else self.effective
         context = None if eff.span is None else max(eff.past, eff.future)
         return {"length": self.length, "align": self.align, "receptive_field": self.strict.span,
                 "context": context, "context_exact": not self.global_dependence, "causal": self.causal,
@@ -292,6 +297,28 @@ class Response:
         return bool(diff <= 10 ** (SAME_RESPONSE_DB / 20) * np.abs(self.middle).max())
 
 
+def check_batch_independence(adapter, prober: Prober, samples: int, dtype) -> None:
+    """Refuse a model whose output for one batch item depends on the others (a norm over the whole batch):
+    wux batches the windows of a file, and Triton the requests of different users, together."""
+    torch = prober.torch
+    quiet, loud = signal(samples, seed=2), 10 * signal(samples, seed=3)
+    batch = torch.from_numpy(np.concatenate([quiet, loud]).astype(np.float64)).to(dtype)[:, None]
+    try:
+        with torch.inference_mode():
+            beside = adapter(batch).numpy()[0, 0].astype(np.float64)
+            alone = adapter(batch[:1]).numpy()[0, 0].astype(np.float64)
+    except Exception:  # noqa: BLE001 - a model that takes one item at a time has no batch-mates to hear
+        return
+    finally:
+        prober.forwards += 2
+    moved, peak = np.max(np.abs(beside - alone)), np.max(np.abs(alone))
+    if moved > peak * 10 ** (BATCH_MATES_DB / 20):
+        raise ModelError(
+            f"its output for one batch item depends on the other items (a quiet input's output moved by "
+            f"{20 * np.log10(moved / (peak + 1e-30)):.0f} dB of its peak beside a loud one): wux batches windows, "
+            "and Triton batches different users' requests; normalise over each item (dim=-1), not the batch")
+
+
 def find_extents(adapter, prober: Prober, dtype) -> tuple[Response, Extents, Extents, float | None]:
     """Grow the probe until the effective extents fit inside it (or PROBE_MAX)."""
     n = PROBE_START
@@ -334,6 +361,7 @@ def measure(model, sample_rate: int, layout: Layout | None, length: LengthRule |
     adapter = WaveformAdapter(model, layout, length).eval()
     precise = in_float64(adapter, length.valid_length(base))
     dtype = prober.torch.float32 if precise is None else prober.torch.float64
+    check_batch_independence(precise or adapter, prober, length.valid_length(base), dtype)
     response, strict, effective, level = find_extents(precise or adapter, prober, dtype)
     align = align or find_alignment(response, effective)
     mid = response.n // 2

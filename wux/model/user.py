@@ -83,14 +83,21 @@ def import_file(path: Path):
     return module
 
 
+def callables_in(module, shown: int = 8) -> str:
+    """The public callables a module defines itself (not those it imports), the first `shown` of them."""
+    have = sorted(k for k, v in vars(module).items()
+                  if callable(v) and not k.startswith("_") and getattr(v, "__module__", None) == module.__name__)
+    more = f" (+{len(have) - shown} more)" if len(have) > shown else ""
+    return (", ".join(have[:shown]) or "none") + more
+
+
 def resolve_factory(spec: str) -> Callable:
     """The callable named by MODULE:CALLABLE or file.py:CALLABLE."""
     module_name, attr = split_factory(spec)
     module = import_module(module_name)
     factory = getattr(module, attr, None)
     if factory is None:
-        have = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_"))
-        raise ModelError(f"{module_name} has no {attr!r}; callables there: {', '.join(have[:8]) or 'none'}")
+        raise ModelError(f"{module_name} has no {attr!r}; callables defined there: {callables_in(module)}")
     if not callable(factory):
         raise ModelError(f"{spec} is not callable (it is a {type(factory).__name__})")
     return factory
