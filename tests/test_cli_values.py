@@ -2,6 +2,7 @@
 overwrite audio or cannot be written. Each case here is one a black-box sweep of every command found crashing
 with a traceback, silently accepted, or failing after half the work."""
 
+import json
 import shutil
 
 import pytest
@@ -109,3 +110,58 @@ def test_a_data_folder_that_does_not_exist_is_not_found(tmp_path):
 def test_a_missing_weights_file_is_called_a_weights_file(tmp_path):
     result = invoke("info", "--model", "wux.model.stft_mask:StftMask", "--weights", tmp_path / "w.pt")
     assert_one_line_error(result, "w.pt: weights file not found")
+
+
+def copy_of(folder, tmp_path, name):
+    shutil.copytree(folder, tmp_path / name)
+    return tmp_path / name
+
+
+def test_no_output_replaces_an_input(exported, tiny_checkpoint, tmp_path):
+    folder = copy_of(exported[0], tmp_path, "exp")
+    kept = sorted(p.name for p in folder.iterdir())
+    assert_one_line_error(invoke("triton", folder, "--repo", folder, "--force"), "would replace the input")
+    assert_one_line_error(invoke("triton", folder, "--repo", tmp_path / "r", "--deploy", "k8s", "--deploy-dir",
+                                 tmp_path / "r"), "the repository is written there")
+    assert sorted(p.name for p in folder.iterdir()) == kept and not (tmp_path / "r").exists()
+    sand = tmp_path / "sand"
+    sand.mkdir()
+    shutil.copy(tiny_checkpoint, sand / "m.wux.pt")
+    assert_one_line_error(invoke("export", sand / "m.wux.pt", "-o", sand, "--force", "--to", "torchscript",
+                                 "--no-verify"), "would replace the input", "m.wux.pt")
+    assert_one_line_error(invoke("import", "--model", "wux.model.stft_mask:StftMask", "--weights", sand / "m.wux.pt",
+                                 "-o", sand / "m.wux.pt"), "would replace the input")
+    assert [p.name for p in sand.iterdir()] == ["m.wux.pt"]
+    (tmp_path / "a.wav").write_bytes(b"RIFF")
+    assert_one_line_error(invoke("data", "synth", tmp_path / "a.wav", "--minutes", "0.1", "--force"),
+                          "is a file, not a folder")
+    assert (tmp_path / "a.wav").read_bytes() == b"RIFF"
+
+
+def test_an_artifact_is_run_only_as_exported(exported, tmp_path):
+    changed = copy_of(exported[0], tmp_path, "changed")
+    with open(changed / "model.onnx", "ab") as f:
+        f.write(b"\0")
+    for args in (("denoise", NOISY, "-o", tmp_path / "o.wav", "--export", changed),
+                 ("bench", changed, "--seconds", "0.01", "--formats", "onnx")):
+        assert_one_line_error(invoke(*args), "model.onnx: sha256 differs from the manifest")
+    outside = copy_of(exported[0], tmp_path, "outside")
+    manifest = json.loads((outside / "manifest.json").read_text())
+    for a in manifest["artifacts"]:
+        a["file"] = f"../changed/{a['file']}"
+    (outside / "manifest.json").write_text(json.dumps(manifest))
+    assert_one_line_error(invoke("denoise", NOISY, "-o", tmp_path / "o.wav", "--export", outside),
+                          "outside the export folder")
+    assert not (tmp_path / "o.wav").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("denoise", NOISY, "-o", "o.wav", "--url", "127.0.0.1:99999"), "port 99999 is outside 1..65535"),
+    (("denoise", NOISY, "-o", "o.wav", "--checkpoint", "causal", "--stream", "--frame-ms", "inf"),
+     "--frame-ms must be a positive length up to"),
+    (("data", "synth", "never", "--minutes", "nan"), "--minutes must be a positive number, got nan"),
+    (("gateway", "--url", "127.0.0.1:1", "--max-seconds", "nan"), "--max-seconds must be a positive number"),
+    (("bench", "never", "--seconds", "inf"), "--seconds"),
+])
+def test_numbers_without_end_are_refused(args, message):
+    assert_one_line_error(invoke(*args), message)

@@ -31,6 +31,7 @@ from wux.cli_options import (
     Protocol,
     StabilityOpt,
     refuse_unused,
+    server_url,
     takes_model,
 )
 from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, WuxError
@@ -369,7 +370,7 @@ def denoise(
     checkpoint: CheckpointOpt = None,
     url: Annotated[Optional[list[str]], typer.Option(
         "-u", "--url", help="Denoise through Triton at HOST:PORT instead; repeat for replicas of one repository",
-        metavar="HOST:PORT")
+        metavar="HOST:PORT", parser=server_url)
                    ] = None,
     protocol: Annotated[Protocol, typer.Option("-i", "--protocol", help="Wire protocol (with --url)")] = "grpc",
     served_model: Annotated[str, typer.Option("-m", "--served-model", help="Front model name (with --url)")
@@ -553,7 +554,7 @@ def bench(
     formats: Annotated[Optional[list[str]], typer.Option("--formats", help="Only these formats")] = None,
     batch: Annotated[tuple, typer.Option(parser=parse.counts, metavar="N,N,...", help="Batch sizes")] = "1,8",
     samples: Annotated[Optional[int], typer.Option(min=1, help="Samples per item (default: the chunk)")] = None,
-    seconds: Annotated[float, typer.Option(min=0.001, help="Measured time per runner and batch")] = 1.0,
+    seconds: Annotated[float, typer.Option(min=0.001, max=3600, help="Measured time per runner and batch")] = 1.0,
     device: DeviceOpt = "cpu",
     threads: Annotated[Optional[int], typer.Option(min=1,
         help="torch and onnxruntime threads (default: torch's; each ONNX artifact's own, tuned or not)")] = None,
@@ -614,7 +615,7 @@ def triton(
 ) -> None:
     """Generate a Triton model repository (every format + python + a long-audio front model)."""
     from wux.triton_repo.config import ServingOptions
-    from wux.triton_repo.generate import RepoRequest, generate_repository
+    from wux.triton_repo.generate import RepoRequest, clients_dir, generate_repository
 
     refuse_unused(ctx, {"deploy_dir"} if deploy else set(), "without --deploy", "deploy_dir")
     options = ServingOptions(max_batch=max_batch, instances=instances, kind=kind, queue_delay_us=queue_delay_us,
@@ -626,7 +627,9 @@ def triton(
                           precision=precision, options=options)
     k8s_dir = deploy_dir or repo.with_name(f"{repo.name}-k8s")
     if deploy == "k8s":  # a deployment folder that cannot be written must fail before the repository is
-        check_new_output(k8s_dir, force)
+        check_new_output(k8s_dir, force, inputs=[folder])
+        if k8s_dir.resolve() in (repo.resolve(), clients_dir(repo).resolve()):
+            raise WuxError("the repository is written there; give --deploy-dir another folder", k8s_dir)
     result = generate_repository(folder, repo, request, force=force)
     if deploy == "k8s":
         from wux.deploy.k8s import deploy_repository
@@ -665,7 +668,7 @@ def gateway(
     export: Annotated[Optional[Path], typer.Option(help="Denoise in-process with this `wux export` folder")] = None,
     url: Annotated[Optional[list[str]], typer.Option(
         "-u", "--url", help="Denoise through Triton at HOST:PORT; repeat for replicas of one repository",
-        metavar="HOST:PORT")] = None,
+        metavar="HOST:PORT", parser=server_url)] = None,
     served_model: Annotated[str, typer.Option("-m", "--served-model", help="Front model name (with --url)")
                             ] = "waveunet",
     protocol: Annotated[Protocol, typer.Option("-i", "--protocol", help="Wire protocol (with --url)")] = "grpc",
@@ -724,7 +727,8 @@ def perf(
     ctx: typer.Context,
     url: Annotated[list[str], typer.Option(
         "-u", "--url", help="Triton endpoint HOST:PORT (its gRPC or HTTP port); repeat for replicas of one "
-                            "repository (requests go to the least busy)", metavar="HOST:PORT")] = ["127.0.0.1:8001"],  # noqa: B006
+                            "repository (requests go to the least busy)", metavar="HOST:PORT", parser=server_url)
+                   ] = ["127.0.0.1:8001"],  # noqa: B006
     protocol: Annotated[Protocol, typer.Option("-i", "--protocol", help="Wire protocol")] = "grpc",
     served_model: Annotated[str, typer.Option("-m", "--served-model", help="Model to load (a wux front or core "
                                               "model)")] = "waveunet",
@@ -804,7 +808,8 @@ def perf_streams(url: list[str], served_model: str, streams: tuple, frame_ms: fl
 
 @app.command()
 def tune(
-    url: Annotated[str, typer.Option("-u", "--url", help="Triton gRPC endpoint HOST:PORT (explicit model control)")
+    url: Annotated[str, typer.Option("-u", "--url", help="Triton gRPC endpoint HOST:PORT (explicit model control)",
+                                           parser=server_url)
                    ] = "127.0.0.1:8001",
     served_model: Annotated[str, typer.Option("-m", "--served-model", help="Model whose config is searched")
                             ] = "waveunet_python",

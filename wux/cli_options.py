@@ -20,6 +20,14 @@ from wux.export.spec import PRECISIONS
 from wux.resources import BUNDLED_MODELS
 
 
+def server_url(text: str) -> str:
+    """HOST:PORT as given, its port (where it has one) in 1..65535: a wrapped-around port is a bad option."""
+    _, sep, port = text.rstrip("/").rpartition(":")
+    if sep and port.isdigit() and not 0 < int(port) <= 65535:
+        raise typer.BadParameter(f"{text!r}: port {port} is outside 1..65535")
+    return text
+
+
 def int_list(text: str, minimum: int = 1) -> tuple[int, ...]:
     """'1,2,4,8' -> (1, 2, 4, 8): values >= minimum, in the order given, without repeats."""
     try:

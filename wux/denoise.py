@@ -14,7 +14,7 @@ from wux.contract import WindowPlan
 from wux.data.audio import AUDIO_SUFFIXES, list_audio_files, read_audio, write_audio
 from wux.errors import WuxError
 from wux.export.formats import get_format
-from wux.export.manifest import read_manifest
+from wux.export.manifest import artifact_path, read_manifest
 from wux.fsutil import check_writable
 from wux.model.load import LoadedModel, ModelSource, load_model
 from wux.runtime.base import Runner
@@ -47,8 +47,8 @@ def export_denoiser(folder: Path, fmt: str = "onnx", precision: str = "fp32", de
     art = manifest.artifact(get_format(fmt).name, precision)
     if art is None:
         raise WuxError(f"the export has no {fmt} {precision} artifact", folder)
-    runner = get_format(art.format).runner(Path(folder) / art.file, art.io, device, art.session.with_threads(threads),
-                                           art.limits)
+    runner = get_format(art.format).runner(artifact_path(folder, art), art.io, device,
+                                           art.session.with_threads(threads), art.limits)
     plan = manifest.contract.window
     batch = batch_size or art.batch or manifest.max_batch
     return lambda wave: denoise_wave(runner, wave, plan, batch)

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,9 +53,20 @@ def make_parent(path: Path) -> None:
         raise WuxError(f"cannot write here ({e.filename}: {e.strerror})", path) from None
 
 
-def check_new_output(path: Path, force: bool, probe: bool = True) -> None:
-    """A folder about to be written: refused when it exists (unless `force`) or, with `probe`, when nothing can
-    be written where it goes."""
+def refuse_replacing_inputs(output: Path, inputs: Iterable[Path | str | None]) -> None:
+    """An output that is one of the run's inputs, or a folder holding one (replacing it would delete it)."""
+    out = Path(output).resolve()
+    for given in inputs:
+        if given is not None and (out == Path(given).resolve() or out in Path(given).resolve().parents):
+            raise WuxError(f"writing here would replace the input {given}; choose another output", output)
+
+
+def check_new_output(path: Path, force: bool, probe: bool = True, inputs: Iterable[Path | str | None] = ()) -> None:
+    """A folder about to be written: refused when it is or holds one of `inputs`, is a file, exists (unless
+    `force`) or, with `probe`, when nothing can be written where it goes."""
+    refuse_replacing_inputs(path, inputs)
+    if path.exists() and not path.is_dir():
+        raise WuxError("is a file, not a folder; choose another output", path)
     if path.exists() and not force:
         raise WuxError("already exists; use --force to replace it", path)
     if probe:
@@ -101,14 +112,14 @@ def temporary_dir_beside(path: Path, suffix: str = "") -> Path:
 
 
 @contextmanager
-def atomic_dir(path: Path | str, force: bool = False) -> Iterator[Path]:
+def atomic_dir(path: Path | str, force: bool = False, inputs: Iterable[Path | str | None] = ()) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; it replaces `path` only on success.
 
     An existing `path` is refused unless `force`, and then removed only after the new
-    folder is complete.
+    folder is complete; a `path` that is or holds one of the run's `inputs` is refused always.
     """
     path = Path(path)
-    check_new_output(path, force, probe=False)
+    check_new_output(path, force, probe=False, inputs=inputs)
     tmp = temporary_dir_beside(path, suffix=".partial")
     try:
         yield tmp

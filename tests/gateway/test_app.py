@@ -156,5 +156,5 @@ def test_configuration_errors_are_one_line():
         GatewayConfig()
     with pytest.raises(ConfigError, match="export folder not found"):
         GatewayConfig(export="/nonexistent/export")
-    with pytest.raises(ConfigError, match="--max-concurrent must be positive"):
+    with pytest.raises(ConfigError, match="--max-concurrent must be a positive number"):
         GatewayConfig(urls=("127.0.0.1:1",), max_concurrent=0)

@@ -182,8 +182,8 @@ def synthesize_corpus(out: Path, minutes: float = 10.0, seed: int = 0, test_shar
     """Write clean/noisy train/test folders under `out`; deterministic given `seed` and `recipe`."""
     import soundfile as sf
 
-    if minutes <= 0:
-        raise WuxError(f"--minutes must be positive, got {minutes}")
+    if not 0 < minutes < float("inf"):  # NaN too
+        raise WuxError(f"--minutes must be a positive number, got {minutes}")
     versions = check_engines(recipe)
     plan = plan_utterances(minutes, seed, test_share, recipe)
     done = 0

@@ -113,6 +113,18 @@ def file_problem(folder: Path, art) -> str | None:
     return None if sha256_file(path) == art.sha256 else "sha256 differs from the manifest"
 
 
+def artifact_path(folder: Path, art) -> Path:
+    """The artifact's file, to run: inside the export folder, present, and the bytes the export wrote and
+    verified (anything else is one line naming the file, before a runtime is asked to load it)."""
+    name = Path(art.file)
+    if name.is_absolute() or ".." in name.parts:
+        raise WuxError(f"the manifest names {art.file}, outside the export folder; export again", folder)
+    problem = file_problem(folder, art)
+    if problem:
+        raise WuxError(f"{problem}; export again or run `wux verify`", Path(folder) / art.file)
+    return Path(folder) / art.file
+
+
 def read_manifest(folder: Path) -> Manifest:
     path = Path(folder) / MANIFEST_NAME
     if Path(folder).is_file():

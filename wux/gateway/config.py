@@ -31,8 +31,8 @@ class GatewayConfig:
         if self.export is not None and not Path(self.export).is_dir():
             raise ConfigError("export folder not found", self.export)
         for name in ("max_body_mb", "max_seconds", "max_concurrent", "timeout_s"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive")
+            if not 0 < getattr(self, name) < float("inf"):  # NaN too
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {getattr(self, name)}")
 
     @property
     def max_body_bytes(self) -> int:

@@ -84,6 +84,12 @@ class LoadedModel:
     def runner(self, device: str = "cpu"):
         return TorchRunner(self.module, device)
 
+    def files(self) -> list[Path]:
+        """The files this model was read from (checkpoint, weights, a stand-alone .py): inputs no output may
+        replace."""
+        user_file = self.user.file if self.user is not None else None
+        return [Path(p) for p in (self.record.get("path"), self.record.get("weights"), user_file) if p]
+
     def model_record(self) -> dict[str, Any]:
         """How the model is built: the Wave-U-Net config, or the callable, its kwargs and layout."""
         if self.config is not None:

@@ -40,10 +40,13 @@ class StreamPlan:
         return 1000.0 * frame / self.sample_rate
 
 
+MAX_FRAME_MS = 10_000.0  # a live stream's frame is milliseconds long; ten seconds is already no stream
+
+
 def frame_samples(frame_ms: float, sample_rate: int, frame_multiple: int) -> int:
     """The frame for `frame_ms` milliseconds, which must fall on the frame grid."""
-    if not frame_ms > 0:
-        raise ConfigError(f"--frame-ms must be a positive length, got {frame_ms:g}")
+    if not 0 < frame_ms <= MAX_FRAME_MS:  # NaN and infinity too
+        raise ConfigError(f"--frame-ms must be a positive length up to {MAX_FRAME_MS:g} ms, got {frame_ms:g}")
     n = round(sample_rate * frame_ms / 1000)
     if n <= 0 or n % frame_multiple or abs(n - sample_rate * frame_ms / 1000) > 1e-6:
         raise ConfigError(f"a {frame_ms:g} ms frame is not a multiple of {frame_multiple} samples "

@@ -12,7 +12,7 @@ import numpy as np
 
 from wux.errors import MissingDependency, WuxError
 from wux.export.formats import get_format
-from wux.export.manifest import read_manifest
+from wux.export.manifest import artifact_path, read_manifest
 from wux.model.info import count_macs
 from wux.model.load import ModelSource, load_model
 
@@ -150,7 +150,7 @@ def bench_folder(folder: Path, formats: list[str] | None = None, batches: tuple[
             report.skipped.append(f"{art.key}: {art.limits.problem(1, samples)}")
             continue
         try:
-            runners[art.key] = fmt.runner(Path(folder) / art.file, art.io, device, art.session.with_threads(threads),
+            runners[art.key] = fmt.runner(artifact_path(folder, art), art.io, device, art.session.with_threads(threads),
                                           art.limits).activate()
         except MissingDependency as e:
             report.skipped.append(f"{art.key}: {e}")

@@ -19,7 +19,7 @@ from wux.contract import STEP_STATE as STATE
 from wux.contract import AudioContract, CoreRef, StreamParams
 from wux.errors import WuxError
 from wux.export.formats import get_format
-from wux.export.manifest import Artifact, Manifest, file_problem, read_manifest
+from wux.export.manifest import Artifact, Manifest, artifact_path, read_manifest
 from wux.export.step import StreamingRecord
 from wux.fsutil import atomic_dir
 from wux.ort_settings import OrtOptions
@@ -241,9 +241,7 @@ def check_unchanged(export_dir: Path, manifest: Manifest, formats: list[str], pr
     if manifest.streaming:
         files.append(StreamingRecord.from_dict(manifest.streaming).artifact("onnx"))
     for art in files:
-        problem = file_problem(export_dir, art)
-        if problem:
-            raise WuxError(f"{problem}; export again or run `wux verify`", Path(export_dir) / art.file)
+        artifact_path(export_dir, art)
 
 
 def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = RepoRequest(),
@@ -266,7 +264,8 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
     check_unchanged(export_dir, manifest, formats, request.precision)
     warmup = warmup_samples(contract) if opts.warmup else None
     models, notes, specs = [], [], {}
-    with atomic_dir(repo, force=force) as tmp, atomic_dir(clients_dir(repo), force=force) as tmp_clients:
+    with atomic_dir(repo, force=force, inputs=[export_dir]) as tmp, \
+            atomic_dir(clients_dir(repo), force=force, inputs=[export_dir]) as tmp_clients:
         for fmt in formats:
             art = pick_artifact(manifest, source_format(fmt), request.precision)
             spec = core_spec(fmt, request.name, contract, art, opts)
