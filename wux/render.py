@@ -5,6 +5,7 @@ The CLI prints `--json` itself (every result is a dataclass with to_dict); every
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -136,12 +137,13 @@ def corpus(summary) -> None:
 
 
 def training(result) -> None:
-    rows = [(h.epoch, h.steps, f"{h.train_loss:.3f}", f"{h.val_si_snr_db:.2f}", f"{h.lr:.2g}", f"{h.seconds:.0f}")
-            for h in result.history]
+    rows = [(h.epoch, h.steps, f"{h.train_loss:.3f}", "-" if math.isnan(h.val_si_snr_db) else f"{h.val_si_snr_db:.2f}",
+             f"{h.lr:.2g}", f"{h.seconds:.0f}") for h in result.history]
     console().print(table(f"training -> {result.checkpoint}", ("epoch", "steps", "train loss", "val SI-SNR dB", "lr",
                                                                 "s"), rows))
-    typer.echo(f"best validation SI-SNR {result.best_val_si_snr_db:.2f} dB after {result.steps} steps, "
-               f"{result.minutes:.1f} min")
+    best = ("no validation files: the checkpoint kept has the lowest training loss" if result.best_val_si_snr_db is None
+            else f"best validation SI-SNR {result.best_val_si_snr_db:.2f} dB")
+    typer.echo(f"{best}, after {result.steps} steps, {result.minutes:.1f} min")
 
 
 def evaluation(result) -> None:

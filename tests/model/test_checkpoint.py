@@ -97,6 +97,10 @@ def bad_files(tmp_path, good):
     torch.save({**payload, "state_dict": {**payload["state_dict"], key: torch.zeros(3, 3)}},
                tmp_path / "shape.pt")
     cases["shape"] = (tmp_path / "shape.pt", f"shape mismatch for {key}")
+    nan = payload["state_dict"][key].clone()
+    nan.view(-1)[0] = float("nan")
+    torch.save({**payload, "state_dict": {**payload["state_dict"], key: nan}}, tmp_path / "nan.pt")
+    cases["nan weights"] = (tmp_path / "nan.pt", f"NaN or Inf weights in {key}")
     model = {**payload["model"], "config": {**payload["model"]["config"], "dropout": 0.1}}
     torch.save({**payload, "model": model}, tmp_path / "cfg.pt")
     cases["unknown config field"] = (tmp_path / "cfg.pt", "unknown model config field(s) dropout")
@@ -106,7 +110,7 @@ def bad_files(tmp_path, good):
 
 
 CASES = ["missing", "not torch", "truncated", "empty", "code pickle", "version", "missing keys",
-         "unexpected keys", "shape", "unknown config field", "plain state_dict"]
+         "unexpected keys", "shape", "nan weights", "unknown config field", "plain state_dict"]
 
 
 @pytest.mark.parametrize("case", CASES)

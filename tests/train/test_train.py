@@ -315,3 +315,13 @@ def test_a_callable_that_cannot_be_built_fails_before_any_audio_is_read(tmp_path
         model_to_train(None, None, None, None, {"channels": 8})
     with pytest.raises(WuxError, match="leave out --preset and --config"):
         model_to_train("tiny", None, None, "wux.model.stft_mask:StftMask")
+
+
+def test_without_validation_files_no_validation_score_is_claimed(tiny_corpus, tmp_path):
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=2, batch_size=4,
+                      segment=2048, val_share=0.0, augment=AugmentConfig.off(), seed=0)
+    result = train(cfg, show_progress=False)
+    assert result.best_val_si_snr_db is None and all(math.isnan(h.val_si_snr_db) for h in result.history)
+    training = load_checkpoint(cfg.out).training
+    assert training["best_val_si_snr_db"] is None and training["best_by"] == "training loss (lowest)"
+    assert training["best_score"] == max(-h.train_loss for h in result.history)

@@ -199,7 +199,19 @@ def load_weights(model, state_dict: dict[str, Any], path: Path | None) -> None:
                 f"the model needs {tuple(expected[key].shape)}",
                 path,
             )
+    broken = non_finite_tensors(state_dict)
+    if broken:
+        raise CheckpointError(f"NaN or Inf weights in {_few(broken)}: the file is corrupt or its training diverged",
+                              path)
     model.load_state_dict(state_dict, strict=True)
+
+
+def non_finite_tensors(state_dict: dict[str, Any]) -> list[str]:
+    """Names of the floating-point tensors holding a NaN or an infinity."""
+    import torch
+
+    return [k for k, t in state_dict.items()
+            if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all())]
 
 
 def _few(keys: list[str], n: int = 3) -> str:

@@ -91,7 +91,7 @@ class TrainResult:
     checkpoint: str
     steps: int
     epochs: int
-    best_val_si_snr_db: float
+    best_val_si_snr_db: float | None  # None: no validation files (the best checkpoint had the lowest training loss)
     minutes: float
     history: list[EpochRecord]
 
@@ -391,7 +391,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         scheduler.load_state_dict(last.resume["scheduler"])
         scheduler.patience = cfg.lr_patience  # the state restores the old run's; this run's command line decides
         start_epoch, step = int(last.resume["epoch"]), int(last.resume["step"])
-        best = float(last.training.get("best_val_si_snr_db", -math.inf))
+        best = float(last.training.get("best_score", last.training.get("best_val_si_snr_db")) or -math.inf)
         history = [EpochRecord(**h) for h in last.resume.get("history", [])]
         previous = given_learning_rate(last)
         new_lr = resumed_learning_rate(cfg.lr, previous)
@@ -444,7 +444,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         score = val if not math.isnan(val) else -record.train_loss
         improved = score > best
         best = max(best, score)
-        training = {"steps": step, "epochs": epoch + 1, "best_val_si_snr_db": best,
+        training = {"steps": step, "epochs": epoch + 1, "best_val_si_snr_db": best if val_pairs else None,
+                    "best_score": best, "best_by": "validation SI-SNR dB" if val_pairs else "training loss (lowest)",
                     "train": recorded.to_dict(), "history": [asdict(h) for h in history], **origin}
         ckpt = checkpoint_of(cfg, trainee, training)  # the weights copied once, for both files
         if improved:
@@ -457,5 +458,5 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
             break
     if writer:
         writer.close()
-    return TrainResult(str(cfg.out), step, len(history), best,
+    return TrainResult(str(cfg.out), step, len(history), best if val_pairs else None,
                        (time.monotonic() - t_start) / 60, history)
