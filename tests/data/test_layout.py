@@ -17,8 +17,9 @@ def test_metadata_from_a_corpus_or_the_bundled_eval_set(tmp_path):
 
 
 
-def test_a_broken_record_is_named_not_taken_for_a_missing_one(tmp_path):
-    (tmp_path / "corpus.json").write_text("{not json")
+@pytest.mark.parametrize("text", ["{not json", '{"files": 5}', '{"utterances": "p1"}'])
+def test_a_broken_record_is_named_not_taken_for_a_missing_one(tmp_path, text):
+    (tmp_path / "corpus.json").write_text(text)
     meta = read_metadata(tmp_path)
     assert meta.noise == {} and meta.unreadable == str(tmp_path / "corpus.json")
     with pytest.raises(DataError, match="corpus.json: not valid JSON"):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from wux.quality.scoring import INPUT, FileScore, Scores, group_rows, score, snr_band
+from wux.quality.scoring import INPUT, FileScore, Scores, group_rows, score, snr_band, stoi_of
 
 
 def file(name, noise, snr, inp, out, pesq=None):
@@ -39,3 +39,13 @@ def test_scores_are_measured():
     s = score(clean, noisy, 16000, None, None)
     assert s.pesq_wb is None and s.stoi is None
     assert s.si_snr_db == pytest.approx(10 * np.log10(np.sum(clean**2) / np.sum((noisy - clean) ** 2)), abs=0.2)
+
+
+def test_stoi_of_a_file_too_short_for_it_is_none_not_a_placeholder():
+    stoi = pytest.importorskip("pystoi").stoi
+    rng = np.random.default_rng(0)
+    for n in (10, 3000):  # numpy fails on the first; pystoi returns its 1e-5 placeholder on the second
+        x = rng.standard_normal(n)
+        assert stoi_of(stoi, x, x, 16000) is None
+    speech = rng.standard_normal(32000) * np.repeat(rng.uniform(0, 1, 100), 320)
+    assert stoi_of(stoi, speech, speech, 16000) == pytest.approx(1.0)

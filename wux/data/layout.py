@@ -26,7 +26,7 @@ class Metadata:
     noise: dict[str, str]  # file stem -> noise kind
     snr_db: dict[str, float]  # file stem -> mix SNR
     source: str | None  # the file it came from
-    unreadable: str | None = None  # a record that is there but is not valid JSON (when none could be read)
+    unreadable: str | None = None  # a record there but not valid JSON or no list of files (when none could be read)
 
 
 def read_metadata(data: Path) -> Metadata:
@@ -42,6 +42,9 @@ def read_metadata(data: Path) -> Metadata:
             unreadable = unreadable or str(path)
             continue
         entries = (doc.get("utterances") or doc.get("files") or []) if isinstance(doc, dict) else []
+        if not isinstance(entries, list):  # JSON, but not a record of files
+            unreadable = unreadable or str(path)
+            continue
         noise = {e["name"]: str(e["noise"]) for e in entries if isinstance(e, dict) and "name" in e and "noise" in e}
         snr = {e["name"]: float(e["snr_db"]) for e in entries if isinstance(e, dict) and "name" in e and "snr_db" in e}
         if noise or snr:
@@ -58,7 +61,8 @@ def check_noise_kinds(meta: Metadata, names: Iterable[str], kinds: Iterable[str]
         return
     if not meta.noise:
         if meta.unreadable:
-            raise DataError("not valid JSON, so the files' noise kinds are unknown", meta.unreadable)
+            raise DataError("not valid JSON or not a list of files, so the files' noise kinds are unknown",
+                            meta.unreadable)
         raise DataError("choosing files by noise kind needs the corpus's record of each file's noise kind "
                         f"({CORPUS_RECORD}, written by `wux data synth`); this folder has none", folder)
     present = {meta.noise[n] for n in names if n in meta.noise}

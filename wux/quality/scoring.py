@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -72,8 +73,23 @@ def score(clean: np.ndarray, estimate: np.ndarray, rate: int, pesq: Pesq | None,
             pesq_wb = float(pesq(rate, clean, estimate, "wb"))
         except Exception:  # pesq.NoUtterancesError, pesq.BufferTooShortError  # noqa: BLE001
             pesq_wb = None
-    stoi_value = float(stoi(clean, estimate, rate)) if stoi is not None else None
+    stoi_value = stoi_of(stoi, clean, estimate, rate) if stoi is not None else None
     return Scores(si_snr_db(estimate, clean), pesq_wb, stoi_value)
+
+
+STOI_UNDEFINED = 1e-5  # what pystoi returns, with a warning, when too few frames hold speech to score
+
+
+def stoi_of(stoi: Stoi, clean: np.ndarray, estimate: np.ndarray, rate: int) -> float | None:
+    """STOI, or None (no made-up figure) for a file too short or too silent for it, where pystoi returns its
+    placeholder or fails outright."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = float(stoi(clean, estimate, rate))
+    except Exception:  # noqa: BLE001 - numpy's AxisError on a few samples, whatever else a short file raises
+        return None
+    return None if value == STOI_UNDEFINED else value
 
 
 def snr_band(snr_db: float) -> str:
