@@ -165,3 +165,9 @@ def test_an_artifact_is_run_only_as_exported(exported, tmp_path):
 ])
 def test_numbers_without_end_are_refused(args, message):
     assert_one_line_error(invoke(*args), message)
+
+
+@pytest.mark.parametrize("command", [("denoise", NOISY, "-o", "o.wav"), ("demo", "-o", "d"), ("eval",)])
+def test_a_model_without_weights_does_not_denoise(command):
+    assert_one_line_error(invoke(*command, "--model", "wux.model.stft_mask:StftMask"), "--weights is needed",
+                          "untrained weights")

@@ -2,6 +2,7 @@
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +63,11 @@ def test_an_output_under_a_file_cannot_be_written(tmp_path):
     (tmp_path / "notes").write_text("a file")
     with pytest.raises(WuxError, match="cannot write here .*notes: Not a directory"):
         check_writable(tmp_path / "notes" / "sub" / "x.png")
+
+
+def test_the_current_folder_can_be_written_as_an_output(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    with atomic_dir(Path("."), force=True) as tmp:
+        (tmp / "model.onnx").write_bytes(b"x")
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["model.onnx"]

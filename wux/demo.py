@@ -80,7 +80,7 @@ class DemoResult:
 
 def run_demo(out: Path, source: ModelSource | None = None, triton: bool = False) -> DemoResult:
     """Denoise the bundled sample in-process; with `triton`, also export -> repository -> server -> client."""
-    model = load_model(source)
+    model = load_model(source, require_weights=True)
     rate = model.contract.sample_rate
     noisy = read_audio(bundled(SAMPLE_NOISY), rate)
     clean = read_audio(bundled(SAMPLE_CLEAN), rate)

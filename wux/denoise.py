@@ -148,7 +148,7 @@ def denoise_locally(inputs: list[Path], output: Path, source: ModelSource | None
                     device: str = "cpu", batch_size: int = 8, downmix: bool = False, resample: bool = False,
                     progress: Callable[[Path], None] | None = None) -> DenoiseReport:
     """Files or folders through the model in eager PyTorch, with its contract's windows (or `chunk`-long ones)."""
-    model = load_model(source)
+    model = load_model(source, require_weights=True)
     if chunk is not None:
         model.contract = model.contract.with_serving(chunk=chunk)
     files = denoise_files(inputs, output, model_denoiser(model, device, batch_size), model.contract.sample_rate,

@@ -19,7 +19,7 @@ from wux.triton_repo.generate import stream_model_name
 
 def stream_locally(inputs: list[Path], output: Path, source: ModelSource | None, frame_ms: float,
                    downmix: bool = False, resample: bool = False, progress: Callable | None = None) -> DenoiseReport:
-    model = load_model(source)
+    model = load_model(source, require_weights=True)
     if not (hasattr(model.module, "config") and getattr(model.module.config, "causal", False)):
         raise WuxError(f"{model.source.label()} is not a causal model: only a causal model streams "
                        "(--checkpoint causal, or train one with --preset causal)")

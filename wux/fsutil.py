@@ -119,6 +119,8 @@ def atomic_dir(path: Path | str, force: bool = False, inputs: Iterable[Path | st
     folder is complete; a `path` that is or holds one of the run's `inputs` is refused always.
     """
     path = Path(path)
+    if path.name in ("", ".."):  # "." or "..": the folder has a name, which its temporary sibling takes
+        path = path.resolve()
     check_new_output(path, force, probe=False, inputs=inputs)
     tmp = temporary_dir_beside(path, suffix=".partial")
     try:

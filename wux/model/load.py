@@ -145,7 +145,7 @@ def load_user_model(source: ModelSource, contract: AudioContract | None, require
         load_weights(model, state, source.weights)
         record.update(weights=str(Path(source.weights).resolve()), weights_sha256=sha256_file(source.weights))
     elif require_weights:
-        raise ConfigError("--weights is needed: artifacts are checked against these weights, now and later")
+        raise ConfigError(f"--weights is needed: without them {user.factory} would run on untrained weights")
     else:
         model = build_user_model(user)
     return finish_user_model(model, source, user, record, {}, contract)

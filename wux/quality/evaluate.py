@@ -73,7 +73,7 @@ def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit:
              oracle: bool = False) -> EvalResult:
     """Denoise every noisy file of the split (of the `noises` kinds, when given) the way `wux denoise` does
     (and with each baseline, and the ideal ratio mask when `oracle`); score all."""
-    model = load_model(source)
+    model = load_model(source, require_weights=True)
     rate = model.contract.sample_rate
     label = model.source.label()
     others = {name: baseline(name, rate) for name in dict.fromkeys(baselines)}  # unknown or missing: fail first
