@@ -158,3 +158,18 @@ def test_configuration_errors_are_one_line():
         GatewayConfig(export="/nonexistent/export")
     with pytest.raises(ConfigError, match="--max-concurrent must be a positive number"):
         GatewayConfig(urls=("127.0.0.1:1",), max_concurrent=0)
+
+
+def test_an_address_it_cannot_listen_on_is_one_line_before_anything_starts(exported):
+    import socket
+
+    from tests.test_cli import assert_one_line_error
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert_one_line_error(invoke("gateway", "--export", exported[0], "--port", port),
+                              f"cannot listen on 127.0.0.1:{port}", "in use")
+    assert_one_line_error(invoke("gateway", "--export", exported[0], "--host", "999.1.1.1"),
+                          "cannot listen on 999.1.1.1")

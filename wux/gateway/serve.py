@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 
@@ -12,6 +13,18 @@ from wux.errors import ConfigError
 from wux.gateway.config import ENV_VAR, GatewayConfig
 
 APP_FACTORY = "wux.gateway.app:app_from_env"
+
+
+def check_bindable(host: str, port: int) -> None:
+    """Bind (and release) the address now, so an unknown host or a taken port is one line before anything
+    starts, not uvicorn's log line and exit code 3."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds it
+            s.bind(infos[0][4])
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror})") from None
 
 
 def run_gateway(cfg: GatewayConfig, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
@@ -28,6 +41,7 @@ def run_gateway(cfg: GatewayConfig, host: str = "127.0.0.1", port: int = 8080, w
         raise ConfigError(f"--port {port} is not a TCP port")
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
+    check_bindable(host, port)
     open_backend(cfg).close()
     os.environ[ENV_VAR] = cfg.to_env()
     metrics_dir = None
