@@ -171,3 +171,14 @@ def test_numbers_without_end_are_refused(args, message):
 def test_a_model_without_weights_does_not_denoise(command):
     assert_one_line_error(invoke(*command, "--model", "wux.model.stft_mask:StftMask"), "--weights is needed",
                           "untrained weights")
+
+
+@pytest.mark.parametrize("args, message", [
+    (("denoise", NOISY, "-o", "o.wav", "--model-kwargs", "{}"), "--model-kwargs describes a --model"),
+    (("info", "--contract", "{}"), "--contract describes a --model"),
+    (("train", "never", "--out", "t.wux.pt", "--model-kwargs", "{}"), "--model-kwargs are arguments for --model"),
+    (("train", "never", "--out", "t.wux.pt", "--no-augment", "--no-speed", "--augment-probability", "0.9"),
+     "--speed, --augment-probability do not apply with --no-augment"),
+])
+def test_options_given_empty_or_switched_off_are_refused_not_ignored(args, message):
+    assert_one_line_error(invoke(*args), message)

@@ -241,8 +241,12 @@ Preset = Literal[tuple(PRESETS)]  # wux.model.config: the one list
 TrainPrecision = Literal[TRAIN_PRECISIONS]  # wux.train: the one list
 
 
+AUGMENT_OPTIONS = ("extra_noise", "speed", "reverb", "gain", "remix", "augment_probability")
+
+
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="Folder in the VoiceBank+DEMAND layout")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Best checkpoint is written here")],
     preset: Annotated[Optional[Preset], typer.Option(help="Model preset \\[default: default]")] = None,
@@ -303,6 +307,7 @@ def train(
     from wux.train.loop import TrainConfig, model_to_train
     from wux.train.loop import train as run_training
 
+    refuse_unused(ctx, set(AUGMENT_OPTIONS) if augment else set(), "with --no-augment", *AUGMENT_OPTIONS)
     augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, reverb=reverb, gain=gain, remix=remix,
                                  probability=augment_probability) if augment else AugmentConfig.off()
     cfg = TrainConfig(

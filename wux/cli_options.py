@@ -250,6 +250,10 @@ def takes_model(fn):
     @functools.wraps(fn)
     def wrapper(**kwargs):
         values = {p.name: kwargs.pop(p.name) for p in MODEL_PARAMETERS}
+        for name in ("model_kwargs", "contract"):  # an empty object too: it is an option given and not used
+            if values[name] is not None and values["model"] is None:
+                raise WuxError(f"--{name.replace('_', '-')} describes a --model MODULE:CALLABLE; pass --model too "
+                               "(a wux checkpoint needs none)")
         options = ModelOptions(**{k: v for k, v in values.items() if v is not None})
         return fn(model_options=options, **kwargs)
 

@@ -244,7 +244,7 @@ def model_to_train(preset: str | None, config: Path | None, init: Path | None, f
         raise WuxError("--init trains the checkpoint's own model: leave out --preset, --config and --model")
     if factory is not None and (preset or config):
         raise WuxError("--model names the model to train: leave out --preset and --config")
-    if kwargs and factory is None:
+    if kwargs is not None and factory is None:  # an empty object too: given, and not used
         raise WuxError("--model-kwargs are arguments for --model MODULE:CALLABLE; pass --model too")
     if factory is not None:
         return UserModel(factory, dict(kwargs or {}))
