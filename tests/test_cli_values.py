@@ -182,3 +182,19 @@ def test_a_model_without_weights_does_not_denoise(command):
 ])
 def test_options_given_empty_or_switched_off_are_refused_not_ignored(args, message):
     assert_one_line_error(invoke(*args), message)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("export", "-o", "never", "--to", "torchscript", "--precision", "int8"),
+     "--precision int8: none of the formats asked for is exported in it (torchscript: fp32)"),
+    (("export", "-o", "never", "--to", "onnx", "--fixed-length", "--max-len", "99999"),
+     "--max-len does not apply with --fixed-length"),
+])
+def test_export_options_its_artifacts_would_not_honour_are_refused(args, message):
+    assert_one_line_error(invoke(*args), message)
+
+
+def test_streaming_options_need_a_streaming_model(exported, tmp_path):
+    assert_one_line_error(invoke("triton", exported[0], "--repo", tmp_path / "r", "--stream-idle-s", "5"),
+                          "--stream-idle-s does not apply to an export without a streaming model")
+    assert not (tmp_path / "r").exists()

@@ -521,6 +521,8 @@ def export(
                             fixed_length=fixed_length, verify=verify, calibration=calibration, eval_data=eval_data,
                             trt=TrtOptions(opt_level, version_compatible, timing_cache))
     refuse_options_no_artifact_uses(ctx, plan_artifacts(request)[0], verify)
+    refuse_unused(ctx, set() if fixed_length else {"min_len", "opt_len", "max_len"},
+                  "with --fixed-length (the artifacts take the chunk length only)", "min_len", "opt_len", "max_len")
     result = run_until_verdict(
         lambda: export_model(model_options.source(checkpoint), out, request, force=force, show_progress=not as_json),
         as_json, render.parity)
@@ -619,10 +621,14 @@ def triton(
     as_json: JsonOpt = False,
 ) -> None:
     """Generate a Triton model repository (every format + python + a long-audio front model)."""
+    from wux.export.manifest import read_manifest
     from wux.triton_repo.config import ServingOptions
     from wux.triton_repo.generate import RepoRequest, clients_dir, generate_repository
 
     refuse_unused(ctx, {"deploy_dir"} if deploy else set(), "without --deploy", "deploy_dir")
+    stream_options = ("stream_idle_s", "stream_max_batch", "stream_instances")
+    refuse_unused(ctx, set(stream_options) if read_manifest(folder).streaming else set(),
+                  "to an export without a streaming model (export a causal model)", *stream_options)
     options = ServingOptions(max_batch=max_batch, instances=instances, kind=kind, queue_delay_us=queue_delay_us,
                              threads=threads, max_queue_size=max_queue_size, queue_timeout_us=queue_timeout_us,
                              preferred_batch=tuple(preferred_batch or ()), warmup=warmup, ort_trt=ort_trt,

@@ -89,6 +89,10 @@ def plan_artifacts(request: ExportRequest) -> tuple[list[tuple[Format, str]], li
             notes.append(f"{fmt.name} is exported in {', '.join(fmt.precisions)} only")
         for p in supported or fmt.precisions[:1]:
             add(fmt, p)
+    unbuilt = [p for p in request.precisions if all(p != built for _, built in plan)]
+    if unbuilt:
+        raise WuxError(f"--precision {', '.join(unbuilt)}: none of the formats asked for is exported in it ("
+                       + "; ".join(f"{f.name}: {', '.join(f.precisions)}" for f in dict.fromkeys(formats)) + ")")
     return plan, notes
 
 
