@@ -198,3 +198,13 @@ def test_streaming_options_need_a_streaming_model(exported, tmp_path):
     assert_one_line_error(invoke("triton", exported[0], "--repo", tmp_path / "r", "--stream-idle-s", "5"),
                           "--stream-idle-s does not apply to an export without a streaming model")
     assert not (tmp_path / "r").exists()
+
+
+def test_several_inputs_need_a_folder_not_a_file_name(tmp_path):
+    shutil.copy(NOISY, tmp_path / "b.wav")
+    assert_one_line_error(invoke("denoise", NOISY, tmp_path / "b.wav", "-o", tmp_path / "one.wav"),
+                          "one.wav: 2 files are denoised into a folder")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(invoke("denoise", tmp_path / "empty", "-o", tmp_path / "o"),
+                          "no .wav or .flac files found in", "empty")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.wav", "empty"]

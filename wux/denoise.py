@@ -69,10 +69,13 @@ def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
     """Pair each input file with its output path (a file, or a folder mirroring the inputs)."""
     files = unique_files(list_audio_files(inputs))
     if not files:
-        raise WuxError("no .wav or .flac files found in the inputs")
+        raise WuxError(f"no {' or '.join(AUDIO_SUFFIXES)} files found in {', '.join(map(str, inputs))}")
     single = len(files) == 1 and not inputs[0].is_dir()
     if single and output.suffix.lower() in AUDIO_SUFFIXES:
         pairs = [(files[0], output)]
+    elif output.suffix.lower() in AUDIO_SUFFIXES and not output.is_dir():
+        raise WuxError(f"{len(files)} files are denoised into a folder, and this is a file name; give -o a folder",
+                       output)
     else:
         pairs = [(f, output / relative_name(f, inputs)) for f in files]
     check_nothing_overwritten(pairs)
