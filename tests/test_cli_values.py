@@ -105,6 +105,7 @@ def test_a_file_where_an_export_folder_belongs_is_called_a_file():
 
 def test_a_data_folder_that_does_not_exist_is_not_found(tmp_path):
     assert_one_line_error(invoke("eval", "--data", tmp_path / "nosuch"), "nosuch: data folder not found")
+    assert_one_line_error(invoke("eval", "--data", NOISY), "is a file; give a data folder")
 
 
 def test_a_missing_weights_file_is_called_a_weights_file(tmp_path):

@@ -26,6 +26,8 @@ class Pair:
 def list_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
     """(clean, noisy) file pairs of one split, matched by file name."""
     clean_dir, noisy_dir = split_dirs(root, split)
+    if Path(root).is_file():
+        raise DataError("is a file; give a data folder (clean_*set_wav/ and noisy_*set_wav/ inside)", root)
     if not Path(root).is_dir():
         raise DataError("data folder not found", root)
     for d in (clean_dir, noisy_dir):
