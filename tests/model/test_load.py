@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -204,3 +205,17 @@ def test_a_changed_model_file_is_not_the_model_an_export_recorded():
     recorded = {"kind": "user", "factory": "/m/net.py:build", "kwargs": {}, "weights_sha256": "w", "file_sha256": "a"}
     assert check_record(SimpleNamespace(record=dict(recorded)), recorded)
     assert not check_record(SimpleNamespace(record={**recorded, "file_sha256": "b"}), recorded)  # code edited
+
+
+def test_a_model_file_inside_a_package_keeps_its_relative_imports(tmp_path):
+    package = tmp_path / "wux_test_relative_pkg"
+    (package / "nets").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "nets" / "__init__.py").write_text("")
+    (package / "layers.py").write_text("from torch import nn\n\n\nclass Gain(nn.Module):\n    sample_rate = 8000\n\n"
+                                       "    def forward(self, x):\n        return 0.5 * x\n")
+    (package / "nets" / "model.py").write_text("from ..layers import Gain\n\n\ndef build():\n    return Gain()\n")
+    model = load_model(ModelSource(factory=f"{package / 'nets' / 'model.py'}:build"))
+    x = np.ones((1, 100), dtype=np.float32)
+    np.testing.assert_allclose(model.runner()(x), 0.5 * x)
+    assert str(tmp_path) not in sys.path  # importable only while it loads

@@ -66,6 +66,8 @@ def import_file(path: Path):
     path = path.resolve()
     if not path.is_file():
         raise ModelError("model file not found", path)
+    if (path.parent / "__init__.py").is_file():
+        return import_from_package(path)
     name = f"wux_user_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
     if name in sys.modules:
         return sys.modules[name]
@@ -81,6 +83,22 @@ def import_file(path: Path):
     finally:
         sys.path.remove(str(path.parent))
     return module
+
+
+def import_from_package(path: Path):
+    """A .py file inside a package (an __init__.py beside it), imported as the package's module, so that its
+    relative imports work; the folder above the package's top is importable while it loads."""
+    top = path.parent
+    while (top.parent / "__init__.py").is_file():
+        top = top.parent
+    dotted = ".".join(path.relative_to(top.parent).with_suffix("").parts)
+    sys.path.insert(0, str(top.parent))
+    try:
+        return importlib.import_module(dotted)
+    except Exception as e:  # noqa: BLE001 - whatever the user's package raises while importing
+        raise ModelError(f"importing failed (as {dotted}): {type(e).__name__}: {first_line(e)}", path) from None
+    finally:
+        sys.path.remove(str(top.parent))
 
 
 def callables_in(module, shown: int = 8) -> str:
