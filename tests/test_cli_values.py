@@ -113,6 +113,11 @@ def test_a_missing_weights_file_is_called_a_weights_file(tmp_path):
     assert_one_line_error(result, "w.pt: weights file not found")
 
 
+def in_tmp(args, tmp_path) -> list[str]:
+    """The arguments with {tmp} made tmp_path: nothing a broken check writes lands in the repository."""
+    return [a.format(tmp=tmp_path) if isinstance(a, str) else a for a in args]
+
+
 def copy_of(folder, tmp_path, name):
     shutil.copytree(folder, tmp_path / name)
     return tmp_path / name
@@ -123,8 +128,11 @@ def test_no_output_replaces_an_input(exported, tiny_checkpoint, tmp_path):
     kept = sorted(p.name for p in folder.iterdir())
     assert_one_line_error(invoke("triton", folder, "--repo", folder, "--force"), "would replace the input")
     assert_one_line_error(invoke("triton", folder, "--repo", tmp_path / "r", "--deploy", "k8s", "--deploy-dir",
-                                 tmp_path / "r"), "the repository is written there")
+                                 tmp_path / "r"), "writing here would replace the input", "r")
+    assert_one_line_error(invoke("triton", folder, "--repo", tmp_path / "out" / "repo", "--deploy", "k8s",
+                                 "--deploy-dir", tmp_path / "out"), "would replace the input")
     assert sorted(p.name for p in folder.iterdir()) == kept and not (tmp_path / "r").exists()
+    assert not (tmp_path / "out").exists()
     sand = tmp_path / "sand"
     sand.mkdir()
     shutil.copy(tiny_checkpoint, sand / "m.wux.pt")
@@ -157,42 +165,43 @@ def test_an_artifact_is_run_only_as_exported(exported, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("denoise", NOISY, "-o", "o.wav", "--url", "127.0.0.1:99999"), "port 99999 is outside 1..65535"),
-    (("denoise", NOISY, "-o", "o.wav", "--checkpoint", "causal", "--stream", "--frame-ms", "inf"),
+    (("denoise", NOISY, "-o", "{tmp}/o.wav", "--url", "127.0.0.1:99999"), "port '99999' is not a number in 1..65535"),
+    (("denoise", NOISY, "-o", "{tmp}/o.wav", "--checkpoint", "causal", "--stream", "--frame-ms", "inf"),
      "--frame-ms must be a positive length up to"),
-    (("data", "synth", "never", "--minutes", "nan"), "--minutes must be a positive number, got nan"),
+    (("data", "synth", "{tmp}/never", "--minutes", "nan"), "--minutes must be a positive number, got nan"),
     (("gateway", "--url", "127.0.0.1:1", "--max-seconds", "nan"), "--max-seconds must be a positive number"),
-    (("bench", "never", "--seconds", "inf"), "--seconds"),
+    (("bench", "{tmp}/never", "--seconds", "inf"), "--seconds"),
 ])
-def test_numbers_without_end_are_refused(args, message):
-    assert_one_line_error(invoke(*args), message)
+def test_numbers_without_end_are_refused(args, message, tmp_path):
+    assert_one_line_error(invoke(*in_tmp(args, tmp_path)), message)
 
 
-@pytest.mark.parametrize("command", [("denoise", NOISY, "-o", "o.wav"), ("demo", "-o", "d"), ("eval",)])
-def test_a_model_without_weights_does_not_denoise(command):
-    assert_one_line_error(invoke(*command, "--model", "wux.model.stft_mask:StftMask"), "--weights is needed",
-                          "untrained weights")
+@pytest.mark.parametrize("command", [("denoise", NOISY, "-o", "{tmp}/o.wav"), ("demo", "-o", "{tmp}/d"), ("eval",)])
+def test_a_model_without_weights_does_not_denoise(command, tmp_path):
+    assert_one_line_error(invoke(*in_tmp(command, tmp_path), "--model", "wux.model.stft_mask:StftMask"),
+                          "--weights is needed", "untrained weights")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("args, message", [
-    (("denoise", NOISY, "-o", "o.wav", "--model-kwargs", "{}"), "--model-kwargs describes a --model"),
-    (("info", "--contract", "{}"), "--contract describes a --model"),
-    (("train", "never", "--out", "t.wux.pt", "--model-kwargs", "{}"), "--model-kwargs are arguments for --model"),
-    (("train", "never", "--out", "t.wux.pt", "--no-augment", "--no-speed", "--augment-probability", "0.9"),
-     "--speed, --augment-probability do not apply with --no-augment"),
+    (("denoise", NOISY, "-o", "{tmp}/o.wav", "--model-kwargs", "{{}}"), "--model-kwargs and --weights describe"),
+    (("train", "{tmp}/never", "--out", "{tmp}/t.wux.pt", "--model-kwargs", "{{}}"),
+     "--model-kwargs and --weights describe"),
+    (("train", "{tmp}/never", "--out", "{tmp}/t.wux.pt", "--no-augment", "--no-speed", "--augment-probability",
+      "0.9"), "--speed, --augment-probability do not apply with --no-augment"),
 ])
-def test_options_given_empty_or_switched_off_are_refused_not_ignored(args, message):
-    assert_one_line_error(invoke(*args), message)
+def test_options_given_empty_or_switched_off_are_refused_not_ignored(args, message, tmp_path):
+    assert_one_line_error(invoke(*in_tmp(args, tmp_path)), message)
 
 
 @pytest.mark.parametrize("args, message", [
-    (("export", "-o", "never", "--to", "torchscript", "--precision", "int8"),
+    (("export", "-o", "{tmp}/never", "--to", "torchscript", "--precision", "int8"),
      "--precision int8: none of the formats asked for is exported in it (torchscript: fp32)"),
-    (("export", "-o", "never", "--to", "onnx", "--fixed-length", "--max-len", "99999"),
+    (("export", "-o", "{tmp}/never", "--to", "onnx", "--fixed-length", "--max-len", "99999"),
      "--max-len does not apply with --fixed-length"),
 ])
-def test_export_options_its_artifacts_would_not_honour_are_refused(args, message):
-    assert_one_line_error(invoke(*args), message)
+def test_export_options_its_artifacts_would_not_honour_are_refused(args, message, tmp_path):
+    assert_one_line_error(invoke(*in_tmp(args, tmp_path)), message)
 
 
 def test_streaming_options_need_a_streaming_model(exported, tmp_path):
@@ -204,7 +213,7 @@ def test_streaming_options_need_a_streaming_model(exported, tmp_path):
 def test_several_inputs_need_a_folder_not_a_file_name(tmp_path):
     shutil.copy(NOISY, tmp_path / "b.wav")
     assert_one_line_error(invoke("denoise", NOISY, tmp_path / "b.wav", "-o", tmp_path / "one.wav"),
-                          "one.wav: 2 files are denoised into a folder")
+                          "one.wav: several files or a folder are denoised into a folder")
     (tmp_path / "empty").mkdir()
     assert_one_line_error(invoke("denoise", tmp_path / "empty", "-o", tmp_path / "o"),
                           "no .wav or .flac files found in", "empty")

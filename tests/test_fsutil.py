@@ -65,9 +65,11 @@ def test_an_output_under_a_file_cannot_be_written(tmp_path):
         check_writable(tmp_path / "notes" / "sub" / "x.png")
 
 
-def test_the_current_folder_can_be_written_as_an_output(tmp_path, monkeypatch):
-    (tmp_path / "sub").mkdir()
+@pytest.mark.parametrize("output", [".", "..", "sub/.."])
+def test_the_current_folder_or_one_holding_it_is_not_an_output(tmp_path, monkeypatch, output):
+    (tmp_path / "sub" / "sub").mkdir(parents=True)
+    (tmp_path / "sub" / "kept").write_text("kept")
     monkeypatch.chdir(tmp_path / "sub")
-    with atomic_dir(Path("."), force=True) as tmp:
-        (tmp / "model.onnx").write_bytes(b"x")
-    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["model.onnx"]
+    with pytest.raises(WuxError, match="is the current folder or holds it"), atomic_dir(Path(output), force=True):
+        pass
+    assert (tmp_path / "sub" / "kept").read_text() == "kept"

@@ -626,6 +626,7 @@ def triton(
     from wux.triton_repo.generate import RepoRequest, clients_dir, generate_repository
 
     refuse_unused(ctx, {"deploy_dir"} if deploy else set(), "without --deploy", "deploy_dir")
+    repo = repo.resolve() if repo.name in ("", "..") else repo  # "." has no name to put "_clients" after
     stream_options = ("stream_idle_s", "stream_max_batch", "stream_instances")
     refuse_unused(ctx, set(stream_options) if read_manifest(folder).streaming else set(),
                   "to an export without a streaming model (export a causal model)", *stream_options)
@@ -638,9 +639,9 @@ def triton(
                           precision=precision, options=options)
     k8s_dir = deploy_dir or repo.with_name(f"{repo.name}-k8s")
     if deploy == "k8s":  # a deployment folder that cannot be written must fail before the repository is
-        check_new_output(k8s_dir, force, inputs=[folder])
-        if k8s_dir.resolve() in (repo.resolve(), clients_dir(repo).resolve()):
-            raise WuxError("the repository is written there; give --deploy-dir another folder", k8s_dir)
+        check_new_output(k8s_dir, force, inputs=[folder, repo, clients_dir(repo)])
+        if repo.resolve() in k8s_dir.resolve().parents:
+            raise WuxError("is inside the repository; give --deploy-dir a folder of its own", k8s_dir)
     result = generate_repository(folder, repo, request, force=force)
     if deploy == "k8s":
         from wux.deploy.k8s import deploy_repository

@@ -21,11 +21,23 @@ from wux.resources import BUNDLED_MODELS
 
 
 def server_url(text: str) -> str:
-    """HOST:PORT as given, its port (where it has one) in 1..65535: a wrapped-around port is a bad option."""
-    _, sep, port = text.rstrip("/").rpartition(":")
-    if sep and port.isdigit() and not 0 < int(port) <= 65535:
-        raise typer.BadParameter(f"{text!r}: port {port} is outside 1..65535")
+    """HOST:PORT as given (a scheme, [IPv6] or no port allowed), its port a number in 1..65535: a wrapped-around
+    or misspelt port is a bad option, not a connection failure."""
+    port = url_port(text)
+    if port is not None and not (port.isdigit() and 0 < int(port) <= 65535):
+        raise typer.BadParameter(f"{text!r}: port {port!r} is not a number in 1..65535")
     return text
+
+
+def url_port(text: str) -> str | None:
+    """The port part of HOST:PORT, [IPV6]:PORT or scheme://HOST:PORT/path; None where there is none."""
+    host = text.split("://", 1)[-1].split("/", 1)[0]
+    if host.startswith("["):
+        _, close, rest = host.partition("]")
+        return rest[1:] if close and rest.startswith(":") else None
+    if host.count(":") != 1:
+        return None  # no port, or a bare IPv6 address
+    return host.rpartition(":")[2]
 
 
 def int_list(text: str, minimum: int = 1) -> tuple[int, ...]:
@@ -250,10 +262,10 @@ def takes_model(fn):
     @functools.wraps(fn)
     def wrapper(**kwargs):
         values = {p.name: kwargs.pop(p.name) for p in MODEL_PARAMETERS}
-        for name in ("model_kwargs", "contract"):  # an empty object too: it is an option given and not used
-            if values[name] is not None and values["model"] is None:
-                raise WuxError(f"--{name.replace('_', '-')} describes a --model MODULE:CALLABLE; pass --model too "
-                               "(a wux checkpoint needs none)")
+        if values["model_kwargs"] is not None and values["model"] is None:  # an empty object too: given, unused
+            from wux.model.load import KWARGS_WITHOUT_MODEL
+
+            raise WuxError(KWARGS_WITHOUT_MODEL)
         options = ModelOptions(**{k: v for k, v in values.items() if v is not None})
         return fn(model_options=options, **kwargs)
 

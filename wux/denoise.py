@@ -74,8 +74,8 @@ def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
     if single and output.suffix.lower() in AUDIO_SUFFIXES:
         pairs = [(files[0], output)]
     elif output.suffix.lower() in AUDIO_SUFFIXES and not output.is_dir():
-        raise WuxError(f"{len(files)} files are denoised into a folder, and this is a file name; give -o a folder",
-                       output)
+        raise WuxError("several files or a folder are denoised into a folder, and this is a file name; give -o a "
+                       "folder", output)
     else:
         pairs = [(f, output / relative_name(f, inputs)) for f in files]
     check_nothing_overwritten(pairs)

@@ -65,6 +65,9 @@ def check_new_output(path: Path, force: bool, probe: bool = True, inputs: Iterab
     """A folder about to be written: refused when it is or holds one of `inputs`, is a file, exists (unless
     `force`) or, with `probe`, when nothing can be written where it goes."""
     refuse_replacing_inputs(path, inputs)
+    if Path(path).resolve() in (Path.cwd(), *Path.cwd().parents):
+        raise WuxError("is the current folder or holds it; replacing it would delete the folder this runs in; "
+                       "choose another output", path)
     if path.exists() and not path.is_dir():
         raise WuxError("is a file, not a folder; choose another output", path)
     if path.exists() and not force:
@@ -78,7 +81,7 @@ def check_new_output(path: Path, force: bool, probe: bool = True, inputs: Iterab
 def nearest_existing_folder(path: Path) -> Path:
     """The folder `path` goes in, or, where that is still to be made, the nearest one above it that exists."""
     folder = path.absolute().parent
-    while not folder.exists():
+    while not os.path.lexists(folder) and folder != folder.parent:  # lexists: False, not EACCES, where unsearchable
         folder = folder.parent
     return folder
 
@@ -119,8 +122,6 @@ def atomic_dir(path: Path | str, force: bool = False, inputs: Iterable[Path | st
     folder is complete; a `path` that is or holds one of the run's `inputs` is refused always.
     """
     path = Path(path)
-    if path.name in ("", ".."):  # "." or "..": the folder has a name, which its temporary sibling takes
-        path = path.resolve()
     check_new_output(path, force, probe=False, inputs=inputs)
     tmp = temporary_dir_beside(path, suffix=".partial")
     try:

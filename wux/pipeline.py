@@ -186,7 +186,8 @@ def export_model(source: ModelSource | LoadedModel | None, out: Path, request: E
                         model=model.model_record(), contract=model.contract, spec=spec.to_dict(),
                         versions=tool_versions())
     report = None
-    with atomic_dir(out, force=force, inputs=[*model.files(), request.calibration, request.eval_data]) as tmp:
+    inputs = [*model.files(), request.calibration, request.eval_data, request.trt.timing_cache]
+    with atomic_dir(out, force=force, inputs=inputs) as tmp:
         manifest.artifacts = export_all(model, spec, plan, tmp, request, show_progress)
         manifest.streaming = export_streaming(model, tmp, request.stream_frame_ms)
         notes += [f"{a.key} takes exactly {model.contract.chunk} samples (no faithful dynamic-length graph; "

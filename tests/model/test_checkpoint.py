@@ -227,3 +227,21 @@ def test_the_bundled_default_model_sees_half_a_second_and_records_its_test_split
         theirs = rows[("all", baseline)]
         assert ours["si_snr_improvement_db_mean"] > theirs["si_snr_improvement_db_mean"]
         assert ours["pesq_wb_mean"] > theirs["pesq_wb_mean"]
+
+
+def test_infinite_buffers_are_a_models_own_business_nan_parameters_are_not(tmp_path):
+    from torch import nn
+
+    from wux.model.checkpoint import load_weights
+
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(1, 1, 3, padding=1)
+            self.register_buffer("mask", torch.tensor([0.0, float("-inf")]))
+
+    state = Masked().state_dict()
+    load_weights(Masked(), state, tmp_path / "w.pt")  # an attention-style mask of -inf loads
+    state["conv.weight"][0, 0, 0] = float("nan")
+    with pytest.raises(CheckpointError, match="NaN or Inf weights in conv.weight"):
+        load_weights(Masked(), state, tmp_path / "w.pt")

@@ -323,5 +323,5 @@ def test_without_validation_files_no_validation_score_is_claimed(tiny_corpus, tm
     result = train(cfg, show_progress=False)
     assert result.best_val_si_snr_db is None and all(math.isnan(h.val_si_snr_db) for h in result.history)
     training = load_checkpoint(cfg.out).training
-    assert training["best_val_si_snr_db"] is None and training["best_by"] == "training loss (lowest)"
+    assert training["best_val_si_snr_db"] is None and training["best_by"] == "minus training loss"
     assert training["best_score"] == max(-h.train_loss for h in result.history)

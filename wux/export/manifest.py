@@ -107,6 +107,9 @@ def now_utc() -> str:
 def file_problem(folder: Path, art) -> str | None:
     """Why the artifact's file (an Artifact, or a step model's record: anything with `file` and `sha256`) is not
     the one the export wrote and verified (None: it is)."""
+    name = Path(art.file)
+    if name.is_absolute() or ".." in name.parts:
+        return "outside the export folder, where the manifest points"
     path = Path(folder) / art.file
     if not path.is_file():
         return "file missing"
@@ -116,9 +119,6 @@ def file_problem(folder: Path, art) -> str | None:
 def artifact_path(folder: Path, art) -> Path:
     """The artifact's file, to run: inside the export folder, present, and the bytes the export wrote and
     verified (anything else is one line naming the file, before a runtime is asked to load it)."""
-    name = Path(art.file)
-    if name.is_absolute() or ".." in name.parts:
-        raise WuxError(f"the manifest names {art.file}, outside the export folder; export again", folder)
     problem = file_problem(folder, art)
     if problem:
         raise WuxError(f"{problem}; export again or run `wux verify`", Path(folder) / art.file)

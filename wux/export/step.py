@@ -128,7 +128,9 @@ def step_onnx(step, frame: int):
 
 def load_step(folder: Path, record: StreamingRecord, fmt: str = "onnx", threads: int | None = None) -> StepRunner:
     """A step artifact as a function of numpy arrays: (frame [B,1,F], state [B,S]) -> (denoised, next state)."""
-    path = Path(folder) / record.artifact(fmt).file
+    from wux.export.manifest import artifact_path
+
+    path = artifact_path(folder, record.artifact(fmt))
     if fmt == "torchscript":
         import torch
 

@@ -18,11 +18,11 @@ APP_FACTORY = "wux.gateway.app:app_from_env"
 def check_bindable(host: str, port: int) -> None:
     """Bind (and release) the address now, so an unknown host or a taken port is one line before anything
     starts, not uvicorn's log line and exit code 3."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # uvicorn's own choice of family
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        with socket.socket(infos[0][0], socket.SOCK_STREAM) as s:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds it
-            s.bind(infos[0][4])
+            s.bind((host, port))
     except OSError as e:
         raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror})") from None
 

@@ -199,7 +199,8 @@ def load_weights(model, state_dict: dict[str, Any], path: Path | None) -> None:
                 f"the model needs {tuple(expected[key].shape)}",
                 path,
             )
-    broken = non_finite_tensors(state_dict)
+    params = dict(model.named_parameters())  # buffers may hold infinities on purpose (an attention mask)
+    broken = non_finite_tensors({k: v for k, v in state_dict.items() if k in params})
     if broken:
         raise CheckpointError(f"NaN or Inf weights in {_few(broken)}: the file is corrupt or its training diverged",
                               path)
@@ -246,12 +247,10 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / DistributedDataPa
 
 def _strip_module_prefix(key: str) -> str:
     """A key without the prefixes wrappers save every key under (nested: a compiled DataParallel model)."""
-    stripped = True
-    while stripped:
-        stripped = False
-        for prefix in WRAPPER_PREFIXES:
-            if key.startswith(prefix):
-                key, stripped = key[len(prefix):], True
+    left = list(WRAPPER_PREFIXES)  # each wrapper once, in either order; a submodule named `module` stays
+    while prefix := next((p for p in left if key.startswith(p)), None):
+        key = key[len(prefix):]
+        left.remove(prefix)
     return key
 
 

@@ -29,6 +29,9 @@ MEASURED_KEYS = ("length", "align", "receptive_field", "context", "context_exact
                  "macs_per_second")
 
 
+KWARGS_WITHOUT_MODEL = ("--model-kwargs and --weights describe a --model MODULE:CALLABLE; pass --model too (a wux "
+                        "checkpoint needs neither)")
+
 @dataclass(frozen=True)
 class ModelSource:
     """What the user named: a wux checkpoint (None: the bundled model), or a callable plus weights."""
@@ -44,8 +47,7 @@ class ModelSource:
         if self.factory and self.checkpoint:
             raise ConfigError("give either a wux checkpoint or --model, not both")
         if not self.factory and (self.kwargs or self.weights):
-            raise ConfigError("--model-kwargs and --weights describe a --model MODULE:CALLABLE; pass --model too "
-                              "(a wux checkpoint needs neither)")
+            raise ConfigError(KWARGS_WITHOUT_MODEL)
 
     @property
     def user(self) -> UserModel | None:
@@ -144,10 +146,10 @@ def load_user_model(source: ModelSource, contract: AudioContract | None, require
         model = build_user_model(user)
         load_weights(model, state, source.weights)
         record.update(weights=str(Path(source.weights).resolve()), weights_sha256=sha256_file(source.weights))
-    elif require_weights:
-        raise ConfigError(f"--weights is needed: without them {user.factory} would run on untrained weights")
     else:
         model = build_user_model(user)
+        if require_weights and any(p.numel() for p in model.parameters()):  # a fixed filter needs none
+            raise ConfigError(f"--weights is needed: without them {user.factory} would run on untrained weights")
     return finish_user_model(model, source, user, record, {}, contract)
 
 
@@ -211,9 +213,9 @@ def stated_contract(model) -> dict[str, Any]:
 
 
 def check_causal_claim(report: ProbeReport, facts: dict[str, Any], origin: dict[str, str]) -> None:
-    """A model declared or stated causal whose output the probe saw move before the input did is refused:
-    streaming it would not give its offline output."""
-    if facts.get("causal") and not report.causal:
+    """A model stating itself causal whose output the probe saw move before the input did is refused: streaming
+    it would not give its offline output (a user's --contract declaring it is an override, taken as given)."""
+    if facts.get("causal") and not report.causal and origin.get("causal") == "stated by the model":
         ahead = report.strict.future
         raise ModelError(f"causal: true is {origin['causal']}, but its output depends on "
                          f"{'the whole input' if ahead is None else f'{ahead} samples ahead'} (measured); "

@@ -94,11 +94,14 @@ def import_from_package(path: Path):
     dotted = ".".join(path.relative_to(top.parent).with_suffix("").parts)
     sys.path.insert(0, str(top.parent))
     try:
-        return importlib.import_module(dotted)
+        module = importlib.import_module(dotted)
     except Exception as e:  # noqa: BLE001 - whatever the user's package raises while importing
         raise ModelError(f"importing failed (as {dotted}): {type(e).__name__}: {first_line(e)}", path) from None
     finally:
         sys.path.remove(str(top.parent))
+    if Path(getattr(module, "__file__", "") or "").resolve() != path:
+        raise ModelError(f"{dotted} is already imported from {module.__file__}, another file of that name", path)
+    return module
 
 
 def callables_in(module, shown: int = 8) -> str:

@@ -26,7 +26,7 @@ from wux.metrics import EPS, si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
 from wux.model.config import WaveUNetConfig, load_config_json
 from wux.model.config import preset as get_preset
-from wux.model.load import ModelSource, load_model, stated_sample_rate
+from wux.model.load import KWARGS_WITHOUT_MODEL, ModelSource, load_model, stated_sample_rate
 from wux.model.user import UserModel
 from wux.progress import progress_bar
 from wux.runtime.device import require_device
@@ -245,7 +245,7 @@ def model_to_train(preset: str | None, config: Path | None, init: Path | None, f
     if factory is not None and (preset or config):
         raise WuxError("--model names the model to train: leave out --preset and --config")
     if kwargs is not None and factory is None:  # an empty object too: given, and not used
-        raise WuxError("--model-kwargs are arguments for --model MODULE:CALLABLE; pass --model too")
+        raise WuxError(KWARGS_WITHOUT_MODEL)
     if factory is not None:
         return UserModel(factory, dict(kwargs or {}))
     if config is not None:
@@ -391,7 +391,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         scheduler.load_state_dict(last.resume["scheduler"])
         scheduler.patience = cfg.lr_patience  # the state restores the old run's; this run's command line decides
         start_epoch, step = int(last.resume["epoch"]), int(last.resume["step"])
-        best = float(last.training.get("best_score", last.training.get("best_val_si_snr_db")) or -math.inf)
+        kept = last.training.get("best_score", last.training.get("best_val_si_snr_db"))
+        best = -math.inf if kept is None else float(kept)
         history = [EpochRecord(**h) for h in last.resume.get("history", [])]
         previous = given_learning_rate(last)
         new_lr = resumed_learning_rate(cfg.lr, previous)
@@ -445,7 +446,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         improved = score > best
         best = max(best, score)
         training = {"steps": step, "epochs": epoch + 1, "best_val_si_snr_db": best if val_pairs else None,
-                    "best_score": best, "best_by": "validation SI-SNR dB" if val_pairs else "training loss (lowest)",
+                    "best_score": best, "best_by": "validation SI-SNR dB" if val_pairs else "minus training loss",
                     "train": recorded.to_dict(), "history": [asdict(h) for h in history], **origin}
         ckpt = checkpoint_of(cfg, trainee, training)  # the weights copied once, for both files
         if improved:
