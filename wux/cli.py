@@ -36,7 +36,7 @@ from wux.cli_options import (
 )
 from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, WuxError
 from wux.export.spec import DEFAULT_OPSET, MIN_OPSET
-from wux.fsutil import check_new_output, shown_path
+from wux.fsutil import check_new_output, is_or_holds, shown_path
 from wux.model.config import PRESETS
 from wux.quality import BASELINE_NAMES
 from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, TRAIN_PRECISIONS
@@ -640,7 +640,7 @@ def triton(
     k8s_dir = deploy_dir or repo.with_name(f"{repo.name}-k8s")
     if deploy == "k8s":  # a deployment folder that cannot be written must fail before the repository is
         check_new_output(k8s_dir, force, inputs=[folder, repo, clients_dir(repo)])
-        if repo.resolve() in k8s_dir.resolve().parents:
+        if is_or_holds(repo, k8s_dir):  # equal is refused above, as the repository is one of the inputs
             raise WuxError("is inside the repository; give --deploy-dir a folder of its own", k8s_dir)
     result = generate_repository(folder, repo, request, force=force)
     if deploy == "k8s":

@@ -53,11 +53,16 @@ def make_parent(path: Path) -> None:
         raise WuxError(f"cannot write here ({e.filename}: {e.strerror})", path) from None
 
 
+def is_or_holds(folder: Path | str, path: Path | str) -> bool:
+    """Whether `folder` is `path` or one of the folders it lies in (both resolved)."""
+    folder, path = Path(folder).resolve(), Path(path).resolve()
+    return folder == path or folder in path.parents
+
+
 def refuse_replacing_inputs(output: Path, inputs: Iterable[Path | str | None]) -> None:
     """An output that is one of the run's inputs, or a folder holding one (replacing it would delete it)."""
-    out = Path(output).resolve()
     for given in inputs:
-        if given is not None and (out == Path(given).resolve() or out in Path(given).resolve().parents):
+        if given is not None and is_or_holds(output, given):
             raise WuxError(f"writing here would replace the input {given}; choose another output", output)
 
 
@@ -65,7 +70,7 @@ def check_new_output(path: Path, force: bool, probe: bool = True, inputs: Iterab
     """A folder about to be written: refused when it is or holds one of `inputs`, is a file, exists (unless
     `force`) or, with `probe`, when nothing can be written where it goes."""
     refuse_replacing_inputs(path, inputs)
-    if Path(path).resolve() in (Path.cwd(), *Path.cwd().parents):
+    if is_or_holds(path, Path.cwd()):
         raise WuxError("is the current folder or holds it; replacing it would delete the folder this runs in; "
                        "choose another output", path)
     if path.exists() and not path.is_dir():

@@ -311,10 +311,11 @@ def check_batch_independence(adapter, prober: Prober, samples: int, dtype) -> No
         return
     finally:
         prober.forwards += 3
-    audible = np.max(np.abs(alone)) * 10 ** (BATCH_MATES_DB / 20)
+    peak = np.max(np.abs(alone))
+    audible = peak * 10 ** (BATCH_MATES_DB / 20)
     if np.max(np.abs(again - alone)) > audible:
         return  # it does not repeat itself (noise at inference): batch-mates cannot be told from that
-    moved, peak = np.max(np.abs(beside - alone)), np.max(np.abs(alone))
+    moved = np.max(np.abs(beside - alone))
     if moved > audible:
         raise ModelError(
             f"its output for one batch item depends on the other items (a quiet input's output moved by "
