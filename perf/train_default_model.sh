@@ -17,7 +17,7 @@ PRECISION=${PRECISION:-auto}
 OUT=${OUT:-build/$NAME-model}
 mkdir -p "$OUT"
 synth="wux data synth $OUT/corpus --recipe $RECIPE --minutes $MINUTES --seed 0 --force --json"
-train="wux train $OUT/corpus --out $OUT/$NAME.wux.pt --preset $PRESET --epochs $EPOCHS --max-minutes $MAX_MINUTES \
+train="wux train $OUT/corpus --out $OUT/$NAME.wux.pt --force --preset $PRESET --epochs $EPOCHS --max-minutes $MAX_MINUTES \
 --seed 0 --threads 2 --batch-size 16 --segments-per-epoch 1600 --lr 0.002 --precision $PRECISION $AUGMENT \
 --json"
 evaluate="wux eval $OUT/$NAME.wux.pt --data $OUT/corpus --split test --baseline rnnoise --baseline spectral-gating --json"

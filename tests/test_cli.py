@@ -93,6 +93,11 @@ def test_import_command(tmp_path):
     assert_one_line_error(invoke("import", tmp_path / "foreign.pt", "--config", tmp_path / "bad.json",
                                  "-o", tmp_path / "x.wux.pt"), "unknown model config field")
     assert not (tmp_path / "x.wux.pt").exists()
+    before = (tmp_path / "out.wux.pt").read_bytes()
+    again = ("import", tmp_path / "foreign.pt", "--config", tmp_path / "cfg.json", "-o", tmp_path / "out.wux.pt")
+    assert_one_line_error(invoke(*again), "already exists; use --force to replace it")
+    assert (tmp_path / "out.wux.pt").read_bytes() == before
+    assert invoke(*again, "--force").exit_code == 0
 
 
 def test_denoise_files_and_folders(tiny_checkpoint, wav_file, tmp_path):

@@ -201,13 +201,14 @@ def import_(
     config: Annotated[Optional[Path], typer.Option(help="Wave-U-Net config JSON (fields or a preset)")] = None,
     out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the wux checkpoint")] = Path(
         "model.wux.pt"),
+    force: Annotated[bool, typer.Option(help="Replace an existing --out")] = False,
     as_json: JsonOpt = False,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Make a wux checkpoint: a Wave-U-Net state_dict + config, or --model + --weights (contract recorded)."""
     from wux.model.importer import import_weights
 
-    result = import_weights(out, model_options.source(), state_dict, config, model_options.sample_rate)
+    result = import_weights(out, model_options.source(), state_dict, config, model_options.sample_rate, force=force)
     emit(result, as_json, lambda r: render.imported(r.to_dict()))
 
 
@@ -286,6 +287,7 @@ def train(
              "fp16 (CUDA)")] = "auto",
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch CPU threads")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the .last checkpoint beside --out")] = False,
+    force: Annotated[bool, typer.Option(help="A new run replaces an existing --out and its .last checkpoint")] = False,
     tensorboard: Annotated[Optional[Path], typer.Option(help="TensorBoard log folder")] = None,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="All augmentation")] = True,
     extra_noise: Annotated[bool, typer.Option("--extra-noise/--no-extra-noise", help="Add a second noise")] = True,
@@ -316,6 +318,7 @@ def train(
         accumulate=accumulate, segments_per_epoch=segments_per_epoch, val_share=val_share, val_by=val_by,
         level_weight=level_weight,
         clip_grad_norm=clip_grad or None, seed=seed, device=device, precision=precision, threads=threads, resume=resume,
+        force=force,
         tensorboard=tensorboard, augment=augmentation,
         noise_weights=parse.merged_kind_weights(noise_weights),
     )
@@ -617,7 +620,12 @@ def triton(
         help="Also write deployment files: k8s = Kubernetes manifests (Triton replicas, autoscaler, gateway, "
              "KServe)")] = None,
     deploy_dir: Annotated[Optional[Path], typer.Option(help="Folder for them (default: REPO-k8s)")] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing repository")] = False,
+    add: Annotated[bool, typer.Option(
+        help="Add the models to an existing repository beside its other models (client scripts go to "
+             "REPO_NAME_clients)")] = False,
+    force: Annotated[bool, typer.Option(
+        help="Replace an existing repository wux wrote (never one holding other models); with --add, the models "
+             "an earlier wux run added under this --name")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate a Triton model repository (every format + python + a long-audio front model)."""
@@ -626,6 +634,8 @@ def triton(
     from wux.triton_repo.generate import RepoRequest, clients_dir, generate_repository
 
     refuse_unused(ctx, {"deploy_dir"} if deploy else set(), "without --deploy", "deploy_dir")
+    if add and deploy:
+        raise WuxError("--deploy describes a repository wux wrote whole; leave out --add")
     repo = repo.resolve() if repo.name in ("", "..") else repo  # "." has no name to put "_clients" after
     stream_options = ("stream_idle_s", "stream_max_batch", "stream_instances")
     refuse_unused(ctx, set(stream_options) if read_manifest(folder).streaming else set(),
@@ -642,7 +652,7 @@ def triton(
         check_new_output(k8s_dir, force, inputs=[folder, repo, clients_dir(repo)])
         if is_or_holds(repo, k8s_dir):  # equal is refused above, as the repository is one of the inputs
             raise WuxError("is inside the repository; give --deploy-dir a folder of its own", k8s_dir)
-    result = generate_repository(folder, repo, request, force=force)
+    result = generate_repository(folder, repo, request, force=force, add=add)
     if deploy == "k8s":
         from wux.deploy.k8s import deploy_repository
 

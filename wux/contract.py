@@ -27,6 +27,8 @@ OUTPUT_NAME = "denoised"
 # seeing 0.3 s each side recomputes them for every window, so at 1.024 s only 41 % of each window is new).
 DEFAULT_CHUNK_SECONDS = 1.024
 MAX_CONTEXT_SHARE = 0.25
+# A serving window runs whole, every layer's activations at once: longer than this is a typo, not a plan.
+MAX_CHUNK_SECONDS = 60
 # Neighbouring windows blend over 16 ms (256 samples at 16 kHz).
 DEFAULT_CROSSFADE_SECONDS = 0.016
 
@@ -126,6 +128,10 @@ class AudioContract:
                               f"{self.align} and length multiple {self.length.multiple})")
         if self.chunk < self.length.minimum:
             raise ConfigError(f"chunk {self.chunk} is shorter than the model's minimum length {self.length.minimum}")
+        if self.chunk > MAX_CHUNK_SECONDS * self.sample_rate:
+            raise ConfigError(f"chunk {self.chunk} is {self.chunk / self.sample_rate:.0f} s at {self.sample_rate} Hz; "
+                              f"a serving window runs whole, so wux takes at most {MAX_CHUNK_SECONDS} s "
+                              f"({MAX_CHUNK_SECONDS * self.sample_rate} samples)")
         self.window  # noqa: B018 - validates the window plan
 
     @property

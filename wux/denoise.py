@@ -11,7 +11,15 @@ import numpy as np
 from wux import windowing
 from wux.clients.triton import TritonDenoiser
 from wux.contract import WindowPlan
-from wux.data.audio import AUDIO_SUFFIXES, list_audio_files, read_audio, write_audio
+from wux.data.audio import (
+    AUDIO_SUFFIXES,
+    list_audio_files,
+    output_subtype,
+    read_audio,
+    sample_format,
+    samples_beyond_full_scale,
+    write_audio,
+)
 from wux.errors import WuxError
 from wux.export.formats import get_format
 from wux.export.manifest import artifact_path, read_manifest
@@ -60,6 +68,8 @@ class DenoisedFile:
     output: str
     samples: int
     seconds: float
+    sample_format: str  # the output's: the input's where its container holds it (output_subtype)
+    clipped: int  # output samples beyond full scale that an integer format cut to +-1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -130,8 +140,10 @@ def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_ra
     waves = [read_audio(src, sample_rate, downmix=downmix, resample=resample) for src, _ in pairs]
     results = []
     for (src, dst), wave in zip(pairs, waves):
-        write_audio(dst, denoise(wave), sample_rate)
-        results.append(DenoisedFile(str(src), str(dst), len(wave), len(wave) / sample_rate))
+        out, subtype = denoise(wave), output_subtype(sample_format(src), dst)
+        write_audio(dst, out, sample_rate, subtype)
+        results.append(DenoisedFile(str(src), str(dst), len(wave), len(wave) / sample_rate, subtype,
+                                    samples_beyond_full_scale(out, subtype)))
         if progress:
             progress(src)
     return results

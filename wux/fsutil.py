@@ -66,6 +66,17 @@ def refuse_replacing_inputs(output: Path, inputs: Iterable[Path | str | None]) -
             raise WuxError(f"writing here would replace the input {given}; choose another output", output)
 
 
+def check_new_file(path: Path, force: bool, inputs: Iterable[Path | str | None] = ()) -> None:
+    """A file about to be written (a checkpoint): refused when it is one of `inputs`, is a folder, exists (unless
+    `force`) or cannot be written where it goes."""
+    refuse_replacing_inputs(path, inputs)
+    if path.is_dir():
+        raise WuxError("is a folder; give a file name", path)
+    if path.exists() and not force:
+        raise WuxError("already exists; use --force to replace it", path)
+    check_writable(path)
+
+
 def check_new_output(path: Path, force: bool, probe: bool = True, inputs: Iterable[Path | str | None] = ()) -> None:
     """A folder about to be written: refused when it is or holds one of `inputs`, is a file, exists (unless
     `force`) or, with `probe`, when nothing can be written where it goes."""

@@ -177,6 +177,11 @@ def evaluation(result) -> None:
 def denoised(payload: dict) -> None:
     for f in payload["files"]:
         typer.echo(f"{f['input']} -> {f['output']} ({f['seconds']:.2f} s)")
+        if f["clipped"]:
+            share = 100 * f["clipped"] / f["samples"]
+            typer.echo(f"  warning: {f['clipped']} output samples ({share:.2g} %) beyond full scale were clipped to "
+                       f"+-1 in {f['sample_format']} (a float WAV input is written as float WAV, which keeps them)",
+                       err=True)
     if payload.get("spectrogram"):
         typer.echo(f"spectrograms {payload['spectrogram']}")
 
@@ -305,7 +310,7 @@ def repository(result) -> None:
         typer.echo(f"{m.name:24} {m.role:5} {m.kind:18} {m.source or ''}")
     for n in result.notes:
         typer.echo(f"note: {n}")
-    typer.echo(f"wrote {result.repo} (see {result.repo}/README.md)")
+    typer.echo(f"{'added to' if result.added else 'wrote'} {result.repo} (see {result.readme})")
     if result.clients:
         shipped = sorted(p.name for p in Path(result.clients).iterdir())
         typer.echo(f"wrote {result.clients}: {', '.join(shipped)} (tritonclient scripts for this repository)")

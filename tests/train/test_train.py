@@ -87,6 +87,25 @@ def test_train_eval_and_resume(tiny_corpus, tmp_path):
         report.output_si_snr_db_mean - report.input_si_snr_db_mean, abs=1e-9)
 
 
+def test_a_new_run_replaces_no_checkpoint_unless_forced(tiny_corpus, tmp_path):
+    out = tmp_path / "m.wux.pt"
+    cfg = TrainConfig(data=tiny_corpus, out=out, model=TINY, epochs=1, batch_size=4, segment=2048, val_share=0.34,
+                      augment=AugmentConfig.off())
+    for existing in (out, last_checkpoint_path(out)):  # a previous run's best or last checkpoint
+        existing.write_bytes(b"hours of training")
+        with pytest.raises(WuxError, match="already exists; use --force to replace it"):
+            train(cfg, show_progress=False)
+        assert existing.read_bytes() == b"hours of training"
+        existing.unlink()
+    out.mkdir()
+    with pytest.raises(WuxError, match="is a folder; give a file name"):
+        train(cfg, show_progress=False)
+    out.rmdir()
+    out.write_bytes(b"an old run")
+    train(TrainConfig(**{**cfg.__dict__, "force": True}), show_progress=False)
+    assert load_checkpoint(out).training["steps"] > 0
+
+
 def test_noise_kind_weights_come_from_the_corpus_record_and_are_recorded(tmp_path):
     import json
 

@@ -112,20 +112,49 @@ def check_finite(wave: np.ndarray, path: Path | str | None = None) -> None:
         raise AudioError(f"contains {bad} NaN or Inf sample(s)", path)
 
 
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # sample formats that hold values beyond full scale
+WIDE_SUBTYPES = ("PCM_24", "PCM_32", *FLOAT_SUBTYPES)  # finer than 16 bits
+
+
+def sample_format(path: Path | str) -> str:
+    """The file's libsndfile subtype (PCM_16, PCM_24, FLOAT, ...)."""
+    import soundfile as sf
+
+    return sf.info(str(path)).subtype
+
+
+def output_subtype(source_subtype: str | None, output: Path) -> str:
+    """The input's sample format where the output's container holds it (float WAV stays float, 24-bit stays 24-bit);
+    else 24-bit for an input finer than 16 bits (float WAV into FLAC), else 16-bit."""
+    import soundfile as sf
+
+    container = Path(output).suffix[1:].upper()
+    if source_subtype and sf.check_format(container, source_subtype):
+        return source_subtype
+    return "PCM_24" if source_subtype in WIDE_SUBTYPES else "PCM_16"
+
+
+def samples_beyond_full_scale(wave: np.ndarray, subtype: str) -> int:
+    """How many samples an integer format clips to [-1, 1] (none for float formats, which keep them)."""
+    return 0 if subtype in FLOAT_SUBTYPES else int(np.count_nonzero(np.abs(wave) > 1.0))
+
+
 def write_audio(path: Path | str, wave: np.ndarray, sample_rate: int = DEFAULT_SAMPLE_RATE,
                 subtype: str | None = None) -> Path:
-    """Write atomically; format from the suffix (.wav or .flac), 16-bit PCM unless told."""
+    """Write atomically; format from the suffix (.wav or .flac), 16-bit PCM unless told; integer formats clip
+    to [-1, 1] (samples_beyond_full_scale counts what that loses), float ones keep every value."""
     import soundfile as sf
 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in AUDIO_SUFFIXES:
         raise AudioError(f"unsupported output format {suffix!r}; use .wav or .flac", path)
+    subtype = subtype or "PCM_16"
     wave = np.asarray(wave, dtype=np.float32).reshape(-1)
     check_finite(wave, path)
     with atomic_file(path) as tmp:
-        sf.write(str(tmp), np.clip(wave, -1.0, 1.0), sample_rate,
-                 subtype=subtype or "PCM_16", format=suffix[1:].upper())
+        sf.write(str(tmp), wave if subtype in FLOAT_SUBTYPES else np.clip(wave, -1.0, 1.0), sample_rate,
+                 subtype=subtype, format=suffix[1:].upper())
     return path
 
 

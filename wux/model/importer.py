@@ -7,7 +7,7 @@ from pathlib import Path
 
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.errors import ConfigError
-from wux.fsutil import refuse_replacing_inputs, sha256_file
+from wux.fsutil import check_new_file, sha256_file
 from wux.model.checkpoint import import_state_dict, save_checkpoint
 from wux.model.config import load_config_json
 from wux.model.load import ModelSource, load_model
@@ -25,10 +25,10 @@ class ImportResult:
 
 
 def import_weights(output: Path, source: ModelSource, state_dict: Path | None = None, config: Path | None = None,
-                   sample_rate: int | None = None) -> ImportResult:
+                   sample_rate: int | None = None, force: bool = False) -> ImportResult:
     """A Wave-U-Net state_dict with its config JSON, or a user model (callable, kwargs, weights, and the
     audio contract declared or measured now, so later commands need not probe again)."""
-    refuse_replacing_inputs(output, [state_dict, config, source.weights, source.user.file if source.factory else None])
+    check_new_file(output, force, [state_dict, config, source.weights, source.user.file if source.factory else None])
     if source.factory:
         if state_dict is not None or config is not None:
             raise ConfigError("with --model, pass the weights as --weights (no STATE_DICT argument or --config)")

@@ -22,6 +22,7 @@ from wux.data.dataset import (
 )
 from wux.data.layout import check_noise_kinds, read_metadata
 from wux.errors import CheckpointError, DataError, WuxError
+from wux.fsutil import check_new_file, check_writable, refuse_replacing_inputs
 from wux.metrics import EPS, si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
 from wux.model.config import WaveUNetConfig, load_config_json
@@ -60,6 +61,7 @@ class TrainConfig:
     precision: str = "auto"  # one of wux.train.TRAIN_PRECISIONS
     threads: int | None = None
     resume: bool = False
+    force: bool = False  # a new run may replace an existing `out` and its .last checkpoint
     # A checkpoint whose weights a new run starts from (fine-tuning): same model config, a fresh optimizer
     init: Path | None = None
     tensorboard: Path | None = None
@@ -350,6 +352,18 @@ def set_learning_rate(optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
+def check_outputs(cfg: TrainConfig) -> None:
+    """A new run's best and .last checkpoints replace no file unless --force (a resumed run goes on writing its
+    own), are not the data or the starting weights, and can be written."""
+    inputs = [cfg.data, cfg.init if cfg.init and Path(cfg.init).exists() else None]
+    for path in (cfg.out, last_checkpoint_path(cfg.out)):
+        if cfg.resume:
+            refuse_replacing_inputs(path, inputs)
+            check_writable(path)
+        else:
+            check_new_file(path, cfg.force, inputs)
+
+
 def checks_before_reading(cfg: TrainConfig) -> tuple[str, Checkpoint | None, Checkpoint | None]:
     """Every refusal that needs no audio, so a bad option costs no loading time: the arithmetic, the resume
     state and the starting weights."""
@@ -362,6 +376,7 @@ def checks_before_reading(cfg: TrainConfig) -> tuple[str, Checkpoint | None, Che
     check_noise_weights_early(cfg)
     last, start = resumable_state(cfg), initial_state(cfg)
     check_same_start(last, start)
+    check_outputs(cfg)
     return arithmetic, last, start
 
 

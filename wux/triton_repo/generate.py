@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 from dataclasses import asdict, dataclass, field, replace
@@ -21,7 +23,7 @@ from wux.errors import WuxError
 from wux.export.formats import get_format
 from wux.export.manifest import Artifact, Manifest, artifact_path, read_manifest
 from wux.export.step import StreamingRecord
-from wux.fsutil import atomic_dir
+from wux.fsutil import atomic_dir, atomic_file, temporary_dir_beside
 from wux.ort_settings import OrtOptions
 from wux.triton_repo.config import (
     KINDS,
@@ -37,7 +39,7 @@ from wux.triton_repo.config import (
     stream_config,
     validate,
 )
-from wux.triton_repo.container import container_for
+from wux.triton_repo.container import Container, container_for
 from wux.triton_repo.readme import repository_readme
 from wux.verify.signals import make_signal
 
@@ -46,6 +48,7 @@ WARMUP_FILE = "speech.raw"
 CORE_ONNX_FILE = "model.onnx"  # the file the python-backend core model runs (templates/core_model.py reads it)
 STEP_ONNX_FILE = "step.onnx"  # the step model the python-backend streaming model runs (templates/stream_model.py)
 STREAM_SUFFIX = "_stream"
+RECORD_FILE = "wux_models.json"  # the models wux wrote into a repository (never replace anyone else's)
 
 
 def stream_model_name(model: str) -> str:
@@ -88,6 +91,8 @@ class RepoResult:
     clients: str = ""
     docker: str = ""  # the docker build/run line for NVIDIA's container
     deploy: dict | None = None  # deployment files written beside it (wux.deploy), when asked for
+    readme: str = ""  # the README describing these models (REPO/README.md, or NAME.README.md when added)
+    added: bool = False  # written into an existing repository beside other models
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -245,48 +250,158 @@ def check_unchanged(export_dir: Path, manifest: Manifest, formats: list[str], pr
 
 
 def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = RepoRequest(),
-                        force: bool = False) -> RepoResult:
-    """Every chosen core model, the front model, and a README, validated before anything is written."""
+                        force: bool = False, add: bool = False) -> RepoResult:
+    """Every chosen core model, the front model, and a README, validated before anything is written: a repository
+    of its own (replacing one wux wrote only with `force`), or, with `add`, model folders added to an existing
+    repository beside the models already there (replacing wux's own of the same names only with `force`)."""
     manifest = read_manifest(export_dir)
-    contract = manifest.contract
-    limit = manifest.max_batch
     opts = request.options
     if opts.max_batch is None:
-        opts = replace(opts, max_batch=limit)
-    if opts.max_batch > limit:
-        raise WuxError(f"--max-batch {opts.max_batch} exceeds the artifacts' max batch {limit}")
+        opts = replace(opts, max_batch=manifest.max_batch)
+    if opts.max_batch > manifest.max_batch:
+        raise WuxError(f"--max-batch {opts.max_batch} exceeds the artifacts' max batch {manifest.max_batch}")
     if any(b > opts.max_batch for b in opts.preferred_batch):
         raise WuxError(f"--preferred-batch {','.join(map(str, opts.preferred_batch))}: a preferred batch cannot "
                        f"exceed the max batch {opts.max_batch}")
+    request = replace(request, options=opts)
     formats = chosen_formats(manifest, request)
     if request.core not in formats:
         raise WuxError(f"the front model's core {request.core!r} is not among the generated models {formats}")
     check_unchanged(export_dir, manifest, formats, request.precision)
-    warmup = warmup_samples(contract) if opts.warmup else None
-    models, notes, specs = [], [], {}
+    if add:
+        return add_to_repository(export_dir, manifest, repo, request, formats, force)
+    if force and Path(repo).is_dir():
+        refuse_foreign_models(repo)
     with atomic_dir(repo, force=force, inputs=[export_dir]) as tmp, \
             atomic_dir(clients_dir(repo), force=force, inputs=[export_dir]) as tmp_clients:
-        for fmt in formats:
-            art = pick_artifact(manifest, source_format(fmt), request.precision)
-            spec = core_spec(fmt, request.name, contract, art, opts)
-            source = Path(export_dir) / art.file
-            files = (python_model_files("core_model.py", {CORE_ONNX_FILE: source}) if fmt == PYTHON
-                     else {spec.default_filename: source})
-            write_model(tmp / spec.name, spec, files, warmup)
-            specs[fmt] = spec
-            models.append(RepoModel(spec.name, spec.platform or PYTHON, "core", art.file))
-            if art.precision != "fp32" and not request.precision:
-                notes.append(f"{spec.name} serves the {art.precision} artifact (no fp32 one in the manifest)")
-        front = front_spec(request.name, specs[request.core], contract, opts)
-        write_model(tmp / front.name, front, python_model_files("front_model.py"), None)
-        models.append(RepoModel(front.name, PYTHON, "front", None))
-        if manifest.streaming:  # a causal model: its streams too, with no extra flag
-            models += write_stream_models(tmp, export_dir, manifest, request.name, opts)
-        container = container_for({a.details.get("tensorrt") for a in manifest.artifacts if a.format == "trt"},
-                                  gpu=any(m.kind == PLATFORMS["trt"] for m in models) or opts.kind != "cpu")
-        (tmp / "Dockerfile").write_text(container.dockerfile)
-        (tmp / "README.md").write_text(repository_readme(manifest, models, request, container))
-        if container.note:
-            notes.append(container.note)
-        write_clients(tmp_clients, contract, front, specs[request.core])
-    return RepoResult(str(repo), models, notes, str(clients_dir(repo)), container.run)
+        models, notes, container = write_repository(tmp, tmp_clients, export_dir, manifest, request, formats)
+        write_record(tmp, {request.name: [m.name for m in models]})
+    return RepoResult(str(repo), models, notes, str(clients_dir(repo)), container.run,
+                      readme=str(Path(repo) / "README.md"))
+
+
+def add_to_repository(export_dir: Path, manifest: Manifest, repo: Path, request: RepoRequest, formats: list[str],
+                      force: bool) -> RepoResult:
+    """The models written beside `repo`, then moved into it one folder at a time, after every name is cleared."""
+    repo = Path(repo)
+    if not repo.is_dir():
+        raise WuxError("--add writes into an existing model repository, and there is none here (leave out --add to "
+                       "make one)", repo)
+    clients = added_clients_dir(repo, request.name)
+    build = temporary_dir_beside(repo, suffix=".partial")
+    try:
+        (build / ".clients").mkdir()
+        models, notes, container = write_repository(build, build / ".clients", export_dir, manifest, request, formats,
+                                                    own_files=f"{request.name}.")
+        names = [m.name for m in models]
+        extras = [f"{request.name}.README.md", container.dockerfile_name]
+        check_addable(repo, names, extras, force)
+        with atomic_dir(clients, force=force, inputs=[export_dir]) as tmp_clients:
+            for script in (build / ".clients").iterdir():
+                os.replace(script, tmp_clients / script.name)
+        record = read_record(repo)
+        stale = [n for n in record.get(request.name, []) if n not in names and (repo / n).is_dir()]
+        move_into(build, repo, names + extras, stale)
+        write_record(repo, {**record, request.name: names})
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    notes.append(f"added to a repository with other models: they are served together; its {container.dockerfile_name} "
+                 "copies the whole repository")
+    return RepoResult(str(repo), models, notes, str(clients), container.run, readme=str(repo / extras[0]), added=True)
+
+
+def write_repository(folder: Path, clients: Path, export_dir: Path, manifest: Manifest, request: RepoRequest,
+                     formats: list[str], own_files: str = "") -> tuple[list[RepoModel], list[str], Container]:
+    """Write the models, the README and Dockerfile (prefixed by `own_files` in a shared repository) into `folder`
+    and the client scripts into `clients`."""
+    contract, opts = manifest.contract, request.options
+    warmup = warmup_samples(contract) if opts.warmup else None
+    models, notes, specs = [], [], {}
+    for fmt in formats:
+        art = pick_artifact(manifest, source_format(fmt), request.precision)
+        spec = core_spec(fmt, request.name, contract, art, opts)
+        source = Path(export_dir) / art.file
+        files = (python_model_files("core_model.py", {CORE_ONNX_FILE: source}) if fmt == PYTHON
+                 else {spec.default_filename: source})
+        write_model(folder / spec.name, spec, files, warmup)
+        specs[fmt] = spec
+        models.append(RepoModel(spec.name, spec.platform or PYTHON, "core", art.file))
+        if art.precision != "fp32" and not request.precision:
+            notes.append(f"{spec.name} serves the {art.precision} artifact (no fp32 one in the manifest)")
+    front = front_spec(request.name, specs[request.core], contract, opts)
+    write_model(folder / front.name, front, python_model_files("front_model.py"), None)
+    models.append(RepoModel(front.name, PYTHON, "front", None))
+    if manifest.streaming:  # a causal model: its streams too, with no extra flag
+        models += write_stream_models(folder, export_dir, manifest, request.name, opts)
+    container = container_for({a.details.get("tensorrt") for a in manifest.artifacts if a.format == "trt"},
+                              gpu=any(m.kind == PLATFORMS["trt"] for m in models) or opts.kind != "cpu",
+                              dockerfile_name=f"{own_files}Dockerfile")
+    (folder / container.dockerfile_name).write_text(container.dockerfile)
+    (folder / f"{own_files}README.md").write_text(repository_readme(manifest, models, request, container))
+    if container.note:
+        notes.append(container.note)
+    write_clients(clients, contract, front, specs[request.core])
+    return models, notes, container
+
+
+def write_record(repo: Path, fronts: dict[str, list[str]]) -> None:
+    """The models wux wrote into `repo`, by front model, so that replacing or adding never removes anyone else's."""
+    with atomic_file(Path(repo) / RECORD_FILE) as tmp:
+        tmp.write_text(json.dumps({"fronts": fronts}, indent=2) + "\n")
+
+
+def read_record(repo: Path) -> dict[str, list[str]]:
+    """Front model -> the model folders wux wrote with it into `repo` ({} without a readable record)."""
+    try:
+        fronts = json.loads((Path(repo) / RECORD_FILE).read_text())["fronts"]
+        return {str(k): [str(n) for n in v] for k, v in fronts.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def wux_models(repo: Path) -> set[str]:
+    return {n for names in read_record(repo).values() for n in names}
+
+
+def foreign_models(repo: Path) -> list[str]:
+    """Model folders in `repo` that wux did not record writing (hidden folders are not models)."""
+    ours = wux_models(repo)
+    return sorted(p.name for p in Path(repo).iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and p.name not in ours)
+
+
+def refuse_foreign_models(repo: Path) -> None:
+    """--force replaces a repository wux wrote, never one holding someone else's models too."""
+    foreign = foreign_models(repo)
+    if foreign:
+        raise WuxError(f"holds models wux did not write ({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''})"
+                       "; --force would delete them: add to it with --add, or choose another --repo", repo)
+
+
+def check_addable(repo: Path, models: list[str], files: list[str], force: bool) -> None:
+    """Every model and file `--add` writes: new, or (with --force) one wux wrote before; never someone else's model
+    (the files carry the front model's name, so only an earlier wux run of that name wrote them)."""
+    taken = [n for n in [*models, *files] if os.path.lexists(Path(repo) / n)]
+    foreign = [n for n in models if n in taken and n not in wux_models(repo)]
+    if foreign:
+        raise WuxError(f"already holds {', '.join(foreign)}, which wux did not write; choose another --name", repo)
+    if taken and not force:
+        raise WuxError(f"already holds {', '.join(taken)} from an earlier wux run; use --force to replace them", repo)
+
+
+def move_into(build: Path, repo: Path, names: list[str], stale: list[str] = ()) -> None:
+    """Each model folder or file renamed from `build` into `repo`; one being replaced, and an earlier run's model
+    this one no longer writes (`stale`), goes to `build` first (removed with it), so a server polling the repository
+    never sees a half-written model or a stray copy."""
+    for name in stale:
+        os.replace(Path(repo) / name, build / f".old.{name}")
+    for name in names:
+        target = Path(repo) / name
+        if os.path.lexists(target):
+            os.replace(target, build / f".old.{name}")
+        os.replace(build / name, target)
+
+
+def added_clients_dir(repo: Path, name: str) -> Path:
+    """Client scripts for models added to a shared repository: beside it, one folder per --name."""
+    return Path(repo).with_name(f"{Path(repo).name}_{name}_clients")

@@ -34,7 +34,7 @@ contract as parameters (sample rate, names, length rule, windows); clients read 
 
 ## Serve with NVIDIA's server container
 
-The `Dockerfile` here starts from `nvcr.io/nvidia/tritonserver:{container.release.ngc}-py3` (Triton
+The `{container.dockerfile_name}` here starts from `nvcr.io/nvidia/tritonserver:{container.release.ngc}-py3` (Triton
 {container.release.triton}, TensorRT {container.release.tensorrt}) and installs the python backend's packages
 (numpy below 2, onnxruntime with the CUDA provider). In this folder:
 

@@ -1,0 +1,44 @@
+import numpy as np
+import soundfile as sf
+
+from wux import render
+from wux.denoise import denoise_files
+
+RATE = 16_000
+
+
+def loud(wave: np.ndarray) -> np.ndarray:
+    """A 'model' whose output goes beyond full scale where the input passes 1/3."""
+    return 3.0 * wave
+
+
+def test_outputs_keep_the_inputs_sample_format_and_count_what_is_clipped(tmp_path):
+    wave = (0.5 * np.sin(np.arange(RATE) * 2 * np.pi * 220 / RATE)).astype(np.float32)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    sf.write(inputs / "float.wav", wave, RATE, subtype="FLOAT")
+    sf.write(inputs / "deep.flac", wave, RATE, subtype="PCM_24")
+    sf.write(inputs / "cd.wav", wave, RATE, subtype="PCM_16")
+    beyond = int(np.count_nonzero(np.abs(loud(wave)) > 1.0))
+    assert 0 < beyond < len(wave)
+
+    files = {f.input.split("/")[-1]: f for f in denoise_files([inputs], tmp_path / "out", loud, RATE)}
+    assert (files["float.wav"].sample_format, files["float.wav"].clipped) == ("FLOAT", 0)
+    kept, _ = sf.read(tmp_path / "out" / "float.wav", dtype="float32")
+    assert np.abs(kept).max() > 1.4  # float keeps what is beyond full scale
+    for name, subtype in (("deep.flac", "PCM_24"), ("cd.wav", "PCM_16")):
+        assert (files[name].sample_format, files[name].clipped) == (subtype, beyond)
+        assert sf.info(str(tmp_path / "out" / name)).subtype == subtype
+        assert np.abs(sf.read(tmp_path / "out" / name)[0]).max() <= 1.0
+
+    # a float WAV into FLAC, which holds no float: 24-bit, not 16
+    (one,) = denoise_files([inputs / "float.wav"], tmp_path / "float.flac", loud, RATE)
+    assert (one.sample_format, one.clipped) == ("PCM_24", beyond)
+
+
+def test_clipping_is_reported_on_stderr_and_only_when_it_happened(capsys):
+    row = {"input": "a.wav", "output": "b.wav", "seconds": 1.0, "samples": 16_000, "sample_format": "PCM_16"}
+    render.denoised({"files": [{**row, "clipped": 160}, {**row, "clipped": 0}]})
+    out, err = capsys.readouterr()
+    assert out.count("a.wav -> b.wav") == 2
+    assert err.count("warning") == 1 and "160 output samples (1 %) beyond full scale were clipped" in err

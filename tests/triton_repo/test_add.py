@@ -1,0 +1,107 @@
+"""`wux triton --add`: wux's models beside other models in one repository, never replacing anyone else's."""
+
+import json
+
+import pytest
+
+from tests.test_cli import assert_one_line_error, invoke
+from wux.errors import WuxError
+from wux.triton_repo.generate import RECORD_FILE, RepoRequest, generate_repository
+
+THEIRS = "their_model"
+
+
+def repository_with_their_model(path):
+    (path / THEIRS / "1").mkdir(parents=True)
+    (path / THEIRS / "config.pbtxt").write_text('name: "their_model"\nbackend: "identity"\n')
+    return path
+
+
+def test_force_never_deletes_a_repository_holding_models_wux_did_not_write(exported, tmp_path):
+    repo = tmp_path / "repo"
+    generate_repository(exported[0], repo, RepoRequest(formats=("onnx", "python")))
+    generate_repository(exported[0], repo, RepoRequest(formats=("onnx", "python")), force=True)  # wux's own: replaced
+    repository_with_their_model(repo)
+    with pytest.raises(WuxError, match=r"holds models wux did not write \(their_model\); --force would delete them"):
+        generate_repository(exported[0], repo, RepoRequest(formats=("onnx", "python")), force=True)
+    assert (repo / THEIRS / "config.pbtxt").exists() and (repo / "waveunet").is_dir()
+    plain = repository_with_their_model(tmp_path / "plain")  # no wux record at all
+    with pytest.raises(WuxError, match="their_model"):
+        generate_repository(exported[0], plain, force=True)
+    assert sorted(p.name for p in plain.iterdir()) == [THEIRS]
+
+
+def test_add_writes_beside_other_models_and_replaces_only_its_own(exported, tmp_path):
+    repo = repository_with_their_model(tmp_path / "repo")
+    result = generate_repository(exported[0], repo, RepoRequest(name="den"), add=True)
+    assert result.added and [m.name for m in result.models] == ["den_onnx", "den_torchscript", "den_python", "den"]
+    names = sorted(p.name for p in repo.iterdir())
+    assert names == sorted(["den", "den_onnx", "den_python", "den_torchscript", "den.README.md", "den.Dockerfile",
+                            RECORD_FILE, THEIRS])
+    assert "-f den.Dockerfile" in result.docker and "den.Dockerfile" in (repo / "den.README.md").read_text()
+    assert (tmp_path / "repo_den_clients" / "denoise_client.py").exists()
+    assert json.loads((repo / RECORD_FILE).read_text())["fronts"] == {"den": [m.name for m in result.models]}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no build folder left
+
+    with pytest.raises(WuxError, match="already holds den_onnx, .* from an earlier wux run; use --force"):
+        generate_repository(exported[0], repo, RepoRequest(name="den"), add=True)
+    # replaced with --force; a model the earlier run wrote and this one does not is removed with it
+    again = generate_repository(exported[0], repo, RepoRequest(name="den", formats=("onnx", "python")), add=True,
+                                force=True)
+    assert sorted(p.name for p in repo.iterdir() if p.is_dir()) == ["den", "den_onnx", "den_python", THEIRS]
+    assert json.loads((repo / RECORD_FILE).read_text())["fronts"] == {"den": [m.name for m in again.models]}
+    assert (repo / THEIRS / "config.pbtxt").exists()
+
+    generate_repository(exported[0], repo, RepoRequest(name="two", formats=("onnx", "python")), add=True)
+    assert set(json.loads((repo / RECORD_FILE).read_text())["fronts"]) == {"den", "two"}
+
+    (repo / "mine_python").mkdir()  # someone else's model under a name wux would write
+    with pytest.raises(WuxError, match="already holds mine_python, which wux did not write; choose another --name"):
+        generate_repository(exported[0], repo, RepoRequest(name="mine", formats=("onnx", "python")), add=True,
+                            force=True)
+    assert not (repo / "mine").exists() and not (tmp_path / "repo_mine_clients").exists()
+
+
+def test_add_from_the_command_line(exported, tmp_path):
+    assert_one_line_error(invoke("triton", exported[0], "--repo", tmp_path / "none", "--add"),
+                          "--add writes into an existing model repository, and there is none here")
+    repo = repository_with_their_model(tmp_path / "repo")
+    assert_one_line_error(invoke("triton", exported[0], "--repo", repo, "--add", "--deploy", "k8s"),
+                          "--deploy describes a repository wux wrote whole; leave out --add")
+    result = invoke("triton", exported[0], "--repo", repo, "--add", "--name", "den", "--formats", "onnx,python")
+    assert result.exit_code == 0, result.output
+    assert f"added to {repo} (see {repo / 'den.README.md'})" in result.output
+    assert_one_line_error(invoke("triton", exported[0], "--repo", repo, "--force"), "holds models wux did not write")
+    assert (repo / THEIRS).is_dir() and (repo / "den").is_dir()
+
+
+@pytest.mark.server
+def test_a_real_tritonserver_serves_a_repository_with_added_models(exported, tmp_path):
+    import os
+
+    import numpy as np
+
+    from wux.clients.triton import TritonDenoiser
+    from wux.denoise import export_denoiser
+    from wux.metrics import si_snr_db
+    from wux.triton_repo.server import TritonServer
+
+    repo = tmp_path / "repo"
+    generate_repository(exported[0], repo, RepoRequest(formats=("python",)))
+    repository_with_their_model(repo)  # a backend this server lacks: said, not fatal
+    generate_repository(exported[0], repo, RepoRequest(name="den", formats=("python",)), add=True)
+    server = TritonServer(repo)
+    info = server.start()
+    try:
+        assert sorted(info.ready_models) == ["den", "den_python", "waveunet", "waveunet_python"]
+        assert list(info.skipped_models) == [THEIRS]
+        wave = np.random.default_rng(5).standard_normal(9001).astype(np.float32) * 0.1
+        ref = export_denoiser(exported[0])(wave)
+        for model in ("waveunet", "den"):
+            with TritonDenoiser(info.grpc_url, model) as client:
+                out = client.denoise(wave)
+            assert si_snr_db(out, ref) >= 60 and np.abs(out).max() > 1e-3
+    finally:
+        assert server.stop() == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(info.pid, 0)
