@@ -105,3 +105,14 @@ def test_a_real_tritonserver_serves_a_repository_with_added_models(exported, tmp
         assert server.stop() == 0
     with pytest.raises(ProcessLookupError):
         os.kill(info.pid, 0)
+
+
+def test_a_repository_from_before_the_record_is_still_known_as_wuxs(exported, tmp_path):
+    repo = tmp_path / "repo"
+    generate_repository(exported[0], repo, RepoRequest(formats=("onnx", "python")))
+    (repo / RECORD_FILE).unlink()  # as wux wrote repositories before it kept the record
+    generate_repository(exported[0], repo, RepoRequest(formats=("onnx", "python")), force=True)
+    (repo / RECORD_FILE).unlink()
+    repository_with_their_model(repo)
+    with pytest.raises(WuxError, match=r"holds models wux did not write \(their_model\)"):
+        generate_repository(exported[0], repo, force=True)

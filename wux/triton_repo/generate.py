@@ -48,6 +48,8 @@ WARMUP_FILE = "speech.raw"
 CORE_ONNX_FILE = "model.onnx"  # the file the python-backend core model runs (templates/core_model.py reads it)
 STEP_ONNX_FILE = "step.onnx"  # the step model the python-backend streaming model runs (templates/stream_model.py)
 STREAM_SUFFIX = "_stream"
+# Contract parameters no other tool writes: a config holding them all was written by wux (AudioContract fields)
+CONTRACT_MARKS = ("context_exact", "length_multiple", "crossfade")
 RECORD_FILE = "wux_models.json"  # the models wux wrote into a repository (never replace anyone else's)
 
 
@@ -364,10 +366,20 @@ def wux_models(repo: Path) -> set[str]:
 
 
 def foreign_models(repo: Path) -> list[str]:
-    """Model folders in `repo` that wux did not record writing (hidden folders are not models)."""
+    """Model folders in `repo` that wux did not write (hidden folders are not models): neither in its record nor,
+    for a repository written before wux kept one, configured with wux's audio contract."""
     ours = wux_models(repo)
     return sorted(p.name for p in Path(repo).iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and p.name not in ours)
+                  if p.is_dir() and not p.name.startswith(".") and p.name not in ours and not carries_contract(p))
+
+
+def carries_contract(model_dir: Path) -> bool:
+    """Whether the model's config carries wux's audio contract as parameters, as every config wux writes does."""
+    try:
+        text = (model_dir / "config.pbtxt").read_text(errors="replace")
+    except OSError:
+        return False
+    return all(f'key: "{key}"' in text for key in CONTRACT_MARKS)
 
 
 def refuse_foreign_models(repo: Path) -> None:
