@@ -219,3 +219,17 @@ def test_a_model_file_inside_a_package_keeps_its_relative_imports(tmp_path):
     x = np.ones((1, 100), dtype=np.float32)
     np.testing.assert_allclose(model.runner()(x), 0.5 * x)
     assert str(tmp_path) not in sys.path  # importable only while it loads
+
+
+def test_a_plain_pickle_is_refused_without_torchs_protocol_warning(tmp_path, capfd):
+    import pickle
+    import warnings
+
+    with open(tmp_path / "plain.pt", "wb") as f:
+        pickle.dump({"weight": [0.0]}, f, protocol=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError, match="would run code"):
+            load_model(ModelSource(checkpoint=tmp_path / "plain.pt"))
+    assert [str(w.message) for w in caught] == []
+    assert capfd.readouterr().err == ""

@@ -8,6 +8,7 @@ weights. Format 1 (wux 0.1) held Wave-U-Nets only and is still read.
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,7 +133,9 @@ def read_torch_file(path: Path | str, allowed_globals: tuple = (), what: str = "
     elif head[:1] != b"\x80":
         raise CheckpointError("not a PyTorch file (neither a torch zip archive nor a pickle)", path)
     try:
-        with torch.serialization.safe_globals(list(allowed_globals)):
+        with torch.serialization.safe_globals(list(allowed_globals)), warnings.catch_warnings():
+            # a plain pickle's protocol note would print before the one line saying what is wrong with the file
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights_only" in str(e) or "Weights only load failed" in str(e):
