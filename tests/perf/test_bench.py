@@ -46,6 +46,15 @@ def test_bench_can_select_formats(exported):
     assert {r.runner for r in report.rows} == {"pytorch-eager", "onnx-fp32", "onnx-fp16"}
 
 
+def test_a_length_no_artifact_takes_is_named_in_the_refusal(exported):
+    import pytest
+
+    from wux.errors import WuxError
+
+    with pytest.raises(WuxError, match=r"no artifact to benchmark on this device \(onnx-fp32: 7 samples, but it takes"):
+        bench_folder(exported[0], formats=["onnx"], batches=(1,), samples=7, seconds=0.02, threads=1)
+
+
 def test_runners_alternate_in_blocks():
     calls = []
     times = interleaved_timings({"a": lambda x: calls.append("a"), "b": lambda x: calls.append("b")}, None, 0.004)

@@ -155,7 +155,8 @@ def bench_folder(folder: Path, formats: list[str] | None = None, batches: tuple[
         except MissingDependency as e:
             report.skipped.append(f"{art.key}: {e}")
     if len(runners) == 1:
-        raise WuxError("no artifact to benchmark on this device", folder)
+        why = "; ".join(report.skipped)
+        raise WuxError(f"no artifact to benchmark on this device{' (' + why + ')' if why else ''}", folder)
     for batch in batches:
         x = np.random.default_rng(0).standard_normal((batch, samples)).astype(np.float32) * 0.1
         times = interleaved_timings(runners, x, seconds)
