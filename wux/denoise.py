@@ -140,7 +140,7 @@ def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_ra
     waves = [read_audio(src, sample_rate, downmix=downmix, resample=resample) for src, _ in pairs]
     results = []
     for (src, dst), wave in zip(pairs, waves):
-        out, subtype = denoise(wave), output_subtype(sample_format(src), dst)
+        out, subtype = denoise(wave), output_subtype(sample_format(src), dst.suffix[1:].upper())
         write_audio(dst, out, sample_rate, subtype)
         results.append(DenoisedFile(str(src), str(dst), len(wave), len(wave) / sample_rate, subtype,
                                     samples_beyond_full_scale(out, subtype)))

@@ -44,13 +44,23 @@ def test_raw_and_multipart_uploads_give_what_the_export_gives_in_process(client,
     out, rate = sf.read(io.BytesIO(raw.content), dtype="float32")
     wave = read_audio(wav_file)
     assert rate == 16000 and out.shape == wave.shape
-    # the same audio as `wux denoise --export` writes (both 16-bit WAV), and as the export computes in floats
+    # a float WAV comes back as float WAV: the same audio as `wux denoise --export` writes, and as the export
+    # computes in-process, to the last bit
+    assert sf.info(io.BytesIO(raw.content)).subtype == raw.headers["X-Sample-Format"] == "FLOAT"
+    assert raw.headers["X-Clipped-Samples"] == "0"
     ok(invoke("denoise", wav_file, "-o", tmp_path / "cli.wav", "--export", exported[0]))
-    assert si_snr_db(out, read_audio(tmp_path / "cli.wav")) >= 60
+    assert np.array_equal(out, read_audio(tmp_path / "cli.wav"))
     here = export_denoiser(exported[0])(wave)
-    assert np.abs(out - here).max() <= 1.01 / 32768  # 16-bit rounding, nothing more
+    assert np.array_equal(out, here)
     assert float(raw.headers["X-Processing-Ms"]) > 0 and float(raw.headers["X-Audio-Seconds"]) == pytest.approx(
         len(wave) / 16000, abs=1e-3)
+    # a 16-bit WAV comes back 16-bit: the export's answer on those samples within 16-bit rounding
+    sixteen = wav_bytes(wave, subtype="PCM_16")
+    answer = client.post("/v1/denoise", content=sixteen)
+    assert answer.headers["X-Sample-Format"] == sf.info(io.BytesIO(answer.content)).subtype == "PCM_16"
+    back, _ = sf.read(io.BytesIO(answer.content), dtype="float32")
+    sent, _ = sf.read(io.BytesIO(sixteen), dtype="float32")
+    assert np.abs(back - export_denoiser(exported[0])(sent)).max() <= 1.01 / 32768
 
 
 def test_other_rates_and_channels_come_back_as_they_were_sent(client, exported):
@@ -88,6 +98,16 @@ def test_bad_uploads_are_4xx_with_a_json_error(client, case):
     assert answer.status_code == status, answer.text
     body = answer.json()
     assert fragment in body["error"] and body["status"] == status and "\n" not in body["error"]
+
+
+def test_a_malformed_multipart_body_is_a_400_and_no_log_line(client, caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        answer = client.post("/v1/denoise", content=b"garbage",
+                             headers={"content-type": "multipart/form-data; boundary=xyz"})
+    assert answer.status_code == 400 and "malformed multipart body" in answer.json()["error"]
+    assert [r.getMessage() for r in caplog.records if "multipart" in r.name] == []
 
 
 def test_health_readiness_info_docs_and_page(client):

@@ -15,6 +15,8 @@ from wux.errors import AudioError, UnreadableAudio, first_line
 from wux.fsutil import atomic_file
 
 AUDIO_SUFFIXES = (".wav", ".flac")
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # sample formats that hold values beyond full scale
+WIDE_SUBTYPES = ("PCM_24", "PCM_32", *FLOAT_SUBTYPES)  # finer than 16 bits
 
 
 def read_audio(
@@ -45,12 +47,16 @@ def read_audio(
     return wave
 
 
-def decode_audio(data: bytes, label: str) -> tuple[np.ndarray, int]:
-    """The (frames, channels) float32 samples and rate of an uploaded WAV or FLAC, checked like a file."""
+def decode_audio(data: bytes, label: str) -> tuple[np.ndarray, int, str]:
+    """The (frames, channels) float32 samples, rate and sample format of an uploaded WAV or FLAC, checked like a
+    file."""
+    import soundfile as sf
+
     short = wav_shortfall(data[: 1 << 16], len(data))
     if short:
         raise AudioError(f"is truncated: its header promises {short[0]} frames but the upload holds {short[1]}", label)
-    return load_samples(io.BytesIO(data), label)
+    samples, rate = load_samples(io.BytesIO(data), label)
+    return samples, rate, sf.info(io.BytesIO(data)).subtype
 
 
 def load_samples(source, label: Path | str) -> tuple[np.ndarray, int]:
@@ -69,12 +75,15 @@ def load_samples(source, label: Path | str) -> tuple[np.ndarray, int]:
     return data, rate
 
 
-def encode_audio(wave: np.ndarray, sample_rate: int, fmt: str = "WAV") -> bytes:
-    """(frames[, channels]) samples as a 16-bit WAV or FLAC file in memory (clipped to [-1, 1])."""
+def encode_audio(wave: np.ndarray, sample_rate: int, fmt: str = "WAV", subtype: str = "PCM_16") -> bytes:
+    """(frames[, channels]) samples as a WAV or FLAC file in memory, 16-bit unless told (integer formats clipped
+    to [-1, 1])."""
     import soundfile as sf
 
+    wave = np.asarray(wave, dtype=np.float32)
     buf = io.BytesIO()
-    sf.write(buf, np.clip(np.asarray(wave, dtype=np.float32), -1.0, 1.0), sample_rate, subtype="PCM_16", format=fmt)
+    sf.write(buf, wave if subtype in FLOAT_SUBTYPES else np.clip(wave, -1.0, 1.0), sample_rate, subtype=subtype,
+             format=fmt)
     return buf.getvalue()
 
 
@@ -112,10 +121,6 @@ def check_finite(wave: np.ndarray, path: Path | str | None = None) -> None:
         raise AudioError(f"contains {bad} NaN or Inf sample(s)", path)
 
 
-FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # sample formats that hold values beyond full scale
-WIDE_SUBTYPES = ("PCM_24", "PCM_32", *FLOAT_SUBTYPES)  # finer than 16 bits
-
-
 def sample_format(path: Path | str) -> str:
     """The file's libsndfile subtype (PCM_16, PCM_24, FLOAT, ...)."""
     import soundfile as sf
@@ -123,12 +128,11 @@ def sample_format(path: Path | str) -> str:
     return sf.info(str(path)).subtype
 
 
-def output_subtype(source_subtype: str | None, output: Path) -> str:
-    """The input's sample format where the output's container holds it (float WAV stays float, 24-bit stays 24-bit);
-    else 24-bit for an input finer than 16 bits (float WAV into FLAC), else 16-bit."""
+def output_subtype(source_subtype: str | None, container: str) -> str:
+    """The input's sample format where the output's container (WAV, FLAC) holds it (float WAV stays float, 24-bit
+    stays 24-bit); else 24-bit for an input finer than 16 bits (float WAV into FLAC), else 16-bit."""
     import soundfile as sf
 
-    container = Path(output).suffix[1:].upper()
     if source_subtype and sf.check_format(container, source_subtype):
         return source_subtype
     return "PCM_24" if source_subtype in WIDE_SUBTYPES else "PCM_16"

@@ -1,5 +1,5 @@
 """The gateway's HTTP API: POST /v1/denoise (WAV/FLAC, raw body or multipart field `audio`) returns WAV of the
-same length, rate and channels; /healthz, /readyz, /metrics, /v1/info, the page at /, OpenAPI at /docs.
+same length, rate, channels and sample format; /healthz, /readyz, /metrics, /v1/info, the page at /, OpenAPI at /docs.
 
 Bad input is a 4xx with {"error": "..."}: 413 too large or too long, 415 not audio, 422 audio that cannot be
 denoised as sent (empty, truncated, NaN), 429 over the concurrency limit, 503 when the backend cannot answer
@@ -7,6 +7,7 @@ denoised as sent (empty, truncated, NaN), 429 over the concurrency limit, 503 wh
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -18,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from wux import __version__
-from wux.data.audio import decode_audio, encode_audio
+from wux.data.audio import decode_audio, encode_audio, output_subtype, samples_beyond_full_scale
 from wux.data.resample import resample_poly
 from wux.errors import AudioError, UnreadableAudio, WuxError
 from wux.gateway.backends import Backend, open_backend
@@ -49,7 +50,7 @@ class Gateway:
     async def denoise(self, body: bytes, label: str) -> tuple[bytes, dict]:
         import anyio
 
-        samples, rate = await anyio.to_thread.run_sync(decode_upload, body, label)
+        samples, rate, sent_format = await anyio.to_thread.run_sync(decode_upload, body, label)
         seconds = samples.shape[0] / rate
         if seconds > self.cfg.max_seconds:
             raise GatewayError(413, f"{label}: audio is {seconds:.1f} s long; this gateway takes up to "
@@ -60,13 +61,15 @@ class Gateway:
         except WuxError as e:  # the backend (Triton replicas) could not answer: the client may try again
             raise GatewayError(503, f"the denoising backend is unavailable: {e}", retry_after=True) from None
         processing_ms = 1e3 * (time.perf_counter() - t0)
-        wav = await anyio.to_thread.run_sync(encode_audio, out, rate)
+        subtype = output_subtype(sent_format, "WAV")
+        wav = await anyio.to_thread.run_sync(encode_audio, out, rate, "WAV", subtype)
         self.metrics.audio.inc(seconds)
         return wav, {"X-Processing-Ms": f"{processing_ms:.1f}", "X-Audio-Seconds": f"{seconds:.3f}",
-                     "X-Sample-Rate": str(rate)}
+                     "X-Sample-Rate": str(rate), "X-Sample-Format": subtype,
+                     "X-Clipped-Samples": str(samples_beyond_full_scale(out, subtype))}
 
 
-def decode_upload(body: bytes, label: str) -> tuple[np.ndarray, int]:
+def decode_upload(body: bytes, label: str) -> tuple[np.ndarray, int, str]:
     if not body:
         raise GatewayError(422, f"{label}: the upload is empty")
     try:
@@ -125,8 +128,16 @@ async def upload_of(request: Request, body: bytes) -> tuple[bytes, str]:
     return await upload.read(), upload.filename or UPLOAD_FIELD
 
 
+def quiet_multipart_parser() -> None:
+    """python-multipart logs each malformed body it meets as a warning; the client gets it as a 400 already, and
+    a server log line per bad request is noise (or a way to flood the log)."""
+    for name in ("python_multipart", "multipart"):  # the package's name since 0.0.13, and before
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def create_app(cfg: GatewayConfig, backend: Backend | None = None) -> FastAPI:
     gw = Gateway(cfg, backend)
+    quiet_multipart_parser()
 
     @asynccontextmanager
     async def lifespan(app):
@@ -163,7 +174,7 @@ def create_app(cfg: GatewayConfig, backend: Backend | None = None) -> FastAPI:
         return error(422, "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
 
     @app.post("/v1/denoise", response_class=Response, summary="Denoise a WAV or FLAC file",
-              responses={200: {"content": {"audio/wav": {}}, "description": "The denoised audio (16-bit WAV)"}})
+              responses={200: {"content": {"audio/wav": {}}, "description": "The denoised audio: WAV in the upload's sample format"}})
     async def denoise(request: Request):
         """Send the file as the raw body (`--data-binary @noisy.wav`) or as the multipart field `audio`
         (`-F audio=@noisy.wav`). Any sample rate and channel count; the answer has the same."""
