@@ -1,4 +1,4 @@
-"""Can a model fit one noise kind at all? StftMask trained from scratch on a few fixed one-second segments of
+"""Can a model fit one noise kind at all? StftMask trained from scratch on a few fixed training-length segments of
 the training split's files of that kind (the corpus's corpus.json names each file's noise), printing the mean
 SI-SNR over those segments every 50 steps. Not a benchmark: a capacity probe (README, The bundled default
 model). Usage: python perf/overfit_probe.py CORPUS KIND [--steps 400] [--files 8]"""
@@ -14,11 +14,11 @@ from wux.data.audio import read_audio
 from wux.metrics import si_snr_torch
 from wux.model.stft_mask import StftMask
 
-SEGMENT = 16_384
+SEGMENT = 16_384  # samples: wux train's default segment (1.02 s at 16 kHz)
 
 
 def segments(corpus: Path, kind: str, files: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(noisy, clean) one-second segments, back to back, of the first `files` training files of `kind`."""
+    """(noisy, clean) SEGMENT-long segments, back to back, of the first `files` training files of `kind`."""
     record = json.loads((corpus / "corpus.json").read_text())
     chosen = [u for u in record["utterances"] if u["split"] == "train" and u["noise"] == kind][:files]
     noisy, clean = [], []

@@ -172,8 +172,8 @@ def test_an_artifact_is_run_only_as_exported(exported, tmp_path):
     (("gateway", "--url", "127.0.0.1:1", "--max-seconds", "nan"), "--max-seconds must be a positive number"),
     (("bench", "{tmp}/never", "--seconds", "inf"), "--seconds"),
     (("denoise", NOISY, "-o", "{tmp}/o.wav", "--chunk", "10000000"),
-     "a serving window runs whole, so wux takes at most 60 s"),
-    (("export", "-o", "{tmp}/e", "--chunk", "2000000"), "chunk 2000000 is 125 s at 16000 Hz"),
+     "a serving window runs whole, so wux takes at most 960000 samples (60.0 s)"),
+    (("export", "-o", "{tmp}/e", "--chunk", "2000000"), "chunk 2000000 is 125.0 s at 16000 Hz"),
 ])
 def test_numbers_without_end_are_refused(args, message, tmp_path):
     assert_one_line_error(invoke(*in_tmp(args, tmp_path)), message)

@@ -117,8 +117,8 @@ class AudioContract:
                               f"at {self.sample_rate} Hz")
         if self.align < 1 or self.context < 0:
             raise ConfigError(f"align must be >= 1 and context >= 0, got {self.align} / {self.context}")
+        context = round_up(self.context, self.align)  # as the window plan rounds it
         if not self.chunk:
-            context = round_up(self.context, self.align)  # as the window plan rounds it
             object.__setattr__(self, "chunk", default_chunk(self.sample_rate, context, self.grid))
         if not self.crossfade:
             object.__setattr__(self, "crossfade",
@@ -128,10 +128,11 @@ class AudioContract:
                               f"{self.align} and length multiple {self.length.multiple})")
         if self.chunk < self.length.minimum:
             raise ConfigError(f"chunk {self.chunk} is shorter than the model's minimum length {self.length.minimum}")
-        if self.chunk > MAX_CHUNK_SECONDS * self.sample_rate:
-            raise ConfigError(f"chunk {self.chunk} is {self.chunk / self.sample_rate:.0f} s at {self.sample_rate} Hz; "
-                              f"a serving window runs whole, so wux takes at most {MAX_CHUNK_SECONDS} s "
-                              f"({MAX_CHUNK_SECONDS * self.sample_rate} samples)")
+        longest = max(MAX_CHUNK_SECONDS * self.sample_rate, default_chunk(self.sample_rate, context, self.grid))
+        if self.chunk > longest:
+            raise ConfigError(f"chunk {self.chunk} is {self.chunk / self.sample_rate:.1f} s at {self.sample_rate} Hz; "
+                              f"a serving window runs whole, so wux takes at most {longest} samples "
+                              f"({longest / self.sample_rate:.1f} s)")
         self.window  # noqa: B018 - validates the window plan
 
     @property

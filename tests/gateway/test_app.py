@@ -11,7 +11,6 @@ from wux.data.audio import read_audio
 from wux.denoise import export_denoiser
 from wux.gateway.app import create_app
 from wux.gateway.config import GatewayConfig
-from wux.metrics import si_snr_db
 
 pytest.importorskip("fastapi", reason="pip install 'wux[gateway]'")
 

@@ -1,5 +1,6 @@
 import pytest
 
+from wux.errors import WuxError
 from wux.perf.bench import BenchReport, bench_folder, bench_row, interleaved_timings
 
 
@@ -47,10 +48,6 @@ def test_bench_can_select_formats(exported):
 
 
 def test_a_length_no_artifact_takes_is_named_in_the_refusal(exported):
-    import pytest
-
-    from wux.errors import WuxError
-
     with pytest.raises(WuxError, match=r"no artifact to benchmark on this device \(onnx-fp32: 7 samples, but it takes"):
         bench_folder(exported[0], formats=["onnx"], batches=(1,), samples=7, seconds=0.02, threads=1)
 

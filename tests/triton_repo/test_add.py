@@ -1,6 +1,8 @@
 """`wux triton --add`: wux's models beside other models in one repository, never replacing anyone else's."""
 
 import json
+import re
+import shutil
 
 import pytest
 
@@ -22,9 +24,25 @@ def test_force_never_deletes_a_repository_holding_models_wux_did_not_write(expor
     generate_repository(exported[0], repo, RepoRequest(formats=("onnx", "python")))
     generate_repository(exported[0], repo, RepoRequest(formats=("onnx", "python")), force=True)  # wux's own: replaced
     repository_with_their_model(repo)
-    with pytest.raises(WuxError, match=r"holds models wux did not write \(their_model\); --force would delete them"):
+    with pytest.raises(WuxError, match=r"holds what wux did not write \(their_model\); --force would delete it"):
         generate_repository(exported[0], repo, RepoRequest(formats=("onnx", "python")), force=True)
     assert (repo / THEIRS / "config.pbtxt").exists() and (repo / "waveunet").is_dir()
+    shutil.rmtree(repo / THEIRS)
+    # a model copied in from another wux repository is not this one's either, nor is anything else at the top
+    for theirs in ("prod_v1", ".git", "notes.txt"):
+        if theirs == "prod_v1":
+            shutil.copytree(repo / "waveunet_onnx", repo / theirs)
+        else:
+            (repo / theirs).mkdir() if theirs == ".git" else (repo / theirs).write_text("mine")
+        with pytest.raises(WuxError, match=rf"holds what wux did not write \({re.escape(theirs)}\)"):
+            generate_repository(exported[0], repo, RepoRequest(formats=("onnx", "python")), force=True)
+        assert (repo / theirs).exists()
+        shutil.rmtree(repo / theirs) if (repo / theirs).is_dir() else (repo / theirs).unlink()
+    (repo / RECORD_FILE).write_text("{not json")
+    with pytest.raises(WuxError, match=r"holds what wux did not write \(Dockerfile, README.md, waveunet"):
+        generate_repository(exported[0], repo, RepoRequest(formats=("onnx", "python")), force=True)
+    with pytest.raises(WuxError, match=f"its {RECORD_FILE} cannot be read"):
+        generate_repository(exported[0], repo, RepoRequest(name="den", formats=("onnx", "python")), add=True)
     plain = repository_with_their_model(tmp_path / "plain")  # no wux record at all
     with pytest.raises(WuxError, match="their_model"):
         generate_repository(exported[0], plain, force=True)
@@ -43,7 +61,7 @@ def test_add_writes_beside_other_models_and_replaces_only_its_own(exported, tmp_
     assert json.loads((repo / RECORD_FILE).read_text())["fronts"] == {"den": [m.name for m in result.models]}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no build folder left
 
-    with pytest.raises(WuxError, match="already holds den_onnx, .* from an earlier wux run; use --force"):
+    with pytest.raises(WuxError, match="already holds den_onnx, .* from an earlier wux --add --name den; use --force"):
         generate_repository(exported[0], repo, RepoRequest(name="den"), add=True)
     # replaced with --force; a model the earlier run wrote and this one does not is removed with it
     again = generate_repository(exported[0], repo, RepoRequest(name="den", formats=("onnx", "python")), add=True,
@@ -56,22 +74,27 @@ def test_add_writes_beside_other_models_and_replaces_only_its_own(exported, tmp_
     assert set(json.loads((repo / RECORD_FILE).read_text())["fronts"]) == {"den", "two"}
 
     (repo / "mine_python").mkdir()  # someone else's model under a name wux would write
-    with pytest.raises(WuxError, match="already holds mine_python, which wux did not write; choose another --name"):
+    with pytest.raises(WuxError, match="already holds mine_python, which no earlier wux --add --name mine wrote"):
         generate_repository(exported[0], repo, RepoRequest(name="mine", formats=("onnx", "python")), add=True,
                             force=True)
     assert not (repo / "mine").exists() and not (tmp_path / "repo_mine_clients").exists()
+    # another front's model is not this --name's to replace, even with --force
+    with pytest.raises(WuxError, match="already holds two_onnx, which no earlier wux --add --name two_onnx wrote"):
+        generate_repository(exported[0], repo, RepoRequest(name="two_onnx", formats=("onnx", "python")), add=True,
+                            force=True)
+    assert json.loads((repo / RECORD_FILE).read_text())["fronts"]["two"] == ["two_onnx", "two_python", "two"]
 
 
 def test_add_from_the_command_line(exported, tmp_path):
     assert_one_line_error(invoke("triton", exported[0], "--repo", tmp_path / "none", "--add"),
-                          "--add writes into an existing model repository, and there is none here")
+                          "--add writes into an existing model repository folder, and there is none here")
     repo = repository_with_their_model(tmp_path / "repo")
     assert_one_line_error(invoke("triton", exported[0], "--repo", repo, "--add", "--deploy", "k8s"),
                           "--deploy describes a repository wux wrote whole; leave out --add")
     result = invoke("triton", exported[0], "--repo", repo, "--add", "--name", "den", "--formats", "onnx,python")
     assert result.exit_code == 0, result.output
     assert f"added to {repo} (see {repo / 'den.README.md'})" in result.output
-    assert_one_line_error(invoke("triton", exported[0], "--repo", repo, "--force"), "holds models wux did not write")
+    assert_one_line_error(invoke("triton", exported[0], "--repo", repo, "--force"), "holds what wux did not write")
     assert (repo / THEIRS).is_dir() and (repo / "den").is_dir()
 
 
@@ -114,5 +137,14 @@ def test_a_repository_from_before_the_record_is_still_known_as_wuxs(exported, tm
     generate_repository(exported[0], repo, RepoRequest(formats=("onnx", "python")), force=True)
     (repo / RECORD_FILE).unlink()
     repository_with_their_model(repo)
-    with pytest.raises(WuxError, match=r"holds models wux did not write \(their_model\)"):
+    with pytest.raises(WuxError, match=r"holds what wux did not write \(their_model\)"):
         generate_repository(exported[0], repo, force=True)
+
+
+def test_a_causal_exports_streaming_models_are_added_under_their_names(causal_exported, tmp_path):
+    repo = repository_with_their_model(tmp_path / "repo")
+    result = generate_repository(causal_exported[0], repo, RepoRequest(name="live", formats=("python",)), add=True)
+    names = [m.name for m in result.models]
+    assert names == ["live_python", "live", "live_stream", "live_stream_onnx"]
+    assert all((repo / n / "config.pbtxt").exists() for n in names)
+    assert json.loads((repo / RECORD_FILE).read_text())["fronts"] == {"live": names}

@@ -174,7 +174,8 @@ def create_app(cfg: GatewayConfig, backend: Backend | None = None) -> FastAPI:
         return error(422, "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
 
     @app.post("/v1/denoise", response_class=Response, summary="Denoise a WAV or FLAC file",
-              responses={200: {"content": {"audio/wav": {}}, "description": "The denoised audio: WAV in the upload's sample format"}})
+              responses={200: {"content": {"audio/wav": {}},
+                               "description": "The denoised audio: WAV in the upload's sample format"}})
     async def denoise(request: Request):
         """Send the file as the raw body (`--data-binary @noisy.wav`) or as the multipart field `audio`
         (`-F audio=@noisy.wav`). Any sample rate and channel count; the answer has the same."""

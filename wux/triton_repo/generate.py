@@ -16,14 +16,14 @@ import wux
 from wux import contract as contract_module
 from wux import errors as errors_module
 from wux import ort_settings, windowing
+from wux.contract import PARAM_KEYS, AudioContract, CoreRef, StreamParams
 from wux.contract import STEP_NEXT_STATE as NEXT_STATE
 from wux.contract import STEP_STATE as STATE
-from wux.contract import AudioContract, CoreRef, StreamParams
 from wux.errors import WuxError
 from wux.export.formats import get_format
 from wux.export.manifest import Artifact, Manifest, artifact_path, read_manifest
 from wux.export.step import StreamingRecord
-from wux.fsutil import atomic_dir, atomic_file, temporary_dir_beside
+from wux.fsutil import atomic_dir, atomic_file, check_new_output, temporary_dir_beside
 from wux.ort_settings import OrtOptions
 from wux.triton_repo.config import (
     KINDS,
@@ -48,8 +48,8 @@ WARMUP_FILE = "speech.raw"
 CORE_ONNX_FILE = "model.onnx"  # the file the python-backend core model runs (templates/core_model.py reads it)
 STEP_ONNX_FILE = "step.onnx"  # the step model the python-backend streaming model runs (templates/stream_model.py)
 STREAM_SUFFIX = "_stream"
-# Contract parameters no other tool writes: a config holding them all was written by wux (AudioContract fields)
-CONTRACT_MARKS = ("context_exact", "length_multiple", "crossfade")
+README_FILE, DOCKERFILE = "README.md", "Dockerfile"  # at a repository's top (NAME.README.md ... when --add-ed)
+ROOT_FILES = (README_FILE, DOCKERFILE)
 RECORD_FILE = "wux_models.json"  # the models wux wrote into a repository (never replace anyone else's)
 
 
@@ -279,37 +279,58 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
         models, notes, container = write_repository(tmp, tmp_clients, export_dir, manifest, request, formats)
         write_record(tmp, {request.name: [m.name for m in models]})
     return RepoResult(str(repo), models, notes, str(clients_dir(repo)), container.run,
-                      readme=str(Path(repo) / "README.md"))
+                      readme=str(Path(repo) / README_FILE))
 
 
 def add_to_repository(export_dir: Path, manifest: Manifest, repo: Path, request: RepoRequest, formats: list[str],
                       force: bool) -> RepoResult:
-    """The models written beside `repo`, then moved into it one folder at a time, after every name is cleared."""
+    """Every name cleared first; the models then written beside `repo` and renamed into it one folder at a time,
+    the client scripts last."""
     repo = Path(repo)
     if not repo.is_dir():
-        raise WuxError("--add writes into an existing model repository, and there is none here (leave out --add to "
-                       "make one)", repo)
+        raise WuxError("--add writes into an existing model repository folder, and there is none here (leave out "
+                       "--add to make one)", repo)
+    check_same_file_system(repo)
+    names = planned_models(manifest, request, formats)
+    extras = [f"{request.name}.{name}" for name in ROOT_FILES]
+    check_addable(repo, request.name, names, extras, force)
     clients = added_clients_dir(repo, request.name)
+    check_new_output(clients, force, inputs=[export_dir])
     build = temporary_dir_beside(repo, suffix=".partial")
     try:
         (build / ".clients").mkdir()
         models, notes, container = write_repository(build, build / ".clients", export_dir, manifest, request, formats,
                                                     own_files=f"{request.name}.")
-        names = [m.name for m in models]
-        extras = [f"{request.name}.README.md", container.dockerfile_name]
-        check_addable(repo, names, extras, force)
+        record = read_record(repo)
+        stale = [n for n in record.get(request.name, [])
+                 if n not in names and (repo / n).is_dir() and carries_contract(repo / n)]
+        move_into(build, repo, names + extras, stale)
+        write_record(repo, {**record, request.name: names})
         with atomic_dir(clients, force=force, inputs=[export_dir]) as tmp_clients:
             for script in (build / ".clients").iterdir():
                 os.replace(script, tmp_clients / script.name)
-        record = read_record(repo)
-        stale = [n for n in record.get(request.name, []) if n not in names and (repo / n).is_dir()]
-        move_into(build, repo, names + extras, stale)
-        write_record(repo, {**record, request.name: names})
     finally:
         shutil.rmtree(build, ignore_errors=True)
-    notes.append(f"added to a repository with other models: they are served together; its {container.dockerfile_name} "
+    notes.append(f"added to a repository with other models: they are served together; {container.dockerfile_name} "
                  "copies the whole repository")
     return RepoResult(str(repo), models, notes, str(clients), container.run, readme=str(repo / extras[0]), added=True)
+
+
+def planned_models(manifest: Manifest, request: RepoRequest, formats: list[str]) -> list[str]:
+    """The model folders write_repository makes, in its order, known before anything is written."""
+    names = [core_name(request.name, fmt) for fmt in formats] + [request.name]
+    if manifest.streaming:
+        stream = stream_model_name(request.name)
+        names += [stream, f"{stream}_onnx"]
+    return names
+
+
+def check_same_file_system(repo: Path) -> None:
+    """--add builds beside the repository and renames into it, which one file system allows and two do not."""
+    if repo.stat().st_dev != repo.absolute().parent.stat().st_dev:
+        raise WuxError("is a mount point: --add builds the models beside it and renames them in, which needs one "
+                       "file system; run it on the folder the mount comes from, or generate a repository of its own "
+                       "(tritonserver takes --model-repository more than once)", repo)
 
 
 def write_repository(folder: Path, clients: Path, export_dir: Path, manifest: Manifest, request: RepoRequest,
@@ -337,9 +358,9 @@ def write_repository(folder: Path, clients: Path, export_dir: Path, manifest: Ma
         models += write_stream_models(folder, export_dir, manifest, request.name, opts)
     container = container_for({a.details.get("tensorrt") for a in manifest.artifacts if a.format == "trt"},
                               gpu=any(m.kind == PLATFORMS["trt"] for m in models) or opts.kind != "cpu",
-                              dockerfile_name=f"{own_files}Dockerfile")
+                              dockerfile_name=f"{own_files}{DOCKERFILE}")
     (folder / container.dockerfile_name).write_text(container.dockerfile)
-    (folder / f"{own_files}README.md").write_text(repository_readme(manifest, models, request, container))
+    (folder / f"{own_files}{README_FILE}").write_text(repository_readme(manifest, models, request, container))
     if container.note:
         notes.append(container.note)
     write_clients(clients, contract, front, specs[request.core])
@@ -352,59 +373,73 @@ def write_record(repo: Path, fronts: dict[str, list[str]]) -> None:
         tmp.write_text(json.dumps({"fronts": fronts}, indent=2) + "\n")
 
 
-def read_record(repo: Path) -> dict[str, list[str]]:
-    """Front model -> the model folders wux wrote with it into `repo` ({} without a readable record)."""
+def read_record(repo: Path) -> dict[str, list[str]] | None:
+    """Front model -> the model folders wux wrote with it into `repo`: {} without a record, None for a record that
+    cannot be read (then nothing there counts as wux's)."""
+    path = Path(repo) / RECORD_FILE
+    if not path.exists():
+        return {}
     try:
-        fronts = json.loads((Path(repo) / RECORD_FILE).read_text())["fronts"]
+        fronts = json.loads(path.read_text())["fronts"]
         return {str(k): [str(n) for n in v] for k, v in fronts.items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
+        return None
 
 
-def wux_models(repo: Path) -> set[str]:
-    return {n for names in read_record(repo).values() for n in names}
-
-
-def foreign_models(repo: Path) -> list[str]:
-    """Model folders in `repo` that wux did not write (hidden folders are not models): neither in its record nor,
-    for a repository written before wux kept one, configured with wux's audio contract."""
-    ours = wux_models(repo)
+def foreign_entries(repo: Path) -> list[str]:
+    """What in `repo` wux did not write: model folders not in its record (without a record, as wux wrote
+    repositories before keeping one: folders whose configs lack wux's audio contract), and any other file or
+    folder but the README, Dockerfile and record wux writes at the top."""
+    record = read_record(repo)
+    if record is None:
+        return sorted(p.name for p in Path(repo).iterdir() if p.name != RECORD_FILE)
+    ours = {*ROOT_FILES, RECORD_FILE, *(n for names in record.values() for n in names),
+            *(f"{front}.{name}" for front in record for name in ROOT_FILES)}
+    before_records = not record  # a repository from before wux kept one: its configs say whose models they are
     return sorted(p.name for p in Path(repo).iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and p.name not in ours and not carries_contract(p))
+                  if p.name not in ours and not (before_records and p.is_dir() and carries_contract(p)))
 
 
 def carries_contract(model_dir: Path) -> bool:
-    """Whether the model's config carries wux's audio contract as parameters, as every config wux writes does."""
+    """Whether the model's config carries wux's audio contract as parameters, as the configs wux writes do (the
+    native streaming model's excepted)."""
     try:
         text = (model_dir / "config.pbtxt").read_text(errors="replace")
     except OSError:
         return False
-    return all(f'key: "{key}"' in text for key in CONTRACT_MARKS)
+    return all(f'key: "{key}"' in text for key in PARAM_KEYS)
 
 
 def refuse_foreign_models(repo: Path) -> None:
-    """--force replaces a repository wux wrote, never one holding someone else's models too."""
-    foreign = foreign_models(repo)
+    """--force replaces a repository wux wrote, never one holding anything else too."""
+    foreign = foreign_entries(repo)
     if foreign:
-        raise WuxError(f"holds models wux did not write ({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''})"
-                       "; --force would delete them: add to it with --add, or choose another --repo", repo)
+        raise WuxError(f"holds what wux did not write ({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''})"
+                       "; --force would delete it: add to it with --add, or choose another --repo", repo)
 
 
-def check_addable(repo: Path, models: list[str], files: list[str], force: bool) -> None:
-    """Every model and file `--add` writes: new, or (with --force) one wux wrote before; never someone else's model
-    (the files carry the front model's name, so only an earlier wux run of that name wrote them)."""
+def check_addable(repo: Path, front: str, models: list[str], files: list[str], force: bool) -> None:
+    """Every model and file `--add --name FRONT` writes: new, or (with --force) one an earlier `--add` of that
+    --name wrote; never another front's or someone else's model (the files carry FRONT's name)."""
+    record = read_record(repo)
+    if record is None:
+        raise WuxError(f"its {RECORD_FILE} cannot be read, so which models wux wrote there is unknown; mend or "
+                       "remove it", repo)
     taken = [n for n in [*models, *files] if os.path.lexists(Path(repo) / n)]
-    foreign = [n for n in models if n in taken and n not in wux_models(repo)]
-    if foreign:
-        raise WuxError(f"already holds {', '.join(foreign)}, which wux did not write; choose another --name", repo)
+    mine = set(record.get(front, []))
+    others = [n for n in models if n in taken and n not in mine]
+    if others:
+        raise WuxError(f"already holds {', '.join(others)}, which no earlier wux --add --name {front} wrote; choose "
+                       "another --name", repo)
     if taken and not force:
-        raise WuxError(f"already holds {', '.join(taken)} from an earlier wux run; use --force to replace them", repo)
+        raise WuxError(f"already holds {', '.join(taken)} from an earlier wux --add --name {front}; use --force to "
+                       "replace them", repo)
 
 
 def move_into(build: Path, repo: Path, names: list[str], stale: list[str] = ()) -> None:
     """Each model folder or file renamed from `build` into `repo`; one being replaced, and an earlier run's model
-    this one no longer writes (`stale`), goes to `build` first (removed with it), so a server polling the repository
-    never sees a half-written model or a stray copy."""
+    this one no longer writes (`stale`), goes to `build` first (removed with it). A server polling the repository
+    never sees a half-written model; a replaced one is missing for the moment between two renames."""
     for name in stale:
         os.replace(Path(repo) / name, build / f".old.{name}")
     for name in names:
