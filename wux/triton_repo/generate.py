@@ -23,7 +23,7 @@ from wux.errors import WuxError
 from wux.export.formats import get_format
 from wux.export.manifest import Artifact, Manifest, artifact_path, read_manifest
 from wux.export.step import StreamingRecord
-from wux.fsutil import atomic_dir, atomic_file, check_new_output, temporary_dir_beside
+from wux.fsutil import atomic_dir, atomic_file, check_new_output, refuse_replacing_inputs, temporary_dir_beside
 from wux.ort_settings import OrtOptions
 from wux.triton_repo.config import (
     KINDS,
@@ -273,6 +273,7 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
     if add:
         return add_to_repository(export_dir, manifest, repo, request, formats, force)
     if force and Path(repo).is_dir():
+        refuse_replacing_inputs(repo, [export_dir])  # the sharper reason first
         refuse_foreign_models(repo)
     with atomic_dir(repo, force=force, inputs=[export_dir]) as tmp, \
             atomic_dir(clients_dir(repo), force=force, inputs=[export_dir]) as tmp_clients:
