@@ -104,6 +104,8 @@ def test_a_new_run_replaces_no_checkpoint_unless_forced(tiny_corpus, tmp_path):
     out.write_bytes(b"an old run")
     train(TrainConfig(**{**cfg.__dict__, "force": True}), show_progress=False)
     assert load_checkpoint(out).training["steps"] > 0
+    with pytest.raises(WuxError, match="a --resume run goes on writing its own: leave out --force"):
+        train(TrainConfig(**{**cfg.__dict__, "force": True, "resume": True}), show_progress=False)
 
 
 def test_noise_kind_weights_come_from_the_corpus_record_and_are_recorded(tmp_path):

@@ -355,6 +355,9 @@ def set_learning_rate(optimizer, lr: float) -> None:
 def check_outputs(cfg: TrainConfig) -> None:
     """A new run's best and .last checkpoints replace no file unless --force (a resumed run goes on writing its
     own), are not the data or the starting weights, and can be written."""
+    if cfg.resume and cfg.force:
+        raise WuxError("--force lets a new run replace checkpoints; a --resume run goes on writing its own: leave out "
+                       "--force")
     inputs = [cfg.data, cfg.init if cfg.init and Path(cfg.init).exists() else None]
     for path in (cfg.out, last_checkpoint_path(cfg.out)):
         if cfg.resume:
