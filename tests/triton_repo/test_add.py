@@ -148,3 +148,17 @@ def test_a_causal_exports_streaming_models_are_added_under_their_names(causal_ex
     assert names == ["live_python", "live", "live_stream", "live_stream_onnx"]
     assert all((repo / n / "config.pbtxt").exists() for n in names)
     assert json.loads((repo / RECORD_FILE).read_text())["fronts"] == {"live": names}
+
+
+def test_a_rename_that_fails_leaves_the_repository_as_it_was(tmp_path):
+    from wux.triton_repo.generate import move_into
+
+    repo, build = tmp_path / "repo", tmp_path / "build"
+    for folder, text in ((repo, "old"), (build, "new")):
+        (folder / "m").mkdir(parents=True)
+        (folder / "m" / "config.pbtxt").write_text(text)
+    (repo / "gone").mkdir()
+    with pytest.raises(FileNotFoundError):  # "absent" was never built: the third rename fails
+        move_into(build, repo, ["m", "absent"], stale=["gone"])
+    assert (repo / "m" / "config.pbtxt").read_text() == "old" and (repo / "gone").is_dir()
+    assert (build / "m" / "config.pbtxt").read_text() == "new"

@@ -440,14 +440,26 @@ def check_addable(repo: Path, front: str, models: list[str], files: list[str], f
 def move_into(build: Path, repo: Path, names: list[str], stale: list[str] = ()) -> None:
     """Each model folder or file renamed from `build` into `repo`; one being replaced, and an earlier run's model
     this one no longer writes (`stale`), goes to `build` first (removed with it). A server polling the repository
-    never sees a half-written model; a replaced one is missing for the moment between two renames."""
-    for name in stale:
-        os.replace(Path(repo) / name, build / f".old.{name}")
-    for name in names:
-        target = Path(repo) / name
-        if os.path.lexists(target):
-            os.replace(target, build / f".old.{name}")
-        os.replace(build / name, target)
+    never sees a half-written model; a replaced one is missing for the moment between two renames. A rename that
+    fails undoes those before it, so the repository is left as it was."""
+    done: list[tuple[Path, Path]] = []
+
+    def rename(src: Path, dst: Path) -> None:
+        os.replace(src, dst)
+        done.append((src, dst))
+
+    try:
+        for name in stale:
+            rename(Path(repo) / name, build / f".old.{name}")
+        for name in names:
+            target = Path(repo) / name
+            if os.path.lexists(target):
+                rename(target, build / f".old.{name}")
+            rename(build / name, target)
+    except OSError:
+        for src, dst in reversed(done):
+            os.replace(dst, src)
+        raise
 
 
 def added_clients_dir(repo: Path, name: str) -> Path:
