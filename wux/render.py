@@ -144,6 +144,10 @@ def training(result) -> None:
     best = ("no validation files: the checkpoint kept has the lowest training loss" if result.best_val_si_snr_db is None
             else f"best validation SI-SNR {result.best_val_si_snr_db:.2f} dB")
     typer.echo(f"{best}, after {result.steps} steps, {result.minutes:.1f} min")
+    gains = result.history[-1].val_gain_by_noise_db if result.history else {}
+    if gains:
+        typer.echo("last epoch's validation SI-SNR improvement by noise kind: "
+                   + ", ".join(f"{kind} {gain:+.2f} dB" for kind, gain in gains.items()))
 
 
 def evaluation(result) -> None:

@@ -141,6 +141,32 @@ def test_noise_kind_weights_come_from_the_corpus_record_and_are_recorded(tmp_pat
     assert [h.noise_weights for h in resumed.history] == [{"babble": 4.0}, {}]
 
 
+def test_validation_is_also_scored_per_noise_kind(tmp_path, capsys):
+    import json
+
+    from tests.conftest import write_corpus
+    from wux import render
+    from wux.data.dataset import load_pairs, split_validation
+
+    corpus = write_corpus(tmp_path / "corpus", files=6)
+    names = [p.stem for p in sorted((corpus / "clean_trainset_wav").iterdir())]
+    kinds = {n: ("babble", "hum", "hum")[i % 3] for i, n in enumerate(names)}
+    (corpus / "corpus.json").write_text(json.dumps({"utterances": [{"name": n, "noise": k} for n, k in kinds.items()]}))
+    cfg = TrainConfig(data=corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=2, segment=2048,
+                      segments_per_epoch=4, val_share=0.5, augment=AugmentConfig.off())
+    result = train(cfg, show_progress=False)
+    _, held = split_validation(load_pairs(corpus, "train"), 0.5)
+    gains = result.history[-1].val_gain_by_noise_db
+    assert sorted(gains) == sorted({kinds[p.name] for p in held})
+    # the kinds' file-weighted gains add up to the overall validation score less the noisy files' own
+    counts = {k: sum(kinds[p.name] == k for p in held) for k in gains}
+    overall = sum(gains[k] * counts[k] for k in gains) / len(held)
+    before = float(np.mean([si_snr_db(p.noisy, p.clean) for p in held]))
+    assert overall == pytest.approx(result.history[-1].val_si_snr_db - before, abs=1e-6)
+    render.training(result)
+    assert "validation SI-SNR improvement by noise kind: " in capsys.readouterr().out
+
+
 def test_precision_resolves_per_device_and_refuses_what_the_device_cannot():
     assert mixed_precision("cpu", "auto") == "fp32" and mixed_precision("cuda", "auto") == "fp16"
     assert mixed_precision("cpu", "bf16") == "bf16" and mixed_precision("cuda:0", "fp32") == "fp32"

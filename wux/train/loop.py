@@ -86,6 +86,8 @@ class EpochRecord:
     seconds: float
     noise_weights: dict[str, float] = field(default_factory=dict)  # this epoch's draw weights: runs resume with others
     precision: str = ""  # this epoch's arithmetic (bf16, fp16, fp32); "" in checkpoints older than the record
+    # noise kind -> mean SI-SNR improvement (dB) of its validation files, by the corpus's record; {} without one
+    val_gain_by_noise_db: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,12 +120,10 @@ def loss_fn(estimate, clean, level_weight: float):
     return loss
 
 
-def validate(model, pairs, device: str) -> float:
-    """Mean SI-SNR (dB) of whole validation files run through the model."""
+def validation_si_snr(model, pairs, device: str) -> list[float]:
+    """SI-SNR (dB) of each whole validation file run through the model."""
     import torch
 
-    if not pairs:
-        return float("nan")
     model.eval()
     scores = []
     with torch.inference_mode():
@@ -131,7 +131,16 @@ def validate(model, pairs, device: str) -> float:
             x = torch.from_numpy(p.noisy).to(device).view(1, 1, -1)
             scores.append(si_snr_db(model(x).float().cpu().numpy().reshape(-1), p.clean))
     model.train()
-    return float(np.mean(scores))
+    return scores
+
+
+def gain_by_noise(pairs, scores: list[float], inputs: list[float], noise: dict[str, str]) -> dict[str, float]:
+    """Mean SI-SNR improvement of the validation files of each noise kind the corpus's record names."""
+    gains: dict[str, list[float]] = {}
+    for pair, out, before in zip(pairs, scores, inputs):
+        if pair.name in noise:
+            gains.setdefault(noise[pair.name], []).append(out - before)
+    return {kind: float(np.mean(g)) for kind, g in sorted(gains.items())}
 
 
 def collate(batch):
@@ -395,6 +404,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
                                              cfg.val_by)
     dataset = training_dataset(cfg, train_pairs)
     check_one_batch(cfg, len(dataset))
+    val_inputs = [si_snr_db(p.noisy, p.clean) for p in val_pairs]  # the noisy files' own scores, once
+    val_noise = read_metadata(cfg.data).noise
 
     model = trainee.module.to(cfg.device)
     given_lr = cfg.lr or DEFAULT_LR
@@ -452,14 +463,17 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
                 if cfg.max_minutes and time.monotonic() - t_start > cfg.max_minutes * 60:
                     out_of_time = True
                     break
-        val = validate(model, val_pairs, cfg.device)
+        scores = validation_si_snr(model, val_pairs, cfg.device)
+        val = float(np.mean(scores)) if scores else float("nan")
         scheduler.step(val if not math.isnan(val) else -float(np.mean(losses)))
         record = EpochRecord(epoch + 1, step, float(np.mean(losses)), val,
                              optimizer.param_groups[0]["lr"], time.monotonic() - t_epoch, dict(cfg.noise_weights),
-                             arithmetic)
+                             arithmetic, gain_by_noise(val_pairs, scores, val_inputs, val_noise))
         history.append(record)
         if writer:
             writer.add_scalar("val/si_snr_db", val, step)
+            for kind, gain in record.val_gain_by_noise_db.items():
+                writer.add_scalar(f"val/gain_db/{kind}", gain, step)
         score = val if not math.isnan(val) else -record.train_loss
         improved = score > best
         best = max(best, score)
