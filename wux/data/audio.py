@@ -80,10 +80,8 @@ def encode_audio(wave: np.ndarray, sample_rate: int, fmt: str = "WAV", subtype: 
     to [-1, 1])."""
     import soundfile as sf
 
-    wave = np.asarray(wave, dtype=np.float32)
     buf = io.BytesIO()
-    sf.write(buf, wave if subtype in FLOAT_SUBTYPES else np.clip(wave, -1.0, 1.0), sample_rate, subtype=subtype,
-             format=fmt)
+    sf.write(buf, storable(wave, subtype), sample_rate, subtype=subtype, format=fmt)
     return buf.getvalue()
 
 
@@ -138,6 +136,12 @@ def output_subtype(source_subtype: str | None, container: str) -> str:
     return "PCM_24" if source_subtype in WIDE_SUBTYPES else "PCM_16"
 
 
+def storable(wave: np.ndarray, subtype: str) -> np.ndarray:
+    """float32 samples as `subtype` stores them: clipped to [-1, 1] for integer formats, whole for float ones."""
+    wave = np.asarray(wave, dtype=np.float32)
+    return wave if subtype in FLOAT_SUBTYPES else np.clip(wave, -1.0, 1.0)
+
+
 def samples_beyond_full_scale(wave: np.ndarray, subtype: str) -> int:
     """How many samples an integer format clips to [-1, 1] (none for float formats, which keep them)."""
     return 0 if subtype in FLOAT_SUBTYPES else int(np.count_nonzero(np.abs(wave) > 1.0))
@@ -157,8 +161,7 @@ def write_audio(path: Path | str, wave: np.ndarray, sample_rate: int = DEFAULT_S
     wave = np.asarray(wave, dtype=np.float32).reshape(-1)
     check_finite(wave, path)
     with atomic_file(path) as tmp:
-        sf.write(str(tmp), wave if subtype in FLOAT_SUBTYPES else np.clip(wave, -1.0, 1.0), sample_rate,
-                 subtype=subtype, format=suffix[1:].upper())
+        sf.write(str(tmp), storable(wave, subtype), sample_rate, subtype=subtype, format=suffix[1:].upper())
     return path
 
 
