@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -152,6 +154,22 @@ def atomic_dir(path: Path | str, force: bool = False, inputs: Iterable[Path | st
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def folder_lock(folder: Path | str, waiting: str) -> Iterator[None]:
+    """Hold an exclusive advisory lock (flock) on `folder` itself for the block, so that writers taking it run one
+    at a time; no lock file is left. `waiting` goes to stderr when another process holds it, then this one waits."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(waiting, file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def sha256_file(path: Path | str) -> str:

@@ -3,12 +3,15 @@
 import json
 import re
 import shutil
+import threading
+import time
 
 import pytest
 
 from tests.test_cli import assert_one_line_error, invoke
 from wux.errors import WuxError
-from wux.triton_repo.generate import RECORD_FILE, RepoRequest, generate_repository
+from wux.fsutil import folder_lock
+from wux.triton_repo.generate import RECORD_FILE, RepoRequest, generate_repository, read_record
 
 THEIRS = "their_model"
 
@@ -162,3 +165,29 @@ def test_a_rename_that_fails_leaves_the_repository_as_it_was(tmp_path):
         move_into(build, repo, ["m", "absent"], stale=["gone"])
     assert (repo / "m" / "config.pbtxt").read_text() == "old" and (repo / "gone").is_dir()
     assert (build / "m" / "config.pbtxt").read_text() == "new"
+
+
+def test_adds_into_one_repository_take_turns_so_neither_loses_its_record_entry(exported, tmp_path, capsys):
+    repo = repository_with_their_model(tmp_path / "repo")
+    formats = ("onnx", "python")
+    generate_repository(exported[0], repo, RepoRequest(name="a", formats=formats), add=True)
+    results, errors = [], []
+
+    def add_b():
+        try:
+            results.append(generate_repository(exported[0], repo, RepoRequest(name="b", formats=formats), add=True))
+        except Exception as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    worker = threading.Thread(target=add_b)
+    with folder_lock(repo, "the test holds the lock"):  # as another `wux triton --add` in progress would
+        worker.start()
+        said, deadline = "", time.monotonic() + 120
+        while "waiting for another wux --add into" not in said and worker.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+            said += capsys.readouterr().err
+        assert "waiting for another wux --add into" in said, (said, errors)
+        assert set(read_record(repo)) == {"a"} and not (repo / "b").exists()  # nothing of b's written meanwhile
+    worker.join(timeout=300)
+    assert not worker.is_alive() and not errors and results[0].added
+    assert set(read_record(repo)) == {"a", "b"} and (repo / "b").is_dir() and (repo / "a").is_dir()

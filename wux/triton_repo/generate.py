@@ -23,7 +23,14 @@ from wux.errors import WuxError
 from wux.export.formats import get_format
 from wux.export.manifest import Artifact, Manifest, artifact_path, read_manifest
 from wux.export.step import StreamingRecord
-from wux.fsutil import atomic_dir, atomic_file, check_new_output, refuse_replacing_inputs, temporary_dir_beside
+from wux.fsutil import (
+    atomic_dir,
+    atomic_file,
+    check_new_output,
+    folder_lock,
+    refuse_replacing_inputs,
+    temporary_dir_beside,
+)
 from wux.ort_settings import OrtOptions
 from wux.triton_repo.config import (
     KINDS,
@@ -292,6 +299,13 @@ def add_to_repository(export_dir: Path, manifest: Manifest, repo: Path, request:
         raise WuxError("--add writes into an existing model repository folder, and there is none here (leave out "
                        "--add to make one)", repo)
     check_same_file_system(repo)
+    with folder_lock(repo, f"waiting for another wux --add into {repo} to finish"):
+        return add_unlocked(export_dir, manifest, repo, request, formats, force)
+
+
+def add_unlocked(export_dir: Path, manifest: Manifest, repo: Path, request: RepoRequest, formats: list[str],
+                 force: bool) -> RepoResult:
+    """add_to_repository's work, run while it holds the repository's lock: two adds never read the same record."""
     names = planned_models(manifest, request, formats)
     extras = [f"{request.name}.{name}" for name in ROOT_FILES]
     check_addable(repo, request.name, names, extras, force)
