@@ -144,6 +144,8 @@ def training(result) -> None:
     best = ("no validation files: the checkpoint kept has the lowest training loss" if result.best_val_si_snr_db is None
             else f"best validation SI-SNR {result.best_val_si_snr_db:.2f} dB")
     typer.echo(f"{best}, after {result.steps} steps, {result.minutes:.1f} min")
+    for note in result.notes:
+        typer.echo(f"note: {note}")
     gains = result.history[-1].val_gain_by_noise_db if result.history else {}
     if gains:
         typer.echo("last epoch's validation SI-SNR improvement by noise kind: "
@@ -176,6 +178,8 @@ def evaluation(result) -> None:
                                   left=("group",)))
     for skipped in result.skipped_metrics:
         typer.echo(f"not measured: {skipped}")
+    for note in result.notes:
+        typer.echo(f"note: {note}")
 
 
 def denoised(payload: dict) -> None:

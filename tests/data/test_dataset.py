@@ -1,8 +1,16 @@
 import numpy as np
 import pytest
+import soundfile as sf
 
 from wux.data.augment import AugmentConfig, augment_pair, change_speed, room_impulse_response
-from wux.data.dataset import SegmentDataset, list_pairs, load_pairs, noise_kind_weights, split_validation
+from wux.data.dataset import (
+    SegmentDataset,
+    conversion_notes,
+    list_pairs,
+    load_pairs,
+    noise_kind_weights,
+    split_validation,
+)
 from wux.data.layout import Metadata
 from wux.errors import DataError
 
@@ -134,3 +142,21 @@ def test_validation_by_speaker_holds_out_whole_voices():
     assert len(by_file) == 6 and len({speaker_of(p.name) for p in by_file}) == 6  # spread over speakers
     with pytest.raises(DataError, match="choose from file, speaker"):
         split_validation(pairs, 0.05, by="voice")
+
+
+def test_load_pairs_tells_what_it_resampled_and_downmixed(tmp_path):
+    rng = np.random.default_rng(0)
+    stored = {"a": (16_000, 1, 1), "b": (48_000, 1, 1), "c": (48_000, 1, 2), "d": (22_050, 1, 1), "e": (16_000, 2, 2)}
+    for name, (rate, clean_channels, noisy_channels) in stored.items():
+        for kind, channels in (("clean", clean_channels), ("noisy", noisy_channels)):
+            folder = tmp_path / f"{kind}_testset_wav"
+            folder.mkdir(exist_ok=True)
+            sf.write(folder / f"{name}.wav", 0.1 * rng.standard_normal((rate // 2, channels)), rate)
+    pairs = load_pairs(tmp_path, "test", 16_000)
+    assert [len(p.noisy) for p in pairs] == [8000] * 5  # all at the model's rate, mono
+    assert conversion_notes(pairs, 16_000) == [
+        "3 of 5 file pairs resampled to the model's 16000 Hz (stored at 22050 Hz, 48000 Hz)",
+        "2 of 5 file pairs downmixed to mono (stored with 2 channels)"]
+    assert conversion_notes(pairs[:1], 16_000) == []
+    assert conversion_notes(pairs, 48_000)[0] == ("3 of 5 file pairs resampled to the model's 48000 Hz (stored at "
+                                                  "16000 Hz, 22050 Hz)")

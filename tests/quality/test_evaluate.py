@@ -4,6 +4,7 @@ import numpy as np
 import soundfile as sf
 
 from tests.test_cli import assert_one_line_error, invoke
+from wux.data.resample import resample_poly
 from wux.resources import EVAL_SET, SAMPLE_NOISY, bundled
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -54,6 +55,23 @@ def test_eval_table_names_every_system():
     assert result.exit_code == 0, result.output
     for text in ("all files", "spectral-gating", "by noise kind and input SNR", "PESQ-WB", "STOI"):
         assert text in result.output
+    assert "note:" not in result.output  # the set is stored as the model takes it
+
+
+def test_eval_says_it_resampled_and_downmixed_the_stored_files(tmp_path):
+    """A 48 kHz stereo copy of two of the set's pairs: scored at the model's rate, mono, and the report says so."""
+    for kind in ("clean", "noisy"):
+        (tmp_path / f"{kind}_testset_wav").mkdir()
+        for path in sorted((bundled(EVAL_SET) / f"{kind}_testset_wav").iterdir())[:2]:
+            wave, rate = sf.read(path, dtype="float32")
+            wide = resample_poly(wave, rate, 48_000)
+            sf.write(tmp_path / f"{kind}_testset_wav" / path.name, np.stack([wide, wide], axis=1), 48_000)
+    result = invoke("eval", "--data", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "note: 2 of 2 file pairs resampled to the model's 16000 Hz (stored at 48000 Hz)" in result.output
+    assert "note: 2 of 2 file pairs downmixed to mono (stored with 2 channels)" in result.output
+    report = json.loads(invoke("eval", "--data", tmp_path, "--json").output)
+    assert len(report["notes"]) == 2 and report["files"] == 2
 
 
 def test_eval_unknown_baseline_is_one_line():

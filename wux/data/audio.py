@@ -126,6 +126,14 @@ def sample_format(path: Path | str) -> str:
     return sf.info(str(path)).subtype
 
 
+def stored_layout(path: Path | str) -> tuple[int, int]:
+    """The file's sample rate and channel count, as stored (from its header)."""
+    import soundfile as sf
+
+    info = sf.info(str(path))
+    return info.samplerate, info.channels
+
+
 def output_subtype(source_subtype: str | None, container: str) -> str:
     """The input's sample format where the output's container (WAV, FLAC) holds it (float WAV stays float, 24-bit
     stays 24-bit); else 24-bit for an input finer than 16 bits (float WAV into FLAC), else 16-bit."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.data.dataset import list_pairs, load_pairs
+from wux.data.dataset import conversion_notes, list_pairs, load_pairs
 from wux.data.layout import Metadata, check_noise_kinds, read_metadata
 from wux.denoise import model_denoiser
 from wux.errors import DataError
@@ -49,6 +49,7 @@ class EvalResult:
     stoi_output_mean: float | None
     rows: list[GroupRow] = field(default_factory=list)
     skipped_metrics: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was done to the stored audio (resampled, downmixed)
     per_file: list[FileScore] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -108,6 +109,6 @@ def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit:
         si_snr_improvement_db_median=float(np.median(out - inp)),
         pesq_wb_input_mean=input_row.pesq_wb_mean, pesq_wb_output_mean=model_row.pesq_wb_mean,
         stoi_input_mean=input_row.stoi_mean, stoi_output_mean=model_row.stoi_mean,
-        rows=rows, skipped_metrics=skipped, per_file=files,
+        rows=rows, skipped_metrics=skipped, notes=conversion_notes(pairs, rate), per_file=files,
     )
 

@@ -15,6 +15,7 @@ from wux.data.augment import AugmentConfig
 from wux.data.dataset import (
     SegmentDataset,
     check_kind_weights,
+    conversion_notes,
     list_pairs,
     load_pairs,
     noise_kind_weights,
@@ -98,6 +99,7 @@ class TrainResult:
     best_val_si_snr_db: float | None  # None: no validation files (the best checkpoint had the lowest training loss)
     minutes: float
     history: list[EpochRecord]
+    notes: list[str] = field(default_factory=list)  # what was done to the stored audio (resampled, downmixed)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -400,8 +402,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     arithmetic, last, start = checks_before_reading(cfg)
     torch.manual_seed(cfg.seed)
     trainee = build_trainee(cfg, start)  # a callable that fails to import or build fails before any audio is read
-    train_pairs, val_pairs = split_validation(load_pairs(cfg.data, "train", cfg.sample_rate), cfg.val_share,
-                                             cfg.val_by)
+    pairs = load_pairs(cfg.data, "train", cfg.sample_rate)
+    train_pairs, val_pairs = split_validation(pairs, cfg.val_share, cfg.val_by)
     dataset = training_dataset(cfg, train_pairs)
     check_one_batch(cfg, len(dataset))
     val_inputs = [si_snr_db(p.noisy, p.clean) for p in val_pairs]  # the noisy files' own scores, once
@@ -492,4 +494,4 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     if writer:
         writer.close()
     return TrainResult(str(cfg.out), step, len(history), best if val_pairs else None,
-                       (time.monotonic() - t_start) / 60, history)
+                       (time.monotonic() - t_start) / 60, history, conversion_notes(pairs, cfg.sample_rate))
