@@ -91,6 +91,11 @@ def test_add_writes_beside_other_models_and_replaces_only_its_own(exported, tmp_
 def test_add_from_the_command_line(exported, tmp_path):
     assert_one_line_error(invoke("triton", exported[0], "--repo", tmp_path / "none", "--add"),
                           "--add writes into an existing model repository folder, and there is none here")
+    before = sorted(p.name for p in exported[0].parent.iterdir())
+    for holder in (exported[0], exported[0].parent):
+        assert_one_line_error(invoke("triton", exported[0], "--repo", holder, "--add"),
+                              "is or holds the export folder", "which tritonserver would take for a model")
+    assert sorted(p.name for p in exported[0].parent.iterdir()) == before  # nothing written, no lock file
     repo = repository_with_their_model(tmp_path / "repo")
     assert_one_line_error(invoke("triton", exported[0], "--repo", repo, "--add", "--deploy", "k8s"),
                           "--deploy describes a repository wux wrote whole; leave out --add")

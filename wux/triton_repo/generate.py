@@ -28,6 +28,7 @@ from wux.fsutil import (
     atomic_file,
     check_new_output,
     folder_lock,
+    is_or_holds,
     refuse_replacing_inputs,
     temporary_dir_beside,
 )
@@ -298,6 +299,9 @@ def add_to_repository(export_dir: Path, manifest: Manifest, repo: Path, request:
     if not repo.is_dir():
         raise WuxError("--add writes into an existing model repository folder, and there is none here (leave out "
                        "--add to make one)", repo)
+    if is_or_holds(repo, export_dir):
+        raise WuxError(f"is or holds the export folder {export_dir}, which tritonserver would take for a model (and "
+                       "fail on); --add into a repository beside it", repo)
     check_same_file_system(repo)
     with folder_lock(repo, f"waiting for another wux --add into {repo} to finish"):
         return add_unlocked(export_dir, manifest, repo, request, formats, force)
