@@ -172,27 +172,57 @@ def test_a_rename_that_fails_leaves_the_repository_as_it_was(tmp_path):
     assert (build / "m" / "config.pbtxt").read_text() == "new"
 
 
+WAITING = "waiting for another wux triton writing into"
+
+
+def run_while_another_writes(repo, capsys, write, check_meanwhile) -> list:
+    """`write` in a thread while the test holds the repository's lock, as another `wux triton` writing there would:
+    it must say it waits and write nothing (`check_meanwhile`) until the lock is released; its result."""
+    results, errors = [], []
+
+    def work():
+        try:
+            results.append(write())
+        except Exception as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    worker = threading.Thread(target=work)
+    with folder_lock(repo, "the test holds the lock"):
+        worker.start()
+        said, deadline = "", time.monotonic() + 120
+        while WAITING not in said and worker.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+            said += capsys.readouterr().err
+        assert WAITING in said, (said, errors)
+        check_meanwhile()
+    worker.join(timeout=300)
+    assert not worker.is_alive() and not errors
+    return results
+
+
 def test_adds_into_one_repository_take_turns_so_neither_loses_its_record_entry(exported, tmp_path, capsys):
     repo = repository_with_their_model(tmp_path / "repo")
     formats = ("onnx", "python")
     generate_repository(exported[0], repo, RepoRequest(name="a", formats=formats), add=True)
-    results, errors = [], []
 
-    def add_b():
-        try:
-            results.append(generate_repository(exported[0], repo, RepoRequest(name="b", formats=formats), add=True))
-        except Exception as e:  # noqa: BLE001 - reported by the assertion below
-            errors.append(e)
+    def nothing_of_bs_yet():
+        assert set(read_record(repo)) == {"a"} and not (repo / "b").exists()
 
-    worker = threading.Thread(target=add_b)
-    with folder_lock(repo, "the test holds the lock"):  # as another `wux triton --add` in progress would
-        worker.start()
-        said, deadline = "", time.monotonic() + 120
-        while "waiting for another wux --add into" not in said and worker.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-            said += capsys.readouterr().err
-        assert "waiting for another wux --add into" in said, (said, errors)
-        assert set(read_record(repo)) == {"a"} and not (repo / "b").exists()  # nothing of b's written meanwhile
-    worker.join(timeout=300)
-    assert not worker.is_alive() and not errors and results[0].added
+    results = run_while_another_writes(
+        repo, capsys, lambda: generate_repository(exported[0], repo, RepoRequest(name="b", formats=formats), add=True),
+        nothing_of_bs_yet)
+    assert results[0].added
     assert set(read_record(repo)) == {"a", "b"} and (repo / "b").is_dir() and (repo / "a").is_dir()
+
+
+def test_replacing_a_repository_waits_for_a_writer_there(exported, tmp_path, capsys):
+    repo = tmp_path / "repo"
+    generate_repository(exported[0], repo, RepoRequest(name="a", formats=("onnx", "python")))
+    request = RepoRequest(name="b", formats=("onnx", "python"))
+
+    def still_as_it_was():
+        assert set(read_record(repo)) == {"a"} and (repo / "a").is_dir() and not (repo / "b").exists()
+
+    run_while_another_writes(repo, capsys, lambda: generate_repository(exported[0], repo, request, force=True),
+                             still_as_it_was)
+    assert set(read_record(repo)) == {"b"} and not (repo / "a").exists()

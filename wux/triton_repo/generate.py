@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -280,13 +281,15 @@ def generate_repository(export_dir: Path, repo: Path, request: RepoRequest = Rep
     check_unchanged(export_dir, manifest, formats, request.precision)
     if add:
         return add_to_repository(export_dir, manifest, repo, request, formats, force)
-    if force and Path(repo).is_dir():
-        refuse_replacing_inputs(repo, [export_dir])  # the sharper reason first
-        refuse_foreign_models(repo)
-    with atomic_dir(repo, force=force, inputs=[export_dir]) as tmp, \
-            atomic_dir(clients_dir(repo), force=force, inputs=[export_dir]) as tmp_clients:
-        models, notes, container = write_repository(tmp, tmp_clients, export_dir, manifest, request, formats)
-        write_record(tmp, {request.name: [m.name for m in models]})
+    replacing = force and Path(repo).is_dir()
+    with repository_lock(repo) if replacing else nullcontext():  # never under a running --add
+        if replacing:
+            refuse_replacing_inputs(repo, [export_dir])  # the sharper reason first
+            refuse_foreign_models(repo)
+        with atomic_dir(repo, force=force, inputs=[export_dir]) as tmp, \
+                atomic_dir(clients_dir(repo), force=force, inputs=[export_dir]) as tmp_clients:
+            models, notes, container = write_repository(tmp, tmp_clients, export_dir, manifest, request, formats)
+            write_record(tmp, {request.name: [m.name for m in models]})
     return RepoResult(str(repo), models, notes, str(clients_dir(repo)), container.run,
                       readme=str(Path(repo) / README_FILE))
 
@@ -303,8 +306,14 @@ def add_to_repository(export_dir: Path, manifest: Manifest, repo: Path, request:
         raise WuxError(f"is or holds the export folder {export_dir}, which tritonserver would take for a model (and "
                        "fail on); --add into a repository beside it", repo)
     check_same_file_system(repo)
-    with folder_lock(repo, f"waiting for another wux --add into {repo} to finish"):
+    with repository_lock(repo):
         return add_unlocked(export_dir, manifest, repo, request, formats, force)
+
+
+def repository_lock(repo: Path):
+    """Held by `wux triton` while it adds to or replaces an existing repository: one writer at a time, so that no
+    record entry is lost and no repository is replaced under an add."""
+    return folder_lock(repo, f"waiting for another wux triton writing into {repo} to finish")
 
 
 def add_unlocked(export_dir: Path, manifest: Manifest, repo: Path, request: RepoRequest, formats: list[str],
