@@ -86,3 +86,9 @@ def first_line(e: BaseException) -> str:
     """The first line of an exception's message (library errors can span many lines)."""
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
+
+
+def few(items: list[str], shown: int = 3) -> str:
+    """The first `shown` items for a message, and how many more: "a, b, c (+4 more)"."""
+    more = f" (+{len(items) - shown} more)" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more

@@ -11,7 +11,13 @@ import pytest
 from tests.test_cli import assert_one_line_error, invoke
 from wux.errors import WuxError
 from wux.fsutil import folder_lock
-from wux.triton_repo.generate import RECORD_FILE, RepoRequest, generate_repository, read_record
+from wux.triton_repo.generate import (
+    RECORD_FILE,
+    RepoRequest,
+    generate_repository,
+    read_record,
+    refuse_foreign_models,
+)
 
 THEIRS = "their_model"
 
@@ -226,3 +232,10 @@ def test_replacing_a_repository_waits_for_a_writer_there(exported, tmp_path, cap
     run_while_another_writes(repo, capsys, lambda: generate_repository(exported[0], repo, request, force=True),
                              still_as_it_was)
     assert set(read_record(repo)) == {"b"} and not (repo / "a").exists()
+
+
+def test_a_long_list_of_what_wux_did_not_write_is_cut_with_a_count(tmp_path):
+    for i in range(7):
+        (tmp_path / f"m{i}").mkdir()
+    with pytest.raises(WuxError, match=r"holds what wux did not write \(m0, m1, m2, m3, m4 \(\+2 more\)\)"):
+        refuse_foreign_models(tmp_path)

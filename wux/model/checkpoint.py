@@ -16,7 +16,7 @@ from typing import Any
 
 from wux import __version__
 from wux.contract import DEFAULT_SAMPLE_RATE
-from wux.errors import CheckpointError, ConfigError, first_line
+from wux.errors import CheckpointError, ConfigError, few, first_line
 from wux.fsutil import atomic_file, sha256_file
 from wux.model.config import WaveUNetConfig
 from wux.model.user import UserModel, build_user_model
@@ -191,9 +191,9 @@ def load_weights(model, state_dict: dict[str, Any], path: Path | None) -> None:
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f"missing keys {_few(missing)}")
+            parts.append(f"missing keys {few(missing)}")
         if unexpected:
-            parts.append(f"unexpected keys {_few(unexpected)}")
+            parts.append(f"unexpected keys {few(unexpected)}")
         raise CheckpointError("weights do not fit the model: " + "; ".join(parts), path)
     for key, tensor in state_dict.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):
@@ -205,7 +205,7 @@ def load_weights(model, state_dict: dict[str, Any], path: Path | None) -> None:
     params = dict(model.named_parameters())  # buffers may hold infinities on purpose (an attention mask)
     broken = non_finite_tensors({k: v for k, v in state_dict.items() if k in params})
     if broken:
-        raise CheckpointError(f"NaN or Inf weights in {_few(broken)}: the file is corrupt or its training diverged",
+        raise CheckpointError(f"NaN or Inf weights in {few(broken)}: the file is corrupt or its training diverged",
                               path)
     model.load_state_dict(state_dict, strict=True)
 
@@ -216,11 +216,6 @@ def non_finite_tensors(state_dict: dict[str, Any]) -> list[str]:
 
     return [k for k, t in state_dict.items()
             if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all())]
-
-
-def _few(keys: list[str], n: int = 3) -> str:
-    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
-    return ", ".join(keys[:n]) + more
 
 
 def extract_state_dict(obj: Any, path: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wux.errors import ModelError, first_line
+from wux.errors import ModelError, few, first_line
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,7 @@ def callables_in(module, shown: int = 8) -> str:
     """The public callables a module defines itself (not those it imports), the first `shown` of them."""
     have = sorted(k for k, v in vars(module).items()
                   if callable(v) and not k.startswith("_") and getattr(v, "__module__", None) == module.__name__)
-    more = f" (+{len(have) - shown} more)" if len(have) > shown else ""
-    return (", ".join(have[:shown]) or "none") + more
+    return few(have, shown) or "none"
 
 
 def resolve_factory(spec: str) -> Callable:

@@ -20,7 +20,7 @@ from wux import ort_settings, windowing
 from wux.contract import PARAM_KEYS, AudioContract, CoreRef, StreamParams
 from wux.contract import STEP_NEXT_STATE as NEXT_STATE
 from wux.contract import STEP_STATE as STATE
-from wux.errors import WuxError
+from wux.errors import WuxError, few
 from wux.export.formats import get_format
 from wux.export.manifest import Artifact, Manifest, artifact_path, read_manifest
 from wux.export.step import StreamingRecord
@@ -442,7 +442,7 @@ def refuse_foreign_models(repo: Path) -> None:
     """--force replaces a repository wux wrote, never one holding anything else too."""
     foreign = foreign_entries(repo)
     if foreign:
-        raise WuxError(f"holds what wux did not write ({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''})"
+        raise WuxError(f"holds what wux did not write ({few(foreign, 5)})"
                        "; --force would delete it: add to it with --add, or choose another --repo", repo)
 
 
