@@ -1,9 +1,11 @@
 """Copy a trained default model, its demo sample and its provenance into wux/model/default/.
 
-Usage: python perf/bundle_default_model.py [--name NAME] CKPT CORPUS TRAIN_JSON EVAL_JSON "COMMAND" ...
+Usage: python perf/bundle_default_model.py [--name NAME] [--base BASE_TRAIN_JSON] CKPT CORPUS TRAIN_JSON EVAL_JSON
+"COMMAND" ...
 The commands are recorded verbatim in PROVENANCE.md: pass exactly what was run. --name classic or causal
 bundles that model instead (e.g. causal.wux.pt, causal_provenance.json, CAUSAL_PROVENANCE.md; the demo sample
-stays: it belongs to the default).
+stays: it belongs to the default). --base names the `wux train --json` output of the run CKPT was fine-tuned
+from (`wux train --init`): its training is kept in the record as the first stage (its commands: pass them too).
 """
 
 from __future__ import annotations
@@ -43,12 +45,37 @@ def pick_sample(corpus: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return np.concatenate(clean), np.concatenate(noisy), used
 
 
-def provenance_markdown(record: dict, commands: list[str], name: str = "default") -> str:
-    ev, tr, info = record["eval"], record["train"], record["model"]
-    corpus = record["corpus"]
+def training_table(train: dict) -> str:
     rows = "\n".join(
         f"| {h['epoch']} | {h['steps']} | {h['train_loss']:.2f} | {h['val_si_snr_db']:.2f} | {h['lr']:.2g} |"
-        for h in tr["history"])
+        for h in train["history"])
+    return f"""{train['steps']} optimizer steps in {train['minutes']:.1f} minutes; best validation SI-SNR \
+{train['best_val_si_snr_db']:.2f} dB.
+
+| epoch | steps | train loss | validation SI-SNR dB | lr |
+|---|---|---|---|---|
+{rows}"""
+
+
+def training_text(record: dict) -> str:
+    """The training table; a fine-tuned model's base run first."""
+    if "base" not in record:
+        return training_table(record["train"])
+    base = record["base"]
+    return f"""Two stages: the base run (checkpoint sha256 `{base['checkpoint_sha256']}`), then fine-tuning from it.
+
+### Base run
+
+{training_table(base['train'])}
+
+### Fine-tuning from the base run
+
+{training_table(record['train'])}"""
+
+
+def provenance_markdown(record: dict, commands: list[str], name: str = "default") -> str:
+    ev, info = record["eval"], record["model"]
+    corpus = record["corpus"]
     title = "default model" if name == "default" else f"{name} model (`--checkpoint {name}`)"
     sample = ("" if "demo_sample" not in record else f"""
 The demo sample (`sample_noisy.wav`, `sample_clean.wav`) joins test utterances
@@ -76,11 +103,7 @@ Checkpoint sha256 `{record['checkpoint_sha256']}`.
 
 ## Training
 
-{tr['steps']} optimizer steps in {tr['minutes']:.1f} minutes; best validation SI-SNR {tr['best_val_si_snr_db']:.2f} dB.
-
-| epoch | steps | train loss | validation SI-SNR dB | lr |
-|---|---|---|---|---|
-{rows}
+{training_text(record)}
 
 ## `wux eval` on the test split (unseen voices and sentences, {ev['files']} files)
 
@@ -147,7 +170,8 @@ def model_facts(path: Path) -> dict:
 
 
 def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, commands: list[str],
-         name: str = "default") -> None:
+         name: str = "default", base: Path | None = None) -> None:
+    base_train = json.loads(base.read_text()) if base else None
     ckpt = load_checkpoint(ckpt_path)
     history = ckpt.training.pop("history", [])
     DEST.mkdir(parents=True, exist_ok=True)
@@ -165,6 +189,8 @@ def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, comma
         "train": train,
         "eval": evaluation,
     }
+    if base_train:
+        record["base"] = {"checkpoint_sha256": sha256_file(base_train["checkpoint"]), "train": base_train}
     if name == "default":
         clean, noisy, used = pick_sample(corpus)
         sf.write(DEST / "sample_clean.wav", clean, SAMPLE_RATE, subtype="PCM_16")
@@ -179,9 +205,13 @@ def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, comma
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    name = "default"
-    if args[:1] == ["--name"]:
-        name, args = args[1], args[2:]
+    name, base = "default", None
+    while args[:1] in (["--name"], ["--base"]):
+        if args[0] == "--name":
+            name = args[1]
+        else:
+            base = Path(args[1])
+        args = args[2:]
     if len(args) < 5 or name not in BUNDLED_MODELS:
         sys.exit(__doc__)
-    main(Path(args[0]), Path(args[1]), Path(args[2]), Path(args[3]), args[4:], name)
+    main(Path(args[0]), Path(args[1]), Path(args[2]), Path(args[3]), args[4:], name, base)

@@ -3,7 +3,8 @@
 # gating), bundling as the bundled model NAME. From the repository root: `make default-model` (rich corpus,
 # the context preset, hours), `make classic-model` or `make causal-model` (classic corpus, 24 minutes, no
 # remixing: as they were made). Training stops at MAX_MINUTES, so the steps reached depend on the machine's
-# speed; the PROVENANCE files record them.
+# speed; the PROVENANCE files record them. FINETUNE (wux train options) adds a second stage: fine-tuning the first
+# run's best checkpoint with those options (the default's: weighted towards babble, music, traffic and fan).
 set -euo pipefail
 WUX=${WUX:-.venv/bin/wux}
 PRESET=${PRESET:-default}
@@ -14,15 +15,28 @@ MAX_MINUTES=${MAX_MINUTES:-65}
 EPOCHS=${EPOCHS:-100}
 AUGMENT=${AUGMENT:-"--augment-probability 0.4"}
 PRECISION=${PRECISION:-auto}
+FINETUNE=${FINETUNE:-}
 OUT=${OUT:-build/$NAME-model}
 mkdir -p "$OUT"
+first=$OUT/$NAME.wux.pt
+[ -z "$FINETUNE" ] || first=$OUT/$NAME.base.wux.pt
 synth="wux data synth $OUT/corpus --recipe $RECIPE --minutes $MINUTES --seed 0 --force --json"
-train="wux train $OUT/corpus --out $OUT/$NAME.wux.pt --force --preset $PRESET --epochs $EPOCHS --max-minutes $MAX_MINUTES \
+train="wux train $OUT/corpus --out $first --force --preset $PRESET --epochs $EPOCHS --max-minutes $MAX_MINUTES \
 --seed 0 --threads 2 --batch-size 16 --segments-per-epoch 1600 --lr 0.002 --precision $PRECISION $AUGMENT \
 --json"
+finetune="wux train $OUT/corpus --init $first --out $OUT/$NAME.wux.pt --force --threads 2 --batch-size 16 \
+--segments-per-epoch 1600 $AUGMENT $FINETUNE --json"
 evaluate="wux eval $OUT/$NAME.wux.pt --data $OUT/corpus --split test --baseline rnnoise --baseline spectral-gating --json"
 ${synth/wux/$WUX} > "$OUT/synth.json"
 ${train/wux/$WUX} > "$OUT/train.json"
+commands=("$synth" "$train")
+base=()
+if [ -n "$FINETUNE" ]; then
+  mv "$OUT/train.json" "$OUT/train.base.json"
+  ${finetune/wux/$WUX} > "$OUT/train.json"
+  commands+=("$finetune")
+  base=(--base "$OUT/train.base.json")
+fi
 ${evaluate/wux/$WUX} > "$OUT/eval.json"
-.venv/bin/python perf/bundle_default_model.py --name "$NAME" "$OUT/$NAME.wux.pt" "$OUT/corpus" \
-  "$OUT/train.json" "$OUT/eval.json" "$synth" "$train" "$evaluate"
+.venv/bin/python perf/bundle_default_model.py --name "$NAME" "${base[@]}" "$OUT/$NAME.wux.pt" "$OUT/corpus" \
+  "$OUT/train.json" "$OUT/eval.json" "${commands[@]}" "$evaluate"
