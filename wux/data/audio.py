@@ -26,11 +26,18 @@ def read_audio(
     resample: bool = False,
 ) -> np.ndarray:
     """Mono float32 samples at `sample_rate`, or an AudioError saying why not."""
+    return read_audio_as_stored(path, sample_rate, downmix, resample)[0]
+
+
+def read_audio_as_stored(path: Path | str, sample_rate: int = DEFAULT_SAMPLE_RATE, downmix: bool = False,
+                         resample: bool = False) -> tuple[np.ndarray, tuple[int, int]]:
+    """read_audio's samples, and the file's (rate, channels) as stored: what was resampled or downmixed."""
     path = Path(path)
     if not path.exists():
         raise AudioError("audio file not found", path)
     check_wav_complete(path)
     data, rate = load_samples(str(path), path)
+    stored = (rate, data.shape[1])
     if data.shape[1] > 1:
         if not downmix:
             raise AudioError(f"has {data.shape[1]} channels; wux needs mono (pass --downmix)", path)
@@ -44,7 +51,7 @@ def read_audio(
             )
 
         wave = resample_poly(wave, rate, sample_rate)
-    return wave
+    return wave, stored
 
 
 def decode_audio(data: bytes, label: str) -> tuple[np.ndarray, int, str]:
@@ -124,14 +131,6 @@ def sample_format(path: Path | str) -> str:
     import soundfile as sf
 
     return sf.info(str(path)).subtype
-
-
-def stored_layout(path: Path | str) -> tuple[int, int]:
-    """The file's sample rate and channel count, as stored (from its header)."""
-    import soundfile as sf
-
-    info = sf.info(str(path))
-    return info.samplerate, info.channels
 
 
 def output_subtype(source_subtype: str | None, container: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from wux.contract import DEFAULT_SAMPLE_RATE
-from wux.data.audio import read_audio, stored_layout
+from wux.data.audio import read_audio_as_stored
 from wux.data.augment import AugmentConfig, augment_pair, fit_length, remix
 from wux.data.layout import Metadata, check_noise_kinds, split_dirs
 from wux.errors import DataError
@@ -52,13 +52,12 @@ def load_pairs(root: Path, split: str, sample_rate: int = DEFAULT_SAMPLE_RATE,
     for clean_path, noisy_path in list_pairs(root, split):
         if names is not None and clean_path.name not in names:
             continue
-        clean = read_audio(clean_path, sample_rate, downmix=True, resample=True)
-        noisy = read_audio(noisy_path, sample_rate, downmix=True, resample=True)
+        clean, clean_stored = read_audio_as_stored(clean_path, sample_rate, downmix=True, resample=True)
+        noisy, noisy_stored = read_audio_as_stored(noisy_path, sample_rate, downmix=True, resample=True)
         n = min(len(clean), len(noisy))
         if abs(len(clean) - len(noisy)) > sample_rate // 100:
             raise DataError(f"clean and noisy lengths differ ({len(clean)} vs {len(noisy)})", noisy_path)
-        stored = frozenset(stored_layout(path) for path in (clean_path, noisy_path))
-        pairs.append(Pair(clean_path.stem, clean[:n], noisy[:n], stored))
+        pairs.append(Pair(clean_path.stem, clean[:n], noisy[:n], frozenset((clean_stored, noisy_stored))))
     return pairs
 
 
