@@ -170,6 +170,21 @@ def test_the_native_backend_config_uses_implicit_state(causal_exported, tmp_path
     assert kinds == {"START", "END", "READY", "CORRID"} and python.sequence_batching.oldest.max_candidate_sequences
 
 
+def test_the_native_backend_config_tells_clients_what_the_python_one_does(causal_exported, tmp_path):
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    from wux.clients.streaming import stream_info
+    from wux.triton_repo.generate import RepoRequest, generate_repository
+
+    generate_repository(causal_exported[0], tmp_path / "repo", RepoRequest(formats=("python",)))
+    infos = {}
+    for name in ("waveunet_stream", "waveunet_stream_onnx"):
+        text = (tmp_path / "repo" / name / "config.pbtxt").read_text()
+        infos[name] = stream_info(text_format.Parse(text, model_config_pb2.ModelConfig()), "m")
+    assert infos["waveunet_stream_onnx"] == infos["waveunet_stream"]
+
+
 def test_a_step_model_changed_since_export_is_not_served(causal_exported, tmp_path):
     import json
     import shutil

@@ -208,12 +208,11 @@ def write_stream_models(folder: Path, export_dir: Path, manifest: Manifest, name
                       idle_us=round(opts.stream_idle_s * 1e6), queue_delay_us=opts.stream_queue_delay_us,
                       instances=opts.stream_instances)
     stream = StreamParams(record.frame_multiple, record.state_size, record.frame, spec.idle_us / 1e6)
-    params = {**manifest.contract.to_params(), **OrtOptions().with_threads(opts.threads or 1).to_params(),
-              **stream.to_params()}
-    python = replace(spec, parameters=params)
+    described = {**manifest.contract.to_params(), **stream.to_params()}  # what clients read from either config
+    python = replace(spec, parameters={**described, **OrtOptions().with_threads(opts.threads or 1).to_params()})
     write_config_and_files(folder / python.name, stream_config(python),
                            python_model_files("stream_model.py", {STEP_ONNX_FILE: step}))
-    native = replace(spec, name=f"{spec.name}_onnx")
+    native = replace(spec, name=f"{spec.name}_onnx", parameters=described)
     write_config_and_files(folder / native.name, stream_config(native, PLATFORMS["onnx"], (STATE, NEXT_STATE)),
                            {CORE_ONNX_FILE: step})
     return [RepoModel(python.name, PYTHON, "stream", record.artifact("onnx").file),
