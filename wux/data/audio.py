@@ -36,7 +36,7 @@ def read_audio_as_stored(path: Path | str, sample_rate: int = DEFAULT_SAMPLE_RAT
     if not path.exists():
         raise AudioError("audio file not found", path)
     check_wav_complete(path)
-    data, rate = load_samples(str(path), path)
+    data, rate, _ = load_samples(str(path), path)
     stored = (rate, data.shape[1])
     if data.shape[1] > 1:
         if not downmix:
@@ -57,29 +57,27 @@ def read_audio_as_stored(path: Path | str, sample_rate: int = DEFAULT_SAMPLE_RAT
 def decode_audio(data: bytes, label: str) -> tuple[np.ndarray, int, str]:
     """The (frames, channels) float32 samples, rate and sample format of an uploaded WAV or FLAC, checked like a
     file."""
-    import soundfile as sf
-
     short = wav_shortfall(data[: 1 << 16], len(data))
     if short:
         raise AudioError(f"is truncated: its header promises {short[0]} frames but the upload holds {short[1]}", label)
-    samples, rate = load_samples(io.BytesIO(data), label)
-    return samples, rate, sf.info(io.BytesIO(data)).subtype
+    return load_samples(io.BytesIO(data), label)
 
 
-def load_samples(source, label: Path | str) -> tuple[np.ndarray, int]:
-    """(frames, channels) float32 samples and the rate, from a path or file object; empty, non-finite or
-    unreadable audio is an AudioError (UnreadableAudio when libsndfile knows no such format)."""
+def load_samples(source, label: Path | str) -> tuple[np.ndarray, int, str]:
+    """(frames, channels) float32 samples, the rate and the sample format, from one read of a path or file object;
+    empty, non-finite or unreadable audio is an AudioError (UnreadableAudio when libsndfile knows no such format)."""
     import soundfile as sf
 
     try:
-        data, rate = sf.read(source, dtype="float32", always_2d=True)
+        with sf.SoundFile(source) as f:
+            data, rate, subtype = f.read(dtype="float32", always_2d=True), f.samplerate, f.subtype
     except Exception as e:  # libsndfile reports every format problem as its own error type
         why = re.sub(r"^Error opening .*?: ", "", first_line(e))  # libsndfile repeats the path or object
         raise UnreadableAudio(f"cannot read audio ({why})", label) from None
     if data.shape[0] == 0:
         raise AudioError("contains no samples", label)
     check_finite(data, label)
-    return data, rate
+    return data, rate, subtype
 
 
 def encode_audio(wave: np.ndarray, sample_rate: int, fmt: str = "WAV", subtype: str = "PCM_16") -> bytes:
