@@ -278,6 +278,10 @@ def train(
     val_by: Annotated[Literal["file", "speaker"], typer.Option(
         help="Hold out every k-th file, or every k-th speaker's files (voices training never hears)")] = "file",
     level_weight: Annotated[float, typer.Option(min=0.0, help="Weight of the output-level term")] = 0.1,
+    snr_cap: Annotated[Optional[float], typer.Option(
+        metavar="DB", help="Cap each segment's SI-SNR in the loss softly at DB dB (thresholded SNR): segments "
+                           "denoised past it stop pulling, the hard ones (babble, music) get the training's "
+                           "attention; a resumed run takes the command line's (default: no cap)")] = None,
     clip_grad: Annotated[float, typer.Option(min=0.0, help="Max gradient norm (0: no clipping)")] = 10.0,
     seed: Annotated[int, typer.Option(min=0, help="Random seed")] = 0,
     device: DeviceOpt = "cpu",
@@ -316,7 +320,7 @@ def train(
         data=data, out=out, model=model_to_train(preset, config, init, model, model_kwargs), init=init, epochs=epochs,
         max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, lr_patience=lr_patience,
         accumulate=accumulate, segments_per_epoch=segments_per_epoch, val_share=val_share, val_by=val_by,
-        level_weight=level_weight,
+        level_weight=level_weight, snr_cap_db=snr_cap,
         clip_grad_norm=clip_grad or None, seed=seed, device=device, precision=precision, threads=threads, resume=resume,
         force=force,
         tensorboard=tensorboard, augment=augmentation,

@@ -24,8 +24,10 @@ def improvement_drop_db(reference: np.ndarray, artifact: np.ndarray, clean: np.n
     return si_snr_db(reference, clean) - si_snr_db(artifact, clean)
 
 
-def si_snr_torch(estimate, reference):
-    """Per-item SI-SNR in dB for [..., samples] tensors (differentiable)."""
+def si_snr_torch(estimate, reference, cap_db: float | None = None):
+    """Per-item SI-SNR in dB for [..., samples] tensors (differentiable). `cap_db` caps it softly (thresholded
+    SNR, Wisdom et al. 2020): the residual's power gets a floor cap_db below the target's, so an item near or
+    above the cap adds little gradient and one far below it counts as before."""
     import torch
 
     est = estimate - estimate.mean(dim=-1, keepdim=True)
@@ -33,4 +35,6 @@ def si_snr_torch(estimate, reference):
     scale = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + EPS)
     target = scale * ref
     residual = est - target
-    return 10 * torch.log10((target.pow(2).sum(-1) + EPS) / (residual.pow(2).sum(-1) + EPS))
+    power = target.pow(2).sum(-1)
+    floor = 0.0 if cap_db is None else 10 ** (-cap_db / 10) * power
+    return 10 * torch.log10((power + EPS) / (residual.pow(2).sum(-1) + floor + EPS))

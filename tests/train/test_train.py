@@ -63,6 +63,32 @@ def test_level_term_penalises_wrong_gain():
     assert gap == pytest.approx(1.2, abs=0.05)
 
 
+def test_the_capped_si_snr_stops_at_its_cap_and_pulls_on_what_is_far_below_it():
+    torch.manual_seed(0)
+    ref = torch.randn(3, 16000)
+    assert si_snr_torch(ref, ref, 20.0) == pytest.approx(torch.full((3,), 20.0), abs=1e-3)  # perfect: the cap
+    for snr, pull in ((5, 0.97), (20, 0.5), (35, 0.03)):  # gradient kept: 1 / (1 + 10^((snr - cap) / 10))
+        est = (ref + 10 ** (-snr / 20) * torch.randn(3, 16000)).requires_grad_()
+        si_snr_torch(est, ref).mean().backward()
+        plain, est.grad = est.grad.norm(), None
+        si_snr_torch(est, ref, 20.0).mean().backward()
+        assert (est.grad.norm() / plain).item() == pytest.approx(pull, abs=0.01), snr
+    far = ref + torch.randn(3, 16000)  # 0 dB: the cap barely matters
+    assert si_snr_torch(far, ref, 20.0) == pytest.approx(si_snr_torch(far, ref), abs=0.05)
+
+
+def test_the_snr_cap_is_the_runs_own_and_a_non_finite_one_is_refused(tiny_corpus, tmp_path):
+    for cap in (math.inf, math.nan):
+        cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, snr_cap_db=cap)
+        with pytest.raises(WuxError, match="--snr-cap must be a finite number of dB"):
+            train(cfg, show_progress=False)
+    assert not list(tmp_path.iterdir())
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4,
+                      segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0, snr_cap_db=15.0)
+    train(cfg, show_progress=False)
+    assert load_checkpoint(cfg.out).training["train"]["snr_cap_db"] == 15.0
+
+
 def test_train_eval_and_resume(tiny_corpus, tmp_path):
     out = tmp_path / "m.wux.pt"
     cfg = TrainConfig(data=tiny_corpus, out=out, model=TINY, epochs=2, batch_size=4, segment=2048,

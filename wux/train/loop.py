@@ -54,6 +54,9 @@ class TrainConfig:
     val_share: float = 0.05
     val_by: str = "file"  # "speaker": whole speakers held out (wux.data.dataset.split_validation)
     level_weight: float = 0.1
+    # A soft cap on each segment's SI-SNR in the loss (dB; None: plain SI-SNR): segments denoised past it stop
+    # pulling, and the ones still far below it (babble, music) get the training's attention
+    snr_cap_db: float | None = None
     clip_grad_norm: float | None = 10.0  # a single bad batch must not wreck the run
     seed: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -111,11 +114,12 @@ def last_checkpoint_path(out: Path) -> Path:
     return out.with_name(f"{name}.last.wux.pt")
 
 
-def loss_fn(estimate, clean, level_weight: float):
-    """-SI-SNR, plus a small level term: SI-SNR alone leaves the output gain undetermined."""
+def loss_fn(estimate, clean, level_weight: float, snr_cap_db: float | None = None):
+    """-SI-SNR (softly capped at snr_cap_db), plus a small level term: SI-SNR alone leaves the output gain
+    undetermined."""
     import torch
 
-    loss = -si_snr_torch(estimate, clean).mean()
+    loss = -si_snr_torch(estimate, clean, snr_cap_db).mean()
     if level_weight:
         ratio = (estimate.pow(2).sum(-1) + EPS) / (clean.pow(2).sum(-1) + EPS)
         loss = loss + level_weight * (10 * torch.log10(ratio)).abs().mean()
@@ -225,6 +229,8 @@ def check_counts(cfg: TrainConfig) -> None:
             raise WuxError(f"{flag} must be at least 1, got {n}")
     if not 0 <= cfg.val_share < 1:
         raise WuxError(f"--val-share must be at least 0 and below 1, got {cfg.val_share}")
+    if cfg.snr_cap_db is not None and not math.isfinite(cfg.snr_cap_db):
+        raise WuxError(f"--snr-cap must be a finite number of dB, got {cfg.snr_cap_db}")
 
 
 def check_noise_weights_early(cfg: TrainConfig) -> None:
@@ -448,7 +454,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
             for i, (clean, noisy) in enumerate(loader):
                 clean, noisy = clean.to(cfg.device), noisy.to(cfg.device)
                 with autocast(cfg.device, arithmetic):
-                    loss = loss_fn(model(noisy).float(), clean, cfg.level_weight) / cfg.accumulate
+                    loss = loss_fn(model(noisy).float(), clean, cfg.level_weight, cfg.snr_cap_db) / cfg.accumulate
                 scaler.scale(loss).backward()
                 if (i + 1) % cfg.accumulate == 0:
                     if cfg.clip_grad_norm:
