@@ -1,8 +1,10 @@
 import numpy as np
+import pytest
 import soundfile as sf
 
 from wux import render
 from wux.denoise import denoise_files
+from wux.errors import AudioError
 
 RATE = 16_000
 
@@ -42,3 +44,25 @@ def test_clipping_is_reported_on_stderr_and_only_when_it_happened(capsys):
     out, err = capsys.readouterr()
     assert out.count("a.wav -> b.wav") == 2
     assert err.count("warning") == 1 and "160 output samples (1 %) beyond full scale were clipped" in err
+
+
+def test_a_file_at_another_rate_is_denoised_at_the_models_and_written_back_at_its_own(tmp_path):
+    n = 48_000 + 7  # one second and an odd tail at 48 kHz
+    wave = (0.5 * np.sin(np.arange(n) * 2 * np.pi * 440 / 48_000)).astype(np.float32)
+    sf.write(tmp_path / "in.wav", wave, 48_000, subtype="PCM_24")
+    heard = []
+
+    def halve(x):  # a 'model' at 16 kHz
+        heard.append(len(x))
+        return 0.5 * x
+
+    with pytest.raises(AudioError, match="sample rate is 48000 Hz but the model expects 16000 Hz"):
+        denoise_files([tmp_path / "in.wav"], tmp_path / "out.wav", halve, RATE)
+    assert not (tmp_path / "out.wav").exists()
+    (one,) = denoise_files([tmp_path / "in.wav"], tmp_path / "out.wav", halve, RATE, resample=True)
+    assert heard == [-(-n // 3)]  # it heard the file at its own rate
+    out, rate = sf.read(tmp_path / "out.wav", dtype="float32")
+    assert (rate, len(out), sf.info(str(tmp_path / "out.wav")).subtype) == (48_000, n, "PCM_24")
+    assert (one.samples, one.seconds, one.sample_format) == (n, pytest.approx(n / 48_000), "PCM_24")
+    inner = slice(2000, n - 2000)  # the resampler's edges aside
+    assert np.abs(out[inner] - 0.5 * wave[inner]).max() < 1e-3

@@ -15,11 +15,11 @@ from wux.data.audio import (
     AUDIO_SUFFIXES,
     list_audio_files,
     output_subtype,
-    read_audio,
-    sample_format,
+    read_mono_as_stored,
     samples_beyond_full_scale,
     write_audio,
 )
+from wux.data.resample import processed_at_rate
 from wux.errors import WuxError
 from wux.export.formats import get_format
 from wux.export.manifest import artifact_path, read_manifest
@@ -131,18 +131,21 @@ def check_outputs(inputs: list[Path], output: Path) -> None:
 
 def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_rate: int, downmix: bool = False,
                   resample: bool = False, progress: Callable[[Path], None] | None = None) -> list[DenoisedFile]:
-    """Denoise every input file into `output` with `denoise(wave) -> wave`; each file is written atomically.
+    """Denoise every input file into `output` with `denoise(wave) -> wave` (at `sample_rate`, the model's); each
+    file is written atomically at its input's rate (`resample`: brought to the model's rate and back) and length.
 
     `denoise` is in-process windowed inference or a Triton client: the file handling is the same.
     """
     pairs = output_paths(inputs, output)
     # Read (and so validate) every input before writing anything.
-    waves = [read_audio(src, sample_rate, downmix=downmix, resample=resample) for src, _ in pairs]
+    waves = [read_mono_as_stored(src, sample_rate, downmix=downmix, resample=resample) for src, _ in pairs]
     results = []
-    for (src, dst), wave in zip(pairs, waves):
-        out, subtype = denoise(wave), output_subtype(sample_format(src), dst.suffix[1:].upper())
-        write_audio(dst, out, sample_rate, subtype)
-        results.append(DenoisedFile(str(src), str(dst), len(wave), len(wave) / sample_rate, subtype,
+    for (src, dst), (wave, stored) in zip(pairs, waves):
+        out = denoise(wave) if stored.rate == sample_rate else processed_at_rate(denoise, wave, stored.rate,
+                                                                                 sample_rate)
+        subtype = output_subtype(stored.subtype, dst.suffix[1:].upper())
+        write_audio(dst, out, stored.rate, subtype)
+        results.append(DenoisedFile(str(src), str(dst), len(wave), len(wave) / stored.rate, subtype,
                                     samples_beyond_full_scale(out, subtype)))
         if progress:
             progress(src)

@@ -72,6 +72,17 @@ def test_other_rates_and_channels_come_back_as_they_were_sent(client, exported):
     assert not np.allclose(out[:, 0], out[:, 1], atol=1e-3)  # each channel denoised on its own
 
 
+def test_audio_at_another_rate_comes_back_as_wux_denoise_writes_it(client, exported, tmp_path):
+    wave = (0.1 * np.random.default_rng(4).standard_normal(22050 + 7)).astype(np.float32)
+    sf.write(tmp_path / "in.wav", wave, 22050, subtype="FLOAT")
+    answer = client.post("/v1/denoise", content=(tmp_path / "in.wav").read_bytes())
+    assert answer.status_code == 200, answer.text
+    ok(invoke("denoise", tmp_path / "in.wav", "-o", tmp_path / "cli.wav", "--export", exported[0], "--resample"))
+    written, rate = sf.read(tmp_path / "cli.wav", dtype="float32")
+    assert rate == 22050 and written.shape == wave.shape
+    assert np.array_equal(sf.read(io.BytesIO(answer.content), dtype="float32")[0], written)
+
+
 def bad_uploads():
     rng = np.random.default_rng(0)
     good = wav_bytes(0.1 * rng.standard_normal(1600).astype(np.float32))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,29 +30,40 @@ def read_audio(
     return read_audio_as_stored(path, sample_rate, downmix, resample)[0]
 
 
+@dataclass(frozen=True)
+class Stored:
+    """How a file holds its audio: what reading it for a model converts (rate, channels), and what a denoised
+    copy keeps (rate, sample format)."""
+
+    rate: int
+    channels: int
+    subtype: str
+
+
 def read_audio_as_stored(path: Path | str, sample_rate: int = DEFAULT_SAMPLE_RATE, downmix: bool = False,
-                         resample: bool = False) -> tuple[np.ndarray, tuple[int, int]]:
-    """read_audio's samples, and the file's (rate, channels) as stored: what was resampled or downmixed."""
+                         resample: bool = False) -> tuple[np.ndarray, Stored]:
+    """read_audio's samples, and how the file stores them: what was resampled or downmixed."""
+    mono, stored = read_mono_as_stored(path, sample_rate, downmix, resample)
+    return resample_poly(mono, stored.rate, sample_rate), stored
+
+
+def read_mono_as_stored(path: Path | str, sample_rate: int = DEFAULT_SAMPLE_RATE, downmix: bool = False,
+                        resample: bool = False) -> tuple[np.ndarray, Stored]:
+    """The file's mono float32 samples at its own rate, and how it stores them; an AudioError for several
+    channels without `downmix` (then averaged) or a rate other than `sample_rate` without `resample`."""
     path = Path(path)
     if not path.exists():
         raise AudioError("audio file not found", path)
     check_wav_complete(path)
-    data, rate, _ = load_samples(str(path), path)
-    stored = (rate, data.shape[1])
+    data, rate, subtype = load_samples(str(path), path)
+    stored = Stored(rate, data.shape[1], subtype)
     if data.shape[1] > 1:
         if not downmix:
             raise AudioError(f"has {data.shape[1]} channels; wux needs mono (pass --downmix)", path)
         data = data.mean(axis=1, keepdims=True)
-    wave = np.ascontiguousarray(data[:, 0])
-    if rate != sample_rate:
-        if not resample:
-            raise AudioError(
-                f"sample rate is {rate} Hz but the model expects {sample_rate} Hz (pass --resample)",
-                path,
-            )
-
-        wave = resample_poly(wave, rate, sample_rate)
-    return wave, stored
+    if rate != sample_rate and not resample:
+        raise AudioError(f"sample rate is {rate} Hz but the model expects {sample_rate} Hz (pass --resample)", path)
+    return np.ascontiguousarray(data[:, 0]), stored
 
 
 def decode_audio(data: bytes, label: str) -> tuple[np.ndarray, int, str]:
@@ -122,13 +134,6 @@ def check_finite(wave: np.ndarray, path: Path | str | None = None) -> None:
     bad = int(np.count_nonzero(~np.isfinite(wave)))
     if bad:
         raise AudioError(f"contains {bad} NaN or Inf sample(s)", path)
-
-
-def sample_format(path: Path | str) -> str:
-    """The file's libsndfile subtype (PCM_16, PCM_24, FLOAT, ...)."""
-    import soundfile as sf
-
-    return sf.info(str(path)).subtype
 
 
 def output_subtype(source_subtype: str | None, container: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from wux.contract import DEFAULT_SAMPLE_RATE
-from wux.data.audio import read_audio_as_stored
+from wux.data.audio import Stored, read_audio_as_stored
 from wux.data.augment import AugmentConfig, augment_pair, fit_length, remix
 from wux.data.layout import Metadata, check_noise_kinds, split_dirs
 from wux.errors import DataError
@@ -21,7 +21,7 @@ class Pair:
     name: str
     clean: np.ndarray
     noisy: np.ndarray
-    stored: frozenset[tuple[int, int]] = frozenset()  # (rate, channels) of its two files as stored; empty: unknown
+    stored: frozenset[Stored] = frozenset()  # how its two files store their audio; empty: unknown
 
 
 def list_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
@@ -65,14 +65,14 @@ def conversion_notes(pairs: list[Pair], sample_rate: int) -> list[str]:
     """What load_pairs did to the stored audio, so that nobody trains or scores resampled or downmixed files
     without being told: one line each for resampling and downmixing, with how many file pairs and from what."""
     notes = []
-    resampled = [p for p in pairs if any(rate != sample_rate for rate, _ in p.stored)]
+    resampled = [p for p in pairs if any(s.rate != sample_rate for s in p.stored)]
     if resampled:
-        rates = sorted({rate for p in resampled for rate, _ in p.stored if rate != sample_rate})
+        rates = sorted({s.rate for p in resampled for s in p.stored if s.rate != sample_rate})
         notes.append(f"{len(resampled)} of {len(pairs)} file pairs resampled to the model's {sample_rate} Hz (stored "
                      f"at {', '.join(f'{r} Hz' for r in rates)})")
-    downmixed = [p for p in pairs if any(channels > 1 for _, channels in p.stored)]
+    downmixed = [p for p in pairs if any(s.channels > 1 for s in p.stored)]
     if downmixed:
-        counts = sorted({c for p in downmixed for _, c in p.stored if c > 1})
+        counts = sorted({s.channels for p in downmixed for s in p.stored if s.channels > 1})
         notes.append(f"{len(downmixed)} of {len(pairs)} file pairs downmixed to mono (stored with "
                      f"{', '.join(map(str, counts))} channels)")
     return notes

@@ -46,3 +46,12 @@ def resample_poly(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
         valid = (idx >= 0) & (idx < len(x))
         y[valid] += bank[j, phase[valid]] * x[idx[valid]]
     return y.astype(np.float32)
+
+
+def processed_at_rate(process, wave: np.ndarray, rate: int, work_rate: int) -> np.ndarray:
+    """`process` (wave -> wave, a denoiser) run on a 1-D wave brought from `rate` to `work_rate`, its output
+    brought back to `rate` at the wave's own length: how a model at one rate answers audio at another (`wux
+    denoise --resample`, the gateway)."""
+    y = np.asarray(process(resample_poly(wave, rate, work_rate)), dtype=np.float32).reshape(-1)
+    y = resample_poly(y, work_rate, rate)
+    return np.pad(y[: len(wave)], (0, max(0, len(wave) - len(y))))

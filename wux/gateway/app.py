@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from wux import __version__
 from wux.data.audio import decode_audio, encode_audio, output_subtype, samples_beyond_full_scale
-from wux.data.resample import resample_poly
+from wux.data.resample import processed_at_rate
 from wux.errors import AudioError, UnreadableAudio, WuxError
 from wux.gateway.backends import Backend, open_backend
 from wux.gateway.config import GatewayConfig
@@ -81,17 +81,11 @@ def decode_upload(body: bytes, label: str) -> tuple[np.ndarray, int, str]:
 
 
 def denoise_channels(backend: Backend, samples: np.ndarray, rate: int) -> np.ndarray:
-    """Each channel at the model's rate, back at the upload's rate, trimmed to the upload's length."""
-    frames = samples.shape[0]
+    """Each channel at the model's rate, back at the upload's rate and length."""
     out = np.empty_like(samples)
     for c in range(samples.shape[1]):
-        x = samples[:, c]
-        if rate != backend.sample_rate:
-            x = resample_poly(x, rate, backend.sample_rate)
-        y = np.asarray(backend.denoise(np.ascontiguousarray(x, dtype=np.float32)), dtype=np.float32).reshape(-1)
-        if rate != backend.sample_rate:
-            y = resample_poly(y, backend.sample_rate, rate)
-        out[:, c] = np.pad(y[:frames], (0, max(0, frames - len(y))))
+        out[:, c] = processed_at_rate(backend.denoise, np.ascontiguousarray(samples[:, c]), rate,
+                                      backend.sample_rate)
     return out
 
 
