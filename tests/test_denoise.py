@@ -66,3 +66,24 @@ def test_a_file_at_another_rate_is_denoised_at_the_models_and_written_back_at_it
     assert (one.samples, one.seconds, one.sample_format) == (n, pytest.approx(n / 48_000), "PCM_24")
     inner = slice(2000, n - 2000)  # the resampler's edges aside
     assert np.abs(out[inner] - 0.5 * wave[inner]).max() < 1e-3
+
+
+def test_each_channel_is_denoised_on_its_own_unless_downmixed(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    stereo = (0.2 * rng.standard_normal((RATE, 2))).astype(np.float32)
+    sf.write(tmp_path / "st.wav", stereo, RATE, subtype="FLOAT")
+    calls = []
+
+    def model(x):
+        calls.append(x.copy())
+        return 0.5 * x
+
+    (one,) = denoise_files([tmp_path / "st.wav"], tmp_path / "out.wav", model, RATE)
+    out, rate = sf.read(tmp_path / "out.wav", dtype="float32", always_2d=True)
+    assert len(calls) == 2 and np.array_equal(calls[1], stereo[:, 1])  # one channel at a time
+    assert rate == RATE and np.array_equal(out, 0.5 * stereo) and one.channels == 2
+    render.denoised({"files": [one.to_dict()]})
+    assert "(1.00 s, 2 channels)" in capsys.readouterr().out
+    (mixed,) = denoise_files([tmp_path / "st.wav"], tmp_path / "mono.wav", model, RATE, downmix=True)
+    mono, _ = sf.read(tmp_path / "mono.wav", dtype="float32", always_2d=True)
+    assert mixed.channels == 1 and np.allclose(mono[:, 0], 0.5 * stereo.mean(axis=1), atol=1e-7)

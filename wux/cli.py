@@ -399,8 +399,11 @@ def denoise(
     precision: Annotated[Precision, typer.Option(help="Artifact precision (with --export)")] = "fp32",
     batch_size: Annotated[Optional[int], typer.Option(min=1,
         help="Windows per forward pass, in-process (default: 8; an export's tuned batch)")] = None,
-    downmix: Annotated[bool, typer.Option(help="Average multi-channel input to mono")] = False,
-    resample: Annotated[bool, typer.Option(help="Resample input to the model's rate")] = False,
+    downmix: Annotated[bool, typer.Option(
+        help="Average a multi-channel input to one channel first (without it, each channel is denoised on its "
+             "own)")] = False,
+    resample: Annotated[bool, typer.Option(
+        help="Take a file at another rate: denoised at the model's rate, written back at the file's")] = False,
     stream: Annotated[bool, typer.Option(help="Frame by frame, as a live stream (a causal model: in-process, "
                                               "an export's step model, or Triton's streaming model)")] = False,
     frame_ms: Annotated[float, typer.Option(help="Frame length with --stream, ms")] = 20.0,

@@ -188,7 +188,9 @@ StabilityOpt = Annotated[float, typer.Option(
     "-s", "--stability-percentage", help="The last 3 windows are stable when max/min <= 1 + this %.")]
 MaxTrialsOpt = Annotated[int, typer.Option("-r", "--max-trials", help="Windows per level before giving up on "
                                                                        "stability.")]
-InputDataOpt = Annotated[Optional[Path], typer.Option(help="Folder of WAV files to send.")]
+InputDataOpt = Annotated[Optional[Path], typer.Option(
+    help="Folder of WAV or FLAC files to send (at any rate and channel count: resampled to the model's, mixed to "
+         "mono).")]
 
 
 def typed_on_command_line(ctx: typer.Context, name: str) -> bool:

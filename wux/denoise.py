@@ -15,7 +15,7 @@ from wux.data.audio import (
     AUDIO_SUFFIXES,
     list_audio_files,
     output_subtype,
-    read_mono_as_stored,
+    read_channels_as_stored,
     samples_beyond_full_scale,
     write_audio,
 )
@@ -69,7 +69,8 @@ class DenoisedFile:
     samples: int
     seconds: float
     sample_format: str  # the output's: the input's where its container holds it (output_subtype)
-    clipped: int  # output samples beyond full scale that an integer format cut to +-1
+    clipped: int  # output samples (of all channels) beyond full scale that an integer format cut to +-1
+    channels: int = 1  # the output's: the input's, each denoised on its own, or 1 with --downmix
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -129,24 +130,35 @@ def check_outputs(inputs: list[Path], output: Path) -> None:
         check_writable(dst)
 
 
+def denoise_channels(denoise: Denoiser, samples: np.ndarray, rate: int, model_rate: int) -> np.ndarray:
+    """(frames, channels) samples at any rate, each channel denoised at the model's rate and brought back: the
+    input's rate, length and channels (what `wux denoise` writes and the gateway answers)."""
+    out = np.empty_like(samples)
+    for c in range(samples.shape[1]):
+        out[:, c] = processed_at_rate(denoise, np.ascontiguousarray(samples[:, c]), rate, model_rate)
+    return out
+
+
 def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_rate: int, downmix: bool = False,
                   resample: bool = False, progress: Callable[[Path], None] | None = None) -> list[DenoisedFile]:
-    """Denoise every input file into `output` with `denoise(wave) -> wave` (at `sample_rate`, the model's); each
-    file is written atomically at its input's rate (`resample`: brought to the model's rate and back) and length.
+    """Denoise every input file into `output` with `denoise(wave) -> wave` (mono, at `sample_rate`, the model's);
+    each file is written atomically with its input's rate (`resample`: brought to the model's and back), length,
+    channels (each denoised on its own; `downmix`: averaged to one first) and sample format.
 
     `denoise` is in-process windowed inference or a Triton client: the file handling is the same.
     """
     pairs = output_paths(inputs, output)
     # Read (and so validate) every input before writing anything.
-    waves = [read_mono_as_stored(src, sample_rate, downmix=downmix, resample=resample) for src, _ in pairs]
+    read = [read_channels_as_stored(src, sample_rate, resample=resample) for src, _ in pairs]
     results = []
-    for (src, dst), (wave, stored) in zip(pairs, waves):
-        out = denoise(wave) if stored.rate == sample_rate else processed_at_rate(denoise, wave, stored.rate,
-                                                                                 sample_rate)
+    for (src, dst), (samples, stored) in zip(pairs, read):
+        if downmix:
+            samples = samples.mean(axis=1, keepdims=True)
+        out = denoise_channels(denoise, samples, stored.rate, sample_rate)
         subtype = output_subtype(stored.subtype, dst.suffix[1:].upper())
         write_audio(dst, out, stored.rate, subtype)
-        results.append(DenoisedFile(str(src), str(dst), len(wave), len(wave) / stored.rate, subtype,
-                                    samples_beyond_full_scale(out, subtype)))
+        results.append(DenoisedFile(str(src), str(dst), len(out), len(out) / stored.rate, subtype,
+                                    samples_beyond_full_scale(out, subtype), out.shape[1]))
         if progress:
             progress(src)
     return results

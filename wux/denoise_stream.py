@@ -51,7 +51,7 @@ def stream_served(inputs: list[Path], output: Path, url: str, model: str, frame_
     frame = frame_samples(frame_ms, info.contract.sample_rate, info.frame_multiple)
 
     def one_stream(wave):
-        with TritonStreamer(url, name) as streamer:  # one stream (correlation id) per file
+        with TritonStreamer(url, name) as streamer:  # one stream (correlation id) per file and channel
             return streamer.stream(wave, frame)
 
     files = denoise_files(inputs, output, one_stream, info.contract.sample_rate, downmix, resample, progress)

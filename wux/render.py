@@ -184,9 +184,10 @@ def evaluation(result) -> None:
 
 def denoised(payload: dict) -> None:
     for f in payload["files"]:
-        typer.echo(f"{f['input']} -> {f['output']} ({f['seconds']:.2f} s)")
+        channels = f.get("channels", 1)
+        typer.echo(f"{f['input']} -> {f['output']} ({f['seconds']:.2f} s{f', {channels} channels' * (channels > 1)})")
         if f["clipped"]:
-            share = 100 * f["clipped"] / f["samples"]
+            share = 100 * f["clipped"] / (f["samples"] * channels)
             typer.echo(f"  warning: {f['clipped']} output samples ({share:.2g} %) beyond full scale were clipped to "
                        f"+-1 in {f['sample_format']} (a float WAV input is written as float WAV, which keeps them)",
                        err=True)

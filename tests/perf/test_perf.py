@@ -49,6 +49,22 @@ def test_length_deck_holds_the_shares():
     assert sorted(set(length_deck(((1, 1.0), (2, 1.0), (3, 1.0))))) == [1, 2, 3]
 
 
+def test_input_data_at_any_rate_and_channel_count_is_sent_as_the_models_mono_audio(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from wux.contract import AudioContract
+    from wux.perf.loadgen import Target, make_pool
+
+    t = np.arange(48_000) / 48_000
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t)
+    sf.write(tmp_path / "stereo48k.flac", np.stack([tone, -tone / 3], axis=1), 48_000, subtype="PCM_24")
+    target = Target(AudioContract(), "waveform", "denoised", core_shape=False)
+    (chunk,) = make_pool(target, ((8000, 1.0),), tmp_path, seed=0)[8000][:1]
+    expected = (tone - tone / 3)[::3] / 2  # 16 kHz, the channels' mean
+    assert chunk.shape == (8000,) and np.abs(chunk[2000:6000] - expected[2000:6000]).max() < 1e-3
+
+
 def test_range_and_lengths_parsing():
     levels = cli_options.levels
     assert levels("1:8:1") == tuple(range(1, 9)) and levels("2") == (2,) and levels("1:8:3") == (1, 4, 7)

@@ -43,27 +43,26 @@ class Stored:
 def read_audio_as_stored(path: Path | str, sample_rate: int = DEFAULT_SAMPLE_RATE, downmix: bool = False,
                          resample: bool = False) -> tuple[np.ndarray, Stored]:
     """read_audio's samples, and how the file stores them: what was resampled or downmixed."""
-    mono, stored = read_mono_as_stored(path, sample_rate, downmix, resample)
-    return resample_poly(mono, stored.rate, sample_rate), stored
+    data, stored = read_channels_as_stored(path, sample_rate, resample)
+    if stored.channels > 1:
+        if not downmix:
+            raise AudioError(f"has {stored.channels} channels; wux needs mono (pass --downmix)", path)
+        data = data.mean(axis=1, keepdims=True)
+    return resample_poly(np.ascontiguousarray(data[:, 0]), stored.rate, sample_rate), stored
 
 
-def read_mono_as_stored(path: Path | str, sample_rate: int = DEFAULT_SAMPLE_RATE, downmix: bool = False,
-                        resample: bool = False) -> tuple[np.ndarray, Stored]:
-    """The file's mono float32 samples at its own rate, and how it stores them; an AudioError for several
-    channels without `downmix` (then averaged) or a rate other than `sample_rate` without `resample`."""
+def read_channels_as_stored(path: Path | str, sample_rate: int = DEFAULT_SAMPLE_RATE, resample: bool = False
+                            ) -> tuple[np.ndarray, Stored]:
+    """The file's (frames, channels) float32 samples at its own rate, and how it stores them; an AudioError for
+    a rate other than `sample_rate` without `resample`."""
     path = Path(path)
     if not path.exists():
         raise AudioError("audio file not found", path)
     check_wav_complete(path)
     data, rate, subtype = load_samples(str(path), path)
-    stored = Stored(rate, data.shape[1], subtype)
-    if data.shape[1] > 1:
-        if not downmix:
-            raise AudioError(f"has {data.shape[1]} channels; wux needs mono (pass --downmix)", path)
-        data = data.mean(axis=1, keepdims=True)
     if rate != sample_rate and not resample:
         raise AudioError(f"sample rate is {rate} Hz but the model expects {sample_rate} Hz (pass --resample)", path)
-    return np.ascontiguousarray(data[:, 0]), stored
+    return data, Stored(rate, data.shape[1], subtype)
 
 
 def decode_audio(data: bytes, label: str) -> tuple[np.ndarray, int, str]:
@@ -159,8 +158,9 @@ def samples_beyond_full_scale(wave: np.ndarray, subtype: str) -> int:
 
 def write_audio(path: Path | str, wave: np.ndarray, sample_rate: int = DEFAULT_SAMPLE_RATE,
                 subtype: str | None = None) -> Path:
-    """Write atomically; format from the suffix (.wav or .flac), 16-bit PCM unless told; integer formats clip
-    to [-1, 1] (samples_beyond_full_scale counts what that loses), float ones keep every value."""
+    """Write (frames,) or (frames, channels) samples atomically; format from the suffix (.wav or .flac), 16-bit PCM
+    unless told; integer formats clip to [-1, 1] (samples_beyond_full_scale counts what that loses), float ones
+    keep every value."""
     import soundfile as sf
 
     path = Path(path)
@@ -168,7 +168,9 @@ def write_audio(path: Path | str, wave: np.ndarray, sample_rate: int = DEFAULT_S
     if suffix not in AUDIO_SUFFIXES:
         raise AudioError(f"unsupported output format {suffix!r}; use .wav or .flac", path)
     subtype = subtype or "PCM_16"
-    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim != 2:
+        wave = wave.reshape(-1)
     check_finite(wave, path)
     with atomic_file(path) as tmp:
         sf.write(str(tmp), storable(wave, subtype), sample_rate, subtype=subtype, format=suffix[1:].upper())

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from wux import __version__
 from wux.data.audio import decode_audio, encode_audio, output_subtype, samples_beyond_full_scale
-from wux.data.resample import processed_at_rate
+from wux.denoise import denoise_channels
 from wux.errors import AudioError, UnreadableAudio, WuxError
 from wux.gateway.backends import Backend, open_backend
 from wux.gateway.config import GatewayConfig
@@ -57,7 +57,8 @@ class Gateway:
                                     f"{self.cfg.max_seconds:g} s")
         t0 = time.perf_counter()
         try:
-            out = await anyio.to_thread.run_sync(denoise_channels, self.backend, samples, rate)
+            out = await anyio.to_thread.run_sync(denoise_channels, self.backend.denoise, samples, rate,
+                                                 self.backend.sample_rate)
         except WuxError as e:  # the backend (Triton replicas) could not answer: the client may try again
             raise GatewayError(503, f"the denoising backend is unavailable: {e}", retry_after=True) from None
         processing_ms = 1e3 * (time.perf_counter() - t0)
@@ -78,15 +79,6 @@ def decode_upload(body: bytes, label: str) -> tuple[np.ndarray, int, str]:
         raise GatewayError(415, f"{e}; send WAV or FLAC") from None
     except AudioError as e:
         raise GatewayError(422, str(e)) from None
-
-
-def denoise_channels(backend: Backend, samples: np.ndarray, rate: int) -> np.ndarray:
-    """Each channel at the model's rate, back at the upload's rate and length."""
-    out = np.empty_like(samples)
-    for c in range(samples.shape[1]):
-        out[:, c] = processed_at_rate(backend.denoise, np.ascontiguousarray(samples[:, c]), rate,
-                                      backend.sample_rate)
-    return out
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

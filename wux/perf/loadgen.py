@@ -132,7 +132,9 @@ def describe_model(config: dict, metadata: dict, model: str) -> Target:
 def make_pool(target: Target, lengths: tuple[tuple[int, float], ...], input_data: Path | None, seed: int):
     sources = []
     if input_data is not None:
-        sources = [read_audio(p, target.contract.sample_rate) for p in list_audio_files([Path(input_data)])]
+        # any rate and channel count: load is made of the model's mono audio (perf has no --resample / --downmix)
+        sources = [read_audio(p, target.contract.sample_rate, downmix=True, resample=True)
+                   for p in list_audio_files([Path(input_data)])]
         if not sources:
             raise WuxError("no audio files found", input_data)
     pool = {}
