@@ -87,3 +87,21 @@ def test_each_channel_is_denoised_on_its_own_unless_downmixed(tmp_path, capsys):
     (mixed,) = denoise_files([tmp_path / "st.wav"], tmp_path / "mono.wav", model, RATE, downmix=True)
     mono, _ = sf.read(tmp_path / "mono.wav", dtype="float32", always_2d=True)
     assert mixed.channels == 1 and np.allclose(mono[:, 0], 0.5 * stereo.mean(axis=1), atol=1e-7)
+
+
+def test_a_folder_is_denoised_one_file_in_memory_at_a_time(tmp_path):
+    import tracemalloc
+
+    def peak_bytes(count: int) -> int:
+        folder = tmp_path / f"in{count}"
+        folder.mkdir()
+        for i in range(count):
+            sf.write(folder / f"{i}.wav", np.full(10 * RATE, 0.1, dtype=np.float32), RATE, subtype="FLOAT")
+        tracemalloc.start()
+        denoise_files([folder], tmp_path / f"out{count}", loud, RATE)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak
+
+    one_file = 10 * RATE * 4  # bytes of one file's samples
+    assert peak_bytes(20) - peak_bytes(2) < 3 * one_file  # not 18 more files held at once

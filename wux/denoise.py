@@ -148,10 +148,11 @@ def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_ra
     `denoise` is in-process windowed inference or a Triton client: the file handling is the same.
     """
     pairs = output_paths(inputs, output)
-    # Read (and so validate) every input before writing anything.
-    read = [read_channels_as_stored(src, sample_rate, resample=resample) for src, _ in pairs]
+    for src, _ in pairs:  # read (and so validate) every input before writing anything, keeping none: a folder of
+        read_channels_as_stored(src, sample_rate, resample=resample)  # long recordings need not fit in memory
     results = []
-    for (src, dst), (samples, stored) in zip(pairs, read):
+    for src, dst in pairs:
+        samples, stored = read_channels_as_stored(src, sample_rate, resample=resample)
         if downmix:
             samples = samples.mean(axis=1, keepdims=True)
         out = denoise_channels(denoise, samples, stored.rate, sample_rate)
