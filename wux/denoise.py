@@ -19,7 +19,7 @@ from wux.data.audio import (
     samples_beyond_full_scale,
     write_audio,
 )
-from wux.data.resample import processed_at_rate
+from wux.data.resample import processed_channels
 from wux.errors import WuxError
 from wux.export.formats import get_format
 from wux.export.manifest import artifact_path, read_manifest
@@ -130,15 +130,6 @@ def check_outputs(inputs: list[Path], output: Path) -> None:
         check_writable(dst)
 
 
-def denoise_channels(denoise: Denoiser, samples: np.ndarray, rate: int, model_rate: int) -> np.ndarray:
-    """(frames, channels) samples at any rate, each channel denoised at the model's rate and brought back: the
-    input's rate, length and channels (what `wux denoise` writes and the gateway answers)."""
-    out = np.empty_like(samples)
-    for c in range(samples.shape[1]):
-        out[:, c] = processed_at_rate(denoise, np.ascontiguousarray(samples[:, c]), rate, model_rate)
-    return out
-
-
 def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_rate: int, downmix: bool = False,
                   resample: bool = False, progress: Callable[[Path], None] | None = None) -> list[DenoisedFile]:
     """Denoise every input file into `output` with `denoise(wave) -> wave` (mono, at `sample_rate`, the model's);
@@ -155,7 +146,7 @@ def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_ra
         samples, stored = read_channels_as_stored(src, sample_rate, resample=resample)
         if downmix:
             samples = samples.mean(axis=1, keepdims=True)
-        out = denoise_channels(denoise, samples, stored.rate, sample_rate)
+        out = processed_channels(denoise, samples, stored.rate, sample_rate)
         subtype = output_subtype(stored.subtype, dst.suffix[1:].upper())
         write_audio(dst, out, stored.rate, subtype)
         results.append(DenoisedFile(str(src), str(dst), len(out), len(out) / stored.rate, subtype,

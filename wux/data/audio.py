@@ -46,7 +46,7 @@ def read_audio_as_stored(path: Path | str, sample_rate: int = DEFAULT_SAMPLE_RAT
     data, stored = read_channels_as_stored(path, sample_rate, resample)
     if stored.channels > 1:
         if not downmix:
-            raise AudioError(f"has {stored.channels} channels; wux needs mono (pass --downmix)", path)
+            raise AudioError(f"has {stored.channels} channels where one is needed", path)
         data = data.mean(axis=1, keepdims=True)
     return resample_poly(np.ascontiguousarray(data[:, 0]), stored.rate, sample_rate), stored
 

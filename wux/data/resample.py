@@ -55,3 +55,12 @@ def processed_at_rate(process, wave: np.ndarray, rate: int, work_rate: int) -> n
     y = np.asarray(process(resample_poly(wave, rate, work_rate)), dtype=np.float32).reshape(-1)
     y = resample_poly(y, work_rate, rate)
     return np.pad(y[: len(wave)], (0, max(0, len(wave) - len(y))))
+
+
+def processed_channels(process, samples: np.ndarray, rate: int, work_rate: int) -> np.ndarray:
+    """(frames, channels) samples at any rate, each channel run through `process` at `work_rate` on its own and
+    brought back: the input's rate, length and channels (what `wux denoise` writes and the gateway answers)."""
+    out = np.empty_like(samples)
+    for c in range(samples.shape[1]):
+        out[:, c] = processed_at_rate(process, np.ascontiguousarray(samples[:, c]), rate, work_rate)
+    return out

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from wux import __version__
 from wux.data.audio import decode_audio, encode_audio, output_subtype, samples_beyond_full_scale
-from wux.denoise import denoise_channels
+from wux.data.resample import processed_channels
 from wux.errors import AudioError, UnreadableAudio, WuxError
 from wux.gateway.backends import Backend, open_backend
 from wux.gateway.config import GatewayConfig
@@ -57,7 +57,7 @@ class Gateway:
                                     f"{self.cfg.max_seconds:g} s")
         t0 = time.perf_counter()
         try:
-            out = await anyio.to_thread.run_sync(denoise_channels, self.backend.denoise, samples, rate,
+            out = await anyio.to_thread.run_sync(processed_channels, self.backend.denoise, samples, rate,
                                                  self.backend.sample_rate)
         except WuxError as e:  # the backend (Triton replicas) could not answer: the client may try again
             raise GatewayError(503, f"the denoising backend is unavailable: {e}", retry_after=True) from None

@@ -428,8 +428,8 @@ def foreign_entries(repo: Path) -> list[str]:
 
 
 def carries_contract(model_dir: Path) -> bool:
-    """Whether the model's config carries wux's audio contract as parameters, as the configs wux writes do (the
-    native streaming model's excepted)."""
+    """Whether the model's config carries wux's audio contract as parameters, as the configs wux writes do (a
+    native streaming model that wux wrote before 2026-12-03 carries none)."""
     try:
         text = (model_dir / "config.pbtxt").read_text(errors="replace")
     except OSError:
