@@ -203,3 +203,14 @@ def test_an_address_it_cannot_listen_on_is_one_line_before_anything_starts(expor
                               f"cannot listen on 127.0.0.1:{port}", "in use")
     assert_one_line_error(invoke("gateway", "--export", exported[0], "--host", "999.1.1.1"),
                           "cannot listen on 999.1.1.1")
+
+
+def test_the_app_imports_no_model_runtime():
+    """A Triton-backed gateway worker never runs a model here: torch and onnxruntime load only with --export."""
+    import subprocess
+    import sys
+
+    code = ("import sys, wux.gateway.app; "
+            "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
