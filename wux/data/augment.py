@@ -8,7 +8,7 @@ import numpy as np
 
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data import noise as noises
-from wux.data.resample import resample_poly
+from wux.data.resample import fit_length, resample_poly
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,3 @@ def augment_pair(clean: np.ndarray, noisy: np.ndarray, cfg: AugmentConfig,
     clean, noisy = noises.within_full_scale(clean, noisy)
     return clean.astype(np.float32), noisy.astype(np.float32)
 
-
-def fit_length(wave: np.ndarray, n: int) -> np.ndarray:
-    return wave[:n] if len(wave) >= n else np.pad(wave, (0, n - len(wave)))

@@ -11,8 +11,9 @@ import numpy as np
 
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data.audio import Stored, read_audio_as_stored
-from wux.data.augment import AugmentConfig, augment_pair, fit_length, remix
+from wux.data.augment import AugmentConfig, augment_pair, remix
 from wux.data.layout import Metadata, check_noise_kinds, split_dirs
+from wux.data.resample import fit_length
 from wux.errors import DataError
 
 

@@ -48,13 +48,17 @@ def resample_poly(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return y.astype(np.float32)
 
 
+def fit_length(wave: np.ndarray, n: int) -> np.ndarray:
+    """The first n samples, zero-padded at the end when shorter."""
+    return wave[:n] if len(wave) >= n else np.pad(wave, (0, n - len(wave)))
+
+
 def processed_at_rate(process, wave: np.ndarray, rate: int, work_rate: int) -> np.ndarray:
     """`process` (wave -> wave, a denoiser) run on a 1-D wave brought from `rate` to `work_rate`, its output
     brought back to `rate` at the wave's own length: how a model at one rate answers audio at another (`wux
     denoise --resample`, the gateway)."""
     y = np.asarray(process(resample_poly(wave, rate, work_rate)), dtype=np.float32).reshape(-1)
-    y = resample_poly(y, work_rate, rate)
-    return np.pad(y[: len(wave)], (0, max(0, len(wave) - len(y))))
+    return fit_length(resample_poly(y, work_rate, rate), len(wave))
 
 
 def processed_channels(process, samples: np.ndarray, rate: int, work_rate: int) -> np.ndarray:

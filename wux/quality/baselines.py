@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wux.data.augment import fit_length
-from wux.data.resample import resample_poly
+from wux.data.resample import fit_length, resample_poly
 from wux.errors import MissingDependency, WuxError
 from wux.quality import BASELINE_NAMES
 from wux.tools import require
