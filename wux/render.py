@@ -185,7 +185,8 @@ def evaluation(result) -> None:
 def denoised(payload: dict) -> None:
     for f in payload["files"]:
         channels = f.get("channels", 1)
-        typer.echo(f"{f['input']} -> {f['output']} ({f['seconds']:.2f} s{f', {channels} channels' * (channels > 1)})")
+        several = f", {channels} channels" if channels > 1 else ""
+        typer.echo(f"{f['input']} -> {f['output']} ({f['seconds']:.2f} s{several})")
         if f["clipped"]:
             share = 100 * f["clipped"] / (f["samples"] * channels)
             typer.echo(f"  warning: {f['clipped']} output samples ({share:.2g} %) beyond full scale were clipped to "
