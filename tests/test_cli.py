@@ -221,6 +221,19 @@ def test_train_resumed_without_lr_goes_on_at_the_runs_own_rate(tiny_corpus, tmp_
     assert_one_line_error(invoke(*common, "--lr", "0"), "--lr must be a positive")
 
 
+def test_train_reports_each_epoch_on_stderr_unless_asked_for_json(tiny_corpus, tmp_path):
+    common = ("train", tiny_corpus, "--preset", "tiny", "--batch-size", "4", "--segment", "2048", "--no-augment",
+              "--epochs", "2")
+    shown = invoke(*common, "--out", tmp_path / "a.wux.pt")  # not a terminal: no progress bar, one line an epoch
+    assert shown.exit_code == 0, shown.output
+    lines = [line for line in shown.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"], shown.stderr
+    assert "validation " in lines[0] and "best so far (saved)" in lines[0]
+    quiet = invoke(*common, "--out", tmp_path / "b.wux.pt", "--json")
+    assert quiet.exit_code == 0 and "epoch " not in quiet.stderr
+    assert len(json.loads(quiet.stdout)["history"]) == 2
+
+
 def test_repeated_noise_weights_add_up():
     from wux.cli_options import kind_weights, merged_kind_weights
 

@@ -326,7 +326,8 @@ def train(
         tensorboard=tensorboard, augment=augmentation,
         noise_weights=parse.merged_kind_weights(noise_weights),
     )
-    emit(run_training(cfg, show_progress=not as_json), as_json, render.training)
+    emit(run_training(cfg, show_progress=not as_json, on_epoch=None if as_json else render.epoch_progress), as_json,
+         render.training)
 
 
 @app.command("eval")

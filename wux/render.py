@@ -152,6 +152,20 @@ def training(result) -> None:
                    + ", ".join(f"{kind} {gain:+.2f} dB" for kind, gain in gains.items()))
 
 
+def epoch_line(record, epochs: int, improved: bool) -> str:
+    """One line per finished epoch, for a run watched in a log rather than on a terminal's progress bar."""
+    val = "-" if math.isnan(record.val_si_snr_db) else f"{record.val_si_snr_db:.2f} dB"
+    kept = ", best so far (saved)" if improved else ""
+    line = (f"epoch {record.epoch}/{epochs}: {record.steps} steps, loss {record.train_loss:.3f}, "
+            f"validation {val}{kept}, lr {record.lr:.3g}, {record.seconds:.0f} s")
+    gains = record.val_gain_by_noise_db
+    return line + ("; " + ", ".join(f"{kind} {gain:+.2f}" for kind, gain in gains.items()) if gains else "")
+
+
+def epoch_progress(record, epochs: int, improved: bool) -> None:
+    typer.echo(epoch_line(record, epochs, improved), err=True)
+
+
 def evaluation(result) -> None:
     """The overall table (every system, every metric), then one table per metric by noise kind and SNR band."""
     kinds = f", noise {', '.join(result.noises)}" if result.noises else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -400,7 +401,9 @@ def checks_before_reading(cfg: TrainConfig) -> tuple[str, Checkpoint | None, Che
     return arithmetic, last, start
 
 
-def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
+def train(cfg: TrainConfig, show_progress: bool = True,
+          on_epoch: Callable[[EpochRecord, int, bool], None] | None = None) -> TrainResult:
+    """Train as `cfg` says; after each epoch `on_epoch(record, epochs, improved)` (improved: saved as the best)."""
     import torch
 
     if cfg.threads:
@@ -495,6 +498,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
             ckpt, resume={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                           "epoch": epoch + 1, "step": step, "history": [asdict(h) for h in history]},
         ), last_path)
+        if on_epoch:
+            on_epoch(record, cfg.epochs, improved)
         if out_of_time:
             break
     if writer:
