@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from wux.errors import ModelError, few, first_line
+from wux.fsutil import sha256_file
 
 
 @dataclass(frozen=True)
@@ -29,16 +30,12 @@ class UserModel:
         d = asdict(self)
         if self.file is not None:
             d["factory"] = f"{self.file.resolve()}:{self.factory.rpartition(':')[2]}"
-            d["file_sha256"] = file_sha256(self.file) if self.file.is_file() else None
+            d["file_sha256"] = sha256_file(self.file) if self.file.is_file() else None
         return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> UserModel:
         return cls(str(data["factory"]), dict(data.get("kwargs") or {}))
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def split_factory(spec: str) -> tuple[str, str]:
