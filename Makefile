@@ -86,17 +86,20 @@ perf-compare: perf-tools
 	$(PY) perf/perf_compare.py
 
 # Rebuild the bundled default model from scratch: the rich corpus (120 minutes), half a second of context,
-# remixing, TRAIN_MINUTES of training in one run (the bundled one was trained in resumed runs that add up to
-# that: PROVENANCE.md), evaluation beside RNNoise and spectral gating; about 15 minutes more than the training.
+# remixing, TRAIN_EPOCHS epochs of 100 steps in one run (6,500 steps: the bundled base run reached 6,304 in 65
+# epochs, some cut short where its resumed runs hit their time limits, PROVENANCE.md; about 5.5 hours on this
+# project's 2-core CPU in float32), so the recipe does not depend on the machine's speed (TRAIN_MINUTES=N stops
+# it at a wall time instead, as the bundled run's parts were), evaluation beside RNNoise and spectral gating.
 # TRAIN_PRECISION=bf16 trains about twice the steps in that time on a CPU with bfloat16 instructions (the bundled
 # model's base run was trained in float32: auto). Then DEFAULT_FINETUNE: 2,100 steps from that run's best
 # checkpoint in bfloat16, babble and music drawn 4 times, traffic and fan twice as often (about 50 minutes).
-TRAIN_MINUTES ?= 334
+TRAIN_EPOCHS ?= 65
+TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto
 DEFAULT_FINETUNE ?= --epochs 21 --seed 1 --lr 0.0005 --lr-patience 4 --noise-weights babble:4,music:4,traffic:2,fan:2 \
   --precision bf16
 default-model: install sysdeps
-	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=$(TRAIN_MINUTES) EPOCHS=300 AUGMENT="--augment-probability 0.4" \
+	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=$(TRAIN_MINUTES) EPOCHS=$(TRAIN_EPOCHS) AUGMENT="--augment-probability 0.4" \
 	  PRECISION=$(TRAIN_PRECISION) FINETUNE="$(DEFAULT_FINETUNE)" NAME=default bash perf/train_default_model.sh
 
 # The classic model the default replaced, as it was made: classic corpus, 24 minutes on 2 CPU cores.

@@ -2,8 +2,8 @@
 # Rebuild a bundled model with wux's own tools: corpus, training, evaluation (beside RNNoise and spectral
 # gating), bundling as the bundled model NAME. From the repository root: `make default-model` (rich corpus,
 # the context preset, hours), `make classic-model` or `make causal-model` (classic corpus, 24 minutes, no
-# remixing: as they were made). Training stops at MAX_MINUTES, so the steps reached depend on the machine's
-# speed; the PROVENANCE files record them. FINETUNE (wux train options) adds a second stage: fine-tuning the first
+# remixing: as they were made). Training stops after EPOCHS, or earlier at MAX_MINUTES (then the steps reached
+# depend on the machine's speed; the PROVENANCE files record them); MAX_MINUTES= (empty) sets no time limit. FINETUNE (wux train options) adds a second stage: fine-tuning the first
 # run's best checkpoint with those options (the default's: weighted towards babble, music, traffic and fan).
 set -euo pipefail
 WUX=${WUX:-.venv/bin/wux}
@@ -11,7 +11,7 @@ PRESET=${PRESET:-default}
 NAME=${NAME:-default}
 RECIPE=${RECIPE:-rich}
 MINUTES=${MINUTES:-120}
-MAX_MINUTES=${MAX_MINUTES:-65}
+MAX_MINUTES=${MAX_MINUTES-65}
 EPOCHS=${EPOCHS:-100}
 AUGMENT=${AUGMENT:-"--augment-probability 0.4"}
 PRECISION=${PRECISION:-auto}
@@ -20,8 +20,9 @@ OUT=${OUT:-build/$NAME-model}
 mkdir -p "$OUT"
 first=$OUT/$NAME.wux.pt
 [ -z "$FINETUNE" ] || first=$OUT/$NAME.base.wux.pt
+limit=${MAX_MINUTES:+ --max-minutes $MAX_MINUTES}
 synth="wux data synth $OUT/corpus --recipe $RECIPE --minutes $MINUTES --seed 0 --force --json"
-train="wux train $OUT/corpus --out $first --force --preset $PRESET --epochs $EPOCHS --max-minutes $MAX_MINUTES \
+train="wux train $OUT/corpus --out $first --force --preset $PRESET --epochs $EPOCHS$limit \
 --seed 0 --threads 2 --batch-size 16 --segments-per-epoch 1600 --lr 0.002 --precision $PRECISION $AUGMENT \
 --json"
 finetune="wux train $OUT/corpus --init $first --out $OUT/$NAME.wux.pt --force --threads 2 --batch-size 16 \
