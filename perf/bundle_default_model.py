@@ -49,8 +49,9 @@ def training_table(train: dict) -> str:
     rows = "\n".join(
         f"| {h['epoch']} | {h['steps']} | {h['train_loss']:.2f} | {h['val_si_snr_db']:.2f} | {h['lr']:.2g} |"
         for h in train["history"])
-    return f"""{train['steps']} optimizer steps in {train['minutes']:.1f} minutes; best validation SI-SNR \
-{train['best_val_si_snr_db']:.2f} dB.
+    best = train["best_val_si_snr_db"]
+    kept = "no validation files" if best is None else f"best validation SI-SNR {best:.2f} dB"
+    return f"""{train['steps']} optimizer steps in {train['minutes']:.1f} minutes; {kept}.
 
 | epoch | steps | train loss | validation SI-SNR dB | lr |
 |---|---|---|---|---|
