@@ -12,7 +12,7 @@ from wux.data.dataset import (
     split_validation,
 )
 from wux.data.layout import Metadata
-from wux.errors import DataError
+from wux.errors import DataError, UnreadableAudio
 
 
 def test_loads_pairs_and_validation_split(tiny_corpus):
@@ -142,6 +142,41 @@ def test_validation_by_speaker_holds_out_whole_voices():
     assert len(by_file) == 6 and len({speaker_of(p.name) for p in by_file}) == 6  # spread over speakers
     with pytest.raises(DataError, match="choose from file, speaker"):
         split_validation(pairs, 0.05, by="voice")
+
+
+def test_validation_by_speaker_takes_the_corpus_records_speakers_and_refuses_to_hold_out_none(tmp_path):
+    import json
+
+    from tests.conftest import write_corpus
+    from wux.data.dataset import Pair
+    from wux.data.layout import read_metadata
+
+    wave = np.zeros(10, dtype=np.float32)
+    pairs = [Pair(f"p{s:03d}_{k:03d}", wave, wave) for s in range(40) for k in range(3)]
+    # forty voice indices, four timbres: en-us+f1 and en-gb+f1 are one speaker with two accents
+    voices = {p.name: ("en-us", "en-gb")[int(p.name[1:4]) % 2] + f"+f{int(p.name[1:4]) % 4}" for p in pairs}
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "corpus.json").write_text(json.dumps({"utterances": [
+        {"name": n, "noise": "hum", "voice": v, "engine": "espeak"} for n, v in voices.items()]}))
+    speakers = read_metadata(corpus).speaker
+    assert len(set(speakers.values())) == 4
+    train, val = split_validation(pairs, 0.5, by="speaker", speakers=speakers)
+    assert {speakers[p.name] for p in val}.isdisjoint({speakers[p.name] for p in train})
+    assert len(val) == 60  # two whole timbres of four, each of them under ten voice indices
+    with pytest.raises(DataError, match="4 speaker.* hold out none .* raise --val-share or use --val-by file"):
+        split_validation(pairs, 0.05, by="speaker", speakers=speakers)
+    assert read_metadata(write_corpus(tmp_path / "bare", files=2)).speaker == {}
+
+
+def test_load_pairs_reads_no_further_than_its_limit(tmp_path):
+    from tests.conftest import write_corpus
+
+    corpus = write_corpus(tmp_path / "c", files=3)
+    (corpus / "noisy_testset_wav" / "p002_001.wav").write_bytes(b"not a wav file")
+    assert [p.name for p in load_pairs(corpus, "test", limit=2)] == ["p000_001", "p001_001"]
+    with pytest.raises(UnreadableAudio, match="p002_001.wav"):  # the file that was not read
+        load_pairs(corpus, "test")
 
 
 def test_load_pairs_tells_what_it_resampled_and_downmixed(tmp_path):

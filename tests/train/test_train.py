@@ -278,6 +278,46 @@ def test_an_epoch_smaller_than_one_batch_is_refused_not_saved_untrained(tiny_cor
     assert not list(tmp_path.iterdir())
 
 
+def test_accumulation_steps_on_an_epochs_last_batches_and_refuses_an_epoch_that_would_take_no_step(tiny_corpus,
+                                                                                                  tmp_path):
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=2, batch_size=2,
+                      segments_per_epoch=8, segment=2048, val_share=0.0, augment=AugmentConfig.off(), accumulate=3)
+    # 4 batches an epoch: one step after three, one on the last batch's gradients (not thrown away)
+    assert [h.steps for h in train(cfg, show_progress=False).history] == [2, 4]
+    few = TrainConfig(**{**cfg.__dict__, "out": tmp_path / "n.wux.pt", "accumulate": 5})
+    with pytest.raises(WuxError, match="an epoch holds 4 batches of 2, fewer than --accumulate 5"):
+        train(few, show_progress=False)
+    assert not few.out.exists()
+
+
+def test_a_diverged_run_stops_with_an_error_and_saves_no_broken_weights(tiny_corpus, tmp_path):
+    from wux.train.loop import check_finite_weights
+
+    model = WaveUNet(TINY)
+    check_finite_weights(model, 1, 1e-3, tmp_path / "m.last.wux.pt")  # finite: nothing to say
+    with torch.no_grad():
+        next(model.parameters())[0] = math.nan
+    with pytest.raises(WuxError, match="diverged in epoch 3 at learning rate 0.5: .*nothing was saved"):
+        check_finite_weights(model, 3, 0.5, tmp_path / "m.last.wux.pt")
+    (tmp_path / "m.last.wux.pt").touch()
+    with pytest.raises(WuxError, match="m.last.wux.pt holds the last good epoch: --resume with a lower --lr"):
+        check_finite_weights(model, 3, 0.5, tmp_path / "m.last.wux.pt")
+
+
+def test_a_resumed_run_holds_out_the_same_validation_files(tiny_corpus, tmp_path):
+    from wux.errors import CheckpointError
+
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4,
+                      segment=2048, val_share=0.34, augment=AugmentConfig.off())
+    train(cfg, show_progress=False)
+    before = cfg.out.read_bytes()
+    for change in ({"val_share": 0.2}, {"val_by": "speaker"}):
+        with pytest.raises(CheckpointError, match="validated with --val-share 0.34 --val-by file"):
+            train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True, **change}), show_progress=False)
+    assert cfg.out.read_bytes() == before
+    assert len(train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True}), show_progress=False).history) == 2
+
+
 def test_learning_rates_that_cannot_train_are_refused_before_any_work(tiny_corpus, tmp_path):
     for lr in (0.0, -1e-3, math.inf, math.nan):
         cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, lr=lr)

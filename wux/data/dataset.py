@@ -47,10 +47,13 @@ def list_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
 
 
 def load_pairs(root: Path, split: str, sample_rate: int = DEFAULT_SAMPLE_RATE,
-               names: set[str] | None = None) -> list[Pair]:
-    """Read a split into memory, resampling (VoiceBank+DEMAND is 48 kHz) and checking lengths."""
+               names: set[str] | None = None, limit: int | None = None) -> list[Pair]:
+    """Read a split (its `names` files, its first `limit`) into memory, resampling (VoiceBank+DEMAND is 48 kHz)
+    and checking lengths."""
     pairs = []
     for clean_path, noisy_path in list_pairs(root, split):
+        if limit is not None and len(pairs) >= limit:
+            break
         if names is not None and clean_path.name not in names:
             continue
         clean, clean_stored = read_audio_as_stored(clean_path, sample_rate, downmix=True, resample=True)
@@ -87,9 +90,11 @@ def speaker_of(name: str) -> str:
     return name.split("_")[0]
 
 
-def split_validation(pairs: list[Pair], share: float, by: str = "file") -> tuple[list[Pair], list[Pair]]:
+def split_validation(pairs: list[Pair], share: float, by: str = "file",
+                     speakers: Mapping[str, str] | None = None) -> tuple[list[Pair], list[Pair]]:
     """Every k-th file (by name) goes to validation, deterministic and spread over speakers; or, `by`
-    "speaker", every k-th speaker's files, so that validation measures voices training never heard."""
+    "speaker", every k-th speaker's files, so that validation measures voices training never heard. A file's
+    speaker is `speakers[name]` (a corpus record's, where voices are not in the names) or its name's prefix."""
     if by not in VALIDATION_SPLITS:
         raise DataError(f"validation split by {by!r}: choose from {', '.join(VALIDATION_SPLITS)}")
     if share <= 0 or len(pairs) < 2:
@@ -98,9 +103,13 @@ def split_validation(pairs: list[Pair], share: float, by: str = "file") -> tuple
     if by == "file":
         held = {p.name for i, p in enumerate(pairs) if i % step == step // 2}
     else:
-        speakers = sorted({speaker_of(p.name) for p in pairs})
-        chosen = {s for i, s in enumerate(speakers) if i % step == step // 2} if len(speakers) > 1 else set()
-        held = {p.name for p in pairs if speaker_of(p.name) in chosen}
+        speaker = {p.name: (speakers or {}).get(p.name) or speaker_of(p.name) for p in pairs}
+        voices = sorted(set(speaker.values()))
+        chosen = {s for i, s in enumerate(voices) if i % step == step // 2}
+        if not chosen:
+            raise DataError(f"--val-by speaker: {len(voices)} speaker(s) and --val-share {share} hold out none "
+                            f"(every {step}th speaker is held out); raise --val-share or use --val-by file")
+        held = {name for name, s in speaker.items() if s in chosen}
     return [p for p in pairs if p.name not in held], [p for p in pairs if p.name in held]
 
 

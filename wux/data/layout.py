@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from wux.data.voices import ESPEAK, timbre
 from wux.errors import DataError
 
 SPLITS = ("train", "test")
@@ -27,6 +28,7 @@ class Metadata:
     snr_db: dict[str, float]  # file stem -> mix SNR
     source: str | None  # the file it came from
     unreadable: str | None = None  # a record there but not valid JSON or no list of files (when none could be read)
+    speaker: dict[str, str] = field(default_factory=dict)  # file stem -> who speaks (a record's voice's timbre)
 
 
 def read_metadata(data: Path) -> Metadata:
@@ -48,8 +50,22 @@ def read_metadata(data: Path) -> Metadata:
         noise = {e["name"]: str(e["noise"]) for e in entries if isinstance(e, dict) and "name" in e and "noise" in e}
         snr = {e["name"]: float(e["snr_db"]) for e in entries if isinstance(e, dict) and "name" in e and "snr_db" in e}
         if noise or snr:
-            return Metadata(noise, snr, str(path))
+            return Metadata(noise, snr, str(path), speaker=speakers_of(entries))
     return Metadata({}, {}, None, unreadable)
+
+
+def speakers_of(entries: list) -> dict[str, str]:
+    """File stem -> speaker: a record's own "speaker", else the timbre of its "voice" (wux's corpora name files
+    by voice index, and several espeak-ng voices share one timbre)."""
+    out = {}
+    for e in entries:
+        if not isinstance(e, dict) or "name" not in e:
+            continue
+        if "speaker" in e:
+            out[e["name"]] = str(e["speaker"])
+        elif "voice" in e:
+            out[e["name"]] = timbre(str(e.get("engine", ESPEAK)), str(e["voice"]))
+    return out
 
 
 def check_noise_kinds(meta: Metadata, names: Iterable[str], kinds: Iterable[str], folder: Path | str,

@@ -80,7 +80,7 @@ def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit:
     others = {name: baseline(name, rate) for name in dict.fromkeys(baselines)}  # unknown or missing: fail first
     denoisers = {label: model_denoiser(model), **others}
     meta = read_metadata(data)
-    pairs = load_pairs(data, split, rate, names=of_noise_kinds(data, split, meta, noises))[:limit]
+    pairs = load_pairs(data, split, rate, names=of_noise_kinds(data, split, meta, noises), limit=limit)
     if not pairs:
         raise DataError(f"no files in the {split} split", data)
     pesq, stoi, skipped = optional_metrics()

@@ -214,11 +214,16 @@ def check_schedule(lr: float | None, patience: int) -> None:
 
 
 def check_one_batch(cfg: TrainConfig, segments: int) -> None:
-    """Every batch of a smaller epoch would be dropped: the run would save a model it never trained."""
+    """Every batch of a smaller epoch would be dropped, or, with fewer batches than --accumulate, no step taken:
+    the run would save a model it never trained."""
+    more = "raise --segments-per-epoch" if cfg.segments_per_epoch else "a shorter --segment or more audio"
     if segments < cfg.batch_size:
-        more = "raise --segments-per-epoch" if cfg.segments_per_epoch else "a shorter --segment or more audio"
         raise DataError(f"an epoch holds {segments} training segments, fewer than one batch of {cfg.batch_size}; "
                         f"lower --batch-size, or {more}", cfg.data)
+    if segments // cfg.batch_size < cfg.accumulate:
+        raise DataError(f"an epoch holds {segments // cfg.batch_size} batches of {cfg.batch_size}, fewer than "
+                        f"--accumulate {cfg.accumulate}: no optimizer step would be taken; lower --accumulate, or "
+                        f"{more}", cfg.data)
 
 
 def check_counts(cfg: TrainConfig) -> None:
@@ -253,7 +258,20 @@ def resumable_state(cfg: TrainConfig) -> Checkpoint | None:
     last = load_checkpoint(path)
     if not same_model(checkpoint_model(last), cfg.model) or not last.resume:
         raise CheckpointError("--resume: checkpoint does not match this model config", path)
+    check_same_validation(cfg, last)
     return last
+
+
+def check_same_validation(cfg: TrainConfig, last: Checkpoint) -> None:
+    """A resumed run holds out the files it held out before: other ones would score it, and pick its best
+    checkpoint, on files it trained on."""
+    run = last.training.get("train", {})
+    was = {"--val-share": run.get("val_share", cfg.val_share), "--val-by": run.get("val_by", cfg.val_by)}
+    now = {"--val-share": cfg.val_share, "--val-by": cfg.val_by}
+    if was != now:
+        said = " ".join(f"{flag} {value}" for flag, value in was.items())
+        raise CheckpointError(f"--resume: this run validated with {said}; held out otherwise, it would be scored on "
+                              "files it trained on: resume with those", last_checkpoint_path(cfg.out))
 
 
 def model_to_train(preset: str | None, config: Path | None, init: Path | None, factory: str | None = None,
@@ -338,6 +356,19 @@ def initial_state(cfg: TrainConfig) -> Checkpoint | None:
     return start
 
 
+def check_finite_weights(model, epoch: int, lr: float, last_path: Path) -> None:
+    """Stop a diverged run before it is validated or saved: its best and .last checkpoints stay as the last good
+    epoch left them."""
+    import torch
+
+    if all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        return
+    then = (f"{last_path} holds the last good epoch: --resume with a lower --lr" if last_path.exists()
+            else "nothing was saved: train again with a lower --lr")
+    raise WuxError(f"training diverged in epoch {epoch} at learning rate {lr:g}: the weights are no longer finite "
+                   f"numbers; {then}")
+
+
 def given_learning_rate(last: Checkpoint) -> float | None:
     """The rate a run was last given (--lr or the default), as its checkpoint records it."""
     return last.training.get("train", {}).get("lr")
@@ -412,11 +443,11 @@ def train(cfg: TrainConfig, show_progress: bool = True,
     torch.manual_seed(cfg.seed)
     trainee = build_trainee(cfg, start)  # a callable that fails to import or build fails before any audio is read
     pairs = load_pairs(cfg.data, "train", cfg.sample_rate)
-    train_pairs, val_pairs = split_validation(pairs, cfg.val_share, cfg.val_by)
+    meta = read_metadata(cfg.data)
+    train_pairs, val_pairs = split_validation(pairs, cfg.val_share, cfg.val_by, meta.speaker)
     dataset = training_dataset(cfg, train_pairs)
     check_one_batch(cfg, len(dataset))
     val_inputs = [si_snr_db(p.noisy, p.clean) for p in val_pairs]  # the noisy files' own scores, once
-    val_noise = read_metadata(cfg.data).noise
 
     model = trainee.module.to(cfg.device)
     given_lr = cfg.lr or DEFAULT_LR
@@ -453,20 +484,26 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         dataset.epoch = epoch
         t_epoch, losses = time.monotonic(), []
         optimizer.zero_grad(set_to_none=True)
+
+        def optimizer_step() -> None:
+            if cfg.clip_grad_norm:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+
+        pending = 0  # batches whose gradients are summed but not yet stepped on
         with progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", len(loader), show_progress) as advance:
-            for i, (clean, noisy) in enumerate(loader):
+            for clean, noisy in loader:
                 clean, noisy = clean.to(cfg.device), noisy.to(cfg.device)
                 with autocast(cfg.device, arithmetic):
                     loss = loss_fn(model(noisy).float(), clean, cfg.level_weight, cfg.snr_cap_db) / cfg.accumulate
                 scaler.scale(loss).backward()
-                if (i + 1) % cfg.accumulate == 0:
-                    if cfg.clip_grad_norm:
-                        scaler.unscale_(optimizer)
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-                    scaler.step(optimizer)
-                    scaler.update()
-                    optimizer.zero_grad(set_to_none=True)
-                    step += 1
+                pending += 1
+                if pending == cfg.accumulate:
+                    optimizer_step()
+                    step, pending = step + 1, 0
                 losses.append(loss.item() * cfg.accumulate)
                 advance(loss=f"{losses[-1]:.2f}")
                 if writer:
@@ -474,12 +511,16 @@ def train(cfg: TrainConfig, show_progress: bool = True,
                 if cfg.max_minutes and time.monotonic() - t_start > cfg.max_minutes * 60:
                     out_of_time = True
                     break
+            if pending:  # the epoch's last few batches (fewer than --accumulate) are not thrown away
+                optimizer_step()
+                step += 1
+        check_finite_weights(model, epoch + 1, optimizer.param_groups[0]["lr"], last_path)
         scores = validation_si_snr(model, val_pairs, cfg.device)
         val = float(np.mean(scores)) if scores else float("nan")
         scheduler.step(val if not math.isnan(val) else -float(np.mean(losses)))
         record = EpochRecord(epoch + 1, step, float(np.mean(losses)), val,
                              optimizer.param_groups[0]["lr"], time.monotonic() - t_epoch, dict(cfg.noise_weights),
-                             arithmetic, gain_by_noise(val_pairs, scores, val_inputs, val_noise))
+                             arithmetic, gain_by_noise(val_pairs, scores, val_inputs, meta.noise))
         history.append(record)
         if writer:
             writer.add_scalar("val/si_snr_db", val, step)
