@@ -192,6 +192,12 @@ def evaluation(result) -> None:
                                   left=("group",)))
     for skipped in result.skipped_metrics:
         typer.echo(f"not measured: {skipped}")
+    first = overall[0]
+    for metric, kept, measured in (("PESQ-WB", first.pesq_files, first.pesq_wb_mean), ("STOI", first.stoi_files,
+                                                                                      first.stoi_mean)):
+        if measured is not None and kept < first.files:
+            typer.echo(f"note: {metric} is over the {kept} of {first.files} files every system has a score for "
+                       "(it finds no speech in the others' input or output)")
     for note in result.notes:
         typer.echo(f"note: {note}")
 

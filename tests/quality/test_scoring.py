@@ -20,6 +20,9 @@ def test_groups_by_noise_kind_and_snr_band_with_means_and_medians():
     assert everything.si_snr_improvement_db_mean == pytest.approx((3 + 2 + 10) / 3)
     assert everything.si_snr_improvement_db_median == pytest.approx(3.0)
     assert everything.pesq_wb_mean == pytest.approx(2.25)  # a file PESQ refused is left out, not counted as 0
+    # ... and left out for every system, so that input and output PESQ are means over the same files
+    assert rows[("all", INPUT)].pesq_wb_mean == pytest.approx((1.2 + 2.0) / 2)
+    assert everything.pesq_files == rows[("all", INPUT)].pesq_files == 2 and everything.stoi_files == 0
     assert rows[("noise babble", "m")].si_snr_improvement_db_mean == pytest.approx(2.5)
     assert rows[("snr 5..10 dB", INPUT)].si_snr_improvement_db_mean == 0.0
     assert rows[("all", "m")].stoi_mean is None

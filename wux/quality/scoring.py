@@ -44,6 +44,10 @@ class GroupRow:
     pesq_wb_median: float | None
     stoi_mean: float | None
     stoi_median: float | None
+    # files the PESQ and STOI figures are over: those every system has a score for (PESQ finds no speech in some
+    # outputs; a mean over fewer files for one system than for the input would not compare like with like)
+    pesq_files: int = 0
+    stoi_files: int = 0
 
 
 Pesq = Callable[[int, np.ndarray, np.ndarray, str], float]
@@ -102,13 +106,22 @@ def _stats(values: list[float | None]) -> tuple[float | None, float | None]:
     return (float(np.mean(kept)), float(np.median(kept))) if kept else (None, None)
 
 
-def summarise(files: list[FileScore], system: str, group: str) -> GroupRow:
+def scored_by_all(files: list[FileScore], systems: list[str], metric: str) -> list[FileScore]:
+    """The files every system has a `metric` score for."""
+    return [f for f in files if all(getattr(f.scores[s], metric) is not None for s in systems)]
+
+
+def summarise(files: list[FileScore], system: str, group: str, systems: list[str] | None = None) -> GroupRow:
+    """`system`'s means and medians on `files`; PESQ and STOI over the files all `systems` have them for."""
+    systems = systems or [system]
     own = [f.scores[system] for f in files]
     gains = [s.si_snr_db - f.scores[INPUT].si_snr_db for s, f in zip(own, files)]
-    pesq_mean, pesq_median = _stats([s.pesq_wb for s in own])
-    stoi_mean, stoi_median = _stats([s.stoi for s in own])
+    pesq_kept, stoi_kept = scored_by_all(files, systems, "pesq_wb"), scored_by_all(files, systems, "stoi")
+    pesq_mean, pesq_median = _stats([f.scores[system].pesq_wb for f in pesq_kept])
+    stoi_mean, stoi_median = _stats([f.scores[system].stoi for f in stoi_kept])
     return GroupRow(system, group, len(files), float(np.mean([s.si_snr_db for s in own])),
-                    float(np.mean(gains)), float(np.median(gains)), pesq_mean, pesq_median, stoi_mean, stoi_median)
+                    float(np.mean(gains)), float(np.median(gains)), pesq_mean, pesq_median, stoi_mean, stoi_median,
+                    len(pesq_kept), len(stoi_kept))
 
 
 def find_row(rows: list[GroupRow], system: str, group: str = ALL_FILES) -> GroupRow:
@@ -122,4 +135,4 @@ def group_rows(files: list[FileScore], systems: list[str]) -> list[GroupRow]:
         groups[f"noise {kind}"] = [f for f in files if f.noise == kind]
     for low in sorted({SNR_BAND_DB * np.floor(f.snr_db / SNR_BAND_DB) for f in files}):
         groups[snr_band(low)] = [f for f in files if snr_band(f.snr_db) == snr_band(low)]
-    return [summarise(members, system, group) for group, members in groups.items() for system in systems]
+    return [summarise(members, system, group, systems) for group, members in groups.items() for system in systems]
