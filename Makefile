@@ -90,7 +90,7 @@ perf-compare: perf-tools
 # epochs, some cut short where its resumed runs hit their time limits, PROVENANCE.md; about 5.5 hours on this
 # project's 2-core CPU in float32), so the recipe does not depend on the machine's speed (TRAIN_MINUTES=N stops
 # it at a wall time instead, as the bundled run's parts were), evaluation beside RNNoise and spectral gating.
-# TRAIN_PRECISION=bf16 trains about twice the steps in that time on a CPU with bfloat16 instructions (the bundled
+# TRAIN_PRECISION=bf16 trains those steps in about half the time on a CPU with bfloat16 instructions (the bundled
 # model's base run was trained in float32: auto). Then DEFAULT_FINETUNE: 2,100 steps from that run's best
 # checkpoint in bfloat16, babble and music drawn 4 times, traffic and fan twice as often (about 50 minutes).
 TRAIN_EPOCHS ?= 65
