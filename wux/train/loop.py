@@ -480,19 +480,18 @@ def train(cfg: TrainConfig, show_progress: bool = True,
     t_start = time.monotonic()
     out_of_time = False
     model.train()
+
+    def optimizer_step() -> None:  # on the gradients summed since the last one, then cleared for the next
+        if cfg.clip_grad_norm:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+
     for epoch in range(start_epoch, cfg.epochs):
         dataset.epoch = epoch
         t_epoch, losses = time.monotonic(), []
-        optimizer.zero_grad(set_to_none=True)
-
-        def optimizer_step() -> None:
-            if cfg.clip_grad_norm:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-
         pending = 0  # batches whose gradients are summed but not yet stepped on
         with progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", len(loader), show_progress) as advance:
             for clean, noisy in loader:
