@@ -3,8 +3,9 @@
 # gating), bundling as the bundled model NAME. From the repository root: `make default-model` (rich corpus,
 # the context preset, hours), `make classic-model` or `make causal-model` (classic corpus, 24 minutes, no
 # remixing: as they were made). Training stops after EPOCHS, or earlier at MAX_MINUTES (then the steps reached
-# depend on the machine's speed; the PROVENANCE files record them); MAX_MINUTES= (empty) sets no time limit. FINETUNE (wux train options) adds a second stage: fine-tuning the first
-# run's best checkpoint with those options (the default's: weighted towards babble, music, traffic and fan).
+# depend on the machine's speed; the PROVENANCE files record them); MAX_MINUTES= (empty) sets no time limit.
+# FINETUNE (wux train options) adds a second stage: fine-tuning the first run's best checkpoint with those
+# options (the default's: weighted towards babble, music, traffic and fan).
 set -euo pipefail
 WUX=${WUX:-.venv/bin/wux}
 PRESET=${PRESET:-default}

@@ -192,10 +192,10 @@ def evaluation(result) -> None:
                                   left=("group",)))
     for skipped in result.skipped_metrics:
         typer.echo(f"not measured: {skipped}")
-    first = overall[0]
-    for metric, kept, measured in (("PESQ-WB", first.pesq_files, first.pesq_wb_mean), ("STOI", first.stoi_files,
-                                                                                      first.stoi_mean)):
-        if measured is not None and kept < first.files:
+    first = overall[0]  # every row's PESQ and STOI are over the same files
+    left_out = {"PESQ-WB": (first.pesq_files, first.pesq_wb_mean), "STOI": (first.stoi_files, first.stoi_mean)}
+    for metric, (kept, mean) in left_out.items():
+        if mean is not None and kept < first.files:
             typer.echo(f"note: {metric} is over the {kept} of {first.files} files every system has a score for "
                        "(it finds no speech in the others' input or output)")
     for note in result.notes:
