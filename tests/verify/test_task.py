@@ -82,6 +82,6 @@ def test_the_limits_name_where_the_worst_drop_is_and_are_inclusive():
 
 def test_the_bundled_evaluation_set_is_speech_with_clean_references():
     data, label = eval_pairs(contract())
-    assert len(data) == 8 and "bundled" in label
+    assert len(data) == 10 and "bundled" in label
     for p in data:
         assert len(p.clean) == len(p.noisy) > RATE and np.std(p.noisy - p.clean) > 1e-3
