@@ -92,15 +92,20 @@ perf-compare: perf-tools
 # it at a wall time instead, as the bundled run's parts were), evaluation beside RNNoise and spectral gating.
 # TRAIN_PRECISION=bf16 trains those steps in about half the time on a CPU with bfloat16 instructions (the bundled
 # model's base run was trained in float32: auto). Then DEFAULT_FINETUNE: 2,100 steps from that run's best
-# checkpoint in bfloat16, babble and music drawn 4 times, traffic and fan twice as often (about 50 minutes).
+# checkpoint in bfloat16, babble and music drawn 4 times, traffic and fan twice as often (about 50 minutes); then
+# DEFAULT_FINETUNE2: 4,500 steps from that stage's best, babble and music 8 times, traffic 3, fan twice, each
+# segment's SI-SNR capped softly at 30 dB (about 80 minutes).
 TRAIN_EPOCHS ?= 65
 TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto
 DEFAULT_FINETUNE ?= --epochs 21 --seed 1 --lr 0.0005 --lr-patience 4 --noise-weights babble:4,music:4,traffic:2,fan:2 \
   --precision bf16
+DEFAULT_FINETUNE2 ?= --epochs 45 --seed 3 --lr 0.00025 --lr-patience 8 \
+  --noise-weights babble:8,music:8,traffic:3,fan:2 --precision bf16 --snr-cap 30
 default-model: install sysdeps
 	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=$(TRAIN_MINUTES) EPOCHS=$(TRAIN_EPOCHS) AUGMENT="--augment-probability 0.4" \
-	  PRECISION=$(TRAIN_PRECISION) FINETUNE="$(DEFAULT_FINETUNE)" NAME=default bash perf/train_default_model.sh
+	  PRECISION=$(TRAIN_PRECISION) FINETUNE="$(DEFAULT_FINETUNE)" \
+	  FINETUNE2="$(DEFAULT_FINETUNE2)" NAME=default bash perf/train_default_model.sh
 
 # The classic model the default replaced, as it was made: classic corpus, 24 minutes on 2 CPU cores.
 classic-model: install sysdeps

@@ -1,11 +1,13 @@
 """Copy a trained default model, its demo sample and its provenance into wux/model/default/.
 
-Usage: python perf/bundle_default_model.py [--name NAME] [--base BASE_TRAIN_JSON] CKPT CORPUS TRAIN_JSON EVAL_JSON
-"COMMAND" ...
+Usage: python perf/bundle_default_model.py [--name NAME] [--earlier PROVENANCE_JSON] [--base TRAIN_JSON ...]
+CKPT CORPUS TRAIN_JSON EVAL_JSON "COMMAND" ...
 The commands are recorded verbatim in PROVENANCE.md: pass exactly what was run. --name classic or causal
 bundles that model instead (e.g. causal.wux.pt, causal_provenance.json, CAUSAL_PROVENANCE.md; the demo sample
-stays: it belongs to the default). --base names the `wux train --json` output of the run CKPT was fine-tuned
-from (`wux train --init`): its training is kept in the record as the first stage (its commands: pass them too).
+stays: it belongs to the default). A fine-tuned model (`wux train --init`) keeps the runs it came from as
+earlier stages, in order: --base names one run's `wux train --json` output (its checkpoint must still be there,
+for its sha256; repeat it for each run), --earlier a bundled model's provenance record, when CKPT was
+fine-tuned from that bundled model (its stages and its own run come first). Pass their commands too.
 """
 
 from __future__ import annotations
@@ -59,19 +61,32 @@ def training_table(train: dict) -> str:
 
 
 def training_text(record: dict) -> str:
-    """The training table; a fine-tuned model's base run first."""
-    if "base" not in record:
+    """The training table; a fine-tuned model's earlier stages first, each fine-tuned from the one before."""
+    stages = record.get("stages", [])
+    if not stages:
         return training_table(record["train"])
-    base = record["base"]
-    return f"""Two stages: the base run (checkpoint sha256 `{base['checkpoint_sha256']}`), then fine-tuning from it.
+    parts = [f"{len(stages) + 1} stages: a base run, then each stage fine-tuned from the best checkpoint of the "
+             "one before."]
+    for stage_number, stage in enumerate(stages, 1):
+        what = "base run" if stage_number == 1 else f"fine-tuned from stage {stage_number - 1}"
+        parts.append(f"### Stage {stage_number}: {what} (checkpoint sha256 `{stage['checkpoint_sha256']}`)\n\n"
+                     f"{training_table(stage['train'])}")
+    parts.append(f"### Stage {len(stages) + 1}: fine-tuned from stage {len(stages)} (this checkpoint)\n\n"
+                 f"{training_table(record['train'])}")
+    return "\n\n".join(parts)
 
-### Base run
 
-{training_table(base['train'])}
+def earlier_stages(provenance: Path) -> list[dict]:
+    """A bundled model's stages as its provenance record keeps them, its own run last."""
+    record = json.loads(provenance.read_text())
+    stages = record.get("stages") or ([record["base"]] if "base" in record else [])  # "base": before 2026-12-04
+    return [*stages, {"checkpoint_sha256": record["checkpoint_sha256"], "train": record["train"]}]
 
-### Fine-tuning from the base run
 
-{training_table(record['train'])}"""
+def stage_of_run(train_json: Path) -> dict:
+    """One earlier run from its `wux train --json` output, its checkpoint identified by sha256."""
+    train = json.loads(train_json.read_text())
+    return {"checkpoint_sha256": sha256_file(train["checkpoint"]), "train": train}
 
 
 def provenance_markdown(record: dict, commands: list[str], name: str = "default") -> str:
@@ -171,8 +186,7 @@ def model_facts(path: Path) -> dict:
 
 
 def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, commands: list[str],
-         name: str = "default", base: Path | None = None) -> None:
-    base_train = json.loads(base.read_text()) if base else None
+         name: str = "default", stages: list[dict] | None = None) -> None:
     ckpt = load_checkpoint(ckpt_path)
     history = ckpt.training.pop("history", [])
     DEST.mkdir(parents=True, exist_ok=True)
@@ -190,8 +204,8 @@ def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, comma
         "train": train,
         "eval": evaluation,
     }
-    if base_train:
-        record["base"] = {"checkpoint_sha256": sha256_file(base_train["checkpoint"]), "train": base_train}
+    if stages:
+        record["stages"] = stages
     if name == "default":
         clean, noisy, used = pick_sample(corpus)
         sf.write(DEST / "sample_clean.wav", clean, SAMPLE_RATE, subtype="PCM_16")
@@ -206,13 +220,15 @@ def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, comma
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    name, base = "default", None
-    while args[:1] in (["--name"], ["--base"]):
+    name, stages = "default", []
+    while args[:1] in (["--name"], ["--base"], ["--earlier"]):
         if args[0] == "--name":
             name = args[1]
+        elif args[0] == "--base":
+            stages.append(stage_of_run(Path(args[1])))
         else:
-            base = Path(args[1])
+            stages += earlier_stages(Path(args[1]))
         args = args[2:]
     if len(args) < 5 or name not in BUNDLED_MODELS:
         sys.exit(__doc__)
-    main(Path(args[0]), Path(args[1]), Path(args[2]), Path(args[3]), args[4:], name, base)
+    main(Path(args[0]), Path(args[1]), Path(args[2]), Path(args[3]), args[4:], name, stages)

@@ -5,7 +5,7 @@
 # remixing: as they were made). Training stops after EPOCHS, or earlier at MAX_MINUTES (then the steps reached
 # depend on the machine's speed; the PROVENANCE files record them); MAX_MINUTES= (empty) sets no time limit.
 # FINETUNE (wux train options) adds a second stage: fine-tuning the first run's best checkpoint with those
-# options (the default's: weighted towards babble, music, traffic and fan).
+# options (the default's: weighted towards babble, music, traffic and fan); FINETUNE2 a third, from the second's.
 set -euo pipefail
 WUX=${WUX:-.venv/bin/wux}
 PRESET=${PRESET:-default}
@@ -17,28 +17,35 @@ EPOCHS=${EPOCHS:-100}
 AUGMENT=${AUGMENT:-"--augment-probability 0.4"}
 PRECISION=${PRECISION:-auto}
 FINETUNE=${FINETUNE:-}
+FINETUNE2=${FINETUNE2:-}
 OUT=${OUT:-build/$NAME-model}
 mkdir -p "$OUT"
-first=$OUT/$NAME.wux.pt
-[ -z "$FINETUNE" ] || first=$OUT/$NAME.base.wux.pt
+stages=()  # the fine-tuning stages' options, in order
+[ -z "$FINETUNE" ] || stages+=("$FINETUNE")
+[ -z "$FINETUNE2" ] || stages+=("$FINETUNE2")
+# stage i's checkpoint and `wux train --json` output: the first is the base run, the last is the model
+checkpoints=("$OUT/$NAME.base.wux.pt" "$OUT/$NAME.stage2.wux.pt")
+checkpoints[${#stages[@]}]=$OUT/$NAME.wux.pt
+first=${checkpoints[0]}
 limit=${MAX_MINUTES:+ --max-minutes $MAX_MINUTES}
 synth="wux data synth $OUT/corpus --recipe $RECIPE --minutes $MINUTES --seed 0 --force --json"
 train="wux train $OUT/corpus --out $first --force --preset $PRESET --epochs $EPOCHS$limit \
 --seed 0 --threads 2 --batch-size 16 --segments-per-epoch 1600 --lr 0.002 --precision $PRECISION $AUGMENT \
 --json"
-finetune="wux train $OUT/corpus --init $first --out $OUT/$NAME.wux.pt --force --threads 2 --batch-size 16 \
---segments-per-epoch 1600 $AUGMENT $FINETUNE --json"
 evaluate="wux eval $OUT/$NAME.wux.pt --data $OUT/corpus --split test --baseline rnnoise --baseline spectral-gating --json"
 ${synth/wux/$WUX} > "$OUT/synth.json"
 ${train/wux/$WUX} > "$OUT/train.json"
 commands=("$synth" "$train")
 base=()
-if [ -n "$FINETUNE" ]; then
-  mv "$OUT/train.json" "$OUT/train.base.json"
+for i in "${!stages[@]}"; do
+  from=${checkpoints[$i]}
+  mv "$OUT/train.json" "${from%.wux.pt}.train.json"
+  base+=(--base "${from%.wux.pt}.train.json")
+  finetune="wux train $OUT/corpus --init $from --out ${checkpoints[$((i + 1))]} --force --threads 2 --batch-size 16 \
+--segments-per-epoch 1600 $AUGMENT ${stages[$i]} --json"
   ${finetune/wux/$WUX} > "$OUT/train.json"
   commands+=("$finetune")
-  base=(--base "$OUT/train.base.json")
-fi
+done
 ${evaluate/wux/$WUX} > "$OUT/eval.json"
 .venv/bin/python perf/bundle_default_model.py --name "$NAME" "${base[@]}" "$OUT/$NAME.wux.pt" "$OUT/corpus" \
   "$OUT/train.json" "$OUT/eval.json" "${commands[@]}" "$evaluate"
