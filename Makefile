@@ -93,7 +93,7 @@ perf-compare: perf-tools
 # TRAIN_PRECISION=bf16 trains those steps in about half the time on a CPU with bfloat16 instructions (the bundled
 # model's base run was trained in float32: auto). Then DEFAULT_FINETUNE: 2,100 steps from that run's best
 # checkpoint in bfloat16, babble and music drawn 4 times, traffic and fan twice as often (about 50 minutes); then
-# DEFAULT_FINETUNE2: 4,500 steps from that stage's best, babble and music 8 times, traffic 3, fan twice, each
+# DEFAULT_FINETUNE2: 4,500 steps in bfloat16 from that stage's best, babble and music 8 times, traffic 3, fan twice, each
 # segment's SI-SNR capped softly at 30 dB (about 80 minutes).
 TRAIN_EPOCHS ?= 65
 TRAIN_MINUTES ?=

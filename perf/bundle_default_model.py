@@ -7,7 +7,8 @@ bundles that model instead (e.g. causal.wux.pt, causal_provenance.json, CAUSAL_P
 stays: it belongs to the default). A fine-tuned model (`wux train --init`) keeps the runs it came from as
 earlier stages, in order: --base names one run's `wux train --json` output (its checkpoint must still be there,
 for its sha256; repeat it for each run), --earlier a bundled model's provenance record, when CKPT was
-fine-tuned from that bundled model (its stages and its own run come first). Pass their commands too.
+fine-tuned from that bundled model (its stages and its own run). Stages are kept in the order given: pass
+--earlier before any --base that came after it. Pass their commands too.
 """
 
 from __future__ import annotations

@@ -28,9 +28,8 @@ MADE_BY = "wux data synth --recipe rich --minutes 4 --seed 11 --test-share 0.5; 
 
 
 def one_per_noise_kind(tests: list[dict]) -> list[dict]:
-    """One file of each noise kind, spanning as many voices and as evenly both engines as the split allows:
-    each kind (the rarest first) takes a voice no earlier pick has, from the engine picked least so far, the
-    first such file in name order."""
+    """One file of each noise kind, its voices and engines spread greedily: each kind (the rarest first) takes
+    a voice no earlier pick has, from the engine picked least so far, the first such file in name order."""
     picked, voices, engines = [], set(), Counter()
     for kind in sorted({u["noise"] for u in tests}, key=lambda k: (sum(u["noise"] == k for u in tests), k)):
         own = [u for u in tests if u["noise"] == kind]

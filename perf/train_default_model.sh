@@ -19,11 +19,15 @@ PRECISION=${PRECISION:-auto}
 FINETUNE=${FINETUNE:-}
 FINETUNE2=${FINETUNE2:-}
 OUT=${OUT:-build/$NAME-model}
+if [ -n "$FINETUNE2" ] && [ -z "$FINETUNE" ]; then
+  echo "train_default_model.sh: FINETUNE2 is the third stage; it needs FINETUNE (the second)" >&2
+  exit 2
+fi
 mkdir -p "$OUT"
 stages=()  # the fine-tuning stages' options, in order
 [ -z "$FINETUNE" ] || stages+=("$FINETUNE")
 [ -z "$FINETUNE2" ] || stages+=("$FINETUNE2")
-# stage i's checkpoint and `wux train --json` output: the first is the base run, the last is the model
+# stage i's checkpoint (two fine-tuning stages at most); the first is the base run, the last is the model
 checkpoints=("$OUT/$NAME.base.wux.pt" "$OUT/$NAME.stage2.wux.pt")
 checkpoints[${#stages[@]}]=$OUT/$NAME.wux.pt
 first=${checkpoints[0]}
