@@ -80,8 +80,7 @@ def training_text(record: dict) -> str:
 def earlier_stages(provenance: Path) -> list[dict]:
     """A bundled model's stages as its provenance record keeps them, its own run last."""
     record = json.loads(provenance.read_text())
-    stages = record.get("stages") or ([record["base"]] if "base" in record else [])  # "base": before 2026-12-04
-    return [*stages, {"checkpoint_sha256": record["checkpoint_sha256"], "train": record["train"]}]
+    return [*record.get("stages", []), {"checkpoint_sha256": record["checkpoint_sha256"], "train": record["train"]}]
 
 
 def stage_of_run(train_json: Path) -> dict:

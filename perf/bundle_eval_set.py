@@ -18,6 +18,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from wux.contract import DEFAULT_SAMPLE_RATE as RATE
 from wux.data.audio import read_audio
 from wux.data.layout import CORPUS_RECORD, EVAL_SET_RECORD, split_dirs
 from wux.fsutil import atomic_dir
@@ -31,7 +32,8 @@ def one_per_noise_kind(tests: list[dict]) -> list[dict]:
     """One file of each noise kind, its voices and engines spread greedily: each kind (the rarest first) takes
     a voice no earlier pick has, from the engine picked least so far, the first such file in name order."""
     picked, voices, engines = [], set(), Counter()
-    for kind in sorted({u["noise"] for u in tests}, key=lambda k: (sum(u["noise"] == k for u in tests), k)):
+    files_of = Counter(u["noise"] for u in tests)
+    for kind in sorted(files_of, key=lambda k: (files_of[k], k)):
         own = [u for u in tests if u["noise"] == kind]
         pick = min(own, key=lambda u: (u["voice"] in voices, engines[u.get("engine")], u["name"]))
         picked.append(pick)
@@ -45,11 +47,10 @@ def write_files(corpus: Path, dest: Path, chosen: list[dict]) -> None:
     clean_out.mkdir(parents=True)
     noisy_out.mkdir(parents=True)
     clean_in, noisy_in = split_dirs(corpus, "test")
-    rate = 16000
     for u in chosen:
         for src, out in ((clean_in, clean_out), (noisy_in, noisy_out)):
-            wave = read_audio(src / f"{u['name']}.wav", rate)[: int(SECONDS * rate)]
-            sf.write(out / f"{u['name']}.flac", wave, rate, subtype="PCM_16")
+            wave = read_audio(src / f"{u['name']}.wav", RATE)[: int(SECONDS * RATE)]
+            sf.write(out / f"{u['name']}.flac", wave, RATE, subtype="PCM_16")
     keep = ("name", "voice", "engine", "noise", "snr_db", "text")
     (dest / EVAL_SET_RECORD).write_text(json.dumps({
         "made_by": MADE_BY,
