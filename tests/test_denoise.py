@@ -105,3 +105,26 @@ def test_a_folder_is_denoised_one_file_in_memory_at_a_time(tmp_path):
 
     one_file = 10 * RATE * 4  # bytes of one file's samples
     assert peak_bytes(20) - peak_bytes(2) < 3 * one_file  # not 18 more files held at once
+
+
+def test_every_input_is_validated_before_writing_and_the_last_one_read_is_not_read_again(tmp_path, monkeypatch):
+    import wux.denoise
+
+    real, reads = wux.denoise.read_channels_as_stored, []
+
+    def counted(path, *args, **kwargs):
+        reads.append(path.name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(wux.denoise, "read_channels_as_stored", counted)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.wav", "b.wav"):
+        sf.write(folder / name, np.full(RATE, 0.1, dtype=np.float32), RATE, subtype="FLOAT")
+    denoise_files([folder / "a.wav"], tmp_path / "a.wav", loud, RATE)
+    assert reads == ["a.wav"]
+    reads.clear()
+    files = denoise_files([folder], tmp_path / "out", loud, RATE)
+    assert reads == ["a.wav", "b.wav", "a.wav"]  # both validated first; b, still held, written without a re-read
+    assert [f.samples for f in files] == [RATE, RATE]
+    assert np.allclose(sf.read(tmp_path / "out" / "b.wav", dtype="float32")[0], 0.3)

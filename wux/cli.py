@@ -268,6 +268,9 @@ def train(
     lr: Annotated[Optional[float], typer.Option(
         help=f"Adam learning rate (default {DEFAULT_LR:g}); with --resume, a rate other than the run's own "
              "replaces its decayed one")] = None,
+    restart_lr: Annotated[bool, typer.Option(
+        "--restart-lr", help="With --resume: go on at --lr (or the run's own starting rate) even when it is the "
+                             "rate the run was given, not at its decayed one")] = False,
     accumulate: Annotated[int, typer.Option(min=1, help="Gradient accumulation steps")] = 1,
     lr_patience: Annotated[int, typer.Option(
         min=0, help="Epochs without a better validation score before the learning rate halves")] = DEFAULT_LR_PATIENCE,
@@ -318,7 +321,8 @@ def train(
                                  probability=augment_probability) if augment else AugmentConfig.off()
     cfg = TrainConfig(
         data=data, out=out, model=model_to_train(preset, config, init, model, model_kwargs), init=init, epochs=epochs,
-        max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, lr_patience=lr_patience,
+        max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, restart_lr=restart_lr,
+        lr_patience=lr_patience,
         accumulate=accumulate, segments_per_epoch=segments_per_epoch, val_share=val_share, val_by=val_by,
         level_weight=level_weight, snr_cap_db=snr_cap,
         clip_grad_norm=clip_grad or None, seed=seed, device=device, precision=precision, threads=threads, resume=resume,

@@ -130,6 +130,15 @@ def check_outputs(inputs: list[Path], output: Path) -> None:
         check_writable(dst)
 
 
+def validated_inputs(pairs: list[tuple[Path, Path]], sample_rate: int, resample: bool) -> dict[Path, tuple]:
+    """Read (and so validate) every input before anything is written, keeping only the last one read: a folder
+    of long recordings need not fit in memory, and a single file is read once."""
+    last: dict[Path, tuple] = {}
+    for src, _ in pairs:
+        last = {src: read_channels_as_stored(src, sample_rate, resample=resample)}
+    return last
+
+
 def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_rate: int, downmix: bool = False,
                   resample: bool = False, progress: Callable[[Path], None] | None = None) -> list[DenoisedFile]:
     """Denoise every input file into `output` with `denoise(wave) -> wave` (mono, at `sample_rate`, the model's);
@@ -139,11 +148,10 @@ def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_ra
     `denoise` is in-process windowed inference or a Triton client: the file handling is the same.
     """
     pairs = output_paths(inputs, output)
-    for src, _ in pairs:  # read (and so validate) every input before writing anything, keeping none: a folder of
-        read_channels_as_stored(src, sample_rate, resample=resample)  # long recordings need not fit in memory
+    kept = validated_inputs(pairs, sample_rate, resample)
     results = []
     for src, dst in pairs:
-        samples, stored = read_channels_as_stored(src, sample_rate, resample=resample)
+        samples, stored = kept.pop(src, None) or read_channels_as_stored(src, sample_rate, resample=resample)
         if downmix:
             samples = samples.mean(axis=1, keepdims=True)
         out = processed_channels(denoise, samples, stored.rate, sample_rate)

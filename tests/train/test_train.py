@@ -256,6 +256,24 @@ def test_resume_keeps_the_decayed_rate_unless_another_is_given(tiny_corpus, tmp_
     assert resume(5, 3e-4) == pytest.approx(1e-4)  # ...and is then the run's own
 
 
+def test_restart_lr_sets_a_resumed_runs_own_rate_back_and_needs_resume(tiny_corpus, tmp_path):
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4, lr=3e-4,
+                      segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0, lr_patience=5)
+    with pytest.raises(WuxError, match="--restart-lr sets a resumed run's rate back: it needs --resume"):
+        train(TrainConfig(**{**cfg.__dict__, "restart_lr": True}), show_progress=False)
+    assert not list(tmp_path.iterdir())
+    train(cfg, show_progress=False)
+
+    def restart(epochs, lr):
+        return train(TrainConfig(**{**cfg.__dict__, "epochs": epochs, "resume": True, "lr": lr, "restart_lr": True}),
+                     show_progress=False).history[-1].lr
+
+    decay_the_resumable_rate(cfg.out, 1e-5)
+    assert restart(2, 3e-4) == pytest.approx(3e-4)  # the rate it was given, which --lr alone would not set back
+    decay_the_resumable_rate(cfg.out, 1e-5)
+    assert restart(3, None) == pytest.approx(3e-4)  # no --lr: the run's own starting rate
+
+
 def test_the_plateau_patience_is_the_runs_own_and_a_resumed_command_line_changes_it(tiny_corpus, tmp_path):
     cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4,
                       segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0, lr_patience=7)

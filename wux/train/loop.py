@@ -47,8 +47,9 @@ class TrainConfig:
     batch_size: int = 16
     segment: int = 16_384
     # None: DEFAULT_LR for a new run; on --resume, None or the rate the run was last given keeps its own (decayed)
-    # rate, another value replaces it (resumed_learning_rate)
+    # rate, another value replaces it (resumed_learning_rate), and restart_lr sets even the same one again
     lr: float | None = None
+    restart_lr: bool = False
     accumulate: int = 1
     lr_patience: int = DEFAULT_LR_PATIENCE  # epochs without a better validation score before the rate halves
     segments_per_epoch: int | None = None  # default: the training audio's length in segments
@@ -213,6 +214,11 @@ def check_schedule(lr: float | None, patience: int) -> None:
         raise WuxError(f"--lr-patience must be 0 or more epochs, got {patience}")
 
 
+def check_restart(cfg: TrainConfig) -> None:
+    if cfg.restart_lr and not cfg.resume:
+        raise WuxError("--restart-lr sets a resumed run's rate back: it needs --resume (a new run starts at --lr)")
+
+
 def check_one_batch(cfg: TrainConfig, segments: int) -> None:
     """Every batch of a smaller epoch would be dropped, or, with fewer batches than --accumulate, no step taken:
     the run would save a model it never trained."""
@@ -374,9 +380,12 @@ def given_learning_rate(last: Checkpoint) -> float | None:
     return last.training.get("train", {}).get("lr")
 
 
-def resumed_learning_rate(asked: float | None, given: float | None) -> float | None:
+def resumed_learning_rate(asked: float | None, given: float | None, restart: bool = False) -> float | None:
     """The rate a resumed run switches to, None to keep the optimizer's own (decayed) one. Only a rate other than
-    the one the run was last given replaces it: re-running a command with --resume added goes on as it was."""
+    the one the run was last given replaces it: re-running a command with --resume added goes on as it was.
+    `restart` (--restart-lr) sets the asked rate, or else the given one, back even when it is the same."""
+    if restart:
+        return asked if asked is not None else given
     return asked if asked is not None and asked != given else None
 
 
@@ -420,6 +429,7 @@ def checks_before_reading(cfg: TrainConfig) -> tuple[str, Checkpoint | None, Che
     """Every refusal that needs no audio, so a bad option costs no loading time: the arithmetic, the resume
     state and the starting weights."""
     check_schedule(cfg.lr, cfg.lr_patience)
+    check_restart(cfg)
     check_counts(cfg)
     arithmetic = mixed_precision(cfg.device, cfg.precision)
     check_device(cfg.device, arithmetic)
@@ -466,9 +476,10 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         best = -math.inf if kept is None else float(kept)
         history = [EpochRecord(**h) for h in last.resume.get("history", [])]
         previous = given_learning_rate(last)
-        new_lr = resumed_learning_rate(cfg.lr, previous)
+        new_lr = resumed_learning_rate(cfg.lr, previous, cfg.restart_lr)
         if new_lr is not None:
             set_learning_rate(optimizer, new_lr)
+            scheduler.num_bad_epochs = 0  # the new rate gets its full patience before it halves
         given_lr = new_lr or previous or given_lr
     recorded = replace(cfg, lr=given_lr, precision=arithmetic)  # what ran, not "auto" or None
     last_path = last_checkpoint_path(cfg.out)
