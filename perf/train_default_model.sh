@@ -5,7 +5,8 @@
 # remixing: as they were made). Training stops after EPOCHS, or earlier at MAX_MINUTES (then the steps reached
 # depend on the machine's speed; the PROVENANCE files record them); MAX_MINUTES= (empty) sets no time limit.
 # FINETUNE (wux train options) adds a second stage: fine-tuning the first run's best checkpoint with those
-# options (the default's: weighted towards babble, music, traffic and fan); FINETUNE2 a third, from the second's.
+# options (the default's: weighted towards babble, music, traffic and fan); FINETUNE2 a third, from the second's,
+# FINETUNE3 a fourth, from the third's.
 set -euo pipefail
 WUX=${WUX:-.venv/bin/wux}
 PRESET=${PRESET:-default}
@@ -18,17 +19,23 @@ AUGMENT=${AUGMENT:-"--augment-probability 0.4"}
 PRECISION=${PRECISION:-auto}
 FINETUNE=${FINETUNE:-}
 FINETUNE2=${FINETUNE2:-}
+FINETUNE3=${FINETUNE3:-}
 OUT=${OUT:-build/$NAME-model}
-if [ -n "$FINETUNE2" ] && [ -z "$FINETUNE" ]; then
-  echo "train_default_model.sh: FINETUNE2 is the third stage; it needs FINETUNE (the second)" >&2
+if { [ -n "$FINETUNE2" ] && [ -z "$FINETUNE" ]; } || { [ -n "$FINETUNE3" ] && [ -z "$FINETUNE2" ]; }; then
+  echo "train_default_model.sh: each FINETUNE stage starts from the one before: FINETUNE3 needs FINETUNE2," \
+    "FINETUNE2 needs FINETUNE" >&2
   exit 2
 fi
 mkdir -p "$OUT"
 stages=()  # the fine-tuning stages' options, in order
-[ -z "$FINETUNE" ] || stages+=("$FINETUNE")
-[ -z "$FINETUNE2" ] || stages+=("$FINETUNE2")
-# stage i's checkpoint (two fine-tuning stages at most); the first is the base run, the last is the model
-checkpoints=("$OUT/$NAME.base.wux.pt" "$OUT/$NAME.stage2.wux.pt")
+for options in "$FINETUNE" "$FINETUNE2" "$FINETUNE3"; do
+  [ -z "$options" ] || stages+=("$options")
+done
+# stage i's checkpoint: the first is the base run, the last is the model
+checkpoints=("$OUT/$NAME.base.wux.pt")
+for ((i = 1; i < ${#stages[@]}; i++)); do
+  checkpoints[i]=$OUT/$NAME.stage$((i + 1)).wux.pt
+done
 checkpoints[${#stages[@]}]=$OUT/$NAME.wux.pt
 first=${checkpoints[0]}
 limit=${MAX_MINUTES:+ --max-minutes $MAX_MINUTES}
