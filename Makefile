@@ -101,10 +101,11 @@ TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto
 DEFAULT_FINETUNE ?= --epochs 21 --seed 1 --lr 0.0005 --lr-patience 4 --noise-weights babble:4,music:4,traffic:2,fan:2 \
   --precision bf16
-DEFAULT_FINETUNE2 ?= --epochs 45 --seed 3 --lr 0.00025 --lr-patience 8 \
-  --noise-weights babble:8,music:8,traffic:3,fan:2 --precision bf16 --snr-cap 30
-DEFAULT_FINETUNE3 ?= --epochs 71 --seed 4 --lr 0.00025 --lr-patience 8 \
-  --noise-weights babble:8,music:8,traffic:3,fan:2 --precision bf16 --snr-cap 30
+# the third and fourth stages' recipe: only their lengths and seeds differ
+WEIGHTED_STAGE ?= --lr 0.00025 --lr-patience 8 --noise-weights babble:8,music:8,traffic:3,fan:2 --precision bf16 \
+  --snr-cap 30
+DEFAULT_FINETUNE2 ?= --epochs 45 --seed 3 $(WEIGHTED_STAGE)
+DEFAULT_FINETUNE3 ?= --epochs 71 --seed 4 $(WEIGHTED_STAGE)
 default-model: install sysdeps
 	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=$(TRAIN_MINUTES) EPOCHS=$(TRAIN_EPOCHS) AUGMENT="--augment-probability 0.4" \
 	  PRECISION=$(TRAIN_PRECISION) FINETUNE="$(DEFAULT_FINETUNE)" \
