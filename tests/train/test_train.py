@@ -274,6 +274,30 @@ def test_restart_lr_sets_a_resumed_runs_own_rate_back_and_needs_resume(tiny_corp
     assert restart(3, None) == pytest.approx(3e-4)  # no --lr: the run's own starting rate
 
 
+def test_a_resumed_rate_change_gets_its_full_patience(tiny_corpus, tmp_path):
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4, lr=3e-4,
+                      segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0, lr_patience=2)
+    train(cfg, show_progress=False)
+
+    def at_the_end_of_its_patience(lr: float) -> None:  # no epoch can beat the best; one more bad one halves
+        decay_the_resumable_rate(cfg.out, lr)
+        path = last_checkpoint_path(cfg.out)
+        last = load_checkpoint(path)
+        last.resume["scheduler"].update(best=math.inf, num_bad_epochs=2)
+        save_checkpoint(last, path)
+
+    def resume(epochs, lr, **kw):
+        return train(TrainConfig(**{**cfg.__dict__, "epochs": epochs, "resume": True, "lr": lr, **kw}),
+                     show_progress=False).history[-1].lr
+
+    at_the_end_of_its_patience(1e-4)
+    assert resume(2, None) == pytest.approx(5e-5)  # the same rate goes on where its patience was: halved
+    at_the_end_of_its_patience(1e-4)
+    assert resume(3, 2e-4) == pytest.approx(2e-4)  # another rate starts its patience afresh
+    at_the_end_of_its_patience(1e-4)
+    assert resume(4, None, restart_lr=True) == pytest.approx(2e-4)  # so does the run's own rate set back
+
+
 def test_the_plateau_patience_is_the_runs_own_and_a_resumed_command_line_changes_it(tiny_corpus, tmp_path):
     cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4,
                       segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0, lr_patience=7)

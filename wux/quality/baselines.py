@@ -7,11 +7,12 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from wux.data.resample import fit_length, resample_poly
+from wux.data.resample import fit_length, processed_at_rate
 from wux.errors import MissingDependency, WuxError
 from wux.quality import BASELINE_NAMES
 from wux.tools import require
@@ -48,30 +49,30 @@ def load_librnnoise() -> ctypes.CDLL:
     return lib
 
 
+def rnnoise_at_48k(lib: ctypes.CDLL, wave: np.ndarray) -> np.ndarray:
+    """RNNoise run frame by frame over a 48 kHz wave (float, full scale 1), its 20 ms delay removed."""
+    x = np.asarray(wave, dtype=np.float32) * INT16_SCALE
+    n = len(x)
+    frames = -(-(n + RNNOISE_DELAY) // RNNOISE_FRAME)
+    buf = np.zeros(frames * RNNOISE_FRAME, dtype=np.float32)
+    buf[:n] = x
+    state = lib.rnnoise_create(None)
+    try:
+        for i in range(frames):
+            frame = np.ascontiguousarray(buf[i * RNNOISE_FRAME:(i + 1) * RNNOISE_FRAME])
+            ptr = frame.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+            lib.rnnoise_process_frame(state, ptr, ptr)
+            buf[i * RNNOISE_FRAME:(i + 1) * RNNOISE_FRAME] = frame
+    finally:
+        lib.rnnoise_destroy(state)
+    return buf[RNNOISE_DELAY: RNNOISE_DELAY + n] / INT16_SCALE
+
+
 def rnnoise(rate: int) -> Denoise:
-    """RNNoise (Valin 2018) at its own 48 kHz, resampled in and out, its one-frame delay removed."""
+    """RNNoise (Valin 2018) at its own 48 kHz, the wave resampled in and out the way a model at one rate
+    answers audio at another."""
     lib = load_librnnoise()
-
-    def denoise(wave: np.ndarray) -> np.ndarray:
-        x = resample_poly(np.asarray(wave, dtype=np.float64), rate, RNNOISE_RATE) * INT16_SCALE
-        n = len(x)
-        frames = -(-(n + RNNOISE_DELAY) // RNNOISE_FRAME)
-        buf = np.zeros(frames * RNNOISE_FRAME, dtype=np.float32)
-        buf[:n] = x
-        state = lib.rnnoise_create(None)
-        try:
-            for i in range(frames):
-                frame = np.ascontiguousarray(buf[i * RNNOISE_FRAME:(i + 1) * RNNOISE_FRAME])
-                ptr = frame.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
-                lib.rnnoise_process_frame(state, ptr, ptr)
-                buf[i * RNNOISE_FRAME:(i + 1) * RNNOISE_FRAME] = frame
-        finally:
-            lib.rnnoise_destroy(state)
-        y = buf[RNNOISE_DELAY: RNNOISE_DELAY + n].astype(np.float64) / INT16_SCALE
-        out = resample_poly(y, RNNOISE_RATE, rate)
-        return fit_length(out, len(wave)).astype(np.float32)
-
-    return denoise
+    return lambda wave: processed_at_rate(partial(rnnoise_at_48k, lib), wave, rate, RNNOISE_RATE)
 
 
 def spectral_gating(rate: int) -> Denoise:
