@@ -192,6 +192,8 @@ def test_a_model_without_weights_does_not_denoise(command, tmp_path):
      "--model-kwargs and --weights describe"),
     (("train", "{tmp}/never", "--out", "{tmp}/t.wux.pt", "--no-augment", "--no-speed", "--augment-probability",
       "0.9"), "--speed, --augment-probability do not apply with --no-augment"),
+    (("train", "{tmp}/never", "--out", "{tmp}/t.wux.pt", "--lr-schedule", "cosine", "--lr-patience", "4"),
+     "--lr-patience does not apply with --lr-schedule cosine"),
 ])
 def test_options_given_empty_or_switched_off_are_refused_not_ignored(args, message, tmp_path):
     assert_one_line_error(invoke(*in_tmp(args, tmp_path)), message)

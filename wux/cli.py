@@ -39,7 +39,7 @@ from wux.export.spec import DEFAULT_OPSET, MIN_OPSET
 from wux.fsutil import check_new_output, is_or_holds, shown_path
 from wux.model.config import PRESETS
 from wux.quality import BASELINE_NAMES
-from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, TRAIN_PRECISIONS
+from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, LR_SCHEDULES, TRAIN_PRECISIONS
 
 
 def click_error(e: BaseException) -> str | None:
@@ -240,6 +240,7 @@ def data_synth(
 
 Preset = Literal[tuple(PRESETS)]  # wux.model.config: the one list
 TrainPrecision = Literal[TRAIN_PRECISIONS]  # wux.train: the one list
+LrSchedule = Literal[LR_SCHEDULES]
 
 
 AUGMENT_OPTIONS = ("extra_noise", "speed", "reverb", "gain", "remix", "augment_probability")
@@ -274,6 +275,9 @@ def train(
     accumulate: Annotated[int, typer.Option(min=1, help="Gradient accumulation steps")] = 1,
     lr_patience: Annotated[int, typer.Option(
         min=0, help="Epochs without a better validation score before the learning rate halves")] = DEFAULT_LR_PATIENCE,
+    lr_schedule: Annotated[LrSchedule, typer.Option(
+        help="plateau: halve the rate after --lr-patience epochs without a better validation score; cosine: from "
+             "--lr down to zero over --epochs on a half cosine, whatever validation says")] = "plateau",
     segments_per_epoch: Annotated[Optional[int], typer.Option(
         min=1, help="Segments per epoch (default: audio once)")] = None,
     val_share: Annotated[float, typer.Option(
@@ -317,12 +321,14 @@ def train(
     from wux.train.loop import train as run_training
 
     refuse_unused(ctx, set(AUGMENT_OPTIONS) if augment else set(), "with --no-augment", *AUGMENT_OPTIONS)
+    refuse_unused(ctx, set() if lr_schedule == "cosine" else {"lr_patience"}, "with --lr-schedule cosine",
+                  "lr_patience")
     augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, reverb=reverb, gain=gain, remix=remix,
                                  probability=augment_probability) if augment else AugmentConfig.off()
     cfg = TrainConfig(
         data=data, out=out, model=model_to_train(preset, config, init, model, model_kwargs), init=init, epochs=epochs,
         max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, restart_lr=restart_lr,
-        lr_patience=lr_patience,
+        lr_patience=lr_patience, lr_schedule=lr_schedule,
         accumulate=accumulate, segments_per_epoch=segments_per_epoch, val_share=val_share, val_by=val_by,
         level_weight=level_weight, snr_cap_db=snr_cap,
         clip_grad_norm=clip_grad or None, seed=seed, device=device, precision=precision, threads=threads, resume=resume,

@@ -17,6 +17,7 @@ from wux.train import DEFAULT_LR
 from wux.train.loop import (
     TrainConfig,
     autocast,
+    cosine_rate,
     last_checkpoint_path,
     loss_fn,
     mixed_precision,
@@ -296,6 +297,31 @@ def test_a_resumed_rate_change_gets_its_full_patience(tiny_corpus, tmp_path):
     assert resume(3, 2e-4) == pytest.approx(2e-4)  # another rate starts its patience afresh
     at_the_end_of_its_patience(1e-4)
     assert resume(4, None, restart_lr=True) == pytest.approx(2e-4)  # so does the run's own rate set back
+
+
+def test_the_cosine_schedule_sets_each_epochs_rate_and_a_resumed_run_goes_on_along_it(tiny_corpus, tmp_path):
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=2, batch_size=4, lr=1e-3,
+                      segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0, lr_schedule="cosine")
+    with pytest.raises(WuxError, match="--lr-schedule cosine sets each epoch's rate itself"):
+        train(TrainConfig(**{**cfg.__dict__, "resume": True, "restart_lr": True}), show_progress=False)
+    with pytest.raises(WuxError, match="--lr-schedule must be one of plateau, cosine, got 'step'"):
+        train(TrainConfig(**{**cfg.__dict__, "lr_schedule": "step"}), show_progress=False)
+    assert [h.lr for h in train(cfg, show_progress=False).history] == pytest.approx([5e-4, 0.0], abs=1e-12)
+    assert load_checkpoint(cfg.out).training["train"]["lr_schedule"] == "cosine"
+    # a longer run resumed: the curve is the new --epochs' own (epoch 3 of 3: cosine_rate(1e-3, 2, 3)), set at the
+    # epoch it starts at whatever the optimizer was left at (zero here: Adam at rate 0 leaves every weight as it was)
+    decay_the_resumable_rate(cfg.out, 0.0)
+    before = load_checkpoint(last_checkpoint_path(cfg.out)).state_dict
+    resumed = train(TrainConfig(**{**cfg.__dict__, "epochs": 3, "resume": True}), show_progress=False)
+    assert [h.lr for h in resumed.history] == pytest.approx([5e-4, 0.0, 0.0], abs=1e-12)  # epoch 3 ran at 2.5e-4
+    after = load_checkpoint(last_checkpoint_path(cfg.out)).state_dict
+    assert any(not torch.equal(before[k], after[k]) for k in before if "running_" not in k)
+    assert cosine_rate(1e-3, 2, 3) == pytest.approx(2.5e-4)
+
+
+def test_cosine_rate_falls_from_the_given_rate_to_zero_on_a_half_cosine():
+    assert [cosine_rate(2.0, e, 4) for e in range(5)] == pytest.approx([2.0, 1.0 + 2 ** -0.5, 1.0, 1.0 - 2 ** -0.5,
+                                                                        0.0], abs=1e-12)
 
 
 def test_the_plateau_patience_is_the_runs_own_and_a_resumed_command_line_changes_it(tiny_corpus, tmp_path):

@@ -34,7 +34,7 @@ from wux.model.user import UserModel
 from wux.progress import progress_bar
 from wux.runtime.device import require_device
 from wux.tools import require
-from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, TRAIN_PRECISIONS
+from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, LR_SCHEDULES, TRAIN_PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class TrainConfig:
     restart_lr: bool = False
     accumulate: int = 1
     lr_patience: int = DEFAULT_LR_PATIENCE  # epochs without a better validation score before the rate halves
+    lr_schedule: str = "plateau"  # one of wux.train.LR_SCHEDULES
     segments_per_epoch: int | None = None  # default: the training audio's length in segments
     val_share: float = 0.05
     val_by: str = "file"  # "speaker": whole speakers held out (wux.data.dataset.split_validation)
@@ -88,7 +89,7 @@ class EpochRecord:
     steps: int
     train_loss: float
     val_si_snr_db: float
-    lr: float
+    lr: float  # the rate after this epoch's scheduling: the one the next epoch trains at
     seconds: float
     noise_weights: dict[str, float] = field(default_factory=dict)  # this epoch's draw weights: runs resume with others
     precision: str = ""  # this epoch's arithmetic (bf16, fp16, fp32); "" in checkpoints older than the record
@@ -207,16 +208,35 @@ def check_device(device: str, arithmetic: str) -> None:
         raise WuxError("--precision bf16: this GPU has no bfloat16 arithmetic; use --precision auto (float16)")
 
 
-def check_schedule(lr: float | None, patience: int) -> None:
+def check_schedule(lr: float | None, patience: int, schedule: str = "plateau") -> None:
     if lr is not None and not 0 < lr < math.inf:
         raise WuxError(f"--lr must be a positive, finite learning rate, got {lr}")
     if patience < 0:
         raise WuxError(f"--lr-patience must be 0 or more epochs, got {patience}")
+    if schedule not in LR_SCHEDULES:
+        raise WuxError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {schedule!r}")
 
 
 def check_restart(cfg: TrainConfig) -> None:
     if cfg.restart_lr and not cfg.resume:
         raise WuxError("--restart-lr sets a resumed run's rate back: it needs --resume (a new run starts at --lr)")
+    if cfg.restart_lr and cfg.lr_schedule == "cosine":
+        raise WuxError("--restart-lr sets a decayed rate back; --lr-schedule cosine sets each epoch's rate itself "
+                       "(a new run with --init starts another cosine)")
+
+
+def cosine_rate(lr: float, epoch: int, epochs: int) -> float:
+    """The rate of 0-based epoch `epoch` of `epochs` on a half cosine from `lr` down to zero (zero at `epochs`)."""
+    return 0.5 * lr * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
+
+
+def schedule_next_epoch(cfg: TrainConfig, scheduler, optimizer, score: float, next_epoch: int, lr: float) -> None:
+    """After an epoch: the plateau scheduler judges its score; the cosine sets the next epoch's rate (from `lr`,
+    the rate the run was given)."""
+    if cfg.lr_schedule == "cosine":
+        set_learning_rate(optimizer, cosine_rate(lr, next_epoch, cfg.epochs))
+    else:
+        scheduler.step(score)
 
 
 def check_one_batch(cfg: TrainConfig, segments: int) -> None:
@@ -428,7 +448,7 @@ def check_outputs(cfg: TrainConfig) -> None:
 def checks_before_reading(cfg: TrainConfig) -> tuple[str, Checkpoint | None, Checkpoint | None]:
     """Every refusal that needs no audio, so a bad option costs no loading time: the arithmetic, the resume
     state and the starting weights."""
-    check_schedule(cfg.lr, cfg.lr_patience)
+    check_schedule(cfg.lr, cfg.lr_patience, cfg.lr_schedule)
     check_restart(cfg)
     check_counts(cfg)
     arithmetic = mixed_precision(cfg.device, cfg.precision)
@@ -481,6 +501,8 @@ def train(cfg: TrainConfig, show_progress: bool = True,
             set_learning_rate(optimizer, new_lr)
             scheduler.num_bad_epochs = 0  # the new rate gets its full patience before it halves
         given_lr = new_lr or previous or given_lr
+    if cfg.lr_schedule == "cosine":
+        set_learning_rate(optimizer, cosine_rate(given_lr, start_epoch, cfg.epochs))
     recorded = replace(cfg, lr=given_lr, precision=arithmetic)  # what ran, not "auto" or None
     last_path = last_checkpoint_path(cfg.out)
     origin = starting_point(start, last)
@@ -527,7 +549,8 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         check_finite_weights(model, epoch + 1, optimizer.param_groups[0]["lr"], last_path)
         scores = validation_si_snr(model, val_pairs, cfg.device)
         val = float(np.mean(scores)) if scores else float("nan")
-        scheduler.step(val if not math.isnan(val) else -float(np.mean(losses)))
+        score = val if not math.isnan(val) else -float(np.mean(losses))
+        schedule_next_epoch(cfg, scheduler, optimizer, score, epoch + 1, given_lr)
         record = EpochRecord(epoch + 1, step, float(np.mean(losses)), val,
                              optimizer.param_groups[0]["lr"], time.monotonic() - t_epoch, dict(cfg.noise_weights),
                              arithmetic, gain_by_noise(val_pairs, scores, val_inputs, meta.noise))
@@ -536,7 +559,6 @@ def train(cfg: TrainConfig, show_progress: bool = True,
             writer.add_scalar("val/si_snr_db", val, step)
             for kind, gain in record.val_gain_by_noise_db.items():
                 writer.add_scalar(f"val/gain_db/{kind}", gain, step)
-        score = val if not math.isnan(val) else -record.train_loss
         improved = score > best
         best = max(best, score)
         training = {"steps": step, "epochs": epoch + 1, "best_val_si_snr_db": best if val_pairs else None,
