@@ -5,8 +5,8 @@
 # remixing: as they were made). Training stops after EPOCHS, or earlier at MAX_MINUTES (then the steps reached
 # depend on the machine's speed; the PROVENANCE files record them); MAX_MINUTES= (empty) sets no time limit.
 # FINETUNE (wux train options) adds a second stage: fine-tuning the first run's best checkpoint with those
-# options (the default's: weighted towards babble, music, traffic and fan); FINETUNE2 a third, from the second's,
-# FINETUNE3 a fourth, from the third's.
+# options (the default's: weighted towards babble, music, traffic and fan); FINETUNE2 a third, from the second's
+# best, and so on up to FINETUNE9 (each refused without the one before).
 set -euo pipefail
 WUX=${WUX:-.venv/bin/wux}
 PRESET=${PRESET:-default}
@@ -17,20 +17,19 @@ MAX_MINUTES=${MAX_MINUTES-65}
 EPOCHS=${EPOCHS:-100}
 AUGMENT=${AUGMENT:-"--augment-probability 0.4"}
 PRECISION=${PRECISION:-auto}
-FINETUNE=${FINETUNE:-}
-FINETUNE2=${FINETUNE2:-}
-FINETUNE3=${FINETUNE3:-}
 OUT=${OUT:-build/$NAME-model}
-if { [ -n "$FINETUNE2" ] && [ -z "$FINETUNE" ]; } || { [ -n "$FINETUNE3" ] && [ -z "$FINETUNE2" ]; }; then
-  echo "train_default_model.sh: each FINETUNE stage starts from the one before: FINETUNE3 needs FINETUNE2," \
-    "FINETUNE2 needs FINETUNE" >&2
-  exit 2
-fi
-mkdir -p "$OUT"
 stages=()  # the fine-tuning stages' options, in order
-for options in "$FINETUNE" "$FINETUNE2" "$FINETUNE3"; do
+before=FINETUNE
+for var in FINETUNE FINETUNE{2..9}; do
+  options=${!var:-}
+  if [ -n "$options" ] && [ "$var" != FINETUNE ] && [ -z "${!before:-}" ]; then
+    echo "train_default_model.sh: each FINETUNE stage starts from the one before: $var needs $before" >&2
+    exit 2
+  fi
   [ -z "$options" ] || stages+=("$options")
+  before=$var
 done
+mkdir -p "$OUT"
 # stage i's checkpoint: the first is the base run, the last is the model
 checkpoints=("$OUT/$NAME.base.wux.pt")
 for ((i = 1; i < ${#stages[@]}; i++)); do
