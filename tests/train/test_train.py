@@ -22,6 +22,7 @@ from wux.train.loop import (
     loss_fn,
     mixed_precision,
     model_to_train,
+    restore_loss_scale,
     train,
 )
 
@@ -222,11 +223,23 @@ def test_bf16_training_keeps_float32_weights_and_records_its_arithmetic(tiny_cor
     ckpt = load_checkpoint(out)
     assert ckpt.training["train"]["precision"] == "bf16"
     assert {v.dtype for v in ckpt.state_dict.values() if v.is_floating_point()} == {torch.float32}
+    assert load_checkpoint(last_checkpoint_path(out)).resume["scaler"] == {}  # no loss scale: bfloat16 needs none
     # resumed with auto on the CPU: float32, recorded as such (not "auto"), each epoch keeping its own
     resumed = train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True, "precision": "auto"}),
                     show_progress=False)
     assert [h.precision for h in resumed.history] == ["bf16", "fp32"]
     assert load_checkpoint(out).training["train"]["precision"] == "fp32"
+
+
+def test_a_resumed_float16_run_keeps_its_loss_scale():
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)  # enabled, as fp16 training's is on CUDA
+    restore_loss_scale(scaler, {})  # a run trained in bf16 or fp32 left no scale: the fresh one stays
+    assert scaler.get_scale() == 1024.0
+    restore_loss_scale(scaler, {"scaler": {**scaler.state_dict(), "scale": 8.0}})
+    assert scaler.get_scale() == 8.0
+    off = torch.amp.GradScaler("cpu", enabled=False)
+    restore_loss_scale(off, {"scaler": {**scaler.state_dict(), "scale": 8.0}})  # bf16 resuming an fp16 run
+    assert not off.is_enabled()
 
 
 def decay_the_resumable_rate(out, lr: float) -> None:

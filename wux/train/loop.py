@@ -424,6 +424,13 @@ def starting_point(start: Checkpoint | None, last: Checkpoint | None) -> dict:
     return {"init_sha256": start.sha256} if start is not None else {}
 
 
+def restore_loss_scale(scaler, resume: dict) -> None:
+    """float16's loss scale goes on where the run left it (a fresh scaler starts at 65536 and backs off again,
+    skipping steps); a run that trained in another arithmetic left none."""
+    if scaler.is_enabled() and resume.get("scaler"):
+        scaler.load_state_dict(resume["scaler"])
+
+
 def set_learning_rate(optimizer, lr: float) -> None:
     """Every parameter group's rate; the plateau scheduler goes on halving from it."""
     for group in optimizer.param_groups:
@@ -490,6 +497,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         trainee.raw.load_state_dict(last.state_dict)
         optimizer.load_state_dict(last.resume["optimizer"])
         scheduler.load_state_dict(last.resume["scheduler"])
+        restore_loss_scale(scaler, last.resume)
         scheduler.patience = cfg.lr_patience  # the state restores the old run's; this run's command line decides
         start_epoch, step = int(last.resume["epoch"]), int(last.resume["step"])
         kept = last.training.get("best_score", last.training.get("best_val_si_snr_db"))
@@ -569,7 +577,8 @@ def train(cfg: TrainConfig, show_progress: bool = True,
             save_checkpoint(ckpt, cfg.out)
         save_checkpoint(replace(
             ckpt, resume={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                          "epoch": epoch + 1, "step": step, "history": [asdict(h) for h in history]},
+                          "scaler": scaler.state_dict(), "epoch": epoch + 1, "step": step,
+                          "history": [asdict(h) for h in history]},
         ), last_path)
         if on_epoch:
             on_epoch(record, cfg.epochs, improved)
