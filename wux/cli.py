@@ -39,7 +39,7 @@ from wux.export.spec import DEFAULT_OPSET, MIN_OPSET
 from wux.fsutil import check_new_output, is_or_holds, shown_path
 from wux.model.config import PRESETS
 from wux.quality import BASELINE_NAMES
-from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, LR_SCHEDULES, TRAIN_PRECISIONS
+from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, DEFAULT_LR_SCHEDULE, LR_SCHEDULES, TRAIN_PRECISIONS
 
 
 def click_error(e: BaseException) -> str | None:
@@ -268,7 +268,7 @@ def train(
     segment: Annotated[int, typer.Option(min=1024, help="Training segment length, samples")] = 16_384,
     lr: Annotated[Optional[float], typer.Option(
         help=f"Adam learning rate (default {DEFAULT_LR:g}); with --resume, a rate other than the run's own "
-             "replaces its decayed one")] = None,
+             "replaces its decayed one (with --lr-schedule cosine: the curve's top)")] = None,
     restart_lr: Annotated[bool, typer.Option(
         "--restart-lr", help="With --resume: go on at --lr (or the run's own starting rate) even when it is the "
                              "rate the run was given, not at its decayed one")] = False,
@@ -277,7 +277,8 @@ def train(
         min=0, help="Epochs without a better validation score before the learning rate halves")] = DEFAULT_LR_PATIENCE,
     lr_schedule: Annotated[LrSchedule, typer.Option(
         help="plateau: halve the rate after --lr-patience epochs without a better validation score; cosine: from "
-             "--lr down to zero over --epochs on a half cosine, whatever validation says")] = "plateau",
+             "--lr down to zero over --epochs on a half cosine, whatever validation says (a run cut short by "
+             "--max-minutes stops high on it); a resumed run keeps its own")] = DEFAULT_LR_SCHEDULE,
     segments_per_epoch: Annotated[Optional[int], typer.Option(
         min=1, help="Segments per epoch (default: audio once)")] = None,
     val_share: Annotated[float, typer.Option(
@@ -321,7 +322,7 @@ def train(
     from wux.train.loop import train as run_training
 
     refuse_unused(ctx, set(AUGMENT_OPTIONS) if augment else set(), "with --no-augment", *AUGMENT_OPTIONS)
-    refuse_unused(ctx, set() if lr_schedule == "cosine" else {"lr_patience"}, "with --lr-schedule cosine",
+    refuse_unused(ctx, {"lr_patience"} if lr_schedule == DEFAULT_LR_SCHEDULE else set(), "with --lr-schedule cosine",
                   "lr_patience")
     augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, reverb=reverb, gain=gain, remix=remix,
                                  probability=augment_probability) if augment else AugmentConfig.off()

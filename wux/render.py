@@ -157,7 +157,7 @@ def epoch_line(record, epochs: int, improved: bool) -> str:
     val = "-" if math.isnan(record.val_si_snr_db) else f"{record.val_si_snr_db:.2f} dB"
     kept = ", best so far (saved)" if improved else ""
     line = (f"epoch {record.epoch}/{epochs}: {record.steps} steps, loss {record.train_loss:.3f}, "
-            f"validation {val}{kept}, lr {record.lr:.3g}, {record.seconds:.0f} s")
+            f"validation {val}{kept}, next lr {record.lr:.3g}, {record.seconds:.0f} s")
     gains = record.val_gain_by_noise_db
     return line + ("; " + ", ".join(f"{kind} {gain:+.2f}" for kind, gain in gains.items()) if gains else "")
 

@@ -6,6 +6,7 @@ DEFAULT_LR_PATIENCE = 2  # epochs without a better validation score before the r
 # better validation score. cosine: a half cosine from the given rate at the first epoch down to zero after
 # --epochs (Loshchilov & Hutter's SGDR without restarts), the same rates whatever validation says
 LR_SCHEDULES = ("plateau", "cosine")
+DEFAULT_LR_SCHEDULE = "plateau"
 # Arithmetic a training run's forward and backward passes compute in; weights and optimizer stay float32 in every
 # case. auto: float16 with loss scaling on CUDA, float32 on the CPU. bf16: bfloat16 autocast on either device,
 # faster on CPUs with bfloat16 instructions (AVX512-BF16, AMX), slower without them (perf/train_precision.py

@@ -1,4 +1,4 @@
-"""`wux train`: SI-SNR training with Adam, plateau LR decay, accumulation, mixed precision, resume."""
+"""`wux train`: SI-SNR training with Adam, plateau or cosine LR decay, accumulation, mixed precision, resume."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from wux.model.user import UserModel
 from wux.progress import progress_bar
 from wux.runtime.device import require_device
 from wux.tools import require
-from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, LR_SCHEDULES, TRAIN_PRECISIONS
+from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, DEFAULT_LR_SCHEDULE, LR_SCHEDULES, TRAIN_PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class TrainConfig:
     restart_lr: bool = False
     accumulate: int = 1
     lr_patience: int = DEFAULT_LR_PATIENCE  # epochs without a better validation score before the rate halves
-    lr_schedule: str = "plateau"  # one of wux.train.LR_SCHEDULES
+    lr_schedule: str = DEFAULT_LR_SCHEDULE  # one of wux.train.LR_SCHEDULES
     segments_per_epoch: int | None = None  # default: the training audio's length in segments
     val_share: float = 0.05
     val_by: str = "file"  # "speaker": whole speakers held out (wux.data.dataset.split_validation)
@@ -208,7 +208,7 @@ def check_device(device: str, arithmetic: str) -> None:
         raise WuxError("--precision bf16: this GPU has no bfloat16 arithmetic; use --precision auto (float16)")
 
 
-def check_schedule(lr: float | None, patience: int, schedule: str = "plateau") -> None:
+def check_schedule(lr: float | None, patience: int, schedule: str) -> None:
     if lr is not None and not 0 < lr < math.inf:
         raise WuxError(f"--lr must be a positive, finite learning rate, got {lr}")
     if patience < 0:
@@ -285,7 +285,17 @@ def resumable_state(cfg: TrainConfig) -> Checkpoint | None:
     if not same_model(checkpoint_model(last), cfg.model) or not last.resume:
         raise CheckpointError("--resume: checkpoint does not match this model config", path)
     check_same_validation(cfg, last)
+    check_same_schedule(cfg, last)
     return last
+
+
+def check_same_schedule(cfg: TrainConfig, last: Checkpoint) -> None:
+    """A resumed run moves its rate the way it did: a plateau run put on the cosine would jump back up its curve,
+    a cosine run put on plateaus would go on at the curve's last rate (zero at its end)."""
+    was = last.training.get("train", {}).get("lr_schedule", DEFAULT_LR_SCHEDULE)
+    if was != cfg.lr_schedule:
+        raise CheckpointError(f"--resume: this run scheduled its rate with --lr-schedule {was}; resume with it (a "
+                              f"new run with --init starts another schedule)", last_checkpoint_path(cfg.out))
 
 
 def check_same_validation(cfg: TrainConfig, last: Checkpoint) -> None:
