@@ -97,7 +97,7 @@ perf-compare: perf-tools
 # segment's SI-SNR capped softly at 30 dB (about 80 minutes); then DEFAULT_FINETUNE3: 7,100 steps more the same way
 # from that stage's best, starting again at its rate (about 75 minutes); DEFAULT_FINETUNE4: 2,200 more the same way
 # (about 25 minutes); DEFAULT_FINETUNE5: 4,000 from that one's best at the same rate, down a half cosine to zero
-# (about 42 minutes).
+# (about 43 minutes).
 TRAIN_EPOCHS ?= 65
 TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto
