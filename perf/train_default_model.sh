@@ -22,7 +22,7 @@ stages=()  # the fine-tuning stages' options, in order
 before=FINETUNE
 for var in FINETUNE FINETUNE{2..9}; do
   options=${!var:-}
-  if [ -n "$options" ] && [ "$var" != FINETUNE ] && [ -z "${!before:-}" ]; then
+  if [ -n "$options" ] && [ -z "${!before:-}" ]; then  # FINETUNE is its own "before": never refused
     echo "train_default_model.sh: each FINETUNE stage starts from the one before: $var needs $before" >&2
     exit 2
   fi
