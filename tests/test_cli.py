@@ -9,6 +9,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from wux.cli import app
+from wux.model.checkpoint import load_checkpoint
 
 runner = CliRunner()
 
@@ -242,15 +243,22 @@ def test_repeated_noise_weights_add_up():
     assert merged_kind_weights(None) == {}
 
 
-def test_train_init_takes_the_checkpoints_model_and_refuses_a_preset_beside_it(tiny_corpus, tmp_path):
+def test_train_init_takes_the_checkpoints_model_grows_it_and_refuses_another_beside_it(tiny_corpus, tmp_path):
     first = tmp_path / "a.wux.pt"
     common = ("--batch-size", "4", "--segment", "2048", "--no-augment", "--epochs", "1", "--json")
     assert invoke("train", tiny_corpus, "--out", first, "--preset", "tiny", *common).exit_code == 0
     tuned = invoke("train", tiny_corpus, "--out", tmp_path / "b.wux.pt", "--init", first, *common)
     assert tuned.exit_code == 0, tuned.output
     assert json.loads(tuned.output)["steps"] > 0
+    bigger = tmp_path / "bigger.json"
+    bigger.write_text(json.dumps({"preset": "tiny", "bottleneck_dilations": [1, 2]}))
+    grown = invoke("train", tiny_corpus, "--out", tmp_path / "g.wux.pt", "--init", first, "--config", bigger, *common)
+    assert grown.exit_code == 0, grown.output
+    assert load_checkpoint(tmp_path / "g.wux.pt").config.bottleneck_dilations == (1, 2)
     assert_one_line_error(invoke("train", tiny_corpus, "--out", tmp_path / "c.wux.pt", "--init", first,
-                                 "--preset", "tiny"), "leave out --preset, --config and --model")
+                                 "--preset", "context"), "a.wux.pt: --init: checkpoint does not match")
+    assert_one_line_error(invoke("train", tiny_corpus, "--out", tmp_path / "c.wux.pt", "--init", first,
+                                 "--model", "wux.model.stft_mask:StftMask"), "leave out --model")
     assert_one_line_error(invoke("train", tiny_corpus, "--out", tmp_path / "c.wux.pt", "--init",
                                  tmp_path / "missing.wux.pt"), "missing.wux.pt")
     assert not (tmp_path / "c.wux.pt").exists()

@@ -255,7 +255,9 @@ def train(
     config: Annotated[Optional[Path], typer.Option(help="Model config JSON (overrides --preset)")] = None,
     init: Annotated[Optional[Path], typer.Option(
         help="Start from this wux checkpoint's weights and model config (fine-tuning; a file or a bundled "
-             "model's name: default, classic, causal); a fresh optimizer", show_default=False)] = None,
+             "model's name: default, classic, causal); a fresh optimizer. With --preset or --config naming a "
+             "config grown from the checkpoint's (more bottleneck dilations appended, e.g. long-context from "
+             "default): that model, starting as exactly the checkpoint's", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", help="Train a model built by a callable instead of a Wave-U-Net: MODULE:CALLABLE or "
                         "path/to/file.py:CALLABLE (e.g. wux.model.stft_mask:StftMask)")] = None,

@@ -467,8 +467,42 @@ def test_init_refuses_another_model_config_before_reading_audio(tmp_path):
     with pytest.raises(WuxError, match="--init: checkpoint does not match this model config"):
         train(cfg, show_progress=False)
     assert model_to_train(None, None, ckpt) == TINY and model_to_train(None, None, None) == DEFAULT
-    with pytest.raises(WuxError, match="leave out --preset, --config and --model"):
-        model_to_train("context", None, ckpt)
+    assert model_to_train("context", None, ckpt).bottleneck_dilations  # the model to grow into, checked by train
+    with pytest.raises(WuxError, match="leave out --model"):
+        model_to_train(None, None, ckpt, "wux.model.stft_mask:StftMask")
+
+
+def test_init_with_a_grown_config_trains_the_checkpoint_grown(tiny_corpus, tmp_path):
+    """--init CKPT --config BIGGER: the run starts as exactly the checkpoint's model (its added blocks the identity)
+    and records the grown config; a config that is not grown from it, or that cannot train grown, is refused."""
+    small = WaveUNetConfig(levels=2, channels=(4, 8), bottleneck_channels=8, stride=2, norm="batch",
+                           bottleneck_dilations=(1,))
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "s.wux.pt", model=small, epochs=1, batch_size=4,
+                      segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0)
+    train(cfg, show_progress=False)
+    start = load_checkpoint(cfg.out)
+    big = WaveUNetConfig(**{**small.to_dict(), "bottleneck_dilations": (1, 2, 4)})
+    grown = TrainConfig(**{**cfg.__dict__, "out": tmp_path / "g.wux.pt", "init": cfg.out, "model": big})
+    built = loop.build_trainee(grown, loop.initial_state(grown)).module.eval()
+    before = WaveUNet(small)
+    before.load_state_dict(start.state_dict)
+    x = torch.randn(1, 1, 4096)
+    with torch.no_grad():
+        assert torch.equal(built(x), before.eval()(x))
+    result = train(grown, show_progress=False)
+    assert result.steps > 0
+    saved = load_checkpoint(grown.out)
+    assert saved.config == big and saved.training["init_sha256"] == start.sha256
+    assert not torch.equal(saved.state_dict["context.2.norm.weight"], torch.zeros(8))  # the added block trained
+    wider = WaveUNetConfig(**{**big.to_dict(), "bottleneck_channels": 16})
+    with pytest.raises(CheckpointError, match="only append bottleneck dilations"):
+        train(TrainConfig(**{**grown.__dict__, "model": wider, "out": tmp_path / "x.wux.pt"}), show_progress=False)
+    relu_small = WaveUNetConfig(**{**small.to_dict(), "activation": "relu"})
+    save_checkpoint(Checkpoint(WaveUNet(relu_small).state_dict(), relu_small), tmp_path / "relu.wux.pt")
+    relu_big = WaveUNetConfig(**{**big.to_dict(), "activation": "relu"})
+    with pytest.raises(CheckpointError, match="cannot grow a ReLU model"):
+        train(TrainConfig(**{**grown.__dict__, "model": relu_big, "init": tmp_path / "relu.wux.pt",
+                             "out": tmp_path / "x.wux.pt"}), show_progress=False)
 
 
 def test_a_callable_model_trains_resumes_and_fine_tunes(tiny_corpus, tmp_path):

@@ -171,6 +171,10 @@ DEFAULT = WaveUNetConfig(
 # voices around it.
 CONTEXT = dataclasses.replace(DEFAULT, bottleneck_dilations=(1, 2, 4, 8, 16, 32, 64))
 
+# CONTEXT with its context stack run twice (about 1.2 s of receptive field), and more weights where the bottleneck
+# runs at 1/32 of the sample rate (cheap): what CONTEXT grows into (wux train --init ... --preset long-context).
+LONG_CONTEXT = dataclasses.replace(CONTEXT, bottleneck_dilations=CONTEXT.bottleneck_dilations * 2)
+
 TINY = WaveUNetConfig(levels=2, channels=(4, 8), bottleneck_channels=8, stride=2)
 
 # The default's causal twin, for streaming: the same levels and widths, past context only. Its total stride
@@ -179,6 +183,7 @@ CAUSAL = dataclasses.replace(DEFAULT, causal=True)
 
 PRESETS: dict[str, WaveUNetConfig] = {
     "default": DEFAULT, "seed": SEED, "original": ORIGINAL, "tiny": TINY, "causal": CAUSAL, "context": CONTEXT,
+    "long-context": LONG_CONTEXT,
 }
 
 

@@ -145,6 +145,15 @@ class DilatedResidual(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return h + self.act(self.norm(self.conv(h)))
 
+    @torch.no_grad()
+    def start_as_identity(self) -> None:
+        """Zero the block's last affine step (the norm's, or the convolution's without one): every activation
+        maps 0 to 0, so the block adds nothing until training moves those weights (their gradients are not
+        zero)."""
+        last = self.norm if isinstance(self.norm, (nn.BatchNorm1d, nn.GroupNorm)) else self.conv
+        last.weight.zero_()
+        last.bias.zero_()
+
 
 class WaveUNet(nn.Module):
     """[batch, 1, samples] -> [batch, 1, samples] for any number of samples >= 1.

@@ -23,12 +23,13 @@ from wux.data.dataset import (
     split_validation,
 )
 from wux.data.layout import check_noise_kinds, read_metadata
-from wux.errors import CheckpointError, DataError, WuxError
+from wux.errors import CheckpointError, ConfigError, DataError, WuxError
 from wux.fsutil import check_new_file, check_writable, refuse_replacing_inputs
 from wux.metrics import EPS, si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_checkpoint
 from wux.model.config import WaveUNetConfig, load_config_json
 from wux.model.config import preset as get_preset
+from wux.model.grow import check_growable, grows_from, load_grown
 from wux.model.load import KWARGS_WITHOUT_MODEL, ModelSource, load_model, stated_sample_rate
 from wux.model.user import UserModel
 from wux.progress import progress_bar
@@ -313,9 +314,10 @@ def check_same_validation(cfg: TrainConfig, last: Checkpoint) -> None:
 def model_to_train(preset: str | None, config: Path | None, init: Path | None, factory: str | None = None,
                    kwargs: dict | None = None) -> WaveUNetConfig | UserModel:
     """--config (over --preset), or --model with --model-kwargs, or --init's checkpoint's model, else --preset
-    (default "default")."""
-    if init is not None and (preset or config or factory):
-        raise WuxError("--init trains the checkpoint's own model: leave out --preset, --config and --model")
+    (default "default"). --init with --preset or --config grows the checkpoint's Wave-U-Net into that one."""
+    if init is not None and factory:
+        raise WuxError("--init trains the checkpoint's own model (or one grown from it, by --preset or --config): "
+                       "leave out --model")
     if factory is not None and (preset or config):
         raise WuxError("--model names the model to train: leave out --preset and --config")
     if kwargs is not None and factory is None:  # an empty object too: given, and not used
@@ -324,7 +326,7 @@ def model_to_train(preset: str | None, config: Path | None, init: Path | None, f
         return UserModel(factory, dict(kwargs or {}))
     if config is not None:
         return load_config_json(config)
-    if init is not None:
+    if init is not None and not preset:
         return checkpoint_model(load_checkpoint(init))
     return get_preset(preset or "default")
 
@@ -353,7 +355,9 @@ def build_trainee(cfg: TrainConfig, start: Checkpoint | None) -> Trainee:
     command loads one (its contract declared, recorded or measured), in the adapter its layout needs."""
     if isinstance(cfg.model, WaveUNetConfig):
         module = build_model(cfg.model)
-        if start is not None:
+        if start is not None and grown(cfg, start):
+            load_grown(module, start.state_dict, start.config)
+        elif start is not None:
             module.load_state_dict(start.state_dict)
         return Trainee(module, module)
     # a model that states no rate works at the data's; one that states another is refused below
@@ -376,6 +380,18 @@ def checkpoint_of(cfg: TrainConfig, trainee: Trainee, training: dict) -> Checkpo
                       training=training)
 
 
+def grown(cfg: TrainConfig, start: Checkpoint) -> bool:
+    """This run trains the --init checkpoint's Wave-U-Net grown (wux.model.grow); refused where it cannot train."""
+    if not (isinstance(cfg.model, WaveUNetConfig) and start.config is not None
+            and grows_from(cfg.model, start.config)):
+        return False
+    try:
+        check_growable(cfg.model)
+    except ConfigError as e:
+        raise CheckpointError(f"--init: {e}", start.path) from None
+    return True
+
+
 def initial_state(cfg: TrainConfig) -> Checkpoint | None:
     """The checkpoint a --init run starts from (None without --init), checked before any audio is read."""
     if cfg.init is None:
@@ -384,8 +400,9 @@ def initial_state(cfg: TrainConfig) -> Checkpoint | None:
         raise CheckpointError("--init and --out are the same file: the run would overwrite where it started; "
                               "write to another --out", cfg.out)
     start = load_checkpoint(cfg.init)
-    if not same_model(checkpoint_model(start), cfg.model):
-        raise CheckpointError("--init: checkpoint does not match this model config", start.path)
+    if not same_model(checkpoint_model(start), cfg.model) and not grown(cfg, start):
+        raise CheckpointError("--init: checkpoint does not match this model config (a config grown from it may "
+                              "only append bottleneck dilations)", start.path)
     if start.sample_rate != cfg.sample_rate:
         raise CheckpointError(f"--init: checkpoint is for {start.sample_rate} Hz audio, this run trains at "
                               f"{cfg.sample_rate} Hz", start.path)
