@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from wux.errors import ConfigError
-from wux.model.config import CONTEXT, LONG_CONTEXT, TINY, WaveUNetConfig
-from wux.model.grow import check_growable, grows_from, load_grown
-from wux.model.waveunet import WaveUNet
+from wux.model.config import ACTIVATIONS, CONTEXT, LONG_CONTEXT, TINY, WaveUNetConfig
+from wux.model.grow import GROWABLE_ACTIVATIONS, check_growable, grows_from, load_grown
+from wux.model.waveunet import WaveUNet, make_activation
 
 SMALL = dataclasses.replace(TINY, bottleneck_dilations=(1, 2), norm="batch")
 
@@ -57,7 +57,25 @@ def test_an_untouched_model_differs_from_the_trained_one():
         assert not torch.allclose(new(x), old(x))
 
 
-def test_a_relu_model_is_not_grown():
-    with pytest.raises(ConfigError, match="cannot grow a ReLU model"):
-        check_growable(dataclasses.replace(SMALL, activation="relu"))
-    check_growable(LONG_CONTEXT)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_only_activations_an_added_block_can_start_at_and_train_from_grow(activation):
+    """f(0) = 0 keeps the grown model the trained one; f'(0) != 0 lets the added block's gradient through."""
+    f = make_activation(activation)
+    zero = torch.zeros(1, requires_grad=True)
+    out = f(zero)
+    out.backward()
+    safe = out.item() == 0 and zero.grad.item() != 0
+    assert (activation in GROWABLE_ACTIVATIONS) == safe
+    if not safe:
+        with pytest.raises(ConfigError, match=f"cannot grow a {activation} model"):
+            check_growable(dataclasses.replace(SMALL, activation=activation))
+
+
+def test_weights_that_do_not_fit_the_grown_model_are_refused():
+    old = trained(SMALL)
+    state = {**old.state_dict(), "extra.weight": torch.zeros(1)}
+    with pytest.raises(ConfigError, match="do not fit the grown model"):
+        load_grown(WaveUNet(dataclasses.replace(SMALL, bottleneck_dilations=(1, 2, 4))), state, SMALL)
+    del state["extra.weight"], state["head.weight"]
+    with pytest.raises(ConfigError, match="missing"):
+        load_grown(WaveUNet(dataclasses.replace(SMALL, bottleneck_dilations=(1, 2, 4))), state, SMALL)

@@ -18,6 +18,7 @@ from wux.train.loop import (
     TrainConfig,
     autocast,
     cosine_rate,
+    initial_state,
     last_checkpoint_path,
     loss_fn,
     mixed_precision,
@@ -459,7 +460,7 @@ def test_init_starts_from_a_checkpoints_weights_and_records_it(tiny_corpus, tmp_
 
 
 def test_init_refuses_another_model_config_before_reading_audio(tmp_path):
-    from wux.model.config import DEFAULT
+    from wux.model.config import CONTEXT, DEFAULT
 
     ckpt = tmp_path / "tiny.wux.pt"
     save_checkpoint(Checkpoint(WaveUNet(TINY).state_dict(), TINY), ckpt)
@@ -467,7 +468,7 @@ def test_init_refuses_another_model_config_before_reading_audio(tmp_path):
     with pytest.raises(WuxError, match="--init: checkpoint does not match this model config"):
         train(cfg, show_progress=False)
     assert model_to_train(None, None, ckpt) == TINY and model_to_train(None, None, None) == DEFAULT
-    assert model_to_train("context", None, ckpt).bottleneck_dilations  # the model to grow into, checked by train
+    assert model_to_train("context", None, ckpt) == CONTEXT  # the model to grow into, checked by train
     with pytest.raises(WuxError, match="leave out --model"):
         model_to_train(None, None, ckpt, "wux.model.stft_mask:StftMask")
 
@@ -493,6 +494,10 @@ def test_init_with_a_grown_config_trains_the_checkpoint_grown(tiny_corpus, tmp_p
     assert result.steps > 0
     saved = load_checkpoint(grown.out)
     assert saved.config == big and saved.training["init_sha256"] == start.sha256
+    resumed = train(TrainConfig(**{**grown.__dict__, "epochs": 2, "resume": True}), show_progress=False)
+    assert [h.epoch for h in resumed.history] == [1, 2]  # the recorded command, --resume added, goes on
+    again = TrainConfig(**{**cfg.__dict__, "out": tmp_path / "same.wux.pt", "init": cfg.out, "model": small})
+    assert train(again, show_progress=False).steps > 0  # --init X --config X's own: a plain fine-tune
     assert not torch.equal(saved.state_dict["context.2.norm.weight"], torch.zeros(8))  # the added block trained
     wider = WaveUNetConfig(**{**big.to_dict(), "bottleneck_channels": 16})
     with pytest.raises(CheckpointError, match="only append bottleneck dilations"):
@@ -500,7 +505,7 @@ def test_init_with_a_grown_config_trains_the_checkpoint_grown(tiny_corpus, tmp_p
     relu_small = WaveUNetConfig(**{**small.to_dict(), "activation": "relu"})
     save_checkpoint(Checkpoint(WaveUNet(relu_small).state_dict(), relu_small), tmp_path / "relu.wux.pt")
     relu_big = WaveUNetConfig(**{**big.to_dict(), "activation": "relu"})
-    with pytest.raises(CheckpointError, match="cannot grow a ReLU model"):
+    with pytest.raises(CheckpointError, match="cannot grow a relu model"):
         train(TrainConfig(**{**grown.__dict__, "model": relu_big, "init": tmp_path / "relu.wux.pt",
                              "out": tmp_path / "x.wux.pt"}), show_progress=False)
 
@@ -529,6 +534,8 @@ def test_a_callable_model_trains_resumes_and_fine_tunes(tiny_corpus, tmp_path):
         train(TrainConfig(**{**cfg.__dict__, "init": cfg.out}), show_progress=False)
     tuned = TrainConfig(**{**cfg.__dict__, "out": tmp_path / "t.wux.pt", "init": cfg.out, "epochs": 1})
     assert train(tuned, show_progress=False).steps > 0
+    with pytest.raises(CheckpointError, match="a callable model's checkpoint trains as itself"):
+        initial_state(TrainConfig(**{**tuned.__dict__, "model": TINY}))
     assert model_to_train(None, None, cfg.out) == small
     with pytest.raises(WuxError, match="does not match"):  # other kwargs: another model
         other = UserModel(small.factory, {**small.kwargs, "channels": 4})

@@ -171,7 +171,7 @@ DEFAULT = WaveUNetConfig(
 # voices around it.
 CONTEXT = dataclasses.replace(DEFAULT, bottleneck_dilations=(1, 2, 4, 8, 16, 32, 64))
 
-# CONTEXT with its context stack run twice (about 1.2 s of receptive field), and more weights where the bottleneck
+# CONTEXT with its context stack run twice (receptive field 1.09 s), and more weights where the bottleneck
 # runs at 1/32 of the sample rate (cheap): what CONTEXT grows into (wux train --init ... --preset long-context).
 LONG_CONTEXT = dataclasses.replace(CONTEXT, bottleneck_dilations=CONTEXT.bottleneck_dilations * 2)
 

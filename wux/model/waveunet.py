@@ -150,7 +150,7 @@ class DilatedResidual(nn.Module):
         """Zero the block's last affine step (the norm's, or the convolution's without one): every activation
         maps 0 to 0, so the block adds nothing until training moves those weights (their gradients are not
         zero)."""
-        last = self.norm if isinstance(self.norm, (nn.BatchNorm1d, nn.GroupNorm)) else self.conv
+        last = self.conv if isinstance(self.norm, nn.Identity) else self.norm
         last.weight.zero_()
         last.bias.zero_()
 

@@ -70,7 +70,8 @@ class TrainConfig:
     threads: int | None = None
     resume: bool = False
     force: bool = False  # a new run may replace an existing `out` and its .last checkpoint
-    # A checkpoint whose weights a new run starts from (fine-tuning): same model config, a fresh optimizer
+    # A checkpoint whose weights a new run starts from (fine-tuning): same model config, or one grown from it
+    # (wux.model.grow); a fresh optimizer
     init: Path | None = None
     tensorboard: Path | None = None
     sample_rate: int = DEFAULT_SAMPLE_RATE
@@ -356,7 +357,10 @@ def build_trainee(cfg: TrainConfig, start: Checkpoint | None) -> Trainee:
     if isinstance(cfg.model, WaveUNetConfig):
         module = build_model(cfg.model)
         if start is not None and grown(cfg, start):
-            load_grown(module, start.state_dict, start.config)
+            try:
+                load_grown(module, start.state_dict, start.config)
+            except ConfigError as e:
+                raise CheckpointError(f"--init: {e}", start.path) from None
         elif start is not None:
             module.load_state_dict(start.state_dict)
         return Trainee(module, module)
@@ -382,6 +386,9 @@ def checkpoint_of(cfg: TrainConfig, trainee: Trainee, training: dict) -> Checkpo
 
 def grown(cfg: TrainConfig, start: Checkpoint) -> bool:
     """This run trains the --init checkpoint's Wave-U-Net grown (wux.model.grow); refused where it cannot train."""
+    if start.config is None and not same_model(start.user, cfg.model):
+        raise CheckpointError("--init: a callable model's checkpoint trains as itself: leave out --preset and "
+                              "--config", start.path)
     if not (isinstance(cfg.model, WaveUNetConfig) and start.config is not None
             and grows_from(cfg.model, start.config)):
         return False
