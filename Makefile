@@ -97,25 +97,27 @@ perf-compare: perf-tools
 # segment's SI-SNR capped softly at 30 dB (about 80 minutes); then DEFAULT_FINETUNE3: 7,100 steps more the same way
 # from that stage's best, starting again at its rate (about 75 minutes); DEFAULT_FINETUNE4: 2,200 more the same way
 # (about 25 minutes); DEFAULT_FINETUNE5: 4,000 from that one's best at the same rate, down a half cosine to zero
-# (about 43 minutes).
+# (about 43 minutes); DEFAULT_FINETUNE6: that model grown into the long-context preset (its context stack run
+# twice, the added blocks starting as the identity), 6,400 steps down another half cosine (about 78 minutes).
 TRAIN_EPOCHS ?= 65
 TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto
 DEFAULT_FINETUNE ?= --epochs 21 --seed 1 --lr 0.0005 --lr-patience 4 --noise-weights babble:4,music:4,traffic:2,fan:2 \
   --precision bf16
-# the third to sixth stages' weights, cap and starting rate; the third to fifth halve it on plateaus (only their
-# lengths and seeds differ), the sixth takes it down a half cosine
+# the third to seventh stages' weights, cap and starting rate; the third to fifth halve it on plateaus (only their
+# lengths and seeds differ), the sixth and seventh take it down a half cosine
 WEIGHTED ?= --lr 0.00025 --noise-weights babble:8,music:8,traffic:3,fan:2 --precision bf16 --snr-cap 30
 WEIGHTED_STAGE ?= $(WEIGHTED) --lr-patience 8
 DEFAULT_FINETUNE2 ?= --epochs 45 --seed 3 $(WEIGHTED_STAGE)
 DEFAULT_FINETUNE3 ?= --epochs 71 --seed 4 $(WEIGHTED_STAGE)
 DEFAULT_FINETUNE4 ?= --epochs 22 --seed 5 $(WEIGHTED_STAGE)
 DEFAULT_FINETUNE5 ?= --epochs 40 --seed 6 $(WEIGHTED) --lr-schedule cosine
+DEFAULT_FINETUNE6 ?= --epochs 64 --seed 7 $(WEIGHTED) --lr-schedule cosine --preset long-context
 default-model: install sysdeps
 	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=$(TRAIN_MINUTES) EPOCHS=$(TRAIN_EPOCHS) AUGMENT="--augment-probability 0.4" \
 	  PRECISION=$(TRAIN_PRECISION) FINETUNE="$(DEFAULT_FINETUNE)" \
 	  FINETUNE2="$(DEFAULT_FINETUNE2)" FINETUNE3="$(DEFAULT_FINETUNE3)" FINETUNE4="$(DEFAULT_FINETUNE4)" \
-	  FINETUNE5="$(DEFAULT_FINETUNE5)" NAME=default bash perf/train_default_model.sh
+	  FINETUNE5="$(DEFAULT_FINETUNE5)" FINETUNE6="$(DEFAULT_FINETUNE6)" NAME=default bash perf/train_default_model.sh
 
 # The classic model the default replaced, as it was made: classic corpus, 24 minutes on 2 CPU cores.
 classic-model: install sysdeps
