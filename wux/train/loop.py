@@ -356,13 +356,8 @@ def build_trainee(cfg: TrainConfig, start: Checkpoint | None) -> Trainee:
     command loads one (its contract declared, recorded or measured), in the adapter its layout needs."""
     if isinstance(cfg.model, WaveUNetConfig):
         module = build_model(cfg.model)
-        if start is not None and grown(cfg, start):
-            try:
-                load_grown(module, start.state_dict, start.config)
-            except ConfigError as e:
-                raise CheckpointError(f"--init: {e}", start.path) from None
-        elif start is not None:
-            module.load_state_dict(start.state_dict)
+        if start is not None:
+            load_start(module, cfg, start)
         return Trainee(module, module)
     # a model that states no rate works at the data's; one that states another is refused below
     source = (ModelSource(checkpoint=start.path) if start is not None else
@@ -382,6 +377,17 @@ def checkpoint_of(cfg: TrainConfig, trainee: Trainee, training: dict) -> Checkpo
         return Checkpoint(state, cfg.model, sample_rate=cfg.sample_rate, training=training)
     return Checkpoint(state, user=cfg.model, contract=trainee.contract, sample_rate=cfg.sample_rate,
                       training=training)
+
+
+def load_start(module, cfg: TrainConfig, start: Checkpoint) -> None:
+    """--init's weights into the Wave-U-Net: as they are, or grown into it (initial_state checked which)."""
+    if same_model(start.config, cfg.model):
+        module.load_state_dict(start.state_dict)
+        return
+    try:
+        load_grown(module, start.state_dict, start.config)
+    except ConfigError as e:
+        raise CheckpointError(f"--init: {e}", start.path) from None
 
 
 def grown(cfg: TrainConfig, start: Checkpoint) -> bool:
