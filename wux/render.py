@@ -252,6 +252,14 @@ def tolerance_text(tol) -> str:
         f"SI-SNR>={tol.min_si_snr_db:g}" if tol.min_si_snr_db is not None else "") if x) or "-"
 
 
+def si_snr_with_case(verdict) -> str:
+    """The lowest SI-SNR and, when it is below 60 dB, the case it was measured on ("-25.8 silence [1x70181]")."""
+    text = number(verdict.worst_si_snr_db)
+    if verdict.worst_si_snr_db is not None and verdict.worst_si_snr_db < 60 and verdict.worst_si_snr_case:
+        text += " " + verdict.worst_si_snr_case
+    return text
+
+
 def parity(report) -> None:
     out = console()
     rows = []
@@ -260,7 +268,7 @@ def parity(report) -> None:
                    else "[red]FAIL (task gate)")
         rows.append((a.artifact + (" (fixed length)" if a.fixed_length else ""), a.cases,
                      number(a.worst_max_abs_err, ".2e"), number(a.worst_p99_abs_err, ".2e"),
-                     number(a.worst_rel_l2_err, ".2e"), number(a.worst_si_snr_db), tolerance_text(a.tolerance),
+                     number(a.worst_rel_l2_err, ".2e"), si_snr_with_case(a), tolerance_text(a.tolerance),
                      verdict))
     out.print(table(f"parity vs PyTorch FP32 ({report.device}) - {report.reference}",
                     ("artifact", "cases", "max abs err", "p99 abs err", "rel L2", "min SI-SNR dB", "tolerance",

@@ -153,3 +153,30 @@ def test_int8_needs_the_fp32_graph_and_names_it(tmp_path, tiny_checkpoint):
     report = ok(invoke("export", tiny_checkpoint, "--to", "onnx", "--precision", "int8", "--chunk", "2048",
                        "--max-batch", "2", "-o", out, "--json"))
     assert sorted(a["file"] for a in report["manifest"]["artifacts"]) == ["model.int8.onnx", "model.onnx"]
+
+
+def test_each_method_calibrates_once_and_later_trials_reuse_its_ranges(tmp_path, tiny_checkpoint):
+    """A second trial of the same method, with other layers and activation type, is quantized from the ranges
+    the first left (not from its own windows): the same model as a fresh calibration on the first's windows."""
+    import onnx
+
+    from wux.export.int8 import Plan, convolutions, quantize
+    from wux.runtime.base import TensorIO
+
+    out = tmp_path / "b"
+    ok(invoke("export", tiny_checkpoint, "--to", "onnx", "--precision", "fp32", "--chunk", "2048", "-o", out, "--json"))
+    src = out / "model.onnx"
+    graph = onnx.load(str(src)).graph
+    io = TensorIO(graph.input[0].name, graph.output[0].name)
+    convs = convolutions(src)
+    speech = 0.1 * np.random.default_rng(0).standard_normal((4, 2048)).astype(np.float32)
+    louder = 10 * speech
+    ranges = tmp_path / "ranges.json"
+    quantize(src, tmp_path / "first.onnx", io, speech, Plan("minmax", convs[:1]), ranges)
+    assert ranges.is_file()
+    later = Plan("minmax", convs[1:], "int8")
+    quantize(src, tmp_path / "later.onnx", io, louder, later, ranges)
+    quantize(src, tmp_path / "fresh.onnx", io, speech, later, tmp_path / "fresh_ranges.json")
+    quantize(src, tmp_path / "loud.onnx", io, louder, later, tmp_path / "loud_ranges.json")
+    assert (tmp_path / "later.onnx").read_bytes() == (tmp_path / "fresh.onnx").read_bytes()
+    assert (tmp_path / "later.onnx").read_bytes() != (tmp_path / "loud.onnx").read_bytes()

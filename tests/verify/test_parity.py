@@ -66,6 +66,9 @@ def test_perturbed_weights_fail(exported, tmp_path):
     assert not bad.passed and good.passed
     assert bad.failed_cases > 0 and ("max abs err" in bad.first_failure or "SI-SNR" in bad.first_failure)
     assert bad.worst_max_abs_err > 1e-4 or bad.worst_si_snr_db < 60
+    # the report names the case behind its lowest SI-SNR
+    behind = [r for r in report.results if r.artifact == "onnx-fp32" and r.case.label() == bad.worst_si_snr_case]
+    assert len(behind) == 1 and behind[0].stats.si_snr_db == bad.worst_si_snr_db
     # the tolerance that would have passed is the measured worst case
     assert bad.would_pass_with.max_abs == pytest.approx(bad.worst_max_abs_err)
     assert bad.would_pass_with.min_si_snr_db == pytest.approx(bad.worst_si_snr_db)

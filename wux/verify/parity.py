@@ -18,7 +18,7 @@ from wux.export.step import StreamingRecord
 from wux.model.load import LoadedModel, ModelSource, check_record, load_model
 from wux.progress import progress_bar
 from wux.verify.compare import Comparison, compare, passing_tolerance, worst
-from wux.verify.results import ArtifactVerdict, Case, ParityResult, file_failure, first_failure
+from wux.verify.results import ArtifactVerdict, Case, ParityResult, file_failure, first_failure, worst_si_snr_case
 from wux.verify.signals import SIGNALS, make_signal
 from wux.verify.streaming import stream_cases, verify_step_artifacts
 from wux.verify.task import Improvements, TaskVerdict, eval_pairs
@@ -88,7 +88,7 @@ def verdict(art: Artifact, results: list[ParityResult], tol: Tolerance, task: Ta
         worst_max_abs_err=worst([s.max_abs_err for s in known]),
         worst_p99_abs_err=worst([s.p99_abs_err for s in known]),
         worst_rel_l2_err=worst([s.rel_l2_err for s in known]),
-        worst_si_snr_db=worst([s.si_snr_db for s in known], min),
+        worst_si_snr_db=worst([s.si_snr_db for s in known], min), worst_si_snr_case=worst_si_snr_case(results),
         tolerance=tol, would_pass_with=passing_tolerance(stats), first_failure=first,
         task=None if task is None else task.to_dict(),
     )

@@ -36,6 +36,13 @@ def first_failure(results: list[ParityResult]) -> str | None:
     return where + "; ".join(failed[0].reasons)
 
 
+def worst_si_snr_case(results: list[ParityResult]) -> str | None:
+    """The case behind an artifact's lowest SI-SNR (a low figure on silence in means something else than on
+    speech: there SI-SNR compares two noise floors, which max abs error puts in proportion)."""
+    measured = [r for r in results if r.case is not None and r.stats is not None and r.stats.si_snr_db is not None]
+    return min(measured, key=lambda r: r.stats.si_snr_db).case.label() if measured else None
+
+
 def file_failure(artifact: str, file: str, problem: str) -> ParityResult:
     return ParityResult(artifact, None, None, False, (f"{file}: {problem}",))
 
@@ -56,4 +63,5 @@ class ArtifactVerdict:
     tolerance: Tolerance
     would_pass_with: Tolerance | None  # None: no tolerance would (a wrong shape, NaN output, a changed file)
     first_failure: str | None
+    worst_si_snr_case: str | None = None  # which case (Case.label) had worst_si_snr_db
     task: dict | None = None  # the task gate's verdict (wux.verify.task.TaskVerdict.to_dict), where one applies

@@ -14,7 +14,7 @@ from wux.export.step import StreamingRecord, load_step
 from wux.model.load import LoadedModel
 from wux.model.streaming import stream_through
 from wux.verify.compare import Comparison, compare, passing_tolerance, worst
-from wux.verify.results import ArtifactVerdict, Case, ParityResult, file_failure, first_failure
+from wux.verify.results import ArtifactVerdict, Case, ParityResult, file_failure, first_failure, worst_si_snr_case
 from wux.verify.signals import SIGNALS, make_signal
 from wux.verify.tolerance import tolerance_for
 
@@ -69,7 +69,8 @@ def step_verdict(key: str, fmt: str, results: list[ParityResult], tol) -> Artifa
         artifact=key, format=f"{fmt} step", precision="fp32", fixed_length=False, passed=not failed,
         cases=len(results), failed_cases=len(failed), worst_max_abs_err=worst([s.max_abs_err for s in known]),
         worst_p99_abs_err=worst([s.p99_abs_err for s in known]), worst_rel_l2_err=worst([s.rel_l2_err for s in known]),
-        worst_si_snr_db=worst([s.si_snr_db for s in known], min), tolerance=tol,
+        worst_si_snr_db=worst([s.si_snr_db for s in known], min), worst_si_snr_case=worst_si_snr_case(results),
+        tolerance=tol,
         would_pass_with=passing_tolerance([r.stats for r in results]),
         first_failure=first_failure(results),
     )
