@@ -55,6 +55,10 @@ def test_one_of_two_replicas_killed_mid_load_loses_no_request(two_servers, expor
             futures = [pool.submit(one, i) for i in range(total)]
             for _ in range(kill_after):  # counted, not timed: the kill lands with requests still to go
                 assert answered.acquire(timeout=120)
+            # and on a replica that has answered: on a busy machine (CI beside an INT8 export) b answered the
+            # first 10 while a's first requests were still running, and a served 0 of 40
+            while replicas.served[a.grpc_url] == 0:
+                assert answered.acquire(timeout=120), replicas.served
             os.kill(a.pid, signal.SIGKILL)
             scores = [f.result() for f in futures]  # a lost request would raise here
         served = replicas.served
