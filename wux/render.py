@@ -253,9 +253,13 @@ def tolerance_text(tol) -> str:
 
 
 def si_snr_with_case(verdict) -> str:
-    """The lowest SI-SNR and, when it is below 60 dB, the case it was measured on ("-25.8 silence [1x70181]")."""
+    """The lowest SI-SNR and, when it is below FP32's floor (60 dB), the case it was measured on
+    ("-25.8 silence [1x70181]")."""
+    from wux.verify.tolerance import DEFAULT_TOLERANCES
+
+    floor = DEFAULT_TOLERANCES["fp32"].min_si_snr_db
     text = number(verdict.worst_si_snr_db)
-    if verdict.worst_si_snr_db is not None and verdict.worst_si_snr_db < 60 and verdict.worst_si_snr_case:
+    if verdict.worst_si_snr_db is not None and verdict.worst_si_snr_db < floor and verdict.worst_si_snr_case:
         text += " " + verdict.worst_si_snr_case
     return text
 

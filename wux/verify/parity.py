@@ -17,8 +17,8 @@ from wux.export.manifest import Artifact, file_problem, read_manifest
 from wux.export.step import StreamingRecord
 from wux.model.load import LoadedModel, ModelSource, check_record, load_model
 from wux.progress import progress_bar
-from wux.verify.compare import Comparison, compare, passing_tolerance, worst
-from wux.verify.results import ArtifactVerdict, Case, ParityResult, file_failure, first_failure, worst_si_snr_case
+from wux.verify.compare import Comparison, compare, passing_tolerance
+from wux.verify.results import ArtifactVerdict, Case, ParityResult, file_failure, first_failure, worst_figures
 from wux.verify.signals import SIGNALS, make_signal
 from wux.verify.streaming import stream_cases, verify_step_artifacts
 from wux.verify.task import Improvements, TaskVerdict, eval_pairs
@@ -77,7 +77,6 @@ class References:
 def verdict(art: Artifact, results: list[ParityResult], tol: Tolerance, task: TaskVerdict | None = None
             ) -> ArtifactVerdict:
     stats = [r.stats for r in results]
-    known = [s for s in stats if s is not None]
     failed = [r for r in results if not r.passed]
     first = first_failure(results)
     if task is not None and not task.passed:
@@ -85,11 +84,7 @@ def verdict(art: Artifact, results: list[ParityResult], tol: Tolerance, task: Ta
     return ArtifactVerdict(
         artifact=art.key, format=art.format, precision=art.precision, fixed_length=art.fixed_length,
         passed=not failed and (task is None or task.passed), cases=len(results), failed_cases=len(failed),
-        worst_max_abs_err=worst([s.max_abs_err for s in known]),
-        worst_p99_abs_err=worst([s.p99_abs_err for s in known]),
-        worst_rel_l2_err=worst([s.rel_l2_err for s in known]),
-        worst_si_snr_db=worst([s.si_snr_db for s in known], min), worst_si_snr_case=worst_si_snr_case(results),
-        tolerance=tol, would_pass_with=passing_tolerance(stats), first_failure=first,
+        **worst_figures(results), tolerance=tol, would_pass_with=passing_tolerance(stats), first_failure=first,
         task=None if task is None else task.to_dict(),
     )
 

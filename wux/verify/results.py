@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wux.verify.compare import ErrorStats
+from wux.verify.compare import ErrorStats, worst
 from wux.verify.tolerance import Tolerance
 
 
@@ -36,11 +36,17 @@ def first_failure(results: list[ParityResult]) -> str | None:
     return where + "; ".join(failed[0].reasons)
 
 
-def worst_si_snr_case(results: list[ParityResult]) -> str | None:
-    """The case behind an artifact's lowest SI-SNR (a low figure on silence in means something else than on
-    speech: there SI-SNR compares two noise floors, which max abs error puts in proportion)."""
-    measured = [r for r in results if r.case is not None and r.stats is not None and r.stats.si_snr_db is not None]
-    return min(measured, key=lambda r: r.stats.si_snr_db).case.label() if measured else None
+def worst_figures(results: list[ParityResult]) -> dict:
+    """ArtifactVerdict's worst_* fields over an artifact's cases, with the case behind the lowest SI-SNR (a low
+    figure on silence in means something else than on speech: there SI-SNR compares two noise floors, which max
+    abs error puts in proportion)."""
+    known = [r for r in results if r.stats is not None]  # a result with stats always has its case
+    lowest = min((r for r in known if r.stats.si_snr_db is not None), key=lambda r: r.stats.si_snr_db, default=None)
+    return {"worst_max_abs_err": worst([r.stats.max_abs_err for r in known]),
+            "worst_p99_abs_err": worst([r.stats.p99_abs_err for r in known]),
+            "worst_rel_l2_err": worst([r.stats.rel_l2_err for r in known]),
+            "worst_si_snr_db": None if lowest is None else lowest.stats.si_snr_db,
+            "worst_si_snr_case": None if lowest is None else lowest.case.label()}
 
 
 def file_failure(artifact: str, file: str, problem: str) -> ParityResult:

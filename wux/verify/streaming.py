@@ -13,8 +13,8 @@ from wux.export.manifest import file_problem
 from wux.export.step import StreamingRecord, load_step
 from wux.model.load import LoadedModel
 from wux.model.streaming import stream_through
-from wux.verify.compare import Comparison, compare, passing_tolerance, worst
-from wux.verify.results import ArtifactVerdict, Case, ParityResult, file_failure, first_failure, worst_si_snr_case
+from wux.verify.compare import Comparison, compare, passing_tolerance
+from wux.verify.results import ArtifactVerdict, Case, ParityResult, file_failure, first_failure, worst_figures
 from wux.verify.signals import SIGNALS, make_signal
 from wux.verify.tolerance import tolerance_for
 
@@ -63,14 +63,10 @@ def verify_step_artifacts(folder: Path, record: StreamingRecord, reference: Load
 
 
 def step_verdict(key: str, fmt: str, results: list[ParityResult], tol) -> ArtifactVerdict:
-    known = [r.stats for r in results if r.stats is not None]
     failed = [r for r in results if not r.passed]
     return ArtifactVerdict(
         artifact=key, format=f"{fmt} step", precision="fp32", fixed_length=False, passed=not failed,
-        cases=len(results), failed_cases=len(failed), worst_max_abs_err=worst([s.max_abs_err for s in known]),
-        worst_p99_abs_err=worst([s.p99_abs_err for s in known]), worst_rel_l2_err=worst([s.rel_l2_err for s in known]),
-        worst_si_snr_db=worst([s.si_snr_db for s in known], min), worst_si_snr_case=worst_si_snr_case(results),
-        tolerance=tol,
+        cases=len(results), failed_cases=len(failed), **worst_figures(results), tolerance=tol,
         would_pass_with=passing_tolerance([r.stats for r in results]),
         first_failure=first_failure(results),
     )
