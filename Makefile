@@ -103,11 +103,13 @@ perf-compare: perf-tools
 TRAIN_EPOCHS ?= 65
 TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto
+# the first seven stages were trained before wux train had its DC term (--dc-weight, on by default since 2026-12-05)
+BEFORE_DC ?= --dc-weight 0
 DEFAULT_FINETUNE ?= --epochs 21 --seed 1 --lr 0.0005 --lr-patience 4 --noise-weights babble:4,music:4,traffic:2,fan:2 \
-  --precision bf16
+  --precision bf16 $(BEFORE_DC)
 # the third to seventh stages' weights, cap and starting rate; the third to fifth halve it on plateaus (only their
 # lengths and seeds differ), the sixth and seventh take it down a half cosine
-WEIGHTED ?= --lr 0.00025 --noise-weights babble:8,music:8,traffic:3,fan:2 --precision bf16 --snr-cap 30
+WEIGHTED ?= --lr 0.00025 --noise-weights babble:8,music:8,traffic:3,fan:2 --precision bf16 --snr-cap 30 $(BEFORE_DC)
 WEIGHTED_STAGE ?= $(WEIGHTED) --lr-patience 8
 DEFAULT_FINETUNE2 ?= --epochs 45 --seed 3 $(WEIGHTED_STAGE)
 DEFAULT_FINETUNE3 ?= --epochs 71 --seed 4 $(WEIGHTED_STAGE)

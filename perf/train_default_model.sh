@@ -18,6 +18,8 @@ EPOCHS=${EPOCHS:-100}
 AUGMENT=${AUGMENT:-"--augment-probability 0.4"}
 PRECISION=${PRECISION:-auto}
 OUT=${OUT:-build/$NAME-model}
+# the bundled models' base runs were trained before the DC term existed (wux train --dc-weight)
+BASE_LOSS=${BASE_LOSS:---dc-weight 0}
 stages=()  # the fine-tuning stages' options, in order
 before=FINETUNE
 for var in FINETUNE FINETUNE{2..9}; do
@@ -41,7 +43,7 @@ limit=${MAX_MINUTES:+ --max-minutes $MAX_MINUTES}
 synth="wux data synth $OUT/corpus --recipe $RECIPE --minutes $MINUTES --seed 0 --force --json"
 train="wux train $OUT/corpus --out $first --force --preset $PRESET --epochs $EPOCHS$limit \
 --seed 0 --threads 2 --batch-size 16 --segments-per-epoch 1600 --lr 0.002 --precision $PRECISION $AUGMENT \
---json"
+$BASE_LOSS --json"
 evaluate="wux eval $OUT/$NAME.wux.pt --data $OUT/corpus --split test --baseline rnnoise --baseline spectral-gating --json"
 ${synth/wux/$WUX} > "$OUT/synth.json"
 ${train/wux/$WUX} > "$OUT/train.json"

@@ -24,7 +24,7 @@ from wux.train.loop import TrainConfig, autocast, loss_fn
 def timed_step(model, optimizer, noisy, clean, arithmetic: str) -> tuple[float, float]:
     start = time.perf_counter()
     with autocast("cpu", arithmetic):
-        loss = loss_fn(model(noisy).float(), clean, TrainConfig.level_weight)
+        loss = loss_fn(model(noisy).float(), clean, TrainConfig.level_weight, dc_weight=TrainConfig.dc_weight)
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)

@@ -256,8 +256,8 @@ def train(
     init: Annotated[Optional[Path], typer.Option(
         help="Start from this wux checkpoint's weights and model config (fine-tuning; a file or a bundled "
              "model's name: default, classic, causal); a fresh optimizer. With --preset or --config naming a "
-             "config grown from the checkpoint's (more bottleneck dilations appended, e.g. long-context from "
-             "default): that model, starting as exactly the checkpoint's", show_default=False)] = None,
+             "config grown from the checkpoint's (wider: wide-context; more bottleneck dilations appended: "
+             "long-context): that model, starting as the checkpoint's", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", help="Train a model built by a callable instead of a Wave-U-Net: MODULE:CALLABLE or "
                         "path/to/file.py:CALLABLE (e.g. wux.model.stft_mask:StftMask)")] = None,
@@ -288,6 +288,9 @@ def train(
     val_by: Annotated[Literal["file", "speaker"], typer.Option(
         help="Hold out every k-th file, or every k-th speaker's files (voices training never hears)")] = "file",
     level_weight: Annotated[float, typer.Option(min=0.0, help="Weight of the output-level term")] = 0.1,
+    dc_weight: Annotated[float, typer.Option(
+        min=0.0, help="Weight of the DC term: the output's mean held to the clean audio's (SI-SNR cannot see "
+                      "an offset); 0 trains as wux did before 2026-12-05")] = 1.0,
     snr_cap: Annotated[Optional[float], typer.Option(
         metavar="DB", help="Cap each segment's SI-SNR in the loss softly at DB dB (thresholded SNR): segments "
                            "denoised past it stop pulling, the hard ones (babble, music) get the training's "
@@ -333,7 +336,7 @@ def train(
         max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, restart_lr=restart_lr,
         lr_patience=lr_patience, lr_schedule=lr_schedule,
         accumulate=accumulate, segments_per_epoch=segments_per_epoch, val_share=val_share, val_by=val_by,
-        level_weight=level_weight, snr_cap_db=snr_cap,
+        level_weight=level_weight, snr_cap_db=snr_cap, dc_weight=dc_weight,
         clip_grad_norm=clip_grad or None, seed=seed, device=device, precision=precision, threads=threads, resume=resume,
         force=force,
         tensorboard=tensorboard, augment=augmentation,

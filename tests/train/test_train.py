@@ -18,6 +18,7 @@ from wux.train.loop import (
     TrainConfig,
     autocast,
     cosine_rate,
+    dc_error_db,
     initial_state,
     last_checkpoint_path,
     loss_fn,
@@ -64,6 +65,35 @@ def test_level_term_penalises_wrong_gain():
     # same SI-SNR, but 4x the amplitude is 12 dB too loud: 0.1 * 12 dB more loss
     gap = loss_fn(estimate * 4, clean, 0.1).item() - loss_fn(estimate, clean, 0.1).item()
     assert gap == pytest.approx(1.2, abs=0.05)
+
+
+def test_dc_term_prices_an_offset_that_si_snr_and_the_level_term_do_not():
+    torch.manual_seed(0)
+    clean = torch.randn(2, 1, 1000)
+    estimate = clean + 0.1 * torch.randn(2, 1, 1000)
+    shifted = estimate + 0.3
+    assert loss_fn(shifted, clean, 0.0).item() == pytest.approx(loss_fn(estimate, clean, 0.0).item(), abs=1e-4)
+    expected = (10 * torch.log10(1 + (shifted.mean(-1) - clean.mean(-1)).pow(2) / clean.pow(2).mean(-1))).mean()
+    gap = loss_fn(shifted, clean, 0.0, dc_weight=2.0).item() - loss_fn(shifted, clean, 0.0).item()
+    assert gap == pytest.approx(2 * expected.item(), rel=1e-4)
+    assert dc_error_db(estimate - estimate.mean(-1, keepdim=True) + clean.mean(-1, keepdim=True), clean).max() < 1e-6
+
+
+def test_training_with_the_dc_term_removes_an_output_offset_and_without_it_leaves_it():
+    torch.manual_seed(0)
+    clean = torch.randn(4, 1, 2000)
+    estimate = clean + 0.2 * torch.randn(4, 1, 2000)
+    left = {}
+    for weight in (0.0, 1.0):
+        offset = torch.nn.Parameter(torch.tensor(0.5))
+        opt = torch.optim.SGD([offset], lr=0.1)  # Adam would blow float noise in a zero gradient up to its rate
+        for _ in range(100):
+            opt.zero_grad()
+            loss_fn(estimate + offset, clean, 0.0, dc_weight=weight).backward()
+            opt.step()
+        left[weight] = abs(offset.item() + (estimate - clean).mean().item())
+    assert left[1.0] < 0.02  # within 2 % of full scale of the clean mean, from 0.5
+    assert left[0.0] > 0.49  # SI-SNR cannot see it: no gradient moves it
 
 
 def test_the_capped_si_snr_stops_at_its_cap_and_pulls_on_what_is_far_below_it():
@@ -499,13 +529,13 @@ def test_init_with_a_grown_config_trains_the_checkpoint_grown(tiny_corpus, tmp_p
     again = TrainConfig(**{**cfg.__dict__, "out": tmp_path / "same.wux.pt", "init": cfg.out, "model": small})
     assert train(again, show_progress=False).steps > 0  # --init X --config X's own: a plain fine-tune
     assert not torch.equal(saved.state_dict["context.2.norm.weight"], torch.zeros(8))  # the added block trained
-    wider = WaveUNetConfig(**{**big.to_dict(), "bottleneck_channels": 16})
-    with pytest.raises(CheckpointError, match="only append bottleneck dilations"):
-        train(TrainConfig(**{**grown.__dict__, "model": wider, "out": tmp_path / "x.wux.pt"}), show_progress=False)
+    other = WaveUNetConfig(**{**big.to_dict(), "bottleneck_channels": 16, "encoder_kernel": 7})
+    with pytest.raises(CheckpointError, match="only widen levels or the bottleneck and append bottleneck dilations"):
+        train(TrainConfig(**{**grown.__dict__, "model": other, "out": tmp_path / "x.wux.pt"}), show_progress=False)
     relu_small = WaveUNetConfig(**{**small.to_dict(), "activation": "relu"})
     save_checkpoint(Checkpoint(WaveUNet(relu_small).state_dict(), relu_small), tmp_path / "relu.wux.pt")
     relu_big = WaveUNetConfig(**{**big.to_dict(), "activation": "relu"})
-    with pytest.raises(CheckpointError, match="cannot grow a relu model"):
+    with pytest.raises(CheckpointError, match="cannot grow a relu model's context stack"):
         train(TrainConfig(**{**grown.__dict__, "model": relu_big, "init": tmp_path / "relu.wux.pt",
                              "out": tmp_path / "x.wux.pt"}), show_progress=False)
 

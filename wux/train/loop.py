@@ -58,6 +58,9 @@ class TrainConfig:
     val_share: float = 0.05
     val_by: str = "file"  # "speaker": whole speakers held out (wux.data.dataset.split_validation)
     level_weight: float = 0.1
+    # Weight of the DC term (dc_error_db): SI-SNR removes the mean, so without it a model's output may carry any
+    # constant offset (the bundled model's stages 1-7, trained with 0, output about 0.0105 on silence)
+    dc_weight: float = 1.0
     # A soft cap on each segment's SI-SNR in the loss (dB; None: plain SI-SNR): segments denoised past it stop
     # pulling, and the ones still far below it (babble, music) get the training's attention
     snr_cap_db: float | None = None
@@ -119,15 +122,26 @@ def last_checkpoint_path(out: Path) -> Path:
     return out.with_name(f"{name}.last.wux.pt")
 
 
-def loss_fn(estimate, clean, level_weight: float, snr_cap_db: float | None = None):
-    """-SI-SNR (softly capped at snr_cap_db), plus a small level term: SI-SNR alone leaves the output gain
-    undetermined."""
+def dc_error_db(estimate, clean):
+    """Per-item DC error in dB above the clean audio's power: 10 log10(1 + (mean difference)^2 / clean power).
+    Zero, with zero gradient, when the means match; SI-SNR and the level term cannot see or fix the offset."""
+    import torch
+
+    offset = (estimate.mean(-1) - clean.mean(-1)).pow(2)
+    return 10 * torch.log10(1 + offset / (clean.pow(2).mean(-1) + EPS))
+
+
+def loss_fn(estimate, clean, level_weight: float, snr_cap_db: float | None = None, dc_weight: float = 0.0):
+    """-SI-SNR (softly capped at snr_cap_db), plus a small level term (SI-SNR alone leaves the output gain
+    undetermined) and a DC term (it leaves the output's mean undetermined too)."""
     import torch
 
     loss = -si_snr_torch(estimate, clean, snr_cap_db).mean()
     if level_weight:
         ratio = (estimate.pow(2).sum(-1) + EPS) / (clean.pow(2).sum(-1) + EPS)
         loss = loss + level_weight * (10 * torch.log10(ratio)).abs().mean()
+    if dc_weight:
+        loss = loss + dc_weight * dc_error_db(estimate, clean).mean()
     return loss
 
 
@@ -399,7 +413,7 @@ def grown(cfg: TrainConfig, start: Checkpoint) -> bool:
             and grows_from(cfg.model, start.config)):
         return False
     try:
-        check_growable(cfg.model)
+        check_growable(cfg.model, start.config)
     except ConfigError as e:
         raise CheckpointError(f"--init: {e}", start.path) from None
     return True
@@ -415,7 +429,7 @@ def initial_state(cfg: TrainConfig) -> Checkpoint | None:
     start = load_checkpoint(cfg.init)
     if not same_model(checkpoint_model(start), cfg.model) and not grown(cfg, start):
         raise CheckpointError("--init: checkpoint does not match this model config (a config grown from it may "
-                              "only append bottleneck dilations)", start.path)
+                              "only widen levels or the bottleneck and append bottleneck dilations)", start.path)
     if start.sample_rate != cfg.sample_rate:
         raise CheckpointError(f"--init: checkpoint is for {start.sample_rate} Hz audio, this run trains at "
                               f"{cfg.sample_rate} Hz", start.path)
@@ -578,7 +592,8 @@ def train(cfg: TrainConfig, show_progress: bool = True,
             for clean, noisy in loader:
                 clean, noisy = clean.to(cfg.device), noisy.to(cfg.device)
                 with autocast(cfg.device, arithmetic):
-                    loss = loss_fn(model(noisy).float(), clean, cfg.level_weight, cfg.snr_cap_db) / cfg.accumulate
+                    loss = loss_fn(model(noisy).float(), clean, cfg.level_weight, cfg.snr_cap_db,
+                                   cfg.dc_weight) / cfg.accumulate
                 scaler.scale(loss).backward()
                 pending += 1
                 if pending == cfg.accumulate:
