@@ -335,6 +335,10 @@ def bench(report) -> None:
                    "(median times, same run, alternating blocks)")
     for t in report.tuned:
         s = t["session"]
+        if t["defaults_kept"]:
+            typer.echo(f"tuned {t['artifact']}: onnxruntime's defaults kept: the changes the search kept measured "
+                       f"{t['searched_ratio']:.2f}x them when run together (written to the manifest)")
+            continue
         inter = f" with {s['inter_op_threads']} inter-op" if s["inter_op_threads"] else ""
         typer.echo(f"tuned {t['artifact']}: {s['intra_op_threads'] or 'default'} intra-op thread(s), "
                    f"{s['execution_mode']}{inter}, graph {s['graph_optimization']}, spinning "

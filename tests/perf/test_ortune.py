@@ -6,7 +6,9 @@ search's record is consistent with its own rule and that every reader uses what 
 """
 
 import shutil
+from types import SimpleNamespace
 
+import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
@@ -35,11 +37,41 @@ def test_tuning_records_its_search_and_keeps_only_what_beat_the_margin(exported,
         assert any(s.startswith("graph optimisation") for s in labels) and any(s.startswith("batch") for s in labels)
         assert all(t["kept"] == (t["ratio"] > 1 + ortune.MARGIN) for t in trials)
         assert all(t["batch"] <= art.limits.batch_max for t in trials)
-        kept = [t for t in trials if t["kept"]]
+        kept = [t for t in trials if t["kept"] and t["setting"] != ortune.CONFIRM]
+        confirm = [t for t in trials if t["setting"] == ortune.CONFIRM]
+        assert len(confirm) == (1 if kept else 0) and trials[-len(confirm):] == confirm  # last, when anything was kept
+        assert result.defaults_kept == (bool(confirm) and not confirm[0]["kept"])
+        if result.defaults_kept:  # what the steps kept did not beat the defaults when run together
+            assert (result.session, result.batch, result.gain) == (OrtOptions(), 1, 1.0)
+            continue
         # the recorded session is the last kept session change (or the defaults when none was kept)
         sessions = [t["options"] for t in kept if not t["setting"].startswith("batch")]
         assert result.session == (OrtOptions.from_dict(sessions[-1]) if sessions else OrtOptions())
         assert result.batch == max([t["batch"] for t in kept if t["setting"].startswith("batch")], default=1)
+        if kept:
+            assert (confirm[0]["options"], confirm[0]["batch"]) == (result.session.to_dict(), result.batch)
+
+
+class FixedMeter(ortune.Meter):
+    """Timing is this machine's business: the rule is checked on ratios given outright."""
+
+    def __init__(self, ratio: float):
+        self.art, self.given = SimpleNamespace(key="onnx-fp32"), ratio
+
+    def ratio(self, candidate, incumbent):
+        return self.given, 1000.0
+
+
+def test_changes_kept_step_by_step_that_lose_to_the_defaults_together_are_dropped():
+    found = OrtOptions(graph_optimization="extended")
+    slower = ortune.confirmed(FixedMeter(0.88), found, 2, [])
+    assert (slower.session, slower.batch, slower.gain, slower.defaults_kept) == (OrtOptions(), 1, 1.0, True)
+    assert [(t.setting, t.ratio, t.kept) for t in slower.trials] == [(ortune.CONFIRM, 0.88, False)]
+    faster = ortune.confirmed(FixedMeter(1.3), found, 2, [])
+    assert (faster.session, faster.batch, faster.defaults_kept) == (found, 2, False)
+    assert faster.gain == pytest.approx(1.3) and faster.trials[-1].kept
+    nothing = ortune.confirmed(FixedMeter(1.0), OrtOptions(), 1, [])
+    assert (nothing.trials, nothing.defaults_kept, nothing.gain) == ([], False, 1.0)
 
 
 def test_the_triton_models_and_the_in_process_denoiser_use_the_tuned_settings(exported, tmp_path):

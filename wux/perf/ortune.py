@@ -43,14 +43,21 @@ class TunedArtifact:
     samples_per_s: float
     default_samples_per_s: float  # onnxruntime's defaults at batch 1, measured in the same run
     trials: list[Trial] = field(default_factory=list)
+    # what the search found, against the defaults in a last alternating run (None: it found nothing to try)
+    searched_ratio: float | None = None
 
     @property
     def gain(self) -> float:
         return self.samples_per_s / self.default_samples_per_s
 
+    @property
+    def defaults_kept(self) -> bool:
+        """The search kept changes, but together they did not beat the defaults (confirmed)."""
+        return self.searched_ratio is not None and self.searched_ratio <= 1 + MARGIN
+
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.update(session=self.session.to_dict(), gain=self.gain)
+        d.update(session=self.session.to_dict(), gain=self.gain, defaults_kept=self.defaults_kept)
         return d
 
 
@@ -127,8 +134,25 @@ def tune_artifact(folder: Path, art: Artifact, chunk: int, block_s: float, say=N
             break
         if trial(f"batch {b}", best, b):
             batch = b
-    final, default = meter.ratio((best, batch), (OrtOptions(), 1))
-    return TunedArtifact(art.key, best, batch, final * default, default, trials)
+    return confirmed(meter, best, batch, trials)
+
+
+CONFIRM = "all kept changes against onnxruntime's defaults"
+
+
+def confirmed(meter: Meter, best: OrtOptions, batch: int, trials: list[Trial]) -> TunedArtifact:
+    """The search's winner measured once more against the defaults, by the same rule as each step: kept only if
+    it beats MARGIN (steps kept on a fast minute can add up to something slower), else the defaults stay."""
+    key = meter.art.key
+    if (best, batch) == (OrtOptions(), 1):
+        _, default = meter.ratio((best, batch), (best, batch))
+        return TunedArtifact(key, best, batch, default, default, trials)
+    ratio, default = meter.ratio((best, batch), (OrtOptions(), 1))
+    kept = ratio > 1 + MARGIN
+    trials.append(Trial(CONFIRM, best.to_dict(), batch, ratio, kept))
+    if not kept:
+        return TunedArtifact(key, OrtOptions(), 1, default, default, trials, ratio)
+    return TunedArtifact(key, best, batch, ratio * default, default, trials, ratio)
 
 
 def tune_folder(folder: Path, formats: tuple[str, ...] = ("onnx",), block_s: float = 0.5, say=None
