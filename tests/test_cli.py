@@ -257,9 +257,12 @@ def test_train_init_takes_the_checkpoints_model_grows_it_and_refuses_another_bes
     assert load_checkpoint(tmp_path / "g.wux.pt").config.bottleneck_dilations == (1, 2)
     wider = tmp_path / "wider.json"
     wider.write_text(json.dumps({"preset": "tiny", "channels": [6, 8], "bottleneck_channels": 12}))
-    widened = invoke("train", tiny_corpus, "--out", tmp_path / "w.wux.pt", "--init", first, "--config", wider, *common)
+    widened = invoke("train", tiny_corpus, "--out", tmp_path / "w.wux.pt", "--init", first, "--config", wider,
+                     "--dc-weight", "0.5", *common)
     assert widened.exit_code == 0, widened.output
-    assert load_checkpoint(tmp_path / "w.wux.pt").config.level_channels == (6, 8)
+    saved = load_checkpoint(tmp_path / "w.wux.pt")
+    assert saved.config.level_channels == (6, 8) and saved.training["train"]["dc_weight"] == 0.5
+    assert load_checkpoint(first).training["train"]["dc_weight"] == 1.0  # on by default
     assert_one_line_error(invoke("train", tiny_corpus, "--out", tmp_path / "c.wux.pt", "--init", first,
                                  "--preset", "context"), "a.wux.pt: --init: checkpoint does not match")
     assert_one_line_error(invoke("train", tiny_corpus, "--out", tmp_path / "c.wux.pt", "--init", first,

@@ -290,7 +290,8 @@ def train(
     level_weight: Annotated[float, typer.Option(min=0.0, help="Weight of the output-level term")] = 0.1,
     dc_weight: Annotated[float, typer.Option(
         min=0.0, help="Weight of the DC term: the output's mean held to the clean audio's (SI-SNR cannot see "
-                      "an offset); 0 trains as wux did before 2026-12-05")] = 1.0,
+                      "an offset); 0 trains as wux did before 2026-12-05; a resumed run takes the command "
+                      "line's")] = 1.0,
     snr_cap: Annotated[Optional[float], typer.Option(
         metavar="DB", help="Cap each segment's SI-SNR in the loss softly at DB dB (thresholded SNR): segments "
                            "denoised past it stop pulling, the hard ones (babble, music) get the training's "

@@ -121,11 +121,12 @@ def test_a_widened_model_starts_as_exactly_the_trained_one_and_its_new_channels_
 def test_an_untouched_wider_model_differs_and_group_norm_or_narrowing_is_refused():
     """Without load_grown a wider model computes something else; narrowing is not growing."""
     old = trained(WIDER["strided-none"])
-    cfg = dataclasses.replace(WIDER["strided-none"], channels=(5, 8, 12))
+    cfg = dataclasses.replace(WIDER["strided-none"], channels=(5, 8, 12), bottleneck_channels=16)
+    assert grows_from(cfg, WIDER["strided-none"])
     with torch.no_grad():
         x = torch.randn(1, 1, 2000)
         assert not torch.allclose(WaveUNet(cfg).eval()(x), old(x))
-    narrower = dataclasses.replace(cfg, channels=(5, 8, 10))
+    narrower = dataclasses.replace(cfg, channels=(5, 8, 10))  # one level narrower, the rest wider or the same
     assert not grows_from(narrower, WIDER["strided-none"])
     group = dataclasses.replace(WIDER["strided-none"], norm="group")
     with pytest.raises(ConfigError, match="cannot widen a group-norm model"):
