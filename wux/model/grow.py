@@ -36,14 +36,18 @@ def grows_from(new: WaveUNetConfig, old: WaveUNetConfig) -> bool:
     """True when `new` is `old` widened and/or with residual blocks appended to its bottleneck context stack."""
     if not same_but_widths_and_stack(new, old):
         return False
-    old_stack, new_stack = old.bottleneck_dilations, new.bottleneck_dilations
-    wider = [n >= o for n, o in zip(widths(new), widths(old))]
-    larger = widths(new) != widths(old) or len(new_stack) > len(old_stack)
-    return all(wider) and larger and new_stack[: len(old_stack)] == old_stack
+    old_stack = old.bottleneck_dilations
+    wider = all(n >= o for n, o in zip(widths(new), widths(old)))
+    larger = widened(new, old) or appended(new, old)
+    return wider and larger and new.bottleneck_dilations[: len(old_stack)] == old_stack
 
 
 def widened(new: WaveUNetConfig, old: WaveUNetConfig) -> bool:
     return widths(new) != widths(old)
+
+
+def appended(new: WaveUNetConfig, old: WaveUNetConfig) -> bool:
+    return len(new.bottleneck_dilations) > len(old.bottleneck_dilations)
 
 
 # Activations with f(0) = 0 and f'(0) != 0: a block started at 0 before one of them adds nothing, and trains.
@@ -53,8 +57,7 @@ GROWABLE_ACTIVATIONS = ("leaky_relu", "gelu", "elu", "tanh", "identity")
 def check_growable(new: WaveUNetConfig, old: WaveUNetConfig) -> None:
     """An appended block starts at 0 before its activation, which must map 0 to 0 with a gradient there; a
     widened model's old channels must be normalised on their own (group norm mixes channels in groups)."""
-    appended = len(new.bottleneck_dilations) > len(old.bottleneck_dilations)
-    if appended and new.activation not in GROWABLE_ACTIVATIONS:
+    if appended(new, old) and new.activation not in GROWABLE_ACTIVATIONS:
         raise ConfigError(f"cannot grow a {new.activation} model's context stack: a block started as the identity "
                           f"would sit where {new.activation}'s gradient is 0 and never train; widen it only, "
                           "fine-tune it with --init alone, or train the larger config from scratch")
