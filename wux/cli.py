@@ -39,7 +39,15 @@ from wux.export.spec import DEFAULT_OPSET, MIN_OPSET
 from wux.fsutil import check_new_output, is_or_holds, shown_path
 from wux.model.config import PRESETS
 from wux.quality import BASELINE_NAMES
-from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, DEFAULT_LR_SCHEDULE, LR_SCHEDULES, TRAIN_PRECISIONS
+from wux.train import (
+    DEFAULT_DC_WEIGHT,
+    DEFAULT_LEVEL_WEIGHT,
+    DEFAULT_LR,
+    DEFAULT_LR_PATIENCE,
+    DEFAULT_LR_SCHEDULE,
+    LR_SCHEDULES,
+    TRAIN_PRECISIONS,
+)
 
 
 def click_error(e: BaseException) -> str | None:
@@ -287,11 +295,12 @@ def train(
         min=0.0, max=0.9, help="Share of training files held out for validation")] = 0.05,
     val_by: Annotated[Literal["file", "speaker"], typer.Option(
         help="Hold out every k-th file, or every k-th speaker's files (voices training never hears)")] = "file",
-    level_weight: Annotated[float, typer.Option(min=0.0, help="Weight of the output-level term")] = 0.1,
+    level_weight: Annotated[float, typer.Option(
+        min=0.0, help="Weight of the output-level term")] = DEFAULT_LEVEL_WEIGHT,
     dc_weight: Annotated[float, typer.Option(
         min=0.0, help="Weight of the DC term: the output's mean held to the clean audio's (SI-SNR cannot see "
                       "an offset); 0 trains as wux did before 2026-12-05; a resumed run takes the command "
-                      "line's")] = 1.0,
+                      "line's")] = DEFAULT_DC_WEIGHT,
     snr_cap: Annotated[Optional[float], typer.Option(
         metavar="DB", help="Cap each segment's SI-SNR in the loss softly at DB dB (thresholded SNR): segments "
                            "denoised past it stop pulling, the hard ones (babble, music) get the training's "

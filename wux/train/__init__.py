@@ -7,6 +7,10 @@ DEFAULT_LR_PATIENCE = 2  # epochs without a better validation score before the r
 # --epochs (Loshchilov & Hutter's SGDR without restarts), the same rates whatever validation says
 LR_SCHEDULES = ("plateau", "cosine")
 DEFAULT_LR_SCHEDULE = "plateau"
+# The loss's terms beside -SI-SNR (wux train --level-weight, --dc-weight): SI-SNR cannot see the output's gain or
+# its mean; the level term holds one, the DC term the other (0 trains as wux did before 2026-12-05)
+DEFAULT_LEVEL_WEIGHT = 0.1
+DEFAULT_DC_WEIGHT = 1.0
 # Arithmetic a training run's forward and backward passes compute in; weights and optimizer stay float32 in every
 # case. auto: float16 with loss scaling on CUDA, float32 on the CPU. bf16: bfloat16 autocast on either device,
 # faster on CPUs with bfloat16 instructions (AVX512-BF16, AMX), slower without them (perf/train_precision.py

@@ -35,7 +35,15 @@ from wux.model.user import UserModel
 from wux.progress import progress_bar
 from wux.runtime.device import require_device
 from wux.tools import require
-from wux.train import DEFAULT_LR, DEFAULT_LR_PATIENCE, DEFAULT_LR_SCHEDULE, LR_SCHEDULES, TRAIN_PRECISIONS
+from wux.train import (
+    DEFAULT_DC_WEIGHT,
+    DEFAULT_LEVEL_WEIGHT,
+    DEFAULT_LR,
+    DEFAULT_LR_PATIENCE,
+    DEFAULT_LR_SCHEDULE,
+    LR_SCHEDULES,
+    TRAIN_PRECISIONS,
+)
 
 
 @dataclass(frozen=True)
@@ -57,10 +65,10 @@ class TrainConfig:
     segments_per_epoch: int | None = None  # default: the training audio's length in segments
     val_share: float = 0.05
     val_by: str = "file"  # "speaker": whole speakers held out (wux.data.dataset.split_validation)
-    level_weight: float = 0.1
+    level_weight: float = DEFAULT_LEVEL_WEIGHT
     # Weight of the DC term (dc_error_db): SI-SNR removes the mean, so without it a model's output may carry any
     # constant offset (the bundled model's stages 1-7, trained with 0, output about 0.0105 on silence)
-    dc_weight: float = 1.0
+    dc_weight: float = DEFAULT_DC_WEIGHT
     # A soft cap on each segment's SI-SNR in the loss (dB; None: plain SI-SNR): segments denoised past it stop
     # pulling, and the ones still far below it (babble, music) get the training's attention
     snr_cap_db: float | None = None
