@@ -99,7 +99,7 @@ perf-compare: perf-tools
 # (about 25 minutes); DEFAULT_FINETUNE5: 4,000 from that one's best at the same rate, down a half cosine to zero
 # (about 43 minutes); DEFAULT_FINETUNE6: 6,400 more from that one's best down another half cosine (about 65
 # minutes on an idle machine). The same stage grown into the long-context preset first (--preset long-context, its
-# context stack run twice) measured the same on the test split (+6.68 dB, babble +1.67): the bundled model is not grown.
+# context stack run twice) measured the same on the test split (+6.68 dB, babble +1.67): the bundled model is not grown into long-context.
 # DEFAULT_FINETUNE7: 6,400 more from that one's best down another half cosine, the first stage with the loss's DC
 # term (about 65 minutes). DEFAULT_FINETUNE8: that one's best widened into the wide-context preset (every level and
 # the bottleneck a third wider, the widened model starting as the trained one) and 6,400 steps down another half

@@ -156,7 +156,7 @@ ORIGINAL = WaveUNetConfig(
     output_activation="tanh", concat_input=True,
 )
 
-# The bundled classic model (the default until 2026-12-01; the default now is CONTEXT, below): small enough
+# The bundled classic model (the default until 2026-12-01; the default now is WIDE_CONTEXT, below): small enough
 # to train on 2 CPU cores in under half an hour,
 # strided/transposed resampling because it exports to a small, fast ONNX graph, BatchNorm
 # (as in the seed) because it trains markedly faster and is a per-channel affine at inference.
@@ -166,7 +166,8 @@ DEFAULT = WaveUNetConfig(
     output_activation="tanh", concat_input=True,
 )
 
-# The default preset with half a second of context (the bundled default model): a dilated residual stack at
+# The default preset with half a second of context (the bundled default model was trained as this, then widened
+# into WIDE_CONTEXT): a dilated residual stack at
 # the bottleneck (receptive field about 0.6 s instead of 78 ms), so it can tell the voice it follows from the
 # voices around it.
 CONTEXT = dataclasses.replace(DEFAULT, bottleneck_dilations=(1, 2, 4, 8, 16, 32, 64))
@@ -177,7 +178,8 @@ LONG_CONTEXT = dataclasses.replace(CONTEXT, bottleneck_dilations=CONTEXT.bottlen
 
 # CONTEXT a third wider (growth 32: levels of 32 ... 160 channels, a 192-channel bottleneck): 2.72 M parameters
 # and 2.42 GMAC per second of audio instead of 1.53 M and 1.36. What CONTEXT widens into (wux train --init
-# default --preset wide-context: the new channels start cut off from the old ones, wux.model.grow).
+# CKPT --preset wide-context: the new channels start cut off from the old ones, wux.model.grow); the bundled
+# default model since 2026-12-05.
 WIDE_CONTEXT = dataclasses.replace(CONTEXT, growth=32)
 
 TINY = WaveUNetConfig(levels=2, channels=(4, 8), bottleneck_channels=8, stride=2)
