@@ -1,6 +1,7 @@
 """The CLI through typer's CliRunner: exit codes, one-line errors, --json shapes."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -230,6 +231,11 @@ def test_train_reports_each_epoch_on_stderr_unless_asked_for_json(tiny_corpus, t
     lines = [line for line in shown.stderr.splitlines() if line.startswith("epoch ")]
     assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"], shown.stderr
     assert "validation " in lines[0] and "best so far (saved)" in lines[0]
+    assert "earlier runs' included" not in shown.stdout
+    resumed = invoke(*common[:-1], "3", "--out", tmp_path / "a.wux.pt", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert re.search(r"after \d+ steps, [\d.]+ min \([\d.]+ min over its epochs, earlier runs' included\)",
+                     resumed.stdout), resumed.stdout
     quiet = invoke(*common, "--out", tmp_path / "b.wux.pt", "--json")
     assert quiet.exit_code == 0 and "epoch " not in quiet.stderr
     assert len(json.loads(quiet.stdout)["history"]) == 2

@@ -135,9 +135,13 @@ def test_train_eval_and_resume(tiny_corpus, tmp_path):
     last = load_checkpoint(last_checkpoint_path(out))
     assert last.resume["epoch"] == 2
 
+    assert result.epoch_minutes <= result.minutes  # a run's epochs lie inside its wall time
     resumed = train(TrainConfig(**{**cfg.__dict__, "epochs": 3, "resume": True}), show_progress=False)
     assert [h.epoch for h in resumed.history] == [1, 2, 3]
     assert resumed.steps > result.steps
+    # its own minutes are its third epoch's run; its epochs' minutes count the first run's two as well
+    assert resumed.epoch_minutes == pytest.approx(result.epoch_minutes + resumed.history[-1].seconds / 60)
+    assert resumed.to_dict()["epoch_minutes"] == resumed.epoch_minutes
 
     report = evaluate(ModelSource(checkpoint=out), tiny_corpus, "test", show_progress=False)
     assert report.files == 6

@@ -116,9 +116,14 @@ class TrainResult:
     steps: int
     epochs: int
     best_val_si_snr_db: float | None  # None: no validation files (the best checkpoint had the lowest training loss)
-    minutes: float
+    minutes: float  # this run's wall time
     history: list[EpochRecord]
     notes: list[str] = field(default_factory=list)  # what was done to the stored audio (resampled, downmixed)
+    # the epochs' minutes, a resumed run's earlier runs' epochs included (training and validation, not start-up)
+    epoch_minutes: float = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "epoch_minutes", sum(h.seconds for h in self.history) / 60)
 
     def to_dict(self) -> dict:
         return asdict(self)
