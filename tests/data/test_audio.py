@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wux.data.audio import list_audio_files, read_audio, write_audio
+from wux.data.audio import encode_audio, list_audio_files, peak_time_offset, read_audio, write_audio
 from wux.data.resample import resample_poly
 from wux.errors import AudioError
 
@@ -15,6 +15,22 @@ def test_round_trip_wav_and_flac(tmp_path):
         assert back.dtype == np.float32 and len(back) == len(wave)
         assert np.abs(back - wave).max() < 1e-4  # 16-bit quantisation
     assert sorted(p.name for p in list_audio_files([tmp_path])) == ["a.flac", "a.wav"]
+
+
+def test_float_wavs_carry_no_write_time_so_the_same_samples_make_the_same_bytes(tmp_path):
+    """libsndfile stamps a float WAV's PEAK chunk with the second it was written: answers or files written a
+    second apart would differ in those 4 bytes. wux zeroes them; the peak values and samples stay."""
+    wave = np.array([0.25, -0.75, 0.5], dtype=np.float32)
+    raw = tmp_path / "libsndfile.wav"
+    sf.write(raw, wave, 16000, subtype="FLOAT")
+    stamped = raw.read_bytes()
+    at = peak_time_offset(stamped)
+    assert at is not None and stamped[at:at + 4] != bytes(4)  # what libsndfile writes
+    for data in (encode_audio(wave, 16000, subtype="FLOAT"),
+                 write_audio(tmp_path / "wux.wav", wave, subtype="FLOAT").read_bytes()):
+        assert data[at:at + 4] == bytes(4)
+        assert data[:at] == stamped[:at] and data[at + 4:] == stamped[at + 4:]  # peak values and samples as written
+    assert peak_time_offset(encode_audio(wave, 16000)) is None  # 16-bit WAVs have no PEAK chunk
 
 
 def bad_audio(tmp_path, case):

@@ -98,7 +98,32 @@ def encode_audio(wave: np.ndarray, sample_rate: int, fmt: str = "WAV", subtype: 
 
     buf = io.BytesIO()
     sf.write(buf, storable(wave, subtype), sample_rate, subtype=subtype, format=fmt)
-    return buf.getvalue()
+    data = bytearray(buf.getvalue())
+    clear_peak_time(data)
+    return bytes(data)
+
+
+def peak_time_offset(head: bytes) -> int | None:
+    """Where a float WAV's PEAK chunk keeps the second it was written (libsndfile adds one to every float WAV),
+    from the file's first bytes; None without one."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        tag, size = head[pos:pos + 4], struct.unpack("<I", head[pos + 4:pos + 8])[0]
+        if tag == b"PEAK":
+            return pos + 12 if size >= 8 and pos + 16 <= len(head) else None  # after the chunk's version field
+        if tag == b"data":
+            return None
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def clear_peak_time(head: bytearray) -> None:
+    """Zero a float WAV's PEAK timestamp (its peak values stay), so the same samples make the same bytes."""
+    at = peak_time_offset(head)
+    if at is not None:
+        head[at:at + 4] = bytes(4)
 
 
 def check_wav_complete(path: Path) -> None:
@@ -174,7 +199,17 @@ def write_audio(path: Path | str, wave: np.ndarray, sample_rate: int = DEFAULT_S
     check_finite(wave, path)
     with atomic_file(path) as tmp:
         sf.write(str(tmp), storable(wave, subtype), sample_rate, subtype=subtype, format=suffix[1:].upper())
+        clear_file_peak_time(tmp)
     return path
+
+
+def clear_file_peak_time(path: Path) -> None:
+    with open(path, "r+b") as f:
+        head = bytearray(f.read(1 << 12))
+        at = peak_time_offset(head)
+        if at is not None:
+            f.seek(at)
+            f.write(bytes(4))
 
 
 def list_audio_files(paths: list[Path]) -> list[Path]:
