@@ -5,8 +5,9 @@ DEFAULT_LR_PATIENCE = 2  # epochs without a better validation score before the r
 # How the rate moves over a run (wux train --lr-schedule). plateau: halved after --lr-patience epochs without a
 # better validation score. cosine: a half cosine from the given rate at the first epoch down to zero after
 # --epochs (Loshchilov & Hutter's SGDR without restarts), the same rates whatever validation says
-LR_SCHEDULES = ("plateau", "cosine")
-DEFAULT_LR_SCHEDULE = "plateau"
+PLATEAU, COSINE = "plateau", "cosine"
+LR_SCHEDULES = (PLATEAU, COSINE)
+DEFAULT_LR_SCHEDULE = PLATEAU
 # The loss's terms beside -SI-SNR (wux train --level-weight, --dc-weight): SI-SNR cannot see the output's gain or
 # its mean; the level term holds one, the DC term the other (0 trains as wux did before 2026-12-05)
 DEFAULT_LEVEL_WEIGHT = 0.1

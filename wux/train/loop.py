@@ -36,6 +36,7 @@ from wux.progress import progress_bar
 from wux.runtime.device import require_device
 from wux.tools import require
 from wux.train import (
+    COSINE,
     DEFAULT_DC_WEIGHT,
     DEFAULT_LEVEL_WEIGHT,
     DEFAULT_LR,
@@ -249,7 +250,7 @@ def check_schedule(lr: float | None, patience: int, schedule: str) -> None:
 def check_restart(cfg: TrainConfig) -> None:
     if cfg.restart_lr and not cfg.resume:
         raise WuxError("--restart-lr sets a resumed run's rate back: it needs --resume (a new run starts at --lr)")
-    if cfg.restart_lr and cfg.lr_schedule == "cosine":
+    if cfg.restart_lr and cfg.lr_schedule == COSINE:
         raise WuxError("--restart-lr sets a decayed rate back; --lr-schedule cosine sets each epoch's rate itself "
                        "(a new run with --init starts another cosine)")
 
@@ -262,7 +263,7 @@ def cosine_rate(lr: float, epoch: int, epochs: int) -> float:
 def schedule_next_epoch(cfg: TrainConfig, scheduler, optimizer, score: float, next_epoch: int, lr: float) -> None:
     """After an epoch: the plateau scheduler judges its score; the cosine sets the next epoch's rate (from `lr`,
     the rate the run was given)."""
-    if cfg.lr_schedule == "cosine":
+    if cfg.lr_schedule == COSINE:
         set_learning_rate(optimizer, cosine_rate(lr, next_epoch, cfg.epochs))
     else:
         scheduler.step(score)
@@ -576,7 +577,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
             set_learning_rate(optimizer, new_lr)
             scheduler.num_bad_epochs = 0  # the new rate gets its full patience before it halves
         given_lr = new_lr or previous or given_lr
-    if cfg.lr_schedule == "cosine":
+    if cfg.lr_schedule == COSINE:
         set_learning_rate(optimizer, cosine_rate(given_lr, start_epoch, cfg.epochs))
     recorded = replace(cfg, lr=given_lr, precision=arithmetic)  # what ran, not "auto" or None
     last_path = last_checkpoint_path(cfg.out)
