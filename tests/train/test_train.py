@@ -150,6 +150,20 @@ def test_train_eval_and_resume(tiny_corpus, tmp_path):
         report.output_si_snr_db_mean - report.input_si_snr_db_mean, abs=1e-9)
 
 
+def test_a_run_stopped_by_its_time_limit_says_where_its_rate_was_left(tiny_corpus, tmp_path):
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=3, batch_size=4, segment=2048,
+                      val_share=0.34, augment=AugmentConfig.off(), lr_schedule="cosine", max_minutes=1e-9)
+    result = train(cfg, show_progress=False)
+    assert result.epochs == 1  # stopped after its first step, the epoch validated and saved
+    rate = result.history[-1].lr
+    assert rate == pytest.approx(0.75 * DEFAULT_LR)  # a third of the way down the half cosine, far from zero
+    assert f"stopped by --max-minutes after epoch 1 of 3, at a rate of {rate:.2g} (the cosine reaches zero at " \
+           f"epoch 3: --resume goes on down it)" in result.notes
+    whole = train(TrainConfig(**{**cfg.__dict__, "out": tmp_path / "n.wux.pt", "max_minutes": None, "epochs": 1}),
+                  show_progress=False)
+    assert not any("max-minutes" in note for note in whole.notes)
+
+
 def test_a_new_run_replaces_no_checkpoint_unless_forced(tiny_corpus, tmp_path):
     out = tmp_path / "m.wux.pt"
     cfg = TrainConfig(data=tiny_corpus, out=out, model=TINY, epochs=1, batch_size=4, segment=2048, val_share=0.34,

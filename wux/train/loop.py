@@ -655,5 +655,15 @@ def train(cfg: TrainConfig, show_progress: bool = True,
             break
     if writer:
         writer.close()
+    notes = conversion_notes(pairs, cfg.sample_rate) + ([cut_short_note(cfg, history)]
+                                                          if out_of_time and history[-1].epoch < cfg.epochs else [])
     return TrainResult(str(cfg.out), step, len(history), best if val_pairs else None,
-                       (time.monotonic() - t_start) / 60, history, conversion_notes(pairs, cfg.sample_rate))
+                       (time.monotonic() - t_start) / 60, history, notes)
+
+
+def cut_short_note(cfg: TrainConfig, history: list[EpochRecord]) -> str:
+    """What a run stopped by --max-minutes leaves: its rate has not come down as --epochs planned."""
+    done, rate = history[-1].epoch, history[-1].lr
+    rest = (f"the cosine reaches zero at epoch {cfg.epochs}: --resume goes on down it" if cfg.lr_schedule == COSINE
+            else "--resume goes on from there")
+    return f"stopped by --max-minutes after epoch {done} of {cfg.epochs}, at a rate of {rate:.2g} ({rest})"
