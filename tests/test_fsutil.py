@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from wux.errors import WuxError
-from wux.fsutil import atomic_dir, atomic_file, check_writable
+from wux.fsutil import atomic_dir, atomic_file, check_writable, make_file, scratch_beside
 
 
 def mode(path) -> int:
@@ -42,6 +42,32 @@ def test_a_failed_atomic_folder_leaves_nothing_and_keeps_the_old_one(tmp_path):
         raise RuntimeError("failed midway")
     assert [p.name for p in tmp_path.iterdir()] == ["export"]
     assert [p.name for p in (tmp_path / "export").iterdir()] == ["old"]
+
+
+@pytest.mark.parametrize("make", [os.mkdir, make_file])
+def test_an_interrupt_the_instant_a_scratch_exists_still_removes_it(tmp_path, make):
+    """SIGTERM (taken as Ctrl-C) landing right after the temporary folder or file is made, before any work in it:
+    it went unremoved when it was made outside the cleanup's reach (a CI run left `.e.*.partial` so)."""
+    def made_then_interrupted(path):
+        make(path)
+        assert path.exists()
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with scratch_beside(tmp_path / "e", ".partial", made_then_interrupted):
+            raise AssertionError("never reached")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_scratch_name_already_taken_is_not_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr("wux.fsutil.secrets.token_hex", lambda n: "same")
+    theirs = tmp_path / ".e.same.partial"  # another run's work under the name this one draws
+    theirs.mkdir()
+    (theirs / "model.onnx").write_bytes(b"theirs")
+    with pytest.raises(FileExistsError):
+        with scratch_beside(tmp_path / "e", ".partial"):
+            raise AssertionError("never reached")
+    assert (theirs / "model.onnx").read_bytes() == b"theirs"
 
 
 def test_an_existing_folder_is_refused_without_force(tmp_path):

@@ -6,10 +6,11 @@ import fcntl
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,15 +22,40 @@ def atomic_file(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
     path = Path(path)
     make_parent(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    with scratch_beside(path, ".partial", make_file) as tmp:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # whatever the writer did, the file gets normal permissions
+        os.replace(tmp, path)
+
+
+def make_file(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # 0666 less the umask
+
+
+@contextmanager
+def scratch_beside(path: Path, suffix: str = "", make: Callable[[Path], None] = os.mkdir) -> Iterator[Path]:
+    """A new, empty file or folder (`make`: os.mkdir, 0777 less the umask, or make_file) named .NAME.RANDOM+suffix
+    beside `path`, removed when the block ends however it ends. Its name is chosen before it is made and the
+    making is inside the block, so Ctrl-C or SIGTERM landing the instant after it exists still removes it."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{suffix}")
+    ours = True
     try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp_path, path)
+        try:
+            make(tmp)
+        except FileExistsError:  # another's (64 random bits: never in practice): not ours to remove
+            ours = False
+            raise
+        yield tmp
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if ours:
+            remove_path(tmp)
+
+
+def remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 PARTIAL = re.compile(r"^\.(?P<name>.+)\.[^.]+\.partial$")  # what atomic_file and atomic_dir name their work
@@ -124,14 +150,6 @@ def _umask() -> int:
     return mask
 
 
-def temporary_dir_beside(path: Path, suffix: str = "") -> Path:
-    """An empty folder beside `path` with a normal folder's permissions (mkdtemp makes 0700, which would hide an
-    export from a server running as another user, such as Triton in a container)."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
-    return tmp
-
-
 @contextmanager
 def atomic_dir(path: Path | str, force: bool = False, inputs: Iterable[Path | str | None] = ()) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; it replaces `path` only on success.
@@ -141,9 +159,8 @@ def atomic_dir(path: Path | str, force: bool = False, inputs: Iterable[Path | st
     """
     path = Path(path)
     check_new_output(path, force, probe=False, inputs=inputs)
-    tmp = temporary_dir_beside(path, suffix=".partial")
-    try:
-        yield tmp
+    with scratch_beside(path, ".partial") as tmp:  # a normal folder's permissions: a server running as another
+        yield tmp                                 # user (Triton in a container) reads the export
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -152,8 +169,6 @@ def atomic_dir(path: Path | str, force: bool = False, inputs: Iterable[Path | st
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextmanager

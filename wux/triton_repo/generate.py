@@ -31,7 +31,7 @@ from wux.fsutil import (
     folder_lock,
     is_or_holds,
     refuse_replacing_inputs,
-    temporary_dir_beside,
+    scratch_beside,
 )
 from wux.ort_settings import OrtOptions
 from wux.triton_repo.config import (
@@ -323,8 +323,7 @@ def add_unlocked(export_dir: Path, manifest: Manifest, repo: Path, request: Repo
     check_addable(repo, request.name, names, extras, force)
     clients = added_clients_dir(repo, request.name)
     check_new_output(clients, force, inputs=[export_dir])
-    build = temporary_dir_beside(repo, suffix=".partial")
-    try:
+    with scratch_beside(repo, ".partial") as build:
         (build / ".clients").mkdir()
         models, notes, container = write_repository(build, build / ".clients", export_dir, manifest, request, formats,
                                                     own_files=f"{request.name}.")
@@ -336,8 +335,6 @@ def add_unlocked(export_dir: Path, manifest: Manifest, repo: Path, request: Repo
         with atomic_dir(clients, force=force, inputs=[export_dir]) as tmp_clients:
             for script in (build / ".clients").iterdir():
                 os.replace(script, tmp_clients / script.name)
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
     notes.append(f"added to a repository with other models: they are served together; {container.dockerfile_name} "
                  "copies the whole repository")
     return RepoResult(str(repo), models, notes, str(clients), container.run, readme=str(repo / extras[0]), added=True)

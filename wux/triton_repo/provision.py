@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wux.errors import WuxError, first_line
-from wux.fsutil import temporary_dir_beside
+from wux.fsutil import scratch_beside
 from wux.tools import find_tritonserver, triton_home
 
 SERVER_WHEEL = "nvidia-pytriton==0.7.0"  # tritonserver 2.51.0, its python backend, one stub per Python
@@ -40,15 +40,12 @@ def pip_target(packages: tuple[str, ...], target: Path, say: Callable[[str], Non
     """`pip install --no-deps --target` into a temporary folder beside `target`, renamed into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     say(f"fetching {' '.join(packages)} into {target} (once)")
-    tmp = temporary_dir_beside(target)
-    try:
+    with scratch_beside(target) as tmp:
         run = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
                               "--no-deps", "--target", str(tmp), *packages], capture_output=True, text=True)
         if run.returncode != 0:
             raise WuxError(f"pip could not fetch {' '.join(packages)}: {first_line(RuntimeError(run.stderr))}")
         tmp.replace(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
