@@ -54,9 +54,8 @@ def training_table(train: dict) -> str:
         for h in train["history"])
     best = train["best_val_si_snr_db"]
     kept = "no validation files" if best is None else f"best validation SI-SNR {best:.2f} dB"
-    # a resumed run's own minutes leave out its earlier runs; its epochs' minutes (wux train --json since
-    # 2026-12-05) count them all
-    minutes = max(train["minutes"], train.get("epoch_minutes", 0.0))
+    # a resumed run's own minutes leave out its earlier runs; its history's epochs count them all
+    minutes = max(train["minutes"], sum(h["seconds"] for h in train["history"]) / 60)
     return f"""{train['steps']} optimizer steps in {minutes:.1f} minutes; {kept}.
 
 | epoch | steps | train loss | validation SI-SNR dB | lr |

@@ -21,7 +21,7 @@ def umask_022():
     os.umask(old)
 
 
-def test_an_atomic_folder_gets_a_normal_folders_mode_not_mkdtemps_0700(tmp_path, umask_022):
+def test_an_atomic_folder_gets_a_normal_folders_mode(tmp_path, umask_022):
     with atomic_dir(tmp_path / "export") as tmp:
         (tmp / "model.onnx").write_bytes(b"x")
     assert mode(tmp_path / "export") == 0o755  # a server running as another user can read an export

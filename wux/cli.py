@@ -40,12 +40,14 @@ from wux.fsutil import check_new_output, is_or_holds, shown_path
 from wux.model.config import PRESETS
 from wux.quality import BASELINE_NAMES
 from wux.train import (
+    COSINE,
     DEFAULT_DC_WEIGHT,
     DEFAULT_LEVEL_WEIGHT,
     DEFAULT_LR,
     DEFAULT_LR_PATIENCE,
     DEFAULT_LR_SCHEDULE,
     LR_SCHEDULES,
+    PLATEAU,
     TRAIN_PRECISIONS,
 )
 
@@ -337,7 +339,7 @@ def train(
     from wux.train.loop import train as run_training
 
     refuse_unused(ctx, set(AUGMENT_OPTIONS) if augment else set(), "with --no-augment", *AUGMENT_OPTIONS)
-    refuse_unused(ctx, {"lr_patience"} if lr_schedule == DEFAULT_LR_SCHEDULE else set(), "with --lr-schedule cosine",
+    refuse_unused(ctx, {"lr_patience"} if lr_schedule == PLATEAU else set(), f"with --lr-schedule {COSINE}",
                   "lr_patience")
     augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, reverb=reverb, gain=gain, remix=remix,
                                  probability=augment_probability) if augment else AugmentConfig.off()

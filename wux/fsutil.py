@@ -9,7 +9,6 @@ import re
 import secrets
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +23,6 @@ def atomic_file(path: Path | str) -> Iterator[Path]:
     make_parent(path)
     with scratch_beside(path, ".partial", make_file) as tmp:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # whatever the writer did, the file gets normal permissions
         os.replace(tmp, path)
 
 
@@ -37,12 +35,12 @@ def scratch_beside(path: Path, suffix: str = "", make: Callable[[Path], None] = 
     """A new, empty file or folder (`make`: os.mkdir, 0777 less the umask, or make_file) named .NAME.RANDOM+suffix
     beside `path`, removed when the block ends however it ends. Its name is chosen before it is made and the
     making is inside the block, so Ctrl-C or SIGTERM landing the instant after it exists still removes it."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{suffix}")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
     ours = True
     try:
         try:
             make(tmp)
-        except FileExistsError:  # another's (64 random bits: never in practice): not ours to remove
+        except FileExistsError:  # another's (32 random bits: hardly ever): not ours to remove
             ours = False
             raise
         yield tmp
@@ -52,6 +50,8 @@ def scratch_beside(path: Path, suffix: str = "", make: Callable[[Path], None] = 
 
 
 def remove_path(path: Path) -> None:
+    if not os.path.lexists(path):  # never made (the making failed): nothing to remove, no second error
+        return
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -137,17 +137,10 @@ def check_writable(path: Path) -> None:
     try:
         if not folder.is_dir():
             raise NotADirectoryError(20, "Not a directory", str(folder))
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+        with scratch_beside(folder / path.name, ".probe", make_file):
+            pass
     except OSError as e:
         raise WuxError(f"cannot write here ({folder}: {e.strerror})", path) from None
-    os.close(fd)
-    os.unlink(probe)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @contextmanager

@@ -143,9 +143,8 @@ def training(result) -> None:
                                                                 "s"), rows))
     best = ("no validation files: the checkpoint kept has the lowest training loss" if result.best_val_si_snr_db is None
             else f"best validation SI-SNR {result.best_val_si_snr_db:.2f} dB")
-    # this run's epochs lie inside its wall time: more minutes over the epochs means earlier runs' epochs
     resumed = f" ({result.epoch_minutes:.1f} min over its epochs, earlier runs' included)" \
-        if result.epoch_minutes > result.minutes else ""
+        if result.epochs_before else ""
     typer.echo(f"{best}, after {result.steps} steps, {result.minutes:.1f} min{resumed}")
     for note in result.notes:
         typer.echo(f"note: {note}")

@@ -135,9 +135,9 @@ def test_train_eval_and_resume(tiny_corpus, tmp_path):
     last = load_checkpoint(last_checkpoint_path(out))
     assert last.resume["epoch"] == 2
 
-    assert result.epoch_minutes <= result.minutes  # a run's epochs lie inside its wall time
+    assert result.epoch_minutes <= result.minutes and result.epochs_before == 0  # its epochs lie inside its time
     resumed = train(TrainConfig(**{**cfg.__dict__, "epochs": 3, "resume": True}), show_progress=False)
-    assert [h.epoch for h in resumed.history] == [1, 2, 3]
+    assert [h.epoch for h in resumed.history] == [1, 2, 3] and resumed.epochs_before == 2
     assert resumed.steps > result.steps
     # its own minutes are its third epoch's run; its epochs' minutes count the first run's two as well
     assert resumed.epoch_minutes == pytest.approx(result.epoch_minutes + resumed.history[-1].seconds / 60)
@@ -159,9 +159,9 @@ def test_a_run_stopped_by_its_time_limit_says_where_its_rate_was_left(tiny_corpu
     assert rate == pytest.approx(0.75 * DEFAULT_LR)  # a third of the way down the half cosine, far from zero
     assert f"stopped by --max-minutes after epoch 1 of 3, at a rate of {rate:.2g} (the cosine reaches zero at " \
            f"epoch 3: --resume goes on down it)" in result.notes
-    whole = train(TrainConfig(**{**cfg.__dict__, "out": tmp_path / "n.wux.pt", "max_minutes": None, "epochs": 1}),
-                  show_progress=False)
-    assert not any("max-minutes" in note for note in whole.notes)
+    last = train(TrainConfig(**{**cfg.__dict__, "out": tmp_path / "n.wux.pt", "epochs": 1}), show_progress=False)
+    assert last.epochs == 1  # stopped in its last epoch: nothing was cut short
+    assert not any("max-minutes" in note for note in last.notes)
 
 
 def test_a_new_run_replaces_no_checkpoint_unless_forced(tiny_corpus, tmp_path):

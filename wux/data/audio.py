@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -98,32 +100,41 @@ def encode_audio(wave: np.ndarray, sample_rate: int, fmt: str = "WAV", subtype: 
 
     buf = io.BytesIO()
     sf.write(buf, storable(wave, subtype), sample_rate, subtype=subtype, format=fmt)
-    data = bytearray(buf.getvalue())
-    clear_peak_time(data)
-    return bytes(data)
+    clear_peak_time(buf)
+    return buf.getvalue()
+
+
+def riff_chunks(head: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """(tag, position, size) of each chunk of a RIFF/WAVE file whose header lies in `head`, its first bytes, up to
+    and including the data chunk; nothing if it is not a WAV."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    pos = 12
+    while pos + 8 <= len(head):
+        tag, size = head[pos:pos + 4], struct.unpack("<I", head[pos + 4:pos + 8])[0]
+        yield tag, pos, size
+        if tag == b"data":
+            return
+        pos += 8 + size + (size & 1)  # chunks are padded to an even size
 
 
 def peak_time_offset(head: bytes) -> int | None:
     """Where a float WAV's PEAK chunk keeps the second it was written (libsndfile adds one to every float WAV),
     from the file's first bytes; None without one."""
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return None
-    pos = 12
-    while pos + 8 <= len(head):
-        tag, size = head[pos:pos + 4], struct.unpack("<I", head[pos + 4:pos + 8])[0]
+    for tag, pos, size in riff_chunks(head):
         if tag == b"PEAK":
             return pos + 12 if size >= 8 and pos + 16 <= len(head) else None  # after the chunk's version field
-        if tag == b"data":
-            return None
-        pos += 8 + size + (size & 1)
     return None
 
 
-def clear_peak_time(head: bytearray) -> None:
-    """Zero a float WAV's PEAK timestamp (its peak values stay), so the same samples make the same bytes."""
-    at = peak_time_offset(head)
+def clear_peak_time(f: BinaryIO) -> None:
+    """Zero a float WAV's PEAK timestamp in an open file (its peak values stay), so the same samples make the same
+    bytes."""
+    f.seek(0)
+    at = peak_time_offset(f.read(1 << 12))
     if at is not None:
-        head[at:at + 4] = bytes(4)
+        f.seek(at)
+        f.write(bytes(4))
 
 
 def check_wav_complete(path: Path) -> None:
@@ -138,11 +149,8 @@ def check_wav_complete(path: Path) -> None:
 def wav_shortfall(head: bytes, file_size: int) -> tuple[int, int] | None:
     """(promised, present) frames of a RIFF/WAVE file cut short, from its first bytes; None if complete,
     not a WAV, or of unknown length (a streamed WAV's size field is 0 or 0xFFFFFFFF)."""
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return None
-    pos, block_align = 12, None
-    while pos + 8 <= len(head):
-        tag, size = head[pos:pos + 4], struct.unpack("<I", head[pos + 4:pos + 8])[0]
+    block_align = None
+    for tag, pos, size in riff_chunks(head):
         if tag == b"fmt " and pos + 22 <= len(head):
             block_align = struct.unpack("<H", head[pos + 20:pos + 22])[0]
         if tag == b"data":
@@ -150,7 +158,6 @@ def wav_shortfall(head: bytes, file_size: int) -> tuple[int, int] | None:
                 return None
             present = max(0, file_size - (pos + 8))
             return (size // block_align, present // block_align) if present < size else None
-        pos += 8 + size + (size & 1)  # chunks are padded to an even size
     return None
 
 
@@ -199,17 +206,9 @@ def write_audio(path: Path | str, wave: np.ndarray, sample_rate: int = DEFAULT_S
     check_finite(wave, path)
     with atomic_file(path) as tmp:
         sf.write(str(tmp), storable(wave, subtype), sample_rate, subtype=subtype, format=suffix[1:].upper())
-        clear_file_peak_time(tmp)
+        with open(tmp, "r+b") as f:
+            clear_peak_time(f)
     return path
-
-
-def clear_file_peak_time(path: Path) -> None:
-    with open(path, "r+b") as f:
-        head = bytearray(f.read(1 << 12))
-        at = peak_time_offset(head)
-        if at is not None:
-            f.seek(at)
-            f.write(bytes(4))
 
 
 def list_audio_files(paths: list[Path]) -> list[Path]:

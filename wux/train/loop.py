@@ -43,6 +43,7 @@ from wux.train import (
     DEFAULT_LR_PATIENCE,
     DEFAULT_LR_SCHEDULE,
     LR_SCHEDULES,
+    PLATEAU,
     TRAIN_PRECISIONS,
 )
 
@@ -117,10 +118,12 @@ class TrainResult:
     steps: int
     epochs: int
     best_val_si_snr_db: float | None  # None: no validation files (the best checkpoint had the lowest training loss)
-    minutes: float  # this run's wall time
+    minutes: float  # this run's, from its first epoch's start (loading data and model before it not counted)
     history: list[EpochRecord]
-    notes: list[str] = field(default_factory=list)  # what was done to the stored audio (resampled, downmixed)
-    # the epochs' minutes, a resumed run's earlier runs' epochs included (training and validation, not start-up)
+    # what was done to the stored audio (resampled, downmixed); a run stopped by --max-minutes says where
+    notes: list[str] = field(default_factory=list)
+    epochs_before: int = 0  # epochs of the history that earlier runs trained (this run resumed them)
+    # the history's epochs' minutes (training and validation), a resumed run's earlier ones included
     epoch_minutes: float = field(init=False)
 
     def __post_init__(self):
@@ -322,7 +325,7 @@ def resumable_state(cfg: TrainConfig) -> Checkpoint | None:
 def check_same_schedule(cfg: TrainConfig, last: Checkpoint) -> None:
     """A resumed run moves its rate the way it did: a plateau run put on the cosine would jump back up its curve,
     a cosine run put on plateaus would go on at the curve's last rate (zero at its end)."""
-    was = last.training.get("train", {}).get("lr_schedule", DEFAULT_LR_SCHEDULE)
+    was = last.training.get("train", {}).get("lr_schedule", PLATEAU)  # records older than the cosine: plateau
     if was != cfg.lr_schedule:
         raise CheckpointError(f"--resume: this run scheduled its rate with --lr-schedule {was}; resume with it (a "
                               f"new run with --init starts another schedule)", last_checkpoint_path(cfg.out))
@@ -658,7 +661,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
     notes = conversion_notes(pairs, cfg.sample_rate) + ([cut_short_note(cfg, history)]
                                                           if out_of_time and history[-1].epoch < cfg.epochs else [])
     return TrainResult(str(cfg.out), step, len(history), best if val_pairs else None,
-                       (time.monotonic() - t_start) / 60, history, notes)
+                       (time.monotonic() - t_start) / 60, history, notes, start_epoch)
 
 
 def cut_short_note(cfg: TrainConfig, history: list[EpochRecord]) -> str:
