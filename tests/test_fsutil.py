@@ -44,6 +44,23 @@ def test_a_failed_atomic_folder_leaves_nothing_and_keeps_the_old_one(tmp_path):
     assert [p.name for p in (tmp_path / "export").iterdir()] == ["old"]
 
 
+def test_a_replacement_interrupted_between_its_two_moves_puts_the_old_folder_back(tmp_path, monkeypatch):
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "old").write_text("kept")
+    real_replace = os.replace
+
+    def interrupted_second_move(src, dst):
+        if Path(src).name.endswith(".partial"):  # the old folder is already aside
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr("wux.fsutil.os.replace", interrupted_second_move)
+    with pytest.raises(KeyboardInterrupt), atomic_dir(tmp_path / "export", force=True) as tmp:
+        (tmp / "new").write_text("whole")
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]
+    assert [p.name for p in (tmp_path / "export").iterdir()] == ["old"]
+
+
 @pytest.mark.parametrize("make", [os.mkdir, make_file])
 def test_an_interrupt_the_instant_a_scratch_exists_still_removes_it(tmp_path, make):
     """SIGTERM (taken as Ctrl-C) landing right after the temporary folder or file is made, before any work in it:

@@ -155,13 +155,23 @@ def atomic_dir(path: Path | str, force: bool = False, inputs: Iterable[Path | st
     with scratch_beside(path, ".partial") as tmp:  # a normal folder's permissions: a server running as another
         yield tmp                                 # user (Triton in a container) reads the export
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            replace_folder(path, tmp)
         else:
             os.replace(tmp, path)
+
+
+def replace_folder(path: Path, new: Path) -> None:
+    """Put the folder `new` where the folder `path` is, the old one set aside first and removed last; if the swap
+    is interrupted between its two moves, the old one goes back (never neither)."""
+    old = path.with_name(f".{path.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.replace(path, old)
+        os.replace(new, path)
+    finally:
+        if not os.path.lexists(path) and os.path.lexists(old):
+            os.replace(old, path)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 @contextmanager

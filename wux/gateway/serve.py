@@ -45,12 +45,12 @@ def run_gateway(cfg: GatewayConfig, host: str = "127.0.0.1", port: int = 8080, w
     open_backend(cfg).close()
     os.environ[ENV_VAR] = cfg.to_env()
     metrics_dir = None
-    if workers > 1:  # prometheus_client's multiprocess mode: every worker writes, /metrics sums them
-        metrics_dir = tempfile.mkdtemp(prefix="wux-gateway-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    if on_ready:
-        on_ready(f"http://{host}:{port}")
     try:
+        if workers > 1:  # prometheus_client's multiprocess mode: every worker writes, /metrics sums them
+            metrics_dir = tempfile.mkdtemp(prefix="wux-gateway-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        if on_ready:
+            on_ready(f"http://{host}:{port}")
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="warning",
                     timeout_graceful_shutdown=10)
     finally:
