@@ -6,7 +6,7 @@
 # depend on the machine's speed; the PROVENANCE files record them); MAX_MINUTES= (empty) sets no time limit.
 # FINETUNE (wux train options) adds a second stage: fine-tuning the first run's best checkpoint with those
 # options (the default's: weighted towards babble, music, traffic and fan); FINETUNE2 a third, from the second's
-# best, and so on up to FINETUNE9 (each refused without the one before).
+# best, and so on up to FINETUNE20 (each refused without the one before).
 set -euo pipefail
 WUX=${WUX:-.venv/bin/wux}
 PRESET=${PRESET:-default}
@@ -22,7 +22,7 @@ OUT=${OUT:-build/$NAME-model}
 BASE_LOSS=${BASE_LOSS:---dc-weight 0}
 stages=()  # the fine-tuning stages' options, in order
 before=FINETUNE
-for var in FINETUNE FINETUNE{2..9}; do
+for var in FINETUNE FINETUNE{2..20}; do
   options=${!var:-}
   if [ -n "$options" ] && [ -z "${!before:-}" ]; then  # FINETUNE is its own "before": never refused
     echo "train_default_model.sh: each FINETUNE stage starts from the one before: $var needs $before" >&2

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from wux.errors import ConfigError
-from wux.model.config import ACTIVATIONS, CONTEXT, LONG_CONTEXT, TINY, WaveUNetConfig
+from wux.model.config import ACTIVATIONS, CONTEXT, LONG_CONTEXT, TINY, WIDE_CONTEXT, WIDER_CONTEXT, WaveUNetConfig
 from wux.model.grow import GROWABLE_ACTIVATIONS, check_growable, grows_from, load_grown
 from wux.model.waveunet import WaveUNet, make_activation
 
@@ -116,6 +116,14 @@ def test_a_widened_model_starts_as_exactly_the_trained_one_and_its_new_channels_
     new(x).square().mean().backward()
     first = new.config.level_channels[0]
     assert new.head.weight.grad[:, old_cfg.level_channels[0]:first].abs().sum() > 0  # the new channels' way out
+
+
+def test_the_context_presets_widen_one_into_the_next():
+    """context -> wide-context -> wider-context: each a growth of the one before (the bundled model's path)."""
+    assert grows_from(WIDE_CONTEXT, CONTEXT) and grows_from(WIDER_CONTEXT, WIDE_CONTEXT)
+    assert grows_from(WIDER_CONTEXT, CONTEXT) and not grows_from(WIDE_CONTEXT, WIDER_CONTEXT)
+    assert WIDER_CONTEXT.level_channels == (40, 80, 120, 160, 200) and WIDER_CONTEXT.bottleneck == 240
+    check_growable(WIDER_CONTEXT, WIDE_CONTEXT)
 
 
 def test_an_untouched_wider_model_differs_and_group_norm_or_narrowing_is_refused():
