@@ -4,7 +4,16 @@ import pytest
 import torch
 
 from wux.errors import ConfigError
-from wux.model.config import ACTIVATIONS, CONTEXT, LONG_CONTEXT, TINY, WIDE_CONTEXT, WIDER_CONTEXT, WaveUNetConfig
+from wux.model.config import (
+    ACTIVATIONS,
+    CONTEXT,
+    LONG_CONTEXT,
+    TINY,
+    WIDE_CONTEXT,
+    WIDER_CONTEXT,
+    WaveUNetConfig,
+    preset,
+)
 from wux.model.grow import GROWABLE_ACTIVATIONS, check_growable, grows_from, load_grown
 from wux.model.waveunet import WaveUNet, make_activation
 
@@ -123,6 +132,8 @@ def test_the_context_presets_widen_one_into_the_next():
     assert grows_from(WIDE_CONTEXT, CONTEXT) and grows_from(WIDER_CONTEXT, WIDE_CONTEXT)
     assert grows_from(WIDER_CONTEXT, CONTEXT) and not grows_from(WIDE_CONTEXT, WIDER_CONTEXT)
     assert WIDER_CONTEXT.level_channels == (40, 80, 120, 160, 200) and WIDER_CONTEXT.bottleneck == 240
+    assert preset("wide-context") is WIDE_CONTEXT and preset("wider-context") is WIDER_CONTEXT  # the CLI's names
+    assert sum(p.numel() for p in WaveUNet(WIDER_CONTEXT).parameters()) == 4_252_202
     check_growable(WIDER_CONTEXT, WIDE_CONTEXT)
 
 

@@ -3,24 +3,51 @@ import subprocess
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "perf" / "train_default_model.sh"
+ROOT = SCRIPT.parents[1]
+
+# Stands in for wux: logs each command line and succeeds, except `eval`, which fails so that the recipe stops
+# there (set -e) before it bundles anything.
+STUB = """#!/usr/bin/env bash
+echo "$*" >> "$WUX_LOG"
+[ "$1" != eval ] || exit 3
+"""
 
 
 def run_recipe(tmp_path: Path, **stages: str) -> subprocess.CompletedProcess:
-    # WUX points nowhere: a recipe that got past its stage check would fail on the first command, not train
-    env = {**os.environ, "WUX": str(tmp_path / "no-wux"), "OUT": str(tmp_path / "out"), **stages}
-    return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
+    stub = tmp_path / "wux"
+    stub.write_text(STUB)
+    stub.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINETUNE")}  # the shell's own stages out
+    env.update(WUX=str(stub), WUX_LOG=str(tmp_path / "calls.log"), OUT=str(tmp_path / "out"), **stages)
+    return subprocess.run(["bash", str(SCRIPT)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def calls(tmp_path: Path) -> list[str]:
+    log = tmp_path / "calls.log"
+    return log.read_text().splitlines() if log.exists() else []
 
 
 def test_a_stage_without_the_one_before_is_refused_before_anything_runs(tmp_path):
     r = run_recipe(tmp_path, FINETUNE="--epochs 1", FINETUNE2="--epochs 1", FINETUNE10="--epochs 1")
     assert r.returncode == 2
     assert "FINETUNE10 needs FINETUNE9" in r.stderr
-    assert not (tmp_path / "out").exists()
+    assert calls(tmp_path) == [] and not (tmp_path / "out").exists()
 
 
-def test_stages_in_order_get_past_the_check(tmp_path):
-    """The check above can fail: with every stage up to FINETUNE10 given, the recipe goes on to its first command."""
-    stages = {"FINETUNE": "--epochs 1", **{f"FINETUNE{i}": "--epochs 1" for i in range(2, 11)}}
+def test_every_stage_up_to_the_twentieth_trains_from_the_one_before(tmp_path):
+    stages = {"FINETUNE": "--seed 1", **{f"FINETUNE{i}": f"--seed {i}" for i in range(2, 21)}}
     r = run_recipe(tmp_path, **stages)
-    assert r.returncode != 2 and "needs" not in r.stderr
-    assert (tmp_path / "out").is_dir()  # made before the first command, which fails: no wux there
+    assert r.returncode == 3, r.stderr  # stopped by the stub's failing eval, after every training stage
+    made = calls(tmp_path)
+    assert made[0].startswith("data synth") and made[1].startswith("train") and made[-1].startswith("eval")
+    finetunes = made[2:-1]
+    assert len(finetunes) == 20
+    out = tmp_path / "out"
+    before = out / "default.base.wux.pt"
+    for i, line in enumerate(finetunes, start=1):
+        words = line.split()
+        after = words[words.index("--out") + 1]
+        assert words[words.index("--init") + 1] == str(before)
+        assert words[words.index("--seed") + 1] == str(i)  # the stage's own options, in order
+        before = after
+    assert before == str(out / "default.wux.pt")  # the last stage makes the model
