@@ -298,6 +298,29 @@ def decay_the_resumable_rate(out, lr: float) -> None:
     save_checkpoint(last, path)
 
 
+class StopAfterEpoch(Exception):
+    """An interrupt after an epoch's checkpoints are written (as a session that ends between epochs)."""
+
+
+def stop_after_epoch(record, epochs, improved):
+    raise StopAfterEpoch
+
+
+def test_a_run_interrupted_and_resumed_ends_with_the_same_weights_as_one_run_straight_through(tiny_corpus, tmp_path):
+    """The recipe's stages were run in pieces (--resume); their commands reproduce them run whole. Crops and
+    augmentation are drawn from (seed, epoch, index), the rate from the epoch, the rest from the last checkpoint."""
+    base = dict(data=tiny_corpus, model=TINY, epochs=2, batch_size=4, segment=2048, val_share=0.34, seed=3,
+                lr_schedule="cosine", precision="bf16", augment=AugmentConfig())
+    straight = train(TrainConfig(out=tmp_path / "whole.wux.pt", **base), show_progress=False)
+    with pytest.raises(StopAfterEpoch):
+        train(TrainConfig(out=tmp_path / "pieces.wux.pt", **base), show_progress=False, on_epoch=stop_after_epoch)
+    resumed = train(TrainConfig(out=tmp_path / "pieces.wux.pt", resume=True, **base), show_progress=False)
+    assert resumed.epochs_before == 1
+    assert [h.val_si_snr_db for h in resumed.history] == [h.val_si_snr_db for h in straight.history]
+    whole, pieces = (load_checkpoint(tmp_path / name).state_dict for name in ("whole.wux.pt", "pieces.wux.pt"))
+    assert whole.keys() == pieces.keys() and all(torch.equal(whole[k], pieces[k]) for k in whole)
+
+
 def test_resume_keeps_the_decayed_rate_unless_another_is_given(tiny_corpus, tmp_path):
     cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4,
                       segment=2048, val_share=0.34, augment=AugmentConfig.off(), seed=0)
