@@ -1,5 +1,6 @@
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "perf" / "train_default_model.sh"
@@ -51,3 +52,41 @@ def test_every_stage_up_to_the_twentieth_trains_from_the_one_before(tmp_path):
         assert words[words.index("--seed") + 1] == str(i)  # the stage's own options, in order
         before = after
     assert before == str(out / "default.wux.pt")  # the last stage makes the model
+
+
+REPLAY = ROOT / "perf" / "replay_first_epoch.sh"
+
+
+def wux_command(tmp_path: Path) -> Path:
+    """This interpreter's wux, as one executable (the replay script runs `$WUX train ...`)."""
+    script = tmp_path / "wux-here"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -c "from wux.cli import main; main()" "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+def replay(tmp_path: Path, record: Path, *command: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WUX": str(wux_command(tmp_path)), "PYTHON": sys.executable}
+    return subprocess.run(["bash", str(REPLAY), str(record), "wux", "train", *command], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_a_recorded_stage_replays_to_the_last_digit_and_another_seed_does_not(tiny_corpus, tmp_path):
+    stage = [str(tiny_corpus), "--preset", "tiny", "--epochs", "3", "--batch-size", "4", "--segment", "2048",
+             "--segments-per-epoch", "8", "--val-share", "0.34", "--lr-schedule", "cosine", "--precision", "bf16"]
+    record = tmp_path / "train.json"
+    run = subprocess.run([str(wux_command(tmp_path)), "train", *stage, "--seed", "4", "--out",
+                          str(tmp_path / "m.wux.pt"), "--json"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    record.write_text(run.stdout)
+    same = replay(tmp_path, record, *stage, "--seed", "4")
+    assert same.returncode == 0, same.stderr
+    assert same.stdout.count(": same") == 2
+    other = replay(tmp_path, record, *stage, "--seed", "5")
+    assert other.returncode == 1 and "DIFFERENT" in other.stdout
+
+
+def test_replaying_something_other_than_a_training_command_is_refused(tmp_path):
+    r = subprocess.run(["bash", str(REPLAY), str(tmp_path / "train.json"), "wux", "eval"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.startswith("usage:")
