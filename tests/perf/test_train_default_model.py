@@ -86,7 +86,17 @@ def test_a_recorded_stage_replays_to_the_last_digit_and_another_seed_does_not(ti
     assert other.returncode == 1 and "DIFFERENT" in other.stdout
 
 
-def test_replaying_something_other_than_a_training_command_is_refused(tmp_path):
+def test_replaying_something_other_than_a_training_command_or_without_a_record_is_refused(tmp_path):
     r = subprocess.run(["bash", str(REPLAY), str(tmp_path / "train.json"), "wux", "eval"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("usage:")
+    (tmp_path / "train.json").write_text("")  # a run whose output was lost: refused before anything trains
+    r = replay(tmp_path, tmp_path / "train.json", "no-such-corpus")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [f"replay_first_epoch.sh: {tmp_path / 'train.json'}: no first epoch "
+                                             "recorded (JSONDecodeError: Expecting value: line 1 column 1 (char 0))"]
+    (tmp_path / "train.json").write_text('{"history": [{"val_si_snr_db": 1.0, "train_loss": -1.0}]}')
+    r = replay(tmp_path, tmp_path / "train.json", str(tmp_path / "no-such-corpus"))  # fails before it trains
+    assert r.returncode == 2
+    assert r.stderr.startswith("replay_first_epoch.sh: the command stopped before its first epoch: ")
+    assert "no-such-corpus" in r.stderr

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from wux.data.augment import AugmentConfig
+from wux.data.dataset import SegmentDataset
 from wux.errors import CheckpointError, WuxError
 from wux.metrics import si_snr_db, si_snr_torch
 from wux.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -298,27 +299,49 @@ def decay_the_resumable_rate(out, lr: float) -> None:
     save_checkpoint(last, path)
 
 
-class StopAfterEpoch(Exception):
-    """An interrupt after an epoch's checkpoints are written (as a session that ends between epochs)."""
+class Interrupted(Exception):
+    """Stands for Ctrl-C or SIGTERM (a session that ends): the run stops where it is and saves nothing more."""
 
 
-def stop_after_epoch(record, epochs, improved):
-    raise StopAfterEpoch
+def stop_after_first_epoch(record, epochs, improved):
+    raise Interrupted
 
 
-def test_a_run_interrupted_and_resumed_ends_with_the_same_weights_as_one_run_straight_through(tiny_corpus, tmp_path):
+def stop_inside_second_epoch(monkeypatch):
+    """Interrupt the run as it draws the fifth segment of its second epoch."""
+    draw = SegmentDataset.__getitem__
+
+    def interrupted(self, index):
+        if self.epoch == 1 and index == 4:
+            raise Interrupted
+        return draw(self, index)
+    monkeypatch.setattr(SegmentDataset, "__getitem__", interrupted)
+
+
+@pytest.mark.parametrize("where", ["between epochs", "inside an epoch"])
+def test_a_run_interrupted_and_resumed_ends_as_one_run_straight_through(tiny_corpus, tmp_path, monkeypatch, where):
     """The recipe's stages were run in pieces (--resume); their commands reproduce them run whole. Crops and
-    augmentation are drawn from (seed, epoch, index), the rate from the epoch, the rest from the last checkpoint."""
+    augmentation are drawn from (seed, epoch, index), the cosine's rate from the epoch, the rest from the last
+    checkpoint; an epoch interrupted before its end runs again from its start."""
     base = dict(data=tiny_corpus, model=TINY, epochs=2, batch_size=4, segment=2048, val_share=0.34, seed=3,
                 lr_schedule="cosine", precision="bf16", augment=AugmentConfig())
-    straight = train(TrainConfig(out=tmp_path / "whole.wux.pt", **base), show_progress=False)
-    with pytest.raises(StopAfterEpoch):
-        train(TrainConfig(out=tmp_path / "pieces.wux.pt", **base), show_progress=False, on_epoch=stop_after_epoch)
-    resumed = train(TrainConfig(out=tmp_path / "pieces.wux.pt", resume=True, **base), show_progress=False)
-    assert resumed.epochs_before == 1
-    assert [h.val_si_snr_db for h in resumed.history] == [h.val_si_snr_db for h in straight.history]
-    whole, pieces = (load_checkpoint(tmp_path / name).state_dict for name in ("whole.wux.pt", "pieces.wux.pt"))
-    assert whole.keys() == pieces.keys() and all(torch.equal(whole[k], pieces[k]) for k in whole)
+    whole = train(TrainConfig(out=tmp_path / "whole.wux.pt", **base), show_progress=False)
+    with monkeypatch.context() as patch, pytest.raises(Interrupted):
+        if where == "inside an epoch":
+            stop_inside_second_epoch(patch)
+        train(TrainConfig(out=tmp_path / "pieces.wux.pt", **base), show_progress=False,
+              on_epoch=stop_after_first_epoch if where == "between epochs" else None)
+    pieces = train(TrainConfig(out=tmp_path / "pieces.wux.pt", resume=True, **base), show_progress=False)
+    assert pieces.epochs_before == 1
+    assert [(h.steps, h.train_loss, h.val_si_snr_db) for h in pieces.history] == \
+        [(h.steps, h.train_loss, h.val_si_snr_db) for h in whole.history]
+    for name in ("{}.wux.pt", "{}.last.wux.pt"):  # the best checkpoint, and the last with its optimizer state
+        a, b = (load_checkpoint(tmp_path / name.format(run)) for run in ("whole", "pieces"))
+        assert a.state_dict.keys() == b.state_dict.keys()
+        assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+    a, b = (load_checkpoint(tmp_path / f"{run}.last.wux.pt").resume["optimizer"]["state"]
+            for run in ("whole", "pieces"))
+    assert all(torch.equal(a[i][k], b[i][k]) for i in a for k in a[i])  # Adam's moments too
 
 
 def test_resume_keeps_the_decayed_rate_unless_another_is_given(tiny_corpus, tmp_path):
