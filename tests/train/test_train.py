@@ -12,6 +12,7 @@ from wux.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from wux.model.config import TINY, WaveUNetConfig
 from wux.model.load import ModelSource
 from wux.model.stft_mask import StftMask
+from wux.model.user import UserModel
 from wux.model.waveunet import WaveUNet
 from wux.quality.evaluate import evaluate
 from wux.train import DEFAULT_LR, loop
@@ -318,12 +319,29 @@ def stop_inside_second_epoch(monkeypatch):
     monkeypatch.setattr(SegmentDataset, "__getitem__", interrupted)
 
 
+class DroppingMask(torch.nn.Module):
+    """StftMask whose output passes a dropout layer in training: a model that draws from torch's own generator."""
+
+    def __init__(self, **kwargs):
+        super().__init__()
+        self.mask, self.drop = StftMask(**kwargs), torch.nn.Dropout(0.3)
+
+    def forward(self, x):
+        return self.drop(self.mask(x))
+
+
+DROPPING = UserModel("tests.train.test_train:DroppingMask", {"n_fft": 64, "hop": 16, "channels": 8, "dilations": [1]})
+
+
+@pytest.mark.parametrize("model", [TINY, DROPPING], ids=["wave-u-net", "dropout"])
 @pytest.mark.parametrize("where", ["between epochs", "inside an epoch"])
-def test_a_run_interrupted_and_resumed_ends_as_one_run_straight_through(tiny_corpus, tmp_path, monkeypatch, where):
+def test_a_run_interrupted_and_resumed_ends_as_one_run_straight_through(tiny_corpus, tmp_path, monkeypatch, where,
+                                                                         model):
     """The recipe's stages were run in pieces (--resume); their commands reproduce them run whole. Crops and
-    augmentation are drawn from (seed, epoch, index), the cosine's rate from the epoch, the rest from the last
-    checkpoint; an epoch interrupted before its end runs again from its start."""
-    base = dict(data=tiny_corpus, model=TINY, epochs=2, batch_size=4, segment=2048, val_share=0.34, seed=3,
+    augmentation are drawn from (seed, epoch, index), the cosine's rate from the epoch, dropout from torch's
+    generator as the last checkpoint left it, the rest from that checkpoint; an epoch interrupted before its end
+    runs again from its start."""
+    base = dict(data=tiny_corpus, model=model, epochs=2, batch_size=4, segment=2048, val_share=0.34, seed=3,
                 lr_schedule="cosine", precision="bf16", augment=AugmentConfig())
     whole = train(TrainConfig(out=tmp_path / "whole.wux.pt", **base), show_progress=False)
     with monkeypatch.context() as patch, pytest.raises(Interrupted):
@@ -606,7 +624,6 @@ def test_init_with_a_grown_config_trains_the_checkpoint_grown(tiny_corpus, tmp_p
 
 def test_a_callable_model_trains_resumes_and_fine_tunes(tiny_corpus, tmp_path):
     from wux.model.load import ModelSource, load_model
-    from wux.model.user import UserModel
 
     small = UserModel("wux.model.stft_mask:StftMask", {"n_fft": 64, "hop": 16, "channels": 8, "dilations": [1, 2]})
     cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "s.wux.pt", model=small, epochs=2, batch_size=4,
@@ -637,8 +654,6 @@ def test_a_callable_model_trains_resumes_and_fine_tunes(tiny_corpus, tmp_path):
 
 
 def test_a_callable_that_cannot_be_built_fails_before_any_audio_is_read(tmp_path):
-    from wux.model.user import UserModel
-
     cfg = TrainConfig(data=tmp_path / "no-such-corpus", out=tmp_path / "m.wux.pt",
                       model=UserModel("wux.model.stft_mask:StftMask", {"hop": 384}))
     with pytest.raises(WuxError, match="must divide n_fft"):

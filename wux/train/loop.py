@@ -502,6 +502,16 @@ def restore_loss_scale(scaler, resume: dict) -> None:
         scaler.load_state_dict(resume["scaler"])
 
 
+def restore_random_state(resume: dict) -> None:
+    """torch's own generator goes on where the run left it, so dropout (and anything else a model draws) draws
+    what the run straight through would have; a checkpoint written before wux saved it has none. Crops and
+    augmentation draw from their own (seed, epoch, index) generators."""
+    import torch
+
+    if resume.get("torch_rng") is not None:
+        torch.set_rng_state(resume["torch_rng"])
+
+
 def set_learning_rate(optimizer, lr: float) -> None:
     """Every parameter group's rate; the plateau scheduler goes on halving from it."""
     for group in optimizer.param_groups:
@@ -569,6 +579,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         optimizer.load_state_dict(last.resume["optimizer"])
         scheduler.load_state_dict(last.resume["scheduler"])
         restore_loss_scale(scaler, last.resume)
+        restore_random_state(last.resume)
         scheduler.patience = cfg.lr_patience  # the state restores the old run's; this run's command line decides
         start_epoch, step = int(last.resume["epoch"]), int(last.resume["step"])
         kept = last.training.get("best_score", last.training.get("best_val_si_snr_db"))
@@ -649,7 +660,8 @@ def train(cfg: TrainConfig, show_progress: bool = True,
             save_checkpoint(ckpt, cfg.out)
         save_checkpoint(replace(
             ckpt, resume={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                          "scaler": scaler.state_dict(), "epoch": epoch + 1, "step": step,
+                          "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
+                          "epoch": epoch + 1, "step": step,
                           "history": [asdict(h) for h in history]},
         ), last_path)
         if on_epoch:
