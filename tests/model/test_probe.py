@@ -11,7 +11,7 @@ from torch import nn
 from tests.test_cli import assert_one_line_error, invoke
 from wux.contract import LengthRule
 from wux.errors import ModelError
-from wux.model.config import CONTEXT, WIDE_CONTEXT
+from wux.model.config import CONTEXT, WIDER_CONTEXT
 from wux.model.info import receptive_field
 from wux.model.load import load_model
 from wux.model.probe import probe_model
@@ -200,10 +200,10 @@ def test_tuple_output_and_global_dependence():
 
 def test_the_bundled_wave_unet_measures_inside_its_analytic_bound():
     model = load_model()
-    assert model.config == WIDE_CONTEXT  # the bundled default: the wide-context preset
+    assert model.config == WIDER_CONTEXT  # the bundled default: the wider-context preset
     r = probe_model(model.module, 16000)
-    assert r.align == WIDE_CONTEXT.total_stride and r.length == LengthRule(1, 1)
-    bound = receptive_field(WIDE_CONTEXT)
+    assert r.align == WIDER_CONTEXT.total_stride and r.length == LengthRule(1, 1)
+    bound = receptive_field(WIDER_CONTEXT)
     assert bound == receptive_field(CONTEXT)  # widening adds channels, not reach
     assert bound >= r.strict.span > 0.9 * bound
     assert r.macs_per_second == model.contract.macs_per_second

@@ -156,7 +156,7 @@ ORIGINAL = WaveUNetConfig(
     output_activation="tanh", concat_input=True,
 )
 
-# The bundled classic model (the default until 2026-12-01; the default now is WIDE_CONTEXT, below): small enough
+# The bundled classic model (the default until 2026-12-01; the default now is WIDER_CONTEXT, below): small enough
 # to train on 2 CPU cores in under half an hour,
 # strided/transposed resampling because it exports to a small, fast ONNX graph, BatchNorm
 # (as in the seed) because it trains markedly faster and is a per-channel affine at inference.
@@ -167,7 +167,7 @@ DEFAULT = WaveUNetConfig(
 )
 
 # The default preset with half a second of context (the bundled default model was trained as this, then widened
-# into WIDE_CONTEXT): a dilated residual stack at
+# into WIDE_CONTEXT and WIDER_CONTEXT): a dilated residual stack at
 # the bottleneck (receptive field about 0.6 s instead of 78 ms), so it can tell the voice it follows from the
 # voices around it.
 CONTEXT = dataclasses.replace(DEFAULT, bottleneck_dilations=(1, 2, 4, 8, 16, 32, 64))
@@ -179,12 +179,12 @@ LONG_CONTEXT = dataclasses.replace(CONTEXT, bottleneck_dilations=CONTEXT.bottlen
 # CONTEXT a third wider (growth 32: levels of 32 ... 160 channels, a 192-channel bottleneck): 2.72 M parameters
 # and 2.42 GMAC per second of audio instead of 1.53 M and 1.36. What CONTEXT widens into (wux train --init
 # CKPT --preset wide-context: the new channels start cut off from the old ones, wux.model.grow); the bundled
-# default model since 2026-12-05.
+# default model on 2026-12-05.
 WIDE_CONTEXT = dataclasses.replace(CONTEXT, growth=32)
 
 # WIDE_CONTEXT a quarter wider again (growth 40: levels of 40 ... 200 channels, a 240-channel bottleneck): 4.25 M
 # parameters (a 17 MB checkpoint, under issue 11's 20 MB) and 3.79 GMAC per second of audio; what WIDE_CONTEXT
-# widens into (wux train --init CKPT --preset wider-context).
+# widens into (wux train --init CKPT --preset wider-context); the bundled default model since 2026-12-05, night.
 WIDER_CONTEXT = dataclasses.replace(CONTEXT, growth=40)
 
 TINY = WaveUNetConfig(levels=2, channels=(4, 8), bottleneck_channels=8, stride=2)
