@@ -106,7 +106,7 @@ perf-compare: perf-tools
 # cosine (about 85 minutes on an idle machine). DEFAULT_FINETUNE9: 6,400 more from that one's best, as wide, down
 # another half cosine (about 90 minutes). DEFAULT_FINETUNE10: that one's best widened into the wider-context preset
 # (every level and the bottleneck a quarter wider again) and 3,000 steps down another half cosine (about 95
-# minutes on this project's slower machine of 2026-12-05, night).
+# minutes on this project's slower machine of 2026-12-05, late evening).
 TRAIN_EPOCHS ?= 65
 TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto

@@ -184,7 +184,7 @@ WIDE_CONTEXT = dataclasses.replace(CONTEXT, growth=32)
 
 # WIDE_CONTEXT a quarter wider again (growth 40: levels of 40 ... 200 channels, a 240-channel bottleneck): 4.25 M
 # parameters (a 17 MB checkpoint, under issue 11's 20 MB) and 3.79 GMAC per second of audio; what WIDE_CONTEXT
-# widens into (wux train --init CKPT --preset wider-context); the bundled default model since 2026-12-05, night.
+# widens into (wux train --init CKPT --preset wider-context); the bundled default model since 2026-12-05, late evening.
 WIDER_CONTEXT = dataclasses.replace(CONTEXT, growth=40)
 
 TINY = WaveUNetConfig(levels=2, channels=(4, 8), bottleneck_channels=8, stride=2)
