@@ -623,7 +623,7 @@ def test_init_with_a_grown_config_trains_the_checkpoint_grown(tiny_corpus, tmp_p
 
 
 def test_a_callable_model_trains_resumes_and_fine_tunes(tiny_corpus, tmp_path):
-    from wux.model.load import ModelSource, load_model
+    from wux.model.load import load_model
 
     small = UserModel("wux.model.stft_mask:StftMask", {"n_fft": 64, "hop": 16, "channels": 8, "dilations": [1, 2]})
     cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "s.wux.pt", model=small, epochs=2, batch_size=4,
