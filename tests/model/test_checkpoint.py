@@ -65,6 +65,14 @@ def test_save_is_atomic_on_failure(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["m.wux.pt"]
 
 
+def test_same_checkpoint_same_bytes_whatever_the_file_name(tmp_path):
+    """A bundled model's sha256 identifies its content: saving it again, anywhere, gives the same file."""
+    ckpt = load_checkpoint(make_checkpoint(tmp_path / "m.wux.pt", seed=3))
+    first = save_checkpoint(ckpt, tmp_path / "a.wux.pt").read_bytes()
+    assert save_checkpoint(ckpt, tmp_path / "other name.wux.pt").read_bytes() == first
+    assert load_checkpoint(tmp_path / "a.wux.pt").config == TINY
+
+
 class Evil:
     def __reduce__(self):
         return (os.system, ("echo pwned",))

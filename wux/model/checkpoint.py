@@ -98,12 +98,14 @@ def resolve_checkpoint_path(path: Path | str | None) -> Path:
 
 
 def save_checkpoint(ckpt: Checkpoint, path: Path | str) -> Path:
-    """Write atomically: a crash mid-save leaves the previous file intact."""
+    """Write atomically: a crash mid-save leaves the previous file intact. The bytes depend on the checkpoint
+    alone: torch.save names the zip's root folder after a path it is given (here a random temporary name), so it
+    gets an open file instead, whose root folder is always "archive"."""
     import torch
 
     path = Path(path)
-    with atomic_file(path) as tmp:
-        torch.save(ckpt.to_payload(), tmp)
+    with atomic_file(path) as tmp, open(tmp, "wb") as out:
+        torch.save(ckpt.to_payload(), out)
     ckpt.path = path
     return path
 
