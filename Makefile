@@ -106,7 +106,8 @@ perf-compare: perf-tools
 # cosine (about 85 minutes on an idle machine). DEFAULT_FINETUNE9: 6,400 more from that one's best, as wide, down
 # another half cosine (about 90 minutes). DEFAULT_FINETUNE10: that one's best widened into the wider-context preset
 # (every level and the bottleneck a quarter wider again) and 3,000 steps down another half cosine (about 95
-# minutes on this project's slower machine of 2026-12-05, late evening).
+# minutes on this project's slower machine of 2026-12-05, late evening). DEFAULT_FINETUNE11: 3,000 more from that
+# one's best, as wide, down another half cosine (about 90 minutes on that machine).
 TRAIN_EPOCHS ?= 65
 TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto
@@ -114,8 +115,8 @@ TRAIN_PRECISION ?= auto
 BEFORE_DC ?= --dc-weight 0
 DEFAULT_FINETUNE ?= --epochs 21 --seed 1 --lr 0.0005 --lr-patience 4 --noise-weights babble:4,music:4,traffic:2,fan:2 \
   --precision bf16 $(BEFORE_DC)
-# the third to eleventh stages' weights, cap and starting rate; the third to fifth halve it on plateaus (only their
-# lengths and seeds differ), the sixth to eleventh take it down a half cosine
+# the third to twelfth stages' weights, cap and starting rate; the third to fifth halve it on plateaus (only their
+# lengths and seeds differ), the sixth to twelfth take it down a half cosine
 WEIGHTED ?= --lr 0.00025 --noise-weights babble:8,music:8,traffic:3,fan:2 --precision bf16 --snr-cap 30
 WEIGHTED_STAGE ?= $(WEIGHTED) --lr-patience 8 $(BEFORE_DC)
 DEFAULT_FINETUNE2 ?= --epochs 45 --seed 3 $(WEIGHTED_STAGE)
@@ -127,12 +128,14 @@ DEFAULT_FINETUNE7 ?= --epochs 64 --seed 8 $(WEIGHTED) --lr-schedule cosine --dc-
 DEFAULT_FINETUNE8 ?= --epochs 64 --seed 9 $(WEIGHTED) --lr-schedule cosine --dc-weight 1 --preset wide-context
 DEFAULT_FINETUNE9 ?= --epochs 64 --seed 10 $(WEIGHTED) --lr-schedule cosine --dc-weight 1
 DEFAULT_FINETUNE10 ?= --epochs 30 --seed 11 $(WEIGHTED) --lr-schedule cosine --dc-weight 1 --preset wider-context
+DEFAULT_FINETUNE11 ?= --epochs 30 --seed 12 $(WEIGHTED) --lr-schedule cosine --dc-weight 1
 default-model: install sysdeps
 	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=$(TRAIN_MINUTES) EPOCHS=$(TRAIN_EPOCHS) AUGMENT="--augment-probability 0.4" \
 	  PRECISION=$(TRAIN_PRECISION) FINETUNE="$(DEFAULT_FINETUNE)" \
 	  FINETUNE2="$(DEFAULT_FINETUNE2)" FINETUNE3="$(DEFAULT_FINETUNE3)" FINETUNE4="$(DEFAULT_FINETUNE4)" \
 	  FINETUNE5="$(DEFAULT_FINETUNE5)" FINETUNE6="$(DEFAULT_FINETUNE6)" FINETUNE7="$(DEFAULT_FINETUNE7)" \
 	  FINETUNE8="$(DEFAULT_FINETUNE8)" FINETUNE9="$(DEFAULT_FINETUNE9)" FINETUNE10="$(DEFAULT_FINETUNE10)" \
+	  FINETUNE11="$(DEFAULT_FINETUNE11)" \
 	  NAME=default bash perf/train_default_model.sh
 
 # The classic model the default replaced, as it was made: classic corpus, 24 minutes on 2 CPU cores.
