@@ -206,6 +206,16 @@ def test_train_noise_weights_syntax_is_checked_before_any_work(tiny_corpus, tmp_
     assert not list(tmp_path.iterdir())
 
 
+def test_train_fresh_babble_is_a_chance_and_an_augmentation(tiny_corpus, tmp_path):
+    result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--fresh-babble", "1.5")
+    assert_one_line_error(result, "'--fresh-babble': Input should be less than or equal to 1")
+    result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--fresh-babble", "0.5", "--no-augment")
+    assert_one_line_error(result, "--fresh-babble")
+    result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--fresh-babble", "0.5")
+    assert_one_line_error(result, "--fresh-babble needs")  # no corpus.json: refused before any audio is read
+    assert not list(tmp_path.iterdir())
+
+
 def test_train_refuses_fp16_on_the_cpu_before_any_work(tiny_corpus, tmp_path):
     result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--precision", "fp16")
     assert_one_line_error(result, "--precision fp16 trains on CUDA only")

@@ -253,7 +253,7 @@ TrainPrecision = Literal[TRAIN_PRECISIONS]  # wux.train: the one list
 LrSchedule = Literal[LR_SCHEDULES]
 
 
-AUGMENT_OPTIONS = ("extra_noise", "speed", "reverb", "gain", "remix", "augment_probability")
+AUGMENT_OPTIONS = ("extra_noise", "speed", "reverb", "gain", "remix", "augment_probability", "fresh_babble")
 
 
 @app.command()
@@ -327,6 +327,11 @@ def train(
                                         help="Another file's noise under the speech, at a new SNR")] = True,
     augment_probability: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Chance each enabled augmentation is applied")] = 0.5,
+    fresh_babble: Annotated[float, typer.Option(
+        min=0.0, max=1.0, metavar="P",
+        help="Chance that a segment whose noise is babble gets new babble instead, made of other training "
+             "speakers' speech as the corpus made its own, as many talkers (dynamic mixing; needs the corpus's "
+             "corpus.json)")] = 0.0,
     noise_weights: Annotated[Optional[list[tuple]], typer.Option(
         parser=parse.kind_weights, metavar="KIND:W[,KIND:W]",
         help="Draw files of these noise kinds W times as often (others 1), by the corpus's corpus.json; "
@@ -342,7 +347,8 @@ def train(
     refuse_unused(ctx, {"lr_patience"} if lr_schedule == PLATEAU else set(), f"with --lr-schedule {COSINE}",
                   "lr_patience")
     augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, reverb=reverb, gain=gain, remix=remix,
-                                 probability=augment_probability) if augment else AugmentConfig.off()
+                                 probability=augment_probability, fresh_babble=fresh_babble
+                                 ) if augment else AugmentConfig.off()
     cfg = TrainConfig(
         data=data, out=out, model=model_to_train(preset, config, init, model, model_kwargs), init=init, epochs=epochs,
         max_minutes=max_minutes, batch_size=batch_size, segment=segment, lr=lr, restart_lr=restart_lr,

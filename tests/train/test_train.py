@@ -543,6 +543,32 @@ def test_an_unknown_noise_kind_is_refused_before_any_audio_is_read(tmp_path):
         train(TrainConfig(**{**cfg.__dict__, "noise_weights": {"hum": 2.0}}), show_progress=False)
 
 
+def test_fresh_babble_needs_the_corpus_record_and_is_recorded(tmp_path):
+    import json
+
+    from tests.conftest import write_corpus
+    from wux.errors import DataError
+
+    corpus = write_corpus(tmp_path / "corpus", files=4)
+    noisy = sorted((corpus / "noisy_trainset_wav").iterdir())
+    fresh = AugmentConfig(**{**AugmentConfig.off().to_dict(), "fresh_babble": 0.5})
+    cfg = TrainConfig(data=corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=2, segment=2048,
+                      segments_per_epoch=4, val_share=0.0, augment=fresh)
+    (corpus / "corpus.json").write_text(json.dumps({"utterances": [
+        {"name": p.stem, "noise": "babble"} for p in noisy]}))
+    kept = noisy[0].read_bytes()
+    noisy[0].write_bytes(b"not a wav file")  # reading the audio would fail on this file first
+    with pytest.raises(DataError, match="needs every training file's noise kind and speaker; 4 file"):
+        train(cfg, show_progress=False)
+    noisy[0].write_bytes(kept)
+    (corpus / "corpus.json").write_text(json.dumps({"utterances": [
+        {"name": p.stem, "noise": "babble", "speaker": f"s{i % 2}"} for i, p in enumerate(noisy)]}))
+    with pytest.raises(WuxError, match="--fresh-babble is a chance, from 0 to 1, got 2"):
+        train(TrainConfig(**{**cfg.__dict__, "augment": AugmentConfig(fresh_babble=2.0)}), show_progress=False)
+    assert train(cfg, show_progress=False).steps == 2
+    assert load_checkpoint(cfg.out).training["train"]["augment"]["fresh_babble"] == 0.5
+
+
 def test_init_starts_from_a_checkpoints_weights_and_records_it(tiny_corpus, tmp_path):
     from wux.fsutil import sha256_file
 

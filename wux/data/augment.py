@@ -19,6 +19,9 @@ class AugmentConfig:
     gain: bool = True  # scale both sides by the same random gain
     remix: bool = True  # replace the noise by another training file's noise, at a new SNR (dynamic mixing)
     probability: float = 0.5  # chance that each enabled transform is applied
+    # chance that a segment whose noise is babble gets new babble instead, of other training speakers' speech
+    # (wux.data.fresh_babble; 0: the corpus's own babble files only, as wux trained before 2026-12-05)
+    fresh_babble: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -12,6 +12,7 @@ import numpy as np
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data.audio import Stored, read_audio_as_stored
 from wux.data.augment import AugmentConfig, augment_pair, remix
+from wux.data.fresh_babble import BabblePool
 from wux.data.layout import Metadata, check_noise_kinds, split_dirs
 from wux.data.resample import fit_length
 from wux.errors import DataError
@@ -134,15 +135,20 @@ class SegmentDataset:
     A torch-style map dataset (indexable, sized). Crops are drawn from one numpy
     Generator per item, seeded from (seed, epoch, index), so a run is reproducible.
     A file is drawn in proportion to its length times its `draw_weights` entry (1 when None);
-    remixing draws its other noise the same way.
+    remixing draws its other noise the same way. With a `babble` pool and augment.fresh_babble, a segment whose
+    noise (its own, or the remixed one) is babble gets new babble of other speakers with that chance.
     """
 
     def __init__(self, pairs: list[Pair], segment: int, augment: AugmentConfig,
                  seed: int = 0, segments_per_epoch: int | None = None, sample_rate: int = DEFAULT_SAMPLE_RATE,
-                 draw_weights: np.ndarray | None = None):
+                 draw_weights: np.ndarray | None = None, babble: BabblePool | None = None):
         if not pairs:
             raise DataError("no training pairs")
+        if augment.fresh_babble and babble is None:
+            raise DataError("fresh babble needs the pool of babble files and speakers (wux.data.fresh_babble)")
         self.pairs = pairs
+        self.babble = babble if augment.fresh_babble else None
+        self.cleans = [p.clean for p in pairs]
         self.segment = segment
         self.augment = augment
         self.seed = seed
@@ -158,14 +164,21 @@ class SegmentDataset:
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        clean, noisy = self.crop(self.draw_pair(rng), rng)
+        speaking = noise_of = self.draw_index(rng)
+        clean, noisy = self.crop(self.pairs[speaking], rng)
         if self.augment.remix and len(self.pairs) > 1 and rng.random() < self.augment.probability:
-            other_clean, other_noisy = self.crop(self.draw_pair(rng), rng)
+            noise_of = self.draw_index(rng)
+            other_clean, other_noisy = self.crop(self.pairs[noise_of], rng)
             noisy = remix(clean, other_noisy - other_clean, rng)
+        if self.babble is not None and self.babble.is_babble[noise_of] and rng.random() < self.augment.fresh_babble:
+            noisy = remix(clean, self.babble.noise_for(speaking, self.cleans, len(clean), rng), rng)
         return augment_pair(clean, noisy, self.augment, rng, self.sample_rate)
 
+    def draw_index(self, rng: np.random.Generator) -> int:
+        return int(rng.choice(len(self.pairs), p=self.weights))
+
     def draw_pair(self, rng: np.random.Generator) -> Pair:
-        return self.pairs[int(rng.choice(len(self.pairs), p=self.weights))]
+        return self.pairs[self.draw_index(rng)]
 
     def crop(self, pair: Pair, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         n = len(pair.clean)

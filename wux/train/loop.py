@@ -22,7 +22,8 @@ from wux.data.dataset import (
     noise_kind_weights,
     split_validation,
 )
-from wux.data.layout import check_noise_kinds, read_metadata
+from wux.data.fresh_babble import BabblePool, babble_pool, corpus_talkers
+from wux.data.layout import Metadata, check_noise_kinds, read_metadata
 from wux.errors import CheckpointError, ConfigError, DataError, WuxError
 from wux.fsutil import check_new_file, check_writable, refuse_replacing_inputs
 from wux.metrics import EPS, si_snr_db, si_snr_torch
@@ -202,11 +203,19 @@ def tensorboard_writer(logdir: Path | None):
 
 
 def training_dataset(cfg: TrainConfig, pairs: list) -> SegmentDataset:
-    """The training segments; files drawn by length, times their noise kind's weight when cfg names any."""
-    weights = (noise_kind_weights(pairs, read_metadata(cfg.data), cfg.noise_weights, cfg.data)
-               if cfg.noise_weights else None)
+    """The training segments; files drawn by length, times their noise kind's weight when cfg names any; with
+    --fresh-babble, the babble files and speakers that new babble is made of."""
+    meta = read_metadata(cfg.data)
+    weights = noise_kind_weights(pairs, meta, cfg.noise_weights, cfg.data) if cfg.noise_weights else None
+    babble = fresh_babble_pool(cfg, [p.name for p in pairs], meta)
     return SegmentDataset(pairs, cfg.segment, cfg.augment, seed=cfg.seed, segments_per_epoch=cfg.segments_per_epoch,
-                          sample_rate=cfg.sample_rate, draw_weights=weights)
+                          sample_rate=cfg.sample_rate, draw_weights=weights, babble=babble)
+
+
+def fresh_babble_pool(cfg: TrainConfig, names: list[str], meta: Metadata) -> BabblePool | None:
+    if not cfg.augment.fresh_babble:
+        return None
+    return babble_pool(names, meta, cfg.data, corpus_talkers(cfg.data))
 
 
 def is_cuda(device: str) -> bool:
@@ -296,15 +305,20 @@ def check_counts(cfg: TrainConfig) -> None:
         raise WuxError(f"--val-share must be at least 0 and below 1, got {cfg.val_share}")
     if cfg.snr_cap_db is not None and not math.isfinite(cfg.snr_cap_db):
         raise WuxError(f"--snr-cap must be a finite number of dB, got {cfg.snr_cap_db}")
+    if not 0 <= cfg.augment.fresh_babble <= 1:
+        raise WuxError(f"--fresh-babble is a chance, from 0 to 1, got {cfg.augment.fresh_babble}")
 
 
-def check_noise_weights_early(cfg: TrainConfig) -> None:
-    """Refuse bad weights, and a noise kind no training file has, from the file names alone before any audio is
-    read (minutes on a large corpus); training_dataset checks again on the files left after validation."""
+def check_noise_record_early(cfg: TrainConfig) -> None:
+    """Refuse bad weights, a noise kind no training file has, and --fresh-babble on a corpus whose record cannot
+    make it, from the file names alone before any audio is read (minutes on a large corpus); training_dataset
+    checks again on the files left after validation."""
     if cfg.noise_weights:
         check_kind_weights(cfg.noise_weights)
         names = [clean.stem for clean, _ in list_pairs(cfg.data, "train")]
         check_noise_kinds(read_metadata(cfg.data), names, cfg.noise_weights, cfg.data, files="training file")
+    if cfg.augment.fresh_babble:
+        fresh_babble_pool(cfg, [clean.stem for clean, _ in list_pairs(cfg.data, "train")], read_metadata(cfg.data))
 
 
 def resumable_state(cfg: TrainConfig) -> Checkpoint | None:
@@ -543,7 +557,7 @@ def checks_before_reading(cfg: TrainConfig) -> tuple[str, Checkpoint | None, Che
     check_device(cfg.device, arithmetic)
     if cfg.tensorboard is not None:
         require("tensorboard")  # torch.utils.tensorboard writes nothing without it: say so, do not skip silently
-    check_noise_weights_early(cfg)
+    check_noise_record_early(cfg)
     last, start = resumable_state(cfg), initial_state(cfg)
     check_same_start(last, start)
     check_outputs(cfg)
