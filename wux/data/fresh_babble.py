@@ -1,8 +1,8 @@
 """Fresh babble for training (dynamic mixing): a babble segment's noise made anew, each time it is drawn, from
 other training speakers' clean speech, the way the corpus made its own babble (wux.data.noise.babble).
 
-A corpus's babble files are a fixed few minutes of noise (the rich corpus's training split: about 140 files) that a
-long run hears again and again; the speech of the training split, mixed anew, is never the same twice."""
+A corpus's babble files are a fixed few minutes of noise (the rich corpus's training split: 139 files, 10.5 minutes)
+that a long run hears again and again; the speech of the training split, mixed anew, is never the same twice."""
 
 from __future__ import annotations
 
