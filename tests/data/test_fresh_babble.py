@@ -31,8 +31,9 @@ META = Metadata({"a": "babble", "b": "hum", "c": "hum"}, {}, "corpus.json", spea
 ONLY_FRESH = dict(extra_noise=False, speed=False, reverb=False, gain=False, remix=False)
 
 
-def segments(fresh: float, pool=True, remix: bool = False, count: int = 60) -> list[tuple[np.ndarray, np.ndarray]]:
-    augment = AugmentConfig(**{**ONLY_FRESH, "remix": remix}, probability=1.0, fresh_babble=fresh)
+def segments(fresh: float, pool=True, remix: bool = False, count: int = 60,
+             gain: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+    augment = AugmentConfig(**{**ONLY_FRESH, "remix": remix, "gain": gain}, probability=1.0, fresh_babble=fresh)
     ds = SegmentDataset(PAIRS, segment=N, augment=augment, seed=2, segments_per_epoch=count,
                         babble=babble_pool(["a", "b", "c"], META, "corpus") if pool else None)
     return [ds[i] for i in range(len(ds))]
@@ -73,6 +74,14 @@ def test_without_fresh_babble_segments_are_what_they_were():
     for (c1, n1), (c2, n2) in zip(*same):
         np.testing.assert_array_equal(c1, c2)
         np.testing.assert_array_equal(n1, n2)
+    # a draw is spent only on a segment whose noise is babble (a's stored 3 kHz, its own or remixed): every other
+    # segment is exactly the one fresh babble off gives, down to the random gain drawn after it
+    off, on = segments(fresh=0.0, remix=True, gain=True), segments(fresh=1.0, remix=True, gain=True)
+    untouched = [(a, b) for a, b in zip(off, on) if 3000 not in strongest_hz(a[1] - a[0])]
+    assert 10 < len(untouched) < len(on)
+    for (c0, n0), (c1, n1) in untouched:
+        np.testing.assert_array_equal(c0, c1)
+        np.testing.assert_array_equal(n0, n1)
     again = segments(fresh=1.0, remix=True)
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(again, segments(fresh=1.0, remix=True)))  # seeded
     with pytest.raises(DataError, match="needs the pool"):

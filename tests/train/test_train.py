@@ -192,6 +192,7 @@ def test_noise_kind_weights_come_from_the_corpus_record_and_are_recorded(tmp_pat
 
     from tests.conftest import write_corpus
     from wux.data.dataset import load_pairs
+    from wux.data.layout import read_metadata
     from wux.errors import DataError
     from wux.train.loop import training_dataset
 
@@ -206,9 +207,10 @@ def test_noise_kind_weights_come_from_the_corpus_record_and_are_recorded(tmp_pat
     (corpus / "corpus.json").write_text(json.dumps({"utterances": [
         {"name": n, "noise": "babble" if i == 0 else "hum"} for i, n in enumerate(names)]}))
     pairs = load_pairs(corpus, "train")
-    drawn = training_dataset(cfg, pairs).weights  # equal lengths: babble 4 of 7, each hum file 1 of 7
+    meta = read_metadata(corpus)
+    drawn = training_dataset(cfg, pairs, meta).weights  # equal lengths: babble 4 of 7, each hum file 1 of 7
     assert drawn == pytest.approx([4 / 7, 1 / 7, 1 / 7, 1 / 7])
-    assert training_dataset(TrainConfig(**{**cfg.__dict__, "noise_weights": {}}), pairs).weights == pytest.approx(
+    assert training_dataset(TrainConfig(**{**cfg.__dict__, "noise_weights": {}}), pairs, meta).weights == pytest.approx(
         [1 / 4] * 4)
 
     result = train(cfg, show_progress=False)

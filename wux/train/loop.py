@@ -202,10 +202,9 @@ def tensorboard_writer(logdir: Path | None):
     return SummaryWriter(str(logdir))
 
 
-def training_dataset(cfg: TrainConfig, pairs: list) -> SegmentDataset:
+def training_dataset(cfg: TrainConfig, pairs: list, meta: Metadata) -> SegmentDataset:
     """The training segments; files drawn by length, times their noise kind's weight when cfg names any; with
-    --fresh-babble, the babble files and speakers that new babble is made of."""
-    meta = read_metadata(cfg.data)
+    --fresh-babble, the babble files and speakers that new babble is made of (both by the corpus's record, `meta`)."""
     weights = noise_kind_weights(pairs, meta, cfg.noise_weights, cfg.data) if cfg.noise_weights else None
     babble = fresh_babble_pool(cfg, [p.name for p in pairs], meta)
     return SegmentDataset(pairs, cfg.segment, cfg.augment, seed=cfg.seed, segments_per_epoch=cfg.segments_per_epoch,
@@ -313,12 +312,13 @@ def check_noise_record_early(cfg: TrainConfig) -> None:
     """Refuse bad weights, a noise kind no training file has, and --fresh-babble on a corpus whose record cannot
     make it, from the file names alone before any audio is read (minutes on a large corpus); training_dataset
     checks again on the files left after validation."""
+    if not cfg.noise_weights and not cfg.augment.fresh_babble:
+        return
+    names, meta = [clean.stem for clean, _ in list_pairs(cfg.data, "train")], read_metadata(cfg.data)
     if cfg.noise_weights:
         check_kind_weights(cfg.noise_weights)
-        names = [clean.stem for clean, _ in list_pairs(cfg.data, "train")]
-        check_noise_kinds(read_metadata(cfg.data), names, cfg.noise_weights, cfg.data, files="training file")
-    if cfg.augment.fresh_babble:
-        fresh_babble_pool(cfg, [clean.stem for clean, _ in list_pairs(cfg.data, "train")], read_metadata(cfg.data))
+        check_noise_kinds(meta, names, cfg.noise_weights, cfg.data, files="training file")
+    fresh_babble_pool(cfg, names, meta)
 
 
 def resumable_state(cfg: TrainConfig) -> Checkpoint | None:
@@ -577,7 +577,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
     pairs = load_pairs(cfg.data, "train", cfg.sample_rate)
     meta = read_metadata(cfg.data)
     train_pairs, val_pairs = split_validation(pairs, cfg.val_share, cfg.val_by, meta.speaker)
-    dataset = training_dataset(cfg, train_pairs)
+    dataset = training_dataset(cfg, train_pairs, meta)
     check_one_batch(cfg, len(dataset))
     val_inputs = [si_snr_db(p.noisy, p.clean) for p in val_pairs]  # the noisy files' own scores, once
 
