@@ -216,6 +216,14 @@ def test_train_fresh_babble_is_a_chance_and_an_augmentation(tiny_corpus, tmp_pat
     assert not list(tmp_path.iterdir())
 
 
+def test_train_reverb_noise_needs_reverb(tiny_corpus, tmp_path):
+    result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--no-reverb-noise", "--no-reverb")
+    assert_one_line_error(result, "--reverb-noise does not apply with --no-reverb")
+    result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--no-reverb-noise", "--no-augment")
+    assert_one_line_error(result, "--reverb-noise does not apply with --no-augment")
+    assert not list(tmp_path.iterdir())
+
+
 def test_train_refuses_fp16_on_the_cpu_before_any_work(tiny_corpus, tmp_path):
     result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--precision", "fp16")
     assert_one_line_error(result, "--precision fp16 trains on CUDA only")

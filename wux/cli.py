@@ -253,7 +253,8 @@ TrainPrecision = Literal[TRAIN_PRECISIONS]  # wux.train: the one list
 LrSchedule = Literal[LR_SCHEDULES]
 
 
-AUGMENT_OPTIONS = ("extra_noise", "speed", "reverb", "gain", "remix", "augment_probability", "fresh_babble")
+AUGMENT_OPTIONS = ("extra_noise", "speed", "reverb", "reverb_noise", "gain", "remix", "augment_probability",
+                   "fresh_babble")
 
 
 @app.command()
@@ -322,6 +323,10 @@ def train(
     extra_noise: Annotated[bool, typer.Option("--extra-noise/--no-extra-noise", help="Add a second noise")] = True,
     speed: Annotated[bool, typer.Option("--speed/--no-speed", help="Speed changes of +-10 %")] = True,
     reverb: Annotated[bool, typer.Option("--reverb/--no-reverb", help="Synthetic room reverb")] = True,
+    reverb_noise: Annotated[bool, typer.Option(
+        "--reverb-noise/--no-reverb-noise",
+        help="The room's reverb reaches the noise too (--no-reverb-noise: the speech alone is in the room, the "
+             "noise stays as it was, as in the rich corpus's reverberant files)")] = True,
     gain: Annotated[bool, typer.Option("--gain/--no-gain", help="Random level changes")] = True,
     remix: Annotated[bool, typer.Option("--remix/--no-remix",
                                         help="Another file's noise under the speech, at a new SNR")] = True,
@@ -344,10 +349,11 @@ def train(
     from wux.train.loop import train as run_training
 
     refuse_unused(ctx, set(AUGMENT_OPTIONS) if augment else set(), "with --no-augment", *AUGMENT_OPTIONS)
+    refuse_unused(ctx, {"reverb_noise"} if reverb else set(), "with --no-reverb", "reverb_noise")
     refuse_unused(ctx, {"lr_patience"} if lr_schedule == PLATEAU else set(), f"with --lr-schedule {COSINE}",
                   "lr_patience")
-    augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, reverb=reverb, gain=gain, remix=remix,
-                                 probability=augment_probability, fresh_babble=fresh_babble
+    augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, reverb=reverb, reverb_noise=reverb_noise,
+                                 gain=gain, remix=remix, probability=augment_probability, fresh_babble=fresh_babble
                                  ) if augment else AugmentConfig.off()
     cfg = TrainConfig(
         data=data, out=out, model=model_to_train(preset, config, init, model, model_kwargs), init=init, epochs=epochs,

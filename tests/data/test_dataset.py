@@ -81,6 +81,20 @@ def test_augmentations_keep_the_pair_consistent():
     np.testing.assert_allclose(c2, c3, atol=1e-6)  # same rng, same transform of the clean side
 
 
+def test_reverb_without_noise_puts_the_speech_alone_in_the_room():
+    rng = np.random.default_rng(0)
+    clean = (0.1 * np.sin(np.arange(8000) / 7)).astype(np.float32)
+    noise = (0.01 * rng.standard_normal(8000)).astype(np.float32)
+    only_reverb = dict(extra_noise=False, speed=False, gain=False, remix=False, probability=1.0)
+    both = augment_pair(clean, clean + noise, AugmentConfig(**only_reverb), np.random.default_rng(1))
+    speech = augment_pair(clean, clean + noise, AugmentConfig(**only_reverb, reverb_noise=False),
+                          np.random.default_rng(1))
+    np.testing.assert_allclose(speech[0], both[0], atol=1e-7)  # the same room, drawn the same way
+    assert np.abs(speech[0] - clean).max() > 0.01  # ...and the speech is in it
+    np.testing.assert_allclose(speech[1] - speech[0], noise, atol=1e-6)  # the noise is as it was
+    assert np.abs((both[1] - both[0]) - noise).max() > 1e-3  # with reverb_noise, the room reaches it too
+
+
 def test_augmentation_off_is_identity():
     rng = np.random.default_rng(0)
     clean = rng.standard_normal(1000).astype(np.float32) * 0.1
