@@ -168,8 +168,14 @@ def epoch_progress(record, epochs: int, improved: bool) -> None:
     typer.echo(epoch_line(record, epochs, improved), err=True)
 
 
+def by_what(groups: list[str]) -> str:
+    """What an evaluation's groups are: 'noise kind and input SNR', and room where the corpus gave rooms."""
+    return "noise kind, input SNR and room" if any(g.startswith("room ") for g in groups) else \
+        "noise kind and input SNR"
+
+
 def evaluation(result) -> None:
-    """The overall table (every system, every metric), then one table per metric by noise kind and SNR band."""
+    """The overall table (every system, every metric), then one table per metric by noise kind, SNR band and room."""
     kinds = f", noise {', '.join(result.noises)}" if result.noises else ""
     typer.echo(f"wux eval: {result.files} files of {result.data} ({result.split}{kinds}); "
                f"SNR bands from {result.snr_source}")
@@ -190,7 +196,7 @@ def evaluation(result) -> None:
             metrics.append(("STOI", lambda r: number(r.stoi_mean, ".3f"), result.systems))
         for title, cell, systems in metrics:
             rows = [(g, by[(g, systems[0])].files, *(cell(by[(g, s)]) for s in systems)) for g in groups]
-            console().print(table(f"{title} (mean) by noise kind and input SNR", ("group", "files", *systems), rows,
+            console().print(table(f"{title} (mean) by {by_what(groups)}", ("group", "files", *systems), rows,
                                   left=("group",)))
     for skipped in result.skipped_metrics:
         typer.echo(f"not measured: {skipped}")

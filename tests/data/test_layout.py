@@ -17,7 +17,14 @@ def test_metadata_from_a_corpus_or_the_bundled_eval_set(tmp_path):
     assert sorted(bundled_meta.noise.values()) == sorted(RICH.noise_families)
     assert bundled_meta.source.endswith("evalset.json")
     assert read_metadata(tmp_path / "nowhere").source is None
+    assert meta.room == {} and bundled_meta.room == {}  # neither record gives rooms
 
+
+def test_rooms_from_a_record_that_gives_them(tmp_path):
+    entries = [{"name": "p1", "noise": "hum", "rt60_s": 0.0}, {"name": "p2", "noise": "hum", "rt60_s": 0.31},
+               {"name": "p3", "noise": "hum"}]
+    (tmp_path / "corpus.json").write_text(json.dumps({"utterances": entries}))
+    assert read_metadata(tmp_path).room == {"p1": "dry", "p2": "reverberant"}
 
 
 @pytest.mark.parametrize("text", ["{not json", '{"files": 5}', '{"utterances": "p1"}'])

@@ -5,8 +5,9 @@ import pytest
 from wux.quality.scoring import INPUT, FileScore, Scores, group_rows, score, snr_band, stoi_of
 
 
-def file(name, noise, snr, inp, out, pesq=None):
-    return FileScore(name, noise, snr, {INPUT: Scores(inp, pesq and pesq[0]), "m": Scores(out, pesq and pesq[1])})
+def file(name, noise, snr, inp, out, pesq=None, room=None):
+    return FileScore(name, noise, snr, {INPUT: Scores(inp, pesq and pesq[0]), "m": Scores(out, pesq and pesq[1])},
+                     room)
 
 
 def test_groups_by_noise_kind_and_snr_band_with_means_and_medians():
@@ -26,6 +27,15 @@ def test_groups_by_noise_kind_and_snr_band_with_means_and_medians():
     assert rows[("noise babble", "m")].si_snr_improvement_db_mean == pytest.approx(2.5)
     assert rows[("snr 5..10 dB", INPUT)].si_snr_improvement_db_mean == 0.0
     assert rows[("all", "m")].stoi_mean is None
+
+
+def test_groups_by_room_where_the_metadata_gives_rooms():
+    files = [file("a", "babble", 2.0, 0.0, 4.0, room="dry"), file("b", "babble", 3.0, 0.0, 1.0, room="reverberant")]
+    rows = {(r.group, r.system): r for r in group_rows(files, [INPUT, "m"])}
+    assert [g for g, s in rows if s == "m"] == ["all", "noise babble", "snr 0..5 dB", "room dry", "room reverberant"]
+    assert rows[("room dry", "m")].si_snr_improvement_db_mean == pytest.approx(4.0)
+    assert rows[("room reverberant", "m")].files == 1
+    assert rows[("room reverberant", "m")].si_snr_improvement_db_mean == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("snr, band", [(-5.0, "snr -5..0 dB"), (-0.01, "snr -5..0 dB"), (0.0, "snr 0..5 dB"),

@@ -29,6 +29,7 @@ class Metadata:
     source: str | None  # the file it came from
     unreadable: str | None = None  # a record there but not valid JSON or no list of files (when none could be read)
     speaker: dict[str, str] = field(default_factory=dict)  # file stem -> who speaks (a record's voice's timbre)
+    room: dict[str, str] = field(default_factory=dict)  # file stem -> DRY or REVERBERANT, by the record's rt60_s
 
 
 def read_metadata(data: Path) -> Metadata:
@@ -50,8 +51,18 @@ def read_metadata(data: Path) -> Metadata:
         noise = {e["name"]: str(e["noise"]) for e in entries if isinstance(e, dict) and "name" in e and "noise" in e}
         snr = {e["name"]: float(e["snr_db"]) for e in entries if isinstance(e, dict) and "name" in e and "snr_db" in e}
         if noise or snr:
-            return Metadata(noise, snr, str(path), speaker=speakers_of(entries))
+            return Metadata(noise, snr, str(path), speaker=speakers_of(entries), room=rooms_of(entries))
     return Metadata({}, {}, None, unreadable)
+
+
+DRY, REVERBERANT = "dry", "reverberant"  # the rooms a corpus record tells apart
+
+
+def rooms_of(entries: list) -> dict[str, str]:
+    """File stem -> DRY or REVERBERANT, for the records that give the speech's room (wux's rich corpus: rt60_s,
+    0 when dry)."""
+    return {e["name"]: REVERBERANT if float(e["rt60_s"]) > 0 else DRY
+            for e in entries if isinstance(e, dict) and "name" in e and isinstance(e.get("rt60_s"), (int, float))}
 
 
 def speakers_of(entries: list) -> dict[str, str]:

@@ -92,7 +92,7 @@ def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit:
             if oracle:
                 scores[ORACLE] = score(p.clean, ideal_ratio_mask(p.noisy, p.clean, rate), rate, pesq, stoi)
             snr = meta.snr_db.get(p.name, scores[INPUT].si_snr_db)
-            files.append(FileScore(p.name, meta.noise.get(p.name), snr, scores))
+            files.append(FileScore(p.name, meta.noise.get(p.name), snr, scores, meta.room.get(p.name)))
             advance()
     systems = [INPUT, *denoisers, *([ORACLE] if oracle else [])]
     rows = group_rows(files, systems)

@@ -28,6 +28,7 @@ class FileScore:
     noise: str | None  # the noise kind, from the corpus metadata
     snr_db: float  # the mix SNR from the corpus metadata, else the measured input SI-SNR
     scores: dict[str, Scores]  # system -> scores; INPUT is the noisy file itself
+    room: str | None = None  # dry or reverberant speech, from the corpus metadata
 
 
 @dataclass(frozen=True)
@@ -129,10 +130,13 @@ def find_row(rows: list[GroupRow], system: str, group: str = ALL_FILES) -> Group
 
 
 def group_rows(files: list[FileScore], systems: list[str]) -> list[GroupRow]:
-    """Every system on all files, then per noise kind, then per input-SNR band (lowest first)."""
+    """Every system on all files, then per noise kind, per input-SNR band (lowest first) and per room (where the
+    metadata gives rooms)."""
     groups: dict[str, list[FileScore]] = {ALL_FILES: files}
     for kind in sorted({f.noise for f in files if f.noise}):
         groups[f"noise {kind}"] = [f for f in files if f.noise == kind]
     for low in sorted({SNR_BAND_DB * np.floor(f.snr_db / SNR_BAND_DB) for f in files}):
         groups[snr_band(low)] = [f for f in files if snr_band(f.snr_db) == snr_band(low)]
+    for room in sorted({f.room for f in files if f.room}):
+        groups[f"room {room}"] = [f for f in files if f.room == room]
     return [summarise(members, system, group, systems) for group, members in groups.items() for system in systems]
