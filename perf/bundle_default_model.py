@@ -144,7 +144,7 @@ def corpus_text(corpus: dict) -> str:
 
 
 def eval_text(ev: dict, label: str) -> str:
-    """The overall table (every system) and the model's and baselines' gains per noise kind and SNR band; the
+    """The overall table (every system) and the model's and baselines' gains per noise kind, SNR band and room; the
     model (named by its build path in the evaluation) is called `label`."""
     if not ev.get("rows"):  # an evaluation from before wux eval grouped its scores
         return (f"| | mean | median |\n|---|---|---|\n"

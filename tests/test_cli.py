@@ -216,7 +216,15 @@ def test_train_fresh_babble_is_a_chance_and_an_augmentation(tiny_corpus, tmp_pat
     assert not list(tmp_path.iterdir())
 
 
-def test_train_reverb_noise_needs_reverb(tiny_corpus, tmp_path):
+def test_train_reverb_noise_needs_reverb_and_reaches_the_run(tiny_corpus, tmp_path, monkeypatch):
+    import wux.train.loop
+
+    runs = []
+    monkeypatch.setattr(wux.train.loop, "train", lambda cfg, **_: runs.append(cfg) or {})
+    monkeypatch.setattr("wux.cli.emit", lambda *_: None)
+    for flag, reaches_noise in (("--no-reverb-noise", False), ("--reverb-noise", True)):
+        assert invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", flag).exit_code == 0
+        assert runs.pop().augment.reverb_noise is reaches_noise
     result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--no-reverb-noise", "--no-reverb")
     assert_one_line_error(result, "--reverb-noise does not apply with --no-reverb")
     result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--no-reverb-noise", "--no-augment")

@@ -170,7 +170,9 @@ def epoch_progress(record, epochs: int, improved: bool) -> None:
 
 def by_what(groups: list[str]) -> str:
     """What an evaluation's groups are: 'noise kind and input SNR', and room where the corpus gave rooms."""
-    return "noise kind, input SNR and room" if any(g.startswith("room ") for g in groups) else \
+    from wux.quality.scoring import ROOM_GROUP
+
+    return "noise kind, input SNR and room" if any(g.startswith(ROOM_GROUP) for g in groups) else \
         "noise kind and input SNR"
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wux.data.augment import AugmentConfig, augment_pair, change_speed, room_impulse_response
+from wux.data.augment import AugmentConfig, augment_pair, change_speed, fft_convolve, room_impulse_response
 from wux.data.dataset import (
     SegmentDataset,
     conversion_notes,
@@ -85,14 +85,21 @@ def test_reverb_without_noise_puts_the_speech_alone_in_the_room():
     rng = np.random.default_rng(0)
     clean = (0.1 * np.sin(np.arange(8000) / 7)).astype(np.float32)
     noise = (0.01 * rng.standard_normal(8000)).astype(np.float32)
-    only_reverb = dict(extra_noise=False, speed=False, gain=False, remix=False, probability=1.0)
-    both = augment_pair(clean, clean + noise, AugmentConfig(**only_reverb), np.random.default_rng(1))
-    speech = augment_pair(clean, clean + noise, AugmentConfig(**only_reverb, reverb_noise=False),
+    reverb_and_gain = dict(extra_noise=False, speed=False, remix=False, probability=1.0)
+    both = augment_pair(clean, clean + noise, AugmentConfig(**reverb_and_gain), np.random.default_rng(1))
+    speech = augment_pair(clean, clean + noise, AugmentConfig(**reverb_and_gain, reverb_noise=False),
                           np.random.default_rng(1))
-    np.testing.assert_allclose(speech[0], both[0], atol=1e-7)  # the same room, drawn the same way
-    assert np.abs(speech[0] - clean).max() > 0.01  # ...and the speech is in it
-    np.testing.assert_allclose(speech[1] - speech[0], noise, atol=1e-6)  # the noise is as it was
-    assert np.abs((both[1] - both[0]) - noise).max() > 1e-3  # with reverb_noise, the room reaches it too
+    # the draws, as wux always made them: the reverb's chance, its room, the gain's chance, the gain
+    draws = np.random.default_rng(1)
+    draws.random()
+    rir = room_impulse_response(draws)
+    draws.random()
+    g = 10 ** (draws.uniform(-6, 6) / 20)
+    room = fft_convolve(clean.astype(np.float64), rir)
+    np.testing.assert_allclose(both[0], g * room, atol=1e-6)
+    np.testing.assert_allclose(both[1], g * fft_convolve((clean + noise).astype(np.float64), rir), atol=1e-6)
+    np.testing.assert_allclose(speech[0], g * room, atol=1e-6)  # the same room and gain, drawn the same way
+    np.testing.assert_allclose(speech[1], g * (room + noise), atol=1e-6)  # under the noise as it was
 
 
 def test_augmentation_off_is_identity():

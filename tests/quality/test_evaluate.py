@@ -3,6 +3,7 @@ import json
 import numpy as np
 import soundfile as sf
 
+from tests.conftest import write_corpus
 from tests.test_cli import assert_one_line_error, invoke
 from wux.data.resample import resample_poly
 from wux.resources import EVAL_SET, SAMPLE_NOISY, bundled
@@ -133,3 +134,20 @@ def test_eval_of_a_noise_kind_the_set_lacks_names_the_kinds_it_has():
 
 def test_eval_by_noise_kind_needs_the_corpus_record(tiny_corpus):
     assert_one_line_error(invoke("eval", "--data", tiny_corpus, "--noise", "babble"), str(tiny_corpus), "has none")
+
+
+def test_eval_groups_by_room_where_the_corpus_record_gives_rooms(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", files=4, seconds=1.0)
+    rt60 = {"p000_001": 0.0, "p001_001": 0.4, "p002_001": 0.0, "p003_001": 0.25}
+    (corpus / "corpus.json").write_text(json.dumps({"utterances": [
+        {"name": name, "noise": "white", "snr_db": 10.0, "rt60_s": t} for name, t in rt60.items()]}))
+    result = invoke("eval", "--data", corpus, "--json", "--per-file")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert {f["name"]: f["room"] for f in report["per_file"]} == {
+        name: "reverberant" if t else "dry" for name, t in rt60.items()}
+    rooms = {r["group"]: r["files"] for r in report["rows"] if r["group"].startswith("room ")}
+    assert rooms == {"room dry": 2, "room reverberant": 2}
+    table = invoke("eval", "--data", corpus)
+    assert table.exit_code == 0, table.output
+    assert "room reverberant" in table.output and "by noise kind, input SNR and room" in table.output

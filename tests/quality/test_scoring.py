@@ -36,6 +36,8 @@ def test_groups_by_room_where_the_metadata_gives_rooms():
     assert rows[("room dry", "m")].si_snr_improvement_db_mean == pytest.approx(4.0)
     assert rows[("room reverberant", "m")].files == 1
     assert rows[("room reverberant", "m")].si_snr_improvement_db_mean == pytest.approx(1.0)
+    all_dry = [file("a", "babble", 2.0, 0.0, 4.0, room="dry"), file("b", "babble", 3.0, 0.0, 1.0, room="dry")]
+    assert not [r for r in group_rows(all_dry, [INPUT, "m"]) if r.group.startswith("room")]  # it would repeat "all"
 
 
 @pytest.mark.parametrize("snr, band", [(-5.0, "snr -5..0 dB"), (-0.01, "snr -5..0 dB"), (0.0, "snr 0..5 dB"),

@@ -17,7 +17,7 @@ class AugmentConfig:
     speed: bool = True  # change speed (and pitch) by up to +-10 %
     reverb: bool = True  # convolve both sides with a synthetic room impulse response
     # False: only the speech is in that room; the noise (noisy - clean) stays as it was, as in the rich corpus's
-    # reverberant files (a talker in a room, a noise close to the microphone); True: both, as wux trained before
+    # reverberant files (a talker in a room, a noise close to the microphone); True: both, as wux always has
     reverb_noise: bool = True
     gain: bool = True  # scale both sides by the same random gain
     remix: bool = True  # replace the noise by another training file's noise, at a new SNR (dynamic mixing)
@@ -70,7 +70,7 @@ def fft_convolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:
     return np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(h, size), size)[: len(x)]
 
 
-def in_room(clean: np.ndarray, noisy: np.ndarray, rir: np.ndarray, with_noise: bool) -> tuple[np.ndarray, np.ndarray]:
+def pair_in_room(clean: np.ndarray, noisy: np.ndarray, rir: np.ndarray, with_noise: bool) -> tuple[np.ndarray, np.ndarray]:
     """The pair as a microphone in a room hears it: both sides through the room's impulse response `rir`, or, when
     not `with_noise`, the speech alone, under the same noise as before (noisy - clean)."""
     speech = fft_convolve(clean, rir)
@@ -89,7 +89,7 @@ def augment_pair(clean: np.ndarray, noisy: np.ndarray, cfg: AugmentConfig,
         factor = SPEED_GRID / rng.integers(45, 56)  # 0.91 .. 1.11
         clean, noisy = (fit_length(change_speed(w, factor), n) for w in (clean, noisy))
     if cfg.reverb and rng.random() < p:
-        clean, noisy = in_room(clean, noisy, room_impulse_response(rng, sample_rate), cfg.reverb_noise)
+        clean, noisy = pair_in_room(clean, noisy, room_impulse_response(rng, sample_rate), cfg.reverb_noise)
     if cfg.extra_noise and rng.random() < p:
         extra = noises.white(rng, n) if rng.random() < 0.5 else noises.pink(rng, n)
         noisy = noisy + (noises.mix_at_snr(noisy, extra, rng.uniform(5, 25)) - noisy)

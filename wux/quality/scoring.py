@@ -13,6 +13,7 @@ from wux.metrics import si_snr_db
 INPUT = "input"  # the unprocessed noisy file, scored like a system so every table has its reference row
 SNR_BAND_DB = 5.0  # width of the input-SNR bands the tables group by
 ALL_FILES = "all"  # the group of every file, before the per-kind and per-band ones
+ROOM_GROUP = "room "  # the prefix of the per-room groups: "room dry", "room reverberant"
 
 
 @dataclass(frozen=True)
@@ -131,12 +132,13 @@ def find_row(rows: list[GroupRow], system: str, group: str = ALL_FILES) -> Group
 
 def group_rows(files: list[FileScore], systems: list[str]) -> list[GroupRow]:
     """Every system on all files, then per noise kind, per input-SNR band (lowest first) and per room (where the
-    metadata gives rooms)."""
+    metadata tells rooms apart: a corpus all dry has no room rows, they would repeat "all")."""
     groups: dict[str, list[FileScore]] = {ALL_FILES: files}
     for kind in sorted({f.noise for f in files if f.noise}):
         groups[f"noise {kind}"] = [f for f in files if f.noise == kind]
     for low in sorted({SNR_BAND_DB * np.floor(f.snr_db / SNR_BAND_DB) for f in files}):
         groups[snr_band(low)] = [f for f in files if snr_band(f.snr_db) == snr_band(low)]
-    for room in sorted({f.room for f in files if f.room}):
-        groups[f"room {room}"] = [f for f in files if f.room == room]
+    rooms = sorted({f.room for f in files if f.room})
+    for room in rooms if len(rooms) > 1 else ():
+        groups[ROOM_GROUP + room] = [f for f in files if f.room == room]
     return [summarise(members, system, group, systems) for group, members in groups.items() for system in systems]
