@@ -70,7 +70,8 @@ def fft_convolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:
     return np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(h, size), size)[: len(x)]
 
 
-def pair_in_room(clean: np.ndarray, noisy: np.ndarray, rir: np.ndarray, with_noise: bool) -> tuple[np.ndarray, np.ndarray]:
+def pair_in_room(clean: np.ndarray, noisy: np.ndarray, rir: np.ndarray,
+                 with_noise: bool) -> tuple[np.ndarray, np.ndarray]:
     """The pair as a microphone in a room hears it: both sides through the room's impulse response `rir`, or, when
     not `with_noise`, the speech alone, under the same noise as before (noisy - clean)."""
     speech = fft_convolve(clean, rir)
