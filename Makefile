@@ -108,7 +108,8 @@ perf-compare: perf-tools
 # (every level and the bottleneck a quarter wider again) and 3,000 steps down another half cosine (about 95
 # minutes on this project's slower machine of 2026-12-05, late evening). DEFAULT_FINETUNE11: 3,000 more from that
 # one's best, as wide, down another half cosine (about 90 minutes on that machine). DEFAULT_FINETUNE12: the same
-# again from that one's best (seed 13).
+# again from that one's best (seed 13). DEFAULT_FINETUNE13: 2,000 more from that one's best, its synthetic room
+# taking the speech alone (--no-reverb-noise, as the corpus made its reverberant files; about 62 minutes).
 TRAIN_EPOCHS ?= 65
 TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto
@@ -116,8 +117,8 @@ TRAIN_PRECISION ?= auto
 BEFORE_DC ?= --dc-weight 0
 DEFAULT_FINETUNE ?= --epochs 21 --seed 1 --lr 0.0005 --lr-patience 4 --noise-weights babble:4,music:4,traffic:2,fan:2 \
   --precision bf16 $(BEFORE_DC)
-# the third to thirteenth stages' weights, cap and starting rate; the third to fifth halve it on plateaus (only their
-# lengths and seeds differ), the sixth to thirteenth take it down a half cosine
+# the third to fourteenth stages' weights, cap and starting rate; the third to fifth halve it on plateaus (only their
+# lengths and seeds differ), the sixth to fourteenth take it down a half cosine
 WEIGHTED ?= --lr 0.00025 --noise-weights babble:8,music:8,traffic:3,fan:2 --precision bf16 --snr-cap 30
 WEIGHTED_STAGE ?= $(WEIGHTED) --lr-patience 8 $(BEFORE_DC)
 DEFAULT_FINETUNE2 ?= --epochs 45 --seed 3 $(WEIGHTED_STAGE)
@@ -131,13 +132,14 @@ DEFAULT_FINETUNE9 ?= --epochs 64 --seed 10 $(WEIGHTED) --lr-schedule cosine --dc
 DEFAULT_FINETUNE10 ?= --epochs 30 --seed 11 $(WEIGHTED) --lr-schedule cosine --dc-weight 1 --preset wider-context
 DEFAULT_FINETUNE11 ?= --epochs 30 --seed 12 $(WEIGHTED) --lr-schedule cosine --dc-weight 1
 DEFAULT_FINETUNE12 ?= --epochs 30 --seed 13 $(WEIGHTED) --lr-schedule cosine --dc-weight 1
+DEFAULT_FINETUNE13 ?= --epochs 20 --seed 15 $(WEIGHTED) --lr-schedule cosine --dc-weight 1 --no-reverb-noise
 default-model: install sysdeps
 	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=$(TRAIN_MINUTES) EPOCHS=$(TRAIN_EPOCHS) AUGMENT="--augment-probability 0.4" \
 	  PRECISION=$(TRAIN_PRECISION) FINETUNE="$(DEFAULT_FINETUNE)" \
 	  FINETUNE2="$(DEFAULT_FINETUNE2)" FINETUNE3="$(DEFAULT_FINETUNE3)" FINETUNE4="$(DEFAULT_FINETUNE4)" \
 	  FINETUNE5="$(DEFAULT_FINETUNE5)" FINETUNE6="$(DEFAULT_FINETUNE6)" FINETUNE7="$(DEFAULT_FINETUNE7)" \
 	  FINETUNE8="$(DEFAULT_FINETUNE8)" FINETUNE9="$(DEFAULT_FINETUNE9)" FINETUNE10="$(DEFAULT_FINETUNE10)" \
-	  FINETUNE11="$(DEFAULT_FINETUNE11)" FINETUNE12="$(DEFAULT_FINETUNE12)" \
+	  FINETUNE11="$(DEFAULT_FINETUNE11)" FINETUNE12="$(DEFAULT_FINETUNE12)" FINETUNE13="$(DEFAULT_FINETUNE13)" \
 	  NAME=default bash perf/train_default_model.sh
 
 # The classic model the default replaced, as it was made: classic corpus, 24 minutes on 2 CPU cores.
