@@ -6,7 +6,7 @@ import pytest
 from wux.data.augment import AugmentConfig
 from wux.data.dataset import Pair, SegmentDataset
 from wux.data.fresh_babble import DEFAULT_TALKERS, babble_pool, corpus_talkers
-from wux.data.layout import Metadata
+from wux.data.layout import Metadata, read_metadata
 from wux.errors import DataError
 
 RATE = 16000
@@ -102,8 +102,9 @@ def test_the_pool_refuses_a_record_it_cannot_make_babble_from(meta, message):
 
 
 def test_talkers_come_from_the_corpus_record(tmp_path):
-    assert corpus_talkers(tmp_path) == DEFAULT_TALKERS  # no record
-    (tmp_path / "corpus.json").write_text(json.dumps({"recipe": {"babble_talkers": [3, 6]}, "utterances": []}))
-    assert corpus_talkers(tmp_path) == (3, 6)
-    (tmp_path / "corpus.json").write_text(json.dumps({"recipe": {"babble_talkers": [6, 3]}}))
-    assert corpus_talkers(tmp_path) == DEFAULT_TALKERS
+    assert corpus_talkers(read_metadata(tmp_path)) == DEFAULT_TALKERS  # no record
+    files = [{"name": "a", "noise": "babble"}]
+    (tmp_path / "corpus.json").write_text(json.dumps({"recipe": {"babble_talkers": [3, 6]}, "utterances": files}))
+    assert corpus_talkers(read_metadata(tmp_path)) == (3, 6)
+    (tmp_path / "corpus.json").write_text(json.dumps({"recipe": {"babble_talkers": [6, 3]}, "utterances": files}))
+    assert corpus_talkers(read_metadata(tmp_path)) == DEFAULT_TALKERS

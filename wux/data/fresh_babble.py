@@ -6,7 +6,6 @@ that a long run hears again and again; the speech of the training split, mixed a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,14 +49,9 @@ class BabblePool:
         return noises.babble(rng, length, SpeechOf(cleans, self.others[index]), self.talkers)
 
 
-def corpus_talkers(data: Path) -> tuple[int, int]:
+def corpus_talkers(meta: Metadata) -> tuple[int, int]:
     """The babble talker range the corpus's record (corpus.json's recipe) names; DEFAULT_TALKERS without one."""
-    try:
-        talkers = json.loads((Path(data) / CORPUS_RECORD).read_text())["recipe"]["babble_talkers"]
-        low, high = (int(t) for t in talkers)
-    except (OSError, ValueError, KeyError, TypeError):
-        return DEFAULT_TALKERS
-    return (low, high) if 1 <= low <= high else DEFAULT_TALKERS
+    return meta.babble_talkers or DEFAULT_TALKERS
 
 
 def babble_pool(names: Sequence[str], meta: Metadata, folder: Path | str,

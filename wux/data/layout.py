@@ -30,6 +30,7 @@ class Metadata:
     unreadable: str | None = None  # a record there but not valid JSON or no list of files (when none could be read)
     speaker: dict[str, str] = field(default_factory=dict)  # file stem -> who speaks (a record's voice's timbre)
     room: dict[str, str] = field(default_factory=dict)  # file stem -> DRY or REVERBERANT, by the record's rt60_s
+    babble_talkers: tuple[int, int] | None = None  # the talker range of the corpus's babble, when its recipe names one
 
 
 def read_metadata(data: Path) -> Metadata:
@@ -51,8 +52,19 @@ def read_metadata(data: Path) -> Metadata:
         noise = {e["name"]: str(e["noise"]) for e in entries if isinstance(e, dict) and "name" in e and "noise" in e}
         snr = {e["name"]: float(e["snr_db"]) for e in entries if isinstance(e, dict) and "name" in e and "snr_db" in e}
         if noise or snr:
-            return Metadata(noise, snr, str(path), speaker=speakers_of(entries), room=rooms_of(entries))
+            return Metadata(noise, snr, str(path), speaker=speakers_of(entries), room=rooms_of(entries),
+                            babble_talkers=babble_talkers_of(doc))
     return Metadata({}, {}, None, unreadable)
+
+
+def babble_talkers_of(doc: dict) -> tuple[int, int] | None:
+    """The (fewest, most) talkers of the corpus's babble, as `wux data synth` records them in its recipe; None for a
+    record without one, or with a range that is not one."""
+    try:
+        low, high = (int(t) for t in doc["recipe"]["babble_talkers"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return (low, high) if 1 <= low <= high else None
 
 
 DRY, REVERBERANT = "dry", "reverberant"  # the rooms a corpus record tells apart

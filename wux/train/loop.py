@@ -214,7 +214,7 @@ def training_dataset(cfg: TrainConfig, pairs: list, meta: Metadata) -> SegmentDa
 def fresh_babble_pool(cfg: TrainConfig, names: list[str], meta: Metadata) -> BabblePool | None:
     if not cfg.augment.fresh_babble:
         return None
-    return babble_pool(names, meta, cfg.data, corpus_talkers(cfg.data))
+    return babble_pool(names, meta, cfg.data, corpus_talkers(meta))
 
 
 def is_cuda(device: str) -> bool:
