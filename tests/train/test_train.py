@@ -284,6 +284,27 @@ def test_bf16_training_keeps_float32_weights_and_records_its_arithmetic(tiny_cor
     assert load_checkpoint(out).training["train"]["precision"] == "fp32"
 
 
+def test_a_run_resumed_with_another_loss_and_augmentation_records_each_epochs_own(tiny_corpus, tmp_path):
+    """--resume takes the command line's loss terms and augmentation (a run may be changed on the way); the history
+    says which epoch trained with which, as it does for the noise weights and the arithmetic."""
+    from dataclasses import replace
+
+    cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4, segment=2048,
+                      val_share=0.34, augment=AugmentConfig.off(), seed=0, snr_cap_db=30.0, dc_weight=1.0)
+    first = train(cfg, show_progress=False)
+    assert first.history[0].loss == {"level_weight": cfg.level_weight, "dc_weight": 1.0, "snr_cap_db": 30.0}
+    assert first.history[0].augment == AugmentConfig.off().to_dict()
+    other = replace(AugmentConfig.off(), reverb=True, reverb_noise=False, probability=0.4)
+    resumed = train(replace(cfg, epochs=2, resume=True, snr_cap_db=None, dc_weight=0.0, augment=other),
+                    show_progress=False)
+    assert [h.loss["snr_cap_db"] for h in resumed.history] == [30.0, None]
+    assert [h.loss["dc_weight"] for h in resumed.history] == [1.0, 0.0]
+    assert [h.augment["reverb"] for h in resumed.history] == [False, True]
+    assert resumed.history[1].augment == other.to_dict()
+    kept = load_checkpoint(last_checkpoint_path(cfg.out)).resume["history"]  # on record in the checkpoint too
+    assert [h["augment"]["reverb_noise"] for h in kept] == [True, False]
+
+
 def test_a_resumed_float16_run_keeps_its_loss_scale():
     scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)  # enabled, as fp16 training's is on CUDA
     restore_loss_scale(scaler, {"scaler": {}})  # a run trained in bf16 or fp32 left no scale: the fresh one stays

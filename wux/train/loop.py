@@ -111,6 +111,10 @@ class EpochRecord:
     precision: str = ""  # this epoch's arithmetic (bf16, fp16, fp32); "" in checkpoints older than the record
     # noise kind -> mean SI-SNR improvement (dB) of its validation files, by the corpus's record; {} without one
     val_gain_by_noise_db: dict[str, float] = field(default_factory=dict)
+    # this epoch's loss terms and augmentation (loss_terms, AugmentConfig.to_dict): a --resume run takes its command
+    # line's, so a run resumed with others has each on record where it trained; {} in checkpoints older than these
+    loss: dict[str, float | None] = field(default_factory=dict)
+    augment: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,11 @@ def validation_si_snr(model, pairs, device: str) -> list[float]:
             scores.append(si_snr_db(model(x).float().cpu().numpy().reshape(-1), p.clean))
     model.train()
     return scores
+
+
+def loss_terms(cfg: TrainConfig) -> dict[str, float | None]:
+    """The settings loss_fn trains with, as TrainConfig names them."""
+    return {"level_weight": cfg.level_weight, "dc_weight": cfg.dc_weight, "snr_cap_db": cfg.snr_cap_db}
 
 
 def gain_by_noise(pairs, scores: list[float], inputs: list[float], noise: dict[str, str]) -> dict[str, float]:
@@ -658,7 +667,8 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         schedule_next_epoch(cfg, scheduler, optimizer, score, epoch + 1, given_lr)
         record = EpochRecord(epoch + 1, step, float(np.mean(losses)), val,
                              optimizer.param_groups[0]["lr"], time.monotonic() - t_epoch, dict(cfg.noise_weights),
-                             arithmetic, gain_by_noise(val_pairs, scores, val_inputs, meta.noise))
+                             arithmetic, gain_by_noise(val_pairs, scores, val_inputs, meta.noise), loss_terms(cfg),
+                             cfg.augment.to_dict())
         history.append(record)
         if writer:
             writer.add_scalar("val/si_snr_db", val, step)
