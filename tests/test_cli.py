@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,19 @@ def test_eval_json(tiny_checkpoint, tiny_corpus):
 
 def test_eval_missing_layout(tiny_checkpoint, tmp_path):
     assert_one_line_error(invoke("eval", tiny_checkpoint, "--data", tmp_path), "clean_testset_wav")
+
+
+def test_eval_and_train_refuse_a_record_with_a_bad_number_in_one_line(tiny_checkpoint, tiny_corpus, tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, corpus)
+    names = sorted(p.stem for p in (corpus / "clean_testset_wav").iterdir())
+    (corpus / "corpus.json").write_text(json.dumps({"utterances": [{"name": n, "noise": "hum", "snr_db": "loud"}
+                                                                    for n in names]}))
+    said = f"{corpus / 'corpus.json'}: entry 0 ({names[0]}): snr_db 'loud' is not a number"
+    assert_one_line_error(invoke("eval", tiny_checkpoint, "--data", corpus), said)
+    out = tmp_path / "run" / "m.wux.pt"
+    assert_one_line_error(invoke("train", corpus, "--out", out, "--preset", "tiny", "--epochs", "1"), said)
+    assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
 def test_demo_improves_the_bundled_sample(tmp_path):

@@ -27,6 +27,21 @@ def test_rooms_from_a_record_that_gives_them(tmp_path):
     assert read_metadata(tmp_path).room == {"p1": "dry", "p2": "reverberant"}
 
 
+@pytest.mark.parametrize(("entry", "said"), [
+    ({"name": "p1", "noise": "hum", "snr_db": "loud"}, "entry 1 (p1): snr_db 'loud' is not a number"),
+    ({"name": "p1", "noise": "hum", "snr_db": None}, "entry 1 (p1): snr_db None is not a number"),
+    ({"name": "p1", "noise": "hum", "rt60_s": "0.3"}, "entry 1 (p1): rt60_s '0.3' is not a number"),
+    ({"name": "p1", "noise": "hum", "rt60_s": True}, "entry 1 (p1): rt60_s True is not a number"),
+    ({"name": ["p1"], "noise": "hum"}, "entry 1: name ['p1'] is not text"),
+])
+def test_a_record_with_a_bad_entry_is_refused_naming_the_file_and_the_entry(tmp_path, entry, said):
+    good = {"name": "p0", "noise": "hum", "snr_db": 4, "rt60_s": 0.0}
+    (tmp_path / "corpus.json").write_text(json.dumps({"utterances": [good, entry]}))
+    with pytest.raises(DataError, match="is not") as bad:
+        read_metadata(tmp_path)
+    assert str(bad.value) == f"{tmp_path / 'corpus.json'}: {said}"
+
+
 @pytest.mark.parametrize("text", ["{not json", '{"files": 5}', '{"utterances": "p1"}'])
 def test_a_broken_record_is_named_not_taken_for_a_missing_one(tmp_path, text):
     (tmp_path / "corpus.json").write_text(text)

@@ -77,7 +77,7 @@ def test_eval_says_it_resampled_and_downmixed_the_stored_files(tmp_path):
 
 def test_eval_unknown_baseline_is_one_line():
     assert_one_line_error(invoke("eval", "--data", bundled(EVAL_SET), "--baseline", "wiener"),
-                          "unknown baseline 'wiener'")
+                          "--baseline: unknown baseline 'wiener'; choose from rnnoise, spectral-gating")
 
 
 def test_denoise_plot_draws_input_and_output(tmp_path):

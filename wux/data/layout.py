@@ -49,12 +49,29 @@ def read_metadata(data: Path) -> Metadata:
         if not isinstance(entries, list):  # JSON, but not a record of files
             unreadable = unreadable or str(path)
             continue
+        check_entries(entries, path)
         noise = {e["name"]: str(e["noise"]) for e in entries if isinstance(e, dict) and "name" in e and "noise" in e}
         snr = {e["name"]: float(e["snr_db"]) for e in entries if isinstance(e, dict) and "name" in e and "snr_db" in e}
         if noise or snr:
             return Metadata(noise, snr, str(path), speaker=speakers_of(entries), room=rooms_of(entries),
                             babble_talkers=babble_talkers_of(doc))
     return Metadata({}, {}, None, unreadable)
+
+
+NUMBER_FIELDS = ("snr_db", "rt60_s")  # a record's per-file numbers (wux.data.synth writes them)
+
+
+def check_entries(entries: list, path: Path) -> None:
+    """Refuse a record whose files' names are not text or whose numbers are not numbers: read as they are, its
+    SNR bands and rooms would be wrong or the read would fail half-way."""
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or "name" not in e:
+            continue
+        if not isinstance(e["name"], str):
+            raise DataError(f"entry {i}: name {e['name']!r} is not text", path)
+        for key in NUMBER_FIELDS:
+            if key in e and (isinstance(e[key], bool) or not isinstance(e[key], (int, float))):
+                raise DataError(f"entry {i} ({e['name']}): {key} {e[key]!r} is not a number", path)
 
 
 def babble_talkers_of(doc: dict) -> tuple[int, int] | None:
@@ -74,7 +91,7 @@ def rooms_of(entries: list) -> dict[str, str]:
     """File stem -> DRY or REVERBERANT, for the records that give the speech's room (wux's rich corpus: rt60_s,
     0 when dry)."""
     return {e["name"]: REVERBERANT if float(e["rt60_s"]) > 0 else DRY
-            for e in entries if isinstance(e, dict) and "name" in e and isinstance(e.get("rt60_s"), (int, float))}
+            for e in entries if isinstance(e, dict) and "name" in e and "rt60_s" in e}
 
 
 def speakers_of(entries: list) -> dict[str, str]:

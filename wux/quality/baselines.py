@@ -93,5 +93,5 @@ def baseline(name: str, rate: int) -> Denoise:
     try:
         make = BASELINES[name]
     except KeyError:
-        raise WuxError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}") from None
+        raise WuxError(f"--baseline: unknown baseline {name!r}; choose from {', '.join(BASELINES)}") from None
     return make(rate)
