@@ -186,7 +186,8 @@ def test_eval_and_train_refuse_a_record_with_a_bad_number_in_one_line(tiny_check
     said = f"{corpus / 'corpus.json'}: entry 0 ({names[0]}): snr_db 'loud' is not a number"
     assert_one_line_error(invoke("eval", tiny_checkpoint, "--data", corpus), said)
     out = tmp_path / "run" / "m.wux.pt"
-    assert_one_line_error(invoke("train", corpus, "--out", out, "--preset", "tiny", "--epochs", "1"), said)
+    next((corpus / "noisy_trainset_wav").iterdir()).write_bytes(b"not audio")  # the record is refused before any
+    assert_one_line_error(invoke("train", corpus, "--out", out, "--preset", "tiny", "--epochs", "1"), said)  # is read
     assert not out.parent.exists() or not any(out.parent.iterdir())
 
 

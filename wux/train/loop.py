@@ -317,17 +317,19 @@ def check_counts(cfg: TrainConfig) -> None:
         raise WuxError(f"--fresh-babble is a chance, from 0 to 1, got {cfg.augment.fresh_babble}")
 
 
-def check_noise_record_early(cfg: TrainConfig) -> None:
-    """Refuse bad weights, a noise kind no training file has, and --fresh-babble on a corpus whose record cannot
-    make it, from the file names alone before any audio is read (minutes on a large corpus); training_dataset
-    checks again on the files left after validation."""
+def read_noise_record_early(cfg: TrainConfig) -> Metadata:
+    """The corpus's record, read (and a broken entry refused) before any audio is (minutes on a large corpus), and
+    with it bad weights, a noise kind no training file has, and --fresh-babble on a corpus whose record cannot make
+    it refused from the file names alone; training_dataset checks again on the files left after validation."""
+    meta = read_metadata(cfg.data)
     if not cfg.noise_weights and not cfg.augment.fresh_babble:
-        return
-    names, meta = [clean.stem for clean, _ in list_pairs(cfg.data, "train")], read_metadata(cfg.data)
+        return meta
+    names = [clean.stem for clean, _ in list_pairs(cfg.data, "train")]
     if cfg.noise_weights:
         check_kind_weights(cfg.noise_weights)
         check_noise_kinds(meta, names, cfg.noise_weights, cfg.data, files="training file")
     fresh_babble_pool(cfg, names, meta)
+    return meta
 
 
 def resumable_state(cfg: TrainConfig) -> Checkpoint | None:
@@ -556,9 +558,18 @@ def check_outputs(cfg: TrainConfig) -> None:
             check_new_file(path, cfg.force, inputs)
 
 
-def checks_before_reading(cfg: TrainConfig) -> tuple[str, Checkpoint | None, Checkpoint | None]:
-    """Every refusal that needs no audio, so a bad option costs no loading time: the arithmetic, the resume
-    state and the starting weights."""
+@dataclass(frozen=True)
+class BeforeReading:
+    """What train() settles before it reads any audio."""
+    arithmetic: str  # bf16, fp16 or fp32
+    last: Checkpoint | None  # the .last checkpoint a --resume run goes on from
+    start: Checkpoint | None  # the --init checkpoint a new run starts from
+    meta: Metadata  # the corpus's record
+
+
+def checks_before_reading(cfg: TrainConfig) -> BeforeReading:
+    """Every refusal that needs no audio, so a bad option costs no loading time: the arithmetic, the corpus's
+    record, the resume state and the starting weights."""
     check_schedule(cfg.lr, cfg.lr_patience, cfg.lr_schedule)
     check_restart(cfg)
     check_counts(cfg)
@@ -566,11 +577,11 @@ def checks_before_reading(cfg: TrainConfig) -> tuple[str, Checkpoint | None, Che
     check_device(cfg.device, arithmetic)
     if cfg.tensorboard is not None:
         require("tensorboard")  # torch.utils.tensorboard writes nothing without it: say so, do not skip silently
-    check_noise_record_early(cfg)
+    meta = read_noise_record_early(cfg)
     last, start = resumable_state(cfg), initial_state(cfg)
     check_same_start(last, start)
     check_outputs(cfg)
-    return arithmetic, last, start
+    return BeforeReading(arithmetic, last, start, meta)
 
 
 def train(cfg: TrainConfig, show_progress: bool = True,
@@ -580,11 +591,11 @@ def train(cfg: TrainConfig, show_progress: bool = True,
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    arithmetic, last, start = checks_before_reading(cfg)
+    ready = checks_before_reading(cfg)
+    arithmetic, last, start, meta = ready.arithmetic, ready.last, ready.start, ready.meta
     torch.manual_seed(cfg.seed)
     trainee = build_trainee(cfg, start)  # a callable that fails to import or build fails before any audio is read
     pairs = load_pairs(cfg.data, "train", cfg.sample_rate)
-    meta = read_metadata(cfg.data)
     train_pairs, val_pairs = split_validation(pairs, cfg.val_share, cfg.val_by, meta.speaker)
     dataset = training_dataset(cfg, train_pairs, meta)
     check_one_batch(cfg, len(dataset))
