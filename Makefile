@@ -110,6 +110,7 @@ perf-compare: perf-tools
 # one's best, as wide, down another half cosine (about 90 minutes on that machine). DEFAULT_FINETUNE12: the same
 # again from that one's best (seed 13). DEFAULT_FINETUNE13: 2,000 more from that one's best, its synthetic room
 # taking the speech alone (--no-reverb-noise, as the corpus made its reverberant files; about 62 minutes).
+# DEFAULT_FINETUNE14: 3,000 more from that one's best, babble files drawn twice as often (babble:16; about 90 minutes).
 TRAIN_EPOCHS ?= 65
 TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto
@@ -117,8 +118,8 @@ TRAIN_PRECISION ?= auto
 BEFORE_DC ?= --dc-weight 0
 DEFAULT_FINETUNE ?= --epochs 21 --seed 1 --lr 0.0005 --lr-patience 4 --noise-weights babble:4,music:4,traffic:2,fan:2 \
   --precision bf16 $(BEFORE_DC)
-# the third to fourteenth stages' weights, cap and starting rate; the third to fifth halve it on plateaus (only their
-# lengths and seeds differ), the sixth to fourteenth take it down a half cosine
+# the third to fifteenth stages' weights (the fifteenth's babble twice theirs), cap and starting rate; the third to fifth
+# halve it on plateaus (only their lengths and seeds differ), the sixth to fifteenth take it down a half cosine
 WEIGHTED ?= --lr 0.00025 --noise-weights babble:8,music:8,traffic:3,fan:2 --precision bf16 --snr-cap 30
 WEIGHTED_STAGE ?= $(WEIGHTED) --lr-patience 8 $(BEFORE_DC)
 DEFAULT_FINETUNE2 ?= --epochs 45 --seed 3 $(WEIGHTED_STAGE)
@@ -133,6 +134,8 @@ DEFAULT_FINETUNE10 ?= --epochs 30 --seed 11 $(WEIGHTED) --lr-schedule cosine --d
 DEFAULT_FINETUNE11 ?= --epochs 30 --seed 12 $(WEIGHTED) --lr-schedule cosine --dc-weight 1
 DEFAULT_FINETUNE12 ?= --epochs 30 --seed 13 $(WEIGHTED) --lr-schedule cosine --dc-weight 1
 DEFAULT_FINETUNE13 ?= --epochs 20 --seed 15 $(WEIGHTED) --lr-schedule cosine --dc-weight 1 --no-reverb-noise
+DEFAULT_FINETUNE14 ?= --epochs 30 --seed 16 --lr 0.00025 --noise-weights babble:16,music:8,traffic:3,fan:2 --precision bf16 \
+  --snr-cap 30 --lr-schedule cosine --dc-weight 1 --no-reverb-noise
 default-model: install sysdeps
 	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=$(TRAIN_MINUTES) EPOCHS=$(TRAIN_EPOCHS) AUGMENT="--augment-probability 0.4" \
 	  PRECISION=$(TRAIN_PRECISION) FINETUNE="$(DEFAULT_FINETUNE)" \
@@ -140,6 +143,7 @@ default-model: install sysdeps
 	  FINETUNE5="$(DEFAULT_FINETUNE5)" FINETUNE6="$(DEFAULT_FINETUNE6)" FINETUNE7="$(DEFAULT_FINETUNE7)" \
 	  FINETUNE8="$(DEFAULT_FINETUNE8)" FINETUNE9="$(DEFAULT_FINETUNE9)" FINETUNE10="$(DEFAULT_FINETUNE10)" \
 	  FINETUNE11="$(DEFAULT_FINETUNE11)" FINETUNE12="$(DEFAULT_FINETUNE12)" FINETUNE13="$(DEFAULT_FINETUNE13)" \
+	  FINETUNE14="$(DEFAULT_FINETUNE14)" \
 	  NAME=default bash perf/train_default_model.sh
 
 # The classic model the default replaced, as it was made: classic corpus, 24 minutes on 2 CPU cores.
