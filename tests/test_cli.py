@@ -241,9 +241,11 @@ def test_train_reverb_noise_needs_reverb_and_reaches_the_run(tiny_corpus, tmp_pa
         assert invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", flag).exit_code == 0
         assert runs.pop().augment.reverb_noise is reaches_noise
     result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--no-reverb-noise", "--no-reverb")
-    assert_one_line_error(result, "--reverb-noise does not apply with --no-reverb")
+    assert_one_line_error(result, "--no-reverb-noise does not apply with --no-reverb")
     result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--no-reverb-noise", "--no-augment")
-    assert_one_line_error(result, "--reverb-noise does not apply with --no-augment")
+    assert_one_line_error(result, "--no-reverb-noise does not apply with --no-augment")
+    result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--reverb-noise", "--no-reverb")
+    assert_one_line_error(result, "--reverb-noise does not apply with --no-reverb")  # named as typed, either form
     assert not list(tmp_path.iterdir())
 
 

@@ -191,7 +191,7 @@ def test_a_model_without_weights_does_not_denoise(command, tmp_path):
     (("train", "{tmp}/never", "--out", "{tmp}/t.wux.pt", "--model-kwargs", "{{}}"),
      "--model-kwargs and --weights describe"),
     (("train", "{tmp}/never", "--out", "{tmp}/t.wux.pt", "--no-augment", "--no-speed", "--augment-probability",
-      "0.9"), "--speed, --augment-probability do not apply with --no-augment"),
+      "0.9"), "--no-speed, --augment-probability do not apply with --no-augment"),
     (("train", "{tmp}/never", "--out", "{tmp}/t.wux.pt", "--lr-schedule", "cosine", "--lr-patience", "4"),
      "--lr-patience does not apply with --lr-schedule cosine"),
 ])

@@ -200,10 +200,17 @@ def typed_on_command_line(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
+def form_typed(ctx: typer.Context, param) -> str:
+    """The option as the user typed it: a --x/--no-x flag set to False was typed in its --no- form."""
+    if getattr(param, "secondary_opts", None) and ctx.params.get(param.name) is False:
+        return param.secondary_opts[-1]
+    return param.opts[-1]
+
+
 def refuse_unused(ctx: typer.Context, used: set[str], mode: str, *names: str) -> None:
     """Of the options `names`, those typed on the command line that this run's mode does not use are refused,
     not silently ignored (`--format trt` without --export would otherwise run the model itself)."""
-    typed = [p.opts[-1] for p in ctx.command.params if p.name in names and p.name not in used
+    typed = [form_typed(ctx, p) for p in ctx.command.params if p.name in names and p.name not in used
              and typed_on_command_line(ctx, p.name)]
     if typed:
         raise WuxError(f"{', '.join(typed)} {'does' if len(typed) == 1 else 'do'} not apply {mode}")
