@@ -49,11 +49,11 @@ def read_metadata(data: Path) -> Metadata:
         if not isinstance(entries, list):  # JSON, but not a record of files
             unreadable = unreadable or str(path)
             continue
-        check_entries(entries, path)
-        noise = {e["name"]: str(e["noise"]) for e in entries if isinstance(e, dict) and "name" in e and "noise" in e}
-        snr = {e["name"]: float(e["snr_db"]) for e in entries if isinstance(e, dict) and "name" in e and "snr_db" in e}
+        files = file_entries(entries, path)
+        noise = {e["name"]: str(e["noise"]) for e in files if "noise" in e}
+        snr = {e["name"]: float(e["snr_db"]) for e in files if "snr_db" in e}
         if noise or snr:
-            return Metadata(noise, snr, str(path), speaker=speakers_of(entries), room=rooms_of(entries),
+            return Metadata(noise, snr, str(path), speaker=speakers_of(files), room=rooms_of(files),
                             babble_talkers=babble_talkers_of(doc))
     return Metadata({}, {}, None, unreadable)
 
@@ -61,9 +61,11 @@ def read_metadata(data: Path) -> Metadata:
 NUMBER_FIELDS = ("snr_db", "rt60_s")  # a record's per-file numbers (wux.data.synth writes them)
 
 
-def check_entries(entries: list, path: Path) -> None:
-    """Refuse a record whose files' names are not text or whose numbers are not numbers: read as they are, its
-    SNR bands and rooms would be wrong or the read would fail half-way."""
+def file_entries(entries: list, path: Path) -> list[dict]:
+    """The record's entries that name a file (anything else in the list is skipped), each checked: a name that is
+    not text or a number that is not a number is refused, since read as they are, its SNR bands and rooms would be
+    wrong or the read would fail half-way."""
+    files = []
     for i, e in enumerate(entries):
         if not isinstance(e, dict) or "name" not in e:
             continue
@@ -72,6 +74,8 @@ def check_entries(entries: list, path: Path) -> None:
         for key in NUMBER_FIELDS:
             if key in e and (isinstance(e[key], bool) or not isinstance(e[key], (int, float))):
                 raise DataError(f"entry {i} ({e['name']}): {key} {e[key]!r} is not a number", path)
+        files.append(e)
+    return files
 
 
 def babble_talkers_of(doc: dict) -> tuple[int, int] | None:
@@ -87,20 +91,17 @@ def babble_talkers_of(doc: dict) -> tuple[int, int] | None:
 DRY, REVERBERANT = "dry", "reverberant"  # the rooms a corpus record tells apart
 
 
-def rooms_of(entries: list) -> dict[str, str]:
-    """File stem -> DRY or REVERBERANT, for the records that give the speech's room (wux's rich corpus: rt60_s,
-    0 when dry)."""
-    return {e["name"]: REVERBERANT if float(e["rt60_s"]) > 0 else DRY
-            for e in entries if isinstance(e, dict) and "name" in e and "rt60_s" in e}
+def rooms_of(files: list[dict]) -> dict[str, str]:
+    """File stem -> DRY or REVERBERANT, for the entries (file_entries') that give the speech's room (wux's rich
+    corpus: rt60_s, 0 when dry)."""
+    return {e["name"]: REVERBERANT if float(e["rt60_s"]) > 0 else DRY for e in files if "rt60_s" in e}
 
 
-def speakers_of(entries: list) -> dict[str, str]:
-    """File stem -> speaker: a record's own "speaker", else the timbre of its "voice" (wux's corpora name files
-    by voice index, and several espeak-ng voices share one timbre)."""
+def speakers_of(files: list[dict]) -> dict[str, str]:
+    """File stem -> speaker, for the entries (file_entries'): a record's own "speaker", else the timbre of its
+    "voice" (wux's corpora name files by voice index, and several espeak-ng voices share one timbre)."""
     out = {}
-    for e in entries:
-        if not isinstance(e, dict) or "name" not in e:
-            continue
+    for e in files:
         if "speaker" in e:
             out[e["name"]] = str(e["speaker"])
         elif "voice" in e:
