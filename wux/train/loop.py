@@ -182,7 +182,8 @@ def validation_si_snr(model, pairs, device: str) -> list[float]:
 
 
 def loss_terms(cfg: TrainConfig) -> dict[str, float | None]:
-    """The settings loss_fn trains with, as TrainConfig names them."""
+    """loss_fn's settings from the config, as keyword arguments: what the loss trains with is what each epoch
+    records."""
     return {"level_weight": cfg.level_weight, "dc_weight": cfg.dc_weight, "snr_cap_db": cfg.snr_cap_db}
 
 
@@ -646,6 +647,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
 
+    terms = loss_terms(cfg)
     for epoch in range(start_epoch, cfg.epochs):
         dataset.epoch = epoch
         t_epoch, losses = time.monotonic(), []
@@ -654,8 +656,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
             for clean, noisy in loader:
                 clean, noisy = clean.to(cfg.device), noisy.to(cfg.device)
                 with autocast(cfg.device, arithmetic):
-                    loss = loss_fn(model(noisy).float(), clean, cfg.level_weight, cfg.snr_cap_db,
-                                   cfg.dc_weight) / cfg.accumulate
+                    loss = loss_fn(model(noisy).float(), clean, **terms) / cfg.accumulate
                 scaler.scale(loss).backward()
                 pending += 1
                 if pending == cfg.accumulate:
@@ -678,7 +679,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         schedule_next_epoch(cfg, scheduler, optimizer, score, epoch + 1, given_lr)
         record = EpochRecord(epoch + 1, step, float(np.mean(losses)), val,
                              optimizer.param_groups[0]["lr"], time.monotonic() - t_epoch, dict(cfg.noise_weights),
-                             arithmetic, gain_by_noise(val_pairs, scores, val_inputs, meta.noise), loss_terms(cfg),
+                             arithmetic, gain_by_noise(val_pairs, scores, val_inputs, meta.noise), dict(terms),
                              cfg.augment.to_dict())
         history.append(record)
         if writer:
