@@ -151,3 +151,17 @@ def test_eval_groups_by_room_where_the_corpus_record_gives_rooms(tmp_path):
     table = invoke("eval", "--data", corpus)
     assert table.exit_code == 0, table.output
     assert "room reverberant" in table.output and "by noise kind, input SNR and room" in table.output
+
+
+def test_eval_with_a_broken_corpus_record_says_it_went_without_it(tmp_path):
+    """An unreadable corpus.json is not taken for a missing one: the table has no noise-kind groups, and says why."""
+    corpus = write_corpus(tmp_path / "corpus", files=2, seconds=1.0)
+    (corpus / "corpus.json").write_text("{not json")
+    said = (f"note: {corpus / 'corpus.json'}: not valid JSON or not a list of files, so its noise kinds, SNRs, "
+            "speakers and rooms are not used")
+    table = invoke("eval", "--data", corpus)
+    assert table.exit_code == 0, table.output
+    assert said in table.output
+    report = json.loads(invoke("eval", "--data", corpus, "--json").output)
+    assert report["notes"] == [said.removeprefix("note: ")]
+    assert not any(r["group"].startswith(("noise ", "room ")) for r in report["rows"])

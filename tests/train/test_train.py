@@ -1,4 +1,5 @@
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -164,6 +165,19 @@ def test_a_run_stopped_by_its_time_limit_says_where_its_rate_was_left(tiny_corpu
     last = train(TrainConfig(**{**cfg.__dict__, "out": tmp_path / "n.wux.pt", "epochs": 1}), show_progress=False)
     assert last.epochs == 1  # stopped in its last epoch: nothing was cut short
     assert not any("max-minutes" in note for note in last.notes)
+
+
+def test_a_run_on_a_broken_corpus_record_says_it_trained_without_it(tiny_corpus, tmp_path):
+    """Validation voices by file name, no per-kind validation: the result says the record could not be read."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, corpus)
+    (corpus / "corpus.json").write_text('{"utterances": "p1"}')
+    cfg = TrainConfig(data=corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4, segment=2048,
+                      val_share=0.34, augment=AugmentConfig.off())
+    result = train(cfg, show_progress=False)
+    assert result.notes == [f"{corpus / 'corpus.json'}: not valid JSON or not a list of files, so its noise kinds, "
+                            "SNRs, speakers and rooms are not used"]
+    assert result.history[-1].val_gain_by_noise_db == {}
 
 
 def test_a_new_run_replaces_no_checkpoint_unless_forced(tiny_corpus, tmp_path):

@@ -15,6 +15,7 @@ SPLITS = ("train", "test")
 CORPUS_RECORD = "corpus.json"  # written by `wux data synth`
 EVAL_SET_RECORD = "evalset.json"  # the bundled evaluation set's
 METADATA_FILES = (CORPUS_RECORD, EVAL_SET_RECORD)
+UNREADABLE_RECORD = "not valid JSON or not a list of files"  # what is wrong with a record Metadata.unreadable names
 
 
 def split_dirs(root: Path, split: str) -> tuple[Path, Path]:
@@ -56,6 +57,15 @@ def read_metadata(data: Path) -> Metadata:
             return Metadata(noise, snr, str(path), speaker=speakers_of(files), room=rooms_of(files),
                             babble_talkers=babble_talkers_of(doc))
     return Metadata({}, {}, None, unreadable)
+
+
+def unread_record_notes(meta: Metadata) -> list[str]:
+    """A note, when the folder's record is there but could not be read: what is run without it (no groups by noise
+    kind, SNR and room; SNR bands from the measured input; validation voices from file names) must not look as if
+    the record had been used."""
+    if not meta.unreadable:
+        return []
+    return [f"{meta.unreadable}: {UNREADABLE_RECORD}, so its noise kinds, SNRs, speakers and rooms are not used"]
 
 
 NUMBER_FIELDS = ("snr_db", "rt60_s")  # a record's per-file numbers (wux.data.synth writes them)
@@ -118,8 +128,7 @@ def check_noise_kinds(meta: Metadata, names: Iterable[str], kinds: Iterable[str]
         return
     if not meta.noise:
         if meta.unreadable:
-            raise DataError("not valid JSON or not a list of files, so the files' noise kinds are unknown",
-                            meta.unreadable)
+            raise DataError(f"{UNREADABLE_RECORD}, so the files' noise kinds are unknown", meta.unreadable)
         raise DataError("choosing files by noise kind needs the corpus's record of each file's noise kind "
                         f"({CORPUS_RECORD}, written by `wux data synth`); this folder has none", folder)
     present = {meta.noise[n] for n in names if n in meta.noise}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from wux.data.dataset import conversion_notes, list_pairs, load_pairs
-from wux.data.layout import Metadata, check_noise_kinds, read_metadata
+from wux.data.layout import Metadata, check_noise_kinds, read_metadata, unread_record_notes
 from wux.denoise import model_denoiser
 from wux.errors import DataError
 from wux.model.load import ModelSource, load_model
@@ -109,6 +109,7 @@ def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit:
         si_snr_improvement_db_median=float(np.median(out - inp)),
         pesq_wb_input_mean=input_row.pesq_wb_mean, pesq_wb_output_mean=model_row.pesq_wb_mean,
         stoi_input_mean=input_row.stoi_mean, stoi_output_mean=model_row.stoi_mean,
-        rows=rows, skipped_metrics=skipped, notes=conversion_notes(pairs, rate), per_file=files,
+        rows=rows, skipped_metrics=skipped, notes=conversion_notes(pairs, rate) + unread_record_notes(meta),
+        per_file=files,
     )
 

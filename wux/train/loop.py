@@ -23,7 +23,7 @@ from wux.data.dataset import (
     split_validation,
 )
 from wux.data.fresh_babble import BabblePool, babble_pool, corpus_talkers
-from wux.data.layout import Metadata, check_noise_kinds, read_metadata
+from wux.data.layout import Metadata, check_noise_kinds, read_metadata, unread_record_notes
 from wux.errors import CheckpointError, ConfigError, DataError, WuxError
 from wux.fsutil import check_new_file, check_writable, refuse_replacing_inputs
 from wux.metrics import EPS, si_snr_db, si_snr_torch
@@ -706,8 +706,8 @@ def train(cfg: TrainConfig, show_progress: bool = True,
             break
     if writer:
         writer.close()
-    notes = conversion_notes(pairs, cfg.sample_rate) + ([cut_short_note(cfg, history)]
-                                                          if out_of_time and history[-1].epoch < cfg.epochs else [])
+    cut_short = [cut_short_note(cfg, history)] if out_of_time and history[-1].epoch < cfg.epochs else []
+    notes = conversion_notes(pairs, cfg.sample_rate) + unread_record_notes(meta) + cut_short
     return TrainResult(str(cfg.out), step, len(history), best if val_pairs else None,
                        (time.monotonic() - t_start) / 60, history, notes, start_epoch)
 
