@@ -47,6 +47,9 @@ def bad_audio(tmp_path, case):
     if case == "empty":
         sf.write(path, np.zeros(0, dtype=np.float32), 16000)
         return path, "contains no samples"
+    if case == "0 bytes":  # an interrupted download or a touch: libsndfile would call it an unknown format
+        path.write_bytes(b"")
+        return path, "is empty (0 bytes), not audio"
     if case == "nan":
         x = np.zeros(100, dtype=np.float32)
         x[5] = np.nan
@@ -66,7 +69,7 @@ def bad_audio(tmp_path, case):
     raise AssertionError(case)
 
 
-@pytest.mark.parametrize("case", ["missing", "not audio", "empty", "nan", "stereo", "rate",
+@pytest.mark.parametrize("case", ["missing", "not audio", "empty", "0 bytes", "nan", "stereo", "rate",
                                   "truncated"])
 def test_bad_audio_gives_one_line_error(tmp_path, case):
     path, fragment = bad_audio(tmp_path, case)

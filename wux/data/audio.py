@@ -81,6 +81,8 @@ def load_samples(source, label: Path | str) -> tuple[np.ndarray, int, str]:
     empty, non-finite or unreadable audio is an AudioError (UnreadableAudio when libsndfile knows no such format)."""
     import soundfile as sf
 
+    if isinstance(source, (str, Path)) and Path(source).is_file() and Path(source).stat().st_size == 0:
+        raise AudioError("is empty (0 bytes), not audio", label)  # libsndfile would say "Format not recognised"
     try:
         with sf.SoundFile(source) as f:
             data, rate, subtype = f.read(dtype="float32", always_2d=True), f.samplerate, f.subtype
