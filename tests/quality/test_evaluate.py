@@ -130,6 +130,8 @@ def test_eval_of_a_noise_kind_the_set_lacks_names_the_kinds_it_has():
     result = invoke("eval", "--data", bundled(EVAL_SET), "--noise", "bable")
     assert_one_line_error(result, "evalset.json", "no file has noise bable",
                           "babble, brown, clicks, fan, hum, keyboard, music, pink, traffic, white")
+    blank = invoke("eval", "--data", bundled(EVAL_SET), "--noise", "")
+    assert_one_line_error(blank, "evalset.json", "no file has noise '' (the kinds are: babble,")
 
 
 def test_eval_by_noise_kind_needs_the_corpus_record(tiny_corpus):
