@@ -552,6 +552,31 @@ def test_a_resumed_run_holds_out_the_same_validation_files(tiny_corpus, tmp_path
     assert len(train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True}), show_progress=False).history) == 2
 
 
+def test_a_resumed_run_on_a_changed_data_folder_is_refused_not_validated_on_other_files(tmp_path):
+    """Same --val-share and --val-by, but a file of the held-out ones gone: the split moves, so resuming would score
+    the run on files it trained on; refused, nothing written. Put back, the run resumes."""
+    from tests.conftest import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus")
+    cfg = TrainConfig(data=corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4, segment=2048,
+                      val_share=0.34, augment=AugmentConfig.off())
+    train(cfg, show_progress=False)
+    before, last = cfg.out.read_bytes(), last_checkpoint_path(cfg.out).read_bytes()
+    # six files, every third held out from the second on: p001 and p004; without p001, p002 and p005
+    stored = {p: p.read_bytes() for p in corpus.glob("*_trainset_wav/p001_001.wav")}
+    assert len(stored) == 2
+    for p in stored:
+        p.unlink()
+    resumed = TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True})
+    with pytest.raises(CheckpointError, match=r"held out 2 validation file\(s\), and the same options now hold out "
+                                              r"\d+ that are not the same"):
+        train(resumed, show_progress=False)
+    assert cfg.out.read_bytes() == before and last_checkpoint_path(cfg.out).read_bytes() == last
+    for p, data in stored.items():
+        p.write_bytes(data)
+    assert len(train(resumed, show_progress=False).history) == 2
+
+
 def test_learning_rates_that_cannot_train_are_refused_before_any_work(tiny_corpus, tmp_path):
     for lr in (0.0, -1e-3, math.inf, math.nan):
         cfg = TrainConfig(data=tiny_corpus, out=tmp_path / "m.wux.pt", model=TINY, lr=lr)

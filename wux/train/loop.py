@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -369,6 +370,26 @@ def check_same_validation(cfg: TrainConfig, last: Checkpoint) -> None:
                               "files it trained on: resume with those", last_checkpoint_path(cfg.out))
 
 
+def held_out_record(val_pairs: list) -> dict:
+    """How many validation files, and their names as one sha256: what a resumed run checks it holds out again."""
+    names = "\n".join(sorted(p.name for p in val_pairs))
+    return {"files": len(val_pairs), "sha256": hashlib.sha256(names.encode()).hexdigest()}
+
+
+def check_same_held_out(cfg: TrainConfig, last: Checkpoint | None, held_out: dict) -> None:
+    """With the same --val-share and --val-by (check_same_validation), a resumed run still holds out other files
+    when the data folder changed since it began (files added or removed, a record of voices that no longer reads):
+    scored on those, its best checkpoint would be picked on files it trained on. Runs begun before the record
+    was kept are not checked."""
+    was = (last.resume or {}).get("held_out") if last is not None else None
+    if was is None or was == held_out:
+        return
+    raise CheckpointError(f"--resume: this run held out {was['files']} validation file(s), and the same options now "
+                          f"hold out {held_out['files']} that are not the same (the data folder's files or its record "
+                          "changed since the run began); scored on them, it would be judged on files it trained on: "
+                          "resume on the data it began with", last_checkpoint_path(cfg.out))
+
+
 def model_to_train(preset: str | None, config: Path | None, init: Path | None, factory: str | None = None,
                    kwargs: dict | None = None) -> WaveUNetConfig | UserModel:
     """--config (over --preset), or --model with --model-kwargs, or --init's checkpoint's model, else --preset
@@ -598,6 +619,8 @@ def train(cfg: TrainConfig, show_progress: bool = True,
     trainee = build_trainee(cfg, start)  # a callable that fails to import or build fails before any audio is read
     pairs = load_pairs(cfg.data, "train", cfg.sample_rate)
     train_pairs, val_pairs = split_validation(pairs, cfg.val_share, cfg.val_by, meta.speaker)
+    held_out = held_out_record(val_pairs)
+    check_same_held_out(cfg, last, held_out)
     dataset = training_dataset(cfg, train_pairs, meta)
     check_one_batch(cfg, len(dataset))
     val_inputs = [si_snr_db(p.noisy, p.clean) for p in val_pairs]  # the noisy files' own scores, once
@@ -697,7 +720,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         save_checkpoint(replace(
             ckpt, resume={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                           "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
-                          "epoch": epoch + 1, "step": step,
+                          "epoch": epoch + 1, "step": step, "held_out": held_out,
                           "history": [asdict(h) for h in history]},
         ), last_path)
         if on_epoch:
