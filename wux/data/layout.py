@@ -136,5 +136,5 @@ def check_noise_kinds(meta: Metadata, names: Iterable[str], kinds: Iterable[str]
         raise DataError(f"records no noise kind for any {files} in {folder}", meta.source)
     unknown = sorted(kinds - present)
     if unknown:
-        named = ", ".join(k if k == k.strip() else repr(k) for k in unknown)  # --noise "" or " babble" shown so
+        named = ", ".join(k if k and k == k.strip() else repr(k) for k in unknown)  # --noise "" or " babble" shown so
         raise DataError(f"no {files} has noise {named} (the kinds are: {', '.join(sorted(present))})", meta.source)
