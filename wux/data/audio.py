@@ -60,6 +60,8 @@ def read_channels_as_stored(path: Path | str, sample_rate: int = DEFAULT_SAMPLE_
     path = Path(path)
     if not path.exists():
         raise AudioError("audio file not found", path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise AudioError("is empty (0 bytes), not audio", path)  # libsndfile would say "Format not recognised"
     check_wav_complete(path)
     data, rate, subtype = load_samples(str(path), path)
     if rate != sample_rate and not resample:
@@ -81,8 +83,6 @@ def load_samples(source, label: Path | str) -> tuple[np.ndarray, int, str]:
     empty, non-finite or unreadable audio is an AudioError (UnreadableAudio when libsndfile knows no such format)."""
     import soundfile as sf
 
-    if isinstance(source, (str, Path)) and Path(source).is_file() and Path(source).stat().st_size == 0:
-        raise AudioError("is empty (0 bytes), not audio", label)  # libsndfile would say "Format not recognised"
     try:
         with sf.SoundFile(source) as f:
             data, rate, subtype = f.read(dtype="float32", always_2d=True), f.samplerate, f.subtype
