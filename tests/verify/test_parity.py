@@ -103,6 +103,18 @@ def test_tolerance_overrides(exported):
     assert not strict.passed
 
 
+@pytest.mark.parametrize(("option", "value", "said"), [
+    ("--atol", "nan", "--atol must be a finite bound of 0 or more, got nan"),  # NaN compared passes everything
+    ("--atol", "inf", "--atol must be a finite bound of 0 or more, got inf"),
+    ("--atol", "-1", "--atol must be a finite bound of 0 or more, got -1.0"),
+    ("--min-si-snr", "nan", "--min-si-snr must be a finite number of dB, got nan"),
+])
+def test_tolerance_overrides_the_gate_cannot_compare_with_are_refused(exported, option, value, said):
+    from tests.test_cli import assert_one_line_error
+
+    assert_one_line_error(invoke("verify", exported[0], option, value), said)
+
+
 def test_error_stats_and_judge():
     ref = np.sin(np.linspace(0, 20, 1000))[None]
     out = ref + 1e-3

@@ -6,6 +6,7 @@ artifact at its chunk), with the tensor names it declares, by the one judge (wux
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -118,6 +119,15 @@ def check_artifact(folder: Path, art: Artifact, refs: References, device: str, t
     return results, gate
 
 
+def check_bounds(max_abs: float | None, min_si_snr_db: float | None) -> None:
+    """Overridden tolerances must be numbers the gate can compare with: NaN would pass every case (no comparison
+    with NaN fails), an infinite or negative bound would pass or fail them all whatever the artifact does."""
+    if max_abs is not None and not 0 <= max_abs < math.inf:
+        raise WuxError(f"--atol must be a finite bound of 0 or more, got {max_abs}")
+    if min_si_snr_db is not None and not math.isfinite(min_si_snr_db):
+        raise WuxError(f"--min-si-snr must be a finite number of dB, got {min_si_snr_db}")
+
+
 def verify_folder(folder: Path, source: ModelSource | None = None, device: str = "cpu",
                   max_abs: float | None = None, min_si_snr_db: float | None = None, threads: int | None = None,
                   show_progress: bool = True, reference: LoadedModel | None = None,
@@ -126,6 +136,7 @@ def verify_folder(folder: Path, source: ModelSource | None = None, device: str =
 
     The reference is `reference`, else the model `source` names, else the one the manifest records;
     either way it runs under the manifest's audio contract."""
+    check_bounds(max_abs, min_si_snr_db)
     folder = Path(folder)
     manifest = read_manifest(folder)
     if reference is None:
