@@ -114,11 +114,20 @@ def bad_files(tmp_path, good):
     cases["unknown config field"] = (tmp_path / "cfg.pt", "unknown model config field(s) dropout")
     torch.save(payload["state_dict"], tmp_path / "plain.pt")
     cases["plain state_dict"] = (tmp_path / "plain.pt", "not a wux checkpoint")
+    for rate in ("abc", None, 0, -16000, 16000.7, float("inf")):  # each a traceback or a message naming no file
+        torch.save({**payload, "sample_rate": rate}, tmp_path / f"rate_{rate}.pt")
+        cases[f"sample rate {rate}"] = (tmp_path / f"rate_{rate}.pt", f"sample_rate {rate!r} is not a positive whole")
+    torch.save({**payload, "training": "x"}, tmp_path / "training.pt")
+    cases["training not a record"] = (tmp_path / "training.pt", "bad checkpoint record")
+    torch.save({**payload, "state_dict": {**payload["state_dict"], key: "x"}}, tmp_path / "str_weight.pt")
+    cases["a weight not a tensor"] = (tmp_path / "str_weight.pt", "holds values that are not tensors")
     return cases
 
 
 CASES = ["missing", "not torch", "truncated", "empty", "code pickle", "version", "missing keys",
-         "unexpected keys", "shape", "nan weights", "unknown config field", "plain state_dict"]
+         "unexpected keys", "shape", "nan weights", "unknown config field", "plain state_dict",
+         *(f"sample rate {r}" for r in ("abc", None, 0, -16000, 16000.7, float("inf"))), "training not a record",
+         "a weight not a tensor"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -7,6 +7,7 @@ weights. Format 1 (wux 0.1) held Wave-U-Nets only and is still read.
 
 from __future__ import annotations
 
+import math
 import pickle
 import warnings
 import zipfile
@@ -153,6 +154,8 @@ def read_torch_file(path: Path | str, allowed_globals: tuple = (), what: str = "
 
 def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
     """Load a wux checkpoint; None means the bundled default model."""
+    import torch
+
     path = resolve_checkpoint_path(path)
     payload = read_torch_file(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
@@ -174,15 +177,28 @@ def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
         user = UserModel.from_dict(model) if model.get("family") == "user" else None
     except (ConfigError, KeyError, TypeError) as e:
         raise CheckpointError(f"bad model record: {first_line(e)}", path) from None
-    ckpt = Checkpoint(
-        state_dict=dict(payload["state_dict"]), config=config, user=user, contract=payload.get("contract"),
-        sample_rate=int(payload.get("sample_rate", DEFAULT_SAMPLE_RATE)),
-        training=dict(payload.get("training", {})), wux_version=str(payload.get("wux_version", "unknown")),
-        resume=payload.get("resume"), path=path,
-    )
+    try:
+        ckpt = Checkpoint(
+            state_dict=dict(payload["state_dict"]), config=config, user=user, contract=payload.get("contract"),
+            sample_rate=stored_rate(payload.get("sample_rate", DEFAULT_SAMPLE_RATE)),
+            training=dict(payload.get("training", {})), wux_version=str(payload.get("wux_version", "unknown")),
+            resume=payload.get("resume"), path=path,
+        )
+    except (ValueError, TypeError) as e:  # a field of the wrong type: a damaged or hand-made file
+        raise CheckpointError(f"bad checkpoint record: {first_line(e)}", path) from None
+    if not all(isinstance(t, torch.Tensor) for t in ckpt.state_dict.values()):
+        raise CheckpointError("bad checkpoint record: its state_dict holds values that are not tensors", path)
     if config is not None:
         load_weights(build_model(config), ckpt.state_dict, path)  # fail now, not at first use
     return ckpt
+
+
+def stored_rate(value: Any) -> int:
+    """A checkpoint's sample rate: a positive whole number of Hz (16000.7 or "abc" is a damaged record)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value != int(value) or value <= 0):
+        raise ValueError(f"sample_rate {value!r} is not a positive whole number of Hz")
+    return int(value)
 
 
 def load_weights(model, state_dict: dict[str, Any], path: Path | None) -> None:
