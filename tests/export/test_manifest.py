@@ -33,6 +33,10 @@ def contract_field(text):
     return json.dumps(data)
 
 
+def spec_not_a_record(text):
+    return json.dumps({**json.loads(text), "spec": "x"})
+
+
 def version(text):
     return json.dumps({**json.loads(text), "manifest_version": 1})
 
@@ -43,7 +47,8 @@ def version(text):
     (drop("contract"), "corrupt manifest"),
     (contract_field, "unknown audio contract field(s) colour"),
     (version, "unknown manifest version 1"),
-], ids=["truncated", "no artifacts", "no contract", "unknown field", "old version"])
+    (spec_not_a_record, "corrupt manifest (TypeError: string indices must be integers"),
+], ids=["truncated", "no artifacts", "no contract", "unknown field", "old version", "spec not a record"])
 def test_a_damaged_manifest_is_one_line(exported, tmp_path, change, fragment):
     folder = damaged(exported, tmp_path, change)
     with pytest.raises(WuxError) as err:

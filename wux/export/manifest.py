@@ -147,8 +147,11 @@ def read_manifest(folder: Path) -> Manifest:
             for a in data.pop("artifacts")
         ]
         contract = AudioContract.from_dict(data.pop("contract"))
-        return Manifest(**data, contract=contract, artifacts=artifacts)
+        manifest = Manifest(**data, contract=contract, artifacts=artifacts)
+        if manifest.max_batch < 1:  # read here, once, not as a traceback at first use
+            raise ConfigError(f"its largest batch is {manifest.max_batch}")
+        return manifest
     except ConfigError as e:
         raise WuxError(f"corrupt manifest ({e})", path) from None
-    except (KeyError, TypeError, AttributeError) as e:
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise WuxError(f"corrupt manifest ({type(e).__name__}: {e})", path) from None
