@@ -52,6 +52,13 @@ def test_a_length_no_artifact_takes_is_named_in_the_refusal(exported):
         bench_folder(exported[0], formats=["onnx"], batches=(1,), samples=7, seconds=0.02, threads=1)
 
 
+def test_a_batch_past_the_profile_is_refused_before_its_input_is_made(exported):
+    """A batch of a billion would need 4 TB of input: refused by the artifact's profile first, in one line."""
+    with pytest.raises(WuxError, match=r"onnx-fp32: batch 1000000000 is outside 1\.\.3"):
+        bench_folder(exported[0], formats=["onnx"], batches=(1, 1_000_000_000), samples=1024, seconds=0.02,
+                     threads=1)
+
+
 def test_runners_alternate_in_blocks():
     calls = []
     times = interleaved_timings({"a": lambda x: calls.append("a"), "b": lambda x: calls.append("b")}, None, 0.004)

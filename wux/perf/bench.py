@@ -122,6 +122,16 @@ def bench_row(runner: str, device: str, batch: int, samples: int, times_s: list[
     )
 
 
+def check_batches(manifest, runners: dict, batches: tuple[int, ...], samples: int, folder: Path) -> None:
+    """Every batch size inside every chosen artifact's profile, checked before any input is made (a batch of a
+    million would otherwise allocate its input before the artifact refused it)."""
+    for art in manifest.artifacts:
+        for batch in batches:
+            problem = art.key in runners and art.limits.problem(batch, samples)
+            if problem:
+                raise WuxError(f"{art.key}: {problem}", folder)
+
+
 def bench_folder(folder: Path, formats: list[str] | None = None, batches: tuple[int, ...] = (1, 8),
                  samples: int | None = None, seconds: float = 1.0, device: str = "cpu",
                  threads: int | None = None, source: ModelSource | None = None) -> BenchReport:
@@ -157,6 +167,7 @@ def bench_folder(folder: Path, formats: list[str] | None = None, batches: tuple[
     if len(runners) == 1:
         why = "; ".join(report.skipped)
         raise WuxError(f"no artifact to benchmark on this device{' (' + why + ')' if why else ''}", folder)
+    check_batches(manifest, runners, batches, samples, folder)
     for batch in batches:
         x = np.random.default_rng(0).standard_normal((batch, samples)).astype(np.float32) * 0.1
         times = interleaved_timings(runners, x, seconds)
