@@ -96,6 +96,13 @@ def test_denoise_plot_of_two_files_is_refused_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists() and not (tmp_path / "x.png").exists()
 
 
+def test_denoise_plot_onto_a_folder_is_refused_before_the_output_is_written(tmp_path):
+    (tmp_path / "pictures").mkdir()
+    result = invoke("denoise", bundled(SAMPLE_NOISY), "-o", tmp_path / "out.wav", "--plot", tmp_path / "pictures")
+    assert_one_line_error(result, str(tmp_path / "pictures"), "is a folder; --plot takes the PNG file to write")
+    assert not (tmp_path / "out.wav").exists()
+
+
 def test_demo_writes_spectrograms_and_perceptual_scores(tmp_path):
     result = invoke("demo", "--out", tmp_path / "demo", "--json")
     assert result.exit_code == 0, result.output

@@ -56,6 +56,8 @@ def check_plot_request(inputs: list[Path], png: Path) -> None:
     if len(inputs) != 1 or Path(inputs[0]).is_dir():
         raise WuxError("--plot draws one file's spectrograms: give exactly one input file")
     require("matplotlib")
+    if Path(png).is_dir():  # the probe beside it would pass, and the PNG fail after the denoised file was written
+        raise WuxError("is a folder; --plot takes the PNG file to write", png)
     check_writable(Path(png))
 
 
