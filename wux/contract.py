@@ -29,6 +29,8 @@ DEFAULT_CHUNK_SECONDS = 1.024
 MAX_CONTEXT_SHARE = 0.25
 # A serving window runs whole, every layer's activations at once: longer than this is a typo, not a plan.
 MAX_CHUNK_SECONDS = 60
+# What to_dict writes beside the facts, derived from them: never read back as a fact.
+DERIVED_KEYS = ("window",)
 # Neighbouring windows blend over 16 ms (256 samples at 16 kHz).
 DEFAULT_CROSSFADE_SECONDS = 0.016
 
@@ -168,12 +170,12 @@ class AudioContract:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["window"] = self.window.to_dict()  # derived, written for people reading the manifest
+        d["window"] = self.window.to_dict()  # derived (DERIVED_KEYS), written for people reading the manifest
         return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | None = None) -> AudioContract:
-        data = {k: v for k, v in data.items() if k != "window"}
+        data = {k: v for k, v in data.items() if k not in DERIVED_KEYS}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

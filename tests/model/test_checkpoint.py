@@ -121,13 +121,15 @@ def bad_files(tmp_path, good):
     cases["training not a record"] = (tmp_path / "training.pt", "bad checkpoint record")
     torch.save({**payload, "state_dict": {**payload["state_dict"], key: "x"}}, tmp_path / "str_weight.pt")
     cases["a weight not a tensor"] = (tmp_path / "str_weight.pt", "holds values that are not tensors")
+    torch.save({**payload, "model": {**payload["model"], "family": "nope"}}, tmp_path / "family.pt")
+    cases["unknown family"] = (tmp_path / "family.pt", "family 'nope' is none of 'waveunet', 'user'")
     return cases
 
 
 CASES = ["missing", "not torch", "truncated", "empty", "code pickle", "version", "missing keys",
          "unexpected keys", "shape", "nan weights", "unknown config field", "plain state_dict",
          *(f"sample rate {r}" for r in ("abc", None, 0, -16000, 16000.7, float("inf"))), "training not a record",
-         "a weight not a tensor"]
+         "a weight not a tensor", "unknown family"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -233,3 +233,23 @@ def test_a_plain_pickle_is_refused_without_torchs_protocol_warning(tmp_path, cap
             load_model(ModelSource(checkpoint=tmp_path / "plain.pt"))
     assert [str(w.message) for w in caught] == []
     assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("contract, fragment", [
+    ("x", "str 'x', not a record"),
+    ({"length": {"multiple": -3}}, "length rule needs multiple >= 1"),
+    ({"channels": "two"}, "channels must be a whole number"),
+    ({"colour": 1}, "unknown field(s) colour"),
+])
+def test_a_broken_recorded_contract_is_one_line_naming_the_checkpoint(tcn_file, tmp_path, contract, fragment):
+    torch.manual_seed(0)
+    weights = weights_of(resolve_factory(f"{tcn_file}:build")(layers=3), tmp_path / "w.pt")
+    result = invoke("import", "--model", f"{tcn_file}:build", "--model-kwargs", '{"layers": 3}', "--weights", weights,
+                    "--sample-rate", "16000", "-o", tmp_path / "tcn.wux.pt")
+    assert result.exit_code == 0, result.output
+    payload = torch.load(tmp_path / "tcn.wux.pt", weights_only=True)
+    torch.save({**payload, "contract": contract}, tmp_path / "bad.wux.pt")
+    with pytest.raises(CheckpointError, match="bad contract record") as err:
+        load_model(ModelSource(checkpoint=tmp_path / "bad.wux.pt"))
+    assert fragment in str(err.value) and str(tmp_path / "bad.wux.pt") in str(err.value)
+    assert_one_line_error(invoke("info", tmp_path / "bad.wux.pt"), "bad contract record")

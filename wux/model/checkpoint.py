@@ -27,6 +27,7 @@ CHECKPOINT_FORMAT = "wux-checkpoint"
 CHECKPOINT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 CHECKPOINT_SUFFIX = ".wux.pt"
+FAMILIES = ("waveunet", "user")  # wux's own Wave-U-Net, or a model built by the user's code
 # Where people's own files keep the state_dict ("state": DEMUCS's {"class","args","kwargs","state"} package).
 STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model", "state")
 
@@ -172,11 +173,16 @@ def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
     model = payload.get("model") if version >= 2 else {"family": "waveunet", "config": payload.get("config")}
     if not isinstance(model, dict) or "state_dict" not in payload:
         raise CheckpointError("checkpoint lacks its model record or state_dict", path)
+    if model.get("family") not in FAMILIES:
+        raise CheckpointError(f"bad model record: family {model.get('family')!r} is none of "
+                              f"{', '.join(map(repr, FAMILIES))}", path)
     try:
         config = WaveUNetConfig.from_dict(dict(model["config"])) if model.get("family") == "waveunet" else None
         user = UserModel.from_dict(model) if model.get("family") == "user" else None
     except (ConfigError, KeyError, TypeError) as e:
         raise CheckpointError(f"bad model record: {first_line(e)}", path) from None
+    if user is not None and payload.get("contract") is not None:
+        check_recorded_contract(payload["contract"], path)
     try:
         ckpt = Checkpoint(
             state_dict=dict(payload["state_dict"]), config=config, user=user, contract=payload.get("contract"),
@@ -191,6 +197,20 @@ def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
     if config is not None:
         load_weights(build_model(config), ckpt.state_dict, path)  # fail now, not at first use
     return ckpt
+
+
+def check_recorded_contract(contract: Any, path: Path) -> None:
+    """A user model's recorded contract: facts of the kinds and values a declared one may hold."""
+    from wux.contract import DERIVED_KEYS, AudioContract
+    from wux.model.declared import CONTRACT_KEYS, checked_facts
+
+    if not isinstance(contract, dict):
+        raise CheckpointError(f"bad contract record: {type(contract).__name__} {contract!r:.40}, not a record", path)
+    try:
+        facts = checked_facts({k: v for k, v in contract.items() if k not in DERIVED_KEYS}, "its recorded contract")
+        AudioContract(**{k: v for k, v in facts.items() if k in CONTRACT_KEYS})
+    except ConfigError as e:
+        raise CheckpointError(f"bad contract record: {first_line(e)}", path) from None
 
 
 def stored_rate(value: Any) -> int:
