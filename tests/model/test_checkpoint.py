@@ -264,3 +264,17 @@ def test_infinite_buffers_are_a_models_own_business_nan_parameters_are_not(tmp_p
     state["conv.weight"][0, 0, 0] = float("nan")
     with pytest.raises(CheckpointError, match="NaN or Inf weights in conv.weight"):
         load_weights(Masked(), state, tmp_path / "w.pt")
+
+
+@pytest.mark.parametrize("fields, fragment", [
+    ({"levels": 1000000}, "stride ** levels must be at most 65536"),  # took minutes and gigabytes before failing
+    ({"levels": 17}, "got 2 ** 17"),
+    ({"levels": 2, "stride": 10**9}, "got 1000000000 ** 2"),
+    ({"levels": 2, "channels": [4, 100000]}, "at most 4096 channels a level, got 100000"),
+    ({"growth": 10**6}, "at most 4096 channels"),
+])
+def test_config_sizes_past_any_wave_u_net_are_refused_at_once(tmp_path, fields, fragment):
+    (tmp_path / "big.json").write_text(json.dumps(fields))
+    with pytest.raises(ConfigError, match="invalid model config") as err:
+        load_config_json(tmp_path / "big.json")
+    assert fragment in str(err.value)

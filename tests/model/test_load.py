@@ -175,6 +175,8 @@ def test_cli_model_options_one_line_errors(tmp_path, tiny_checkpoint):
                           "--contract: unknown field(s) colour")
     assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--contract", '{"length": 5}'),
                           "--contract: length must be an object like")
+    assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--contract", '{"length": {"multiple": -3}}'),
+                          "--contract: length rule needs multiple >= 1")
     assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--contract", '{"causal": "yes"}'),
                           "--contract: causal must be true or false, got 'yes'")
     assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--contract", '{"align": 1.5}'),

@@ -14,6 +14,10 @@ DOWNSAMPLING = ("decimate", "strided")
 UPSAMPLING = ("linear", "transposed")
 NORMS = ("none", "batch", "group")
 ACTIVATIONS = ("relu", "leaky_relu", "gelu", "elu", "tanh", "identity")
+# Bounds past any Wave-U-Net worth building: a typo (levels 1000000) is refused, not built until memory runs out.
+# Inputs are padded to a multiple of the total stride: 65536 samples is 4 s at 16 kHz (the original's is 4096).
+MAX_TOTAL_STRIDE = 2**16
+MAX_CHANNELS = 4096
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class WaveUNetConfig:
         self.validate()
 
     def validate(self) -> None:
+        self.check_size()
         checks = [
             (self.levels >= 1, f"levels must be >= 1, got {self.levels}"),
             (not self.channels or len(self.channels) == self.levels,
@@ -79,6 +84,15 @@ class WaveUNetConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"invalid model config: {message}")
+
+    def check_size(self) -> None:
+        """Levels, stride and widths within bounds, checked before anything is computed from them."""
+        if self.levels > 64 or self.stride > MAX_TOTAL_STRIDE or self.total_stride > MAX_TOTAL_STRIDE:
+            raise ConfigError(f"invalid model config: stride ** levels must be at most {MAX_TOTAL_STRIDE} (inputs are "
+                              f"padded to a multiple of it), got {self.stride} ** {self.levels}")
+        widths = (*self.level_channels, self.bottleneck)
+        if max(widths) > MAX_CHANNELS:
+            raise ConfigError(f"invalid model config: at most {MAX_CHANNELS} channels a level, got {max(widths)}")
 
     @property
     def level_channels(self) -> tuple[int, ...]:

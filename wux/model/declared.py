@@ -44,7 +44,10 @@ def length_rule(value: Any, where: str) -> LengthRule:
     if not isinstance(value, dict) or set(value) - known or not all(fits(v, (int,)) for v in value.values()):
         raise ConfigError(f"{where}: length must be an object like {{\"multiple\": 64, \"minimum\": 1024}}, "
                           f"got {value!r}")
-    return LengthRule(**value)
+    try:
+        return LengthRule(**value)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def checked_facts(facts: dict[str, Any], where: str) -> dict[str, Any]:
