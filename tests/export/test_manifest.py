@@ -37,6 +37,12 @@ def spec_not_a_record(text):
     return json.dumps({**json.loads(text), "spec": "x"})
 
 
+def bogus_format(text):
+    data = json.loads(text)
+    data["artifacts"][0]["format"] = "bogus"
+    return json.dumps(data)
+
+
 def version(text):
     return json.dumps({**json.loads(text), "manifest_version": 1})
 
@@ -48,7 +54,9 @@ def version(text):
     (contract_field, "unknown audio contract field(s) colour"),
     (version, "unknown manifest version 1"),
     (spec_not_a_record, "corrupt manifest (TypeError: string indices must be integers"),
-], ids=["truncated", "no artifacts", "no contract", "unknown field", "old version", "spec not a record"])
+    (bogus_format, "artifact 'bogus' 'fp32' is no format and precision this wux knows (torchscript-fp32,"),
+], ids=["truncated", "no artifacts", "no contract", "unknown field", "old version", "spec not a record",
+        "unknown format"])
 def test_a_damaged_manifest_is_one_line(exported, tmp_path, change, fragment):
     folder = damaged(exported, tmp_path, change)
     with pytest.raises(WuxError) as err:

@@ -125,6 +125,18 @@ def artifact_path(folder: Path, art) -> Path:
     return Path(folder) / art.file
 
 
+def check_artifact_kinds(artifacts: list[Artifact]) -> None:
+    """Each artifact a format and precision this wux exports (a hand-edited 'bogus' is refused when read)."""
+    from wux.export.formats import FORMATS
+
+    for art in artifacts:
+        fmt = FORMATS.get(art.format)
+        if fmt is None or art.precision not in fmt.precisions:
+            known = ", ".join(f"{f.name}-{p}" for f in FORMATS.values() for p in f.precisions)
+            raise ConfigError(f"artifact {art.format!r} {art.precision!r} is no format and precision this wux "
+                              f"knows ({known})")
+
+
 def read_manifest(folder: Path) -> Manifest:
     path = Path(folder) / MANIFEST_NAME
     if Path(folder).is_file():
@@ -150,6 +162,7 @@ def read_manifest(folder: Path) -> Manifest:
         manifest = Manifest(**data, contract=contract, artifacts=artifacts)
         if manifest.max_batch < 1:  # read here, once, not as a traceback at first use
             raise ConfigError(f"its largest batch is {manifest.max_batch}")
+        check_artifact_kinds(manifest.artifacts)
         return manifest
     except ConfigError as e:
         raise WuxError(f"corrupt manifest ({e})", path) from None
