@@ -101,3 +101,12 @@ def test_a_long_context_gets_a_longer_default_window():
     long = AudioContract(align=32, context=4704)
     assert long.chunk % 32 == 0 and 2 * 4704 / long.chunk <= MAX_CONTEXT_SHARE < 2 * 4704 / (long.chunk - 32)
     assert AudioContract(align=32, context=4704, chunk=16384).chunk == 16384
+
+
+@pytest.mark.parametrize("rate", [0, -16000, 768001, 10**12])
+def test_a_contract_rate_no_audio_has_is_refused(rate):
+    from wux.contract import AudioContract
+
+    with pytest.raises(ConfigError, match=f"sample rate of 1 to 768000 Hz; got 1 channel.s. at {rate} Hz"):
+        AudioContract(sample_rate=rate)
+    assert AudioContract(sample_rate=768000).sample_rate == 768000

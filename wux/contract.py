@@ -20,6 +20,8 @@ from typing import Any
 from wux.errors import ConfigError
 
 DEFAULT_SAMPLE_RATE = 16000
+# Above any audio interface's rate (768 kHz): a rate past it is a damaged or mistyped record, not audio.
+MAX_SAMPLE_RATE = 768000
 INPUT_NAME = "waveform"
 OUTPUT_NAME = "denoised"
 # Serving window when nothing else is said: 1.024 s (16384 samples at 16 kHz), a power of two there; longer
@@ -114,9 +116,9 @@ class AudioContract:
     crossfade: int = 0  # samples; 0: DEFAULT_CROSSFADE_SECONDS rounded up to the alignment
 
     def __post_init__(self) -> None:
-        if self.sample_rate <= 0 or self.channels != 1:
-            raise ConfigError(f"wux serves mono audio at a positive sample rate; got {self.channels} channel(s) "
-                              f"at {self.sample_rate} Hz")
+        if not 0 < self.sample_rate <= MAX_SAMPLE_RATE or self.channels != 1:
+            raise ConfigError(f"wux serves mono audio at a sample rate of 1 to {MAX_SAMPLE_RATE} Hz; got "
+                              f"{self.channels} channel(s) at {self.sample_rate} Hz")
         if self.align < 1 or self.context < 0:
             raise ConfigError(f"align must be >= 1 and context >= 0, got {self.align} / {self.context}")
         context = round_up(self.context, self.align)  # as the window plan rounds it

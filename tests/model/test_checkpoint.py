@@ -114,9 +114,10 @@ def bad_files(tmp_path, good):
     cases["unknown config field"] = (tmp_path / "cfg.pt", "unknown model config field(s) dropout")
     torch.save(payload["state_dict"], tmp_path / "plain.pt")
     cases["plain state_dict"] = (tmp_path / "plain.pt", "not a wux checkpoint")
-    for rate in ("abc", None, 0, -16000, 16000.7, float("inf")):  # each a traceback or a message naming no file
+    for rate in ("abc", None, 0, -16000, 16000.7, float("inf"), 10**12):  # a traceback, a message naming no file or
+        # (10**12) the audio blamed for not being at that rate
         torch.save({**payload, "sample_rate": rate}, tmp_path / f"rate_{rate}.pt")
-        cases[f"sample rate {rate}"] = (tmp_path / f"rate_{rate}.pt", f"sample_rate {rate!r} is not a positive whole")
+        cases[f"sample rate {rate}"] = (tmp_path / f"rate_{rate}.pt", f"sample_rate {rate!r} is not a whole number")
     torch.save({**payload, "training": "x"}, tmp_path / "training.pt")
     cases["training not a record"] = (tmp_path / "training.pt", "bad checkpoint record")
     torch.save({**payload, "state_dict": {**payload["state_dict"], key: "x"}}, tmp_path / "str_weight.pt")
@@ -128,7 +129,7 @@ def bad_files(tmp_path, good):
 
 CASES = ["missing", "not torch", "truncated", "empty", "code pickle", "version", "missing keys",
          "unexpected keys", "shape", "nan weights", "unknown config field", "plain state_dict",
-         *(f"sample rate {r}" for r in ("abc", None, 0, -16000, 16000.7, float("inf"))), "training not a record",
+         *(f"sample rate {r}" for r in ("abc", None, 0, -16000, 16000.7, float("inf"), 10**12)), "training not a record",
          "a weight not a tensor", "unknown family"]
 
 

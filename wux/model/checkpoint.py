@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from wux import __version__
-from wux.contract import DEFAULT_SAMPLE_RATE
+from wux.contract import DEFAULT_SAMPLE_RATE, MAX_SAMPLE_RATE
 from wux.errors import CheckpointError, ConfigError, few, first_line
 from wux.fsutil import atomic_file, sha256_file
 from wux.model.config import WaveUNetConfig
@@ -214,10 +214,11 @@ def check_recorded_contract(contract: Any, path: Path) -> None:
 
 
 def stored_rate(value: Any) -> int:
-    """A checkpoint's sample rate: a positive whole number of Hz (16000.7 or "abc" is a damaged record)."""
+    """A checkpoint's sample rate: a whole number of Hz an audio file can have (16000.7, "abc" or 1e12 is a
+    damaged record)."""
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-            or value != int(value) or value <= 0):
-        raise ValueError(f"sample_rate {value!r} is not a positive whole number of Hz")
+            or value != int(value) or not 0 < value <= MAX_SAMPLE_RATE):
+        raise ValueError(f"sample_rate {value!r} is not a whole number of Hz from 1 to {MAX_SAMPLE_RATE}")
     return int(value)
 
 
