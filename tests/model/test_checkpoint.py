@@ -129,8 +129,8 @@ def bad_files(tmp_path, good):
 
 CASES = ["missing", "not torch", "truncated", "empty", "code pickle", "version", "missing keys",
          "unexpected keys", "shape", "nan weights", "unknown config field", "plain state_dict",
-         *(f"sample rate {r}" for r in ("abc", None, 0, -16000, 16000.7, float("inf"), 10**12)), "training not a record",
-         "a weight not a tensor", "unknown family"]
+         *(f"sample rate {r}" for r in ("abc", None, 0, -16000, 16000.7, float("inf"), 10**12)),
+         "training not a record", "a weight not a tensor", "unknown family"]
 
 
 @pytest.mark.parametrize("case", CASES)
