@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_cli import assert_one_line_error, invoke
 from wux.errors import WuxError
-from wux.fsutil import atomic_dir, atomic_file, check_writable, make_file, scratch_beside
+from wux.fsutil import atomic_dir, atomic_file, check_writable, make_file, make_folder, make_parent, scratch_beside
 
 
 def mode(path) -> int:
@@ -104,8 +105,20 @@ def test_checking_an_output_can_be_written_makes_no_folder(tmp_path):
 
 def test_an_output_under_a_file_cannot_be_written(tmp_path):
     (tmp_path / "notes").write_text("a file")
-    with pytest.raises(WuxError, match="cannot write here .*notes: Not a directory"):
+    with pytest.raises(WuxError, match="cannot write here .*notes: is a file, not a folder"):
         check_writable(tmp_path / "notes" / "sub" / "x.png")
+    for make in (make_parent, make_folder):  # the system says "File exists" or "Not a directory"
+        with pytest.raises(WuxError, match=f"cannot write here .{tmp_path / 'notes'}: is a file, not a folder"):
+            make(tmp_path / "notes" / "sub" / "x")
+    with pytest.raises(WuxError, match="notes: is a file, not a folder"):
+        make_folder(tmp_path / "notes")
+
+
+def test_commands_writing_under_a_file_say_which_file_is_in_the_way(tmp_path):
+    (tmp_path / "ok.wav").write_text("a file")
+    assert_one_line_error(invoke("demo", "-o", tmp_path / "ok.wav"), "ok.wav: is a file, not a folder")
+    assert_one_line_error(invoke("export", "--out", tmp_path / "ok.wav" / "sub"), "ok.wav: is a file, not a folder")
+    assert (tmp_path / "ok.wav").read_text() == "a file" and len(list(tmp_path.iterdir())) == 1
 
 
 @pytest.mark.parametrize("output", [".", "..", "sub/.."])

@@ -12,6 +12,7 @@ from wux.clients.triton import TritonDenoiser
 from wux.data.audio import read_audio, write_audio
 from wux.denoise import export_denoiser, model_denoiser
 from wux.errors import MissingDependency
+from wux.fsutil import check_writable, make_folder
 from wux.metrics import si_snr_db
 from wux.model.load import ModelSource, load_model
 from wux.pipeline import ExportRequest, export_model
@@ -80,11 +81,12 @@ class DemoResult:
 
 def run_demo(out: Path, source: ModelSource | None = None, triton: bool = False) -> DemoResult:
     """Denoise the bundled sample in-process; with `triton`, also export -> repository -> server -> client."""
+    check_writable(out / SAMPLE_NOISY)  # before any work: a file where the folder goes, a folder not writable
     model = load_model(source, require_weights=True)
     rate = model.contract.sample_rate
     noisy = read_audio(bundled(SAMPLE_NOISY), rate)
     clean = read_audio(bundled(SAMPLE_CLEAN), rate)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     for name in (SAMPLE_NOISY, SAMPLE_CLEAN):
         shutil.copyfile(bundled(name), out / name)
     t0 = time.perf_counter()

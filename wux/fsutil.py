@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -78,7 +79,26 @@ def make_parent(path: Path) -> None:
         if not os.access(path.parent, os.W_OK):
             raise PermissionError(13, "Permission denied", str(path.parent))
     except OSError as e:
-        raise WuxError(f"cannot write here ({e.filename}: {e.strerror})", path) from None
+        raise WuxError(f"cannot write here ({folder_problem(e)})", path) from None
+
+
+def make_folder(path: Path) -> None:
+    """Create the folder `path` (an existing one is fine), or say in one line why it cannot be made."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WuxError(f"cannot write here ({folder_problem(e)})", path) from None
+
+
+def folder_problem(e: OSError) -> str:
+    """'WHERE: why' for an error making folders; a file standing where a folder must be is named as such (the
+    system says 'File exists' or 'Not a directory')."""
+    if e.errno in (errno.EEXIST, errno.ENOTDIR) and e.filename:
+        blocker = next((p for p in (*reversed(Path(e.filename).parents), Path(e.filename))
+                        if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            return f"{blocker}: is a file, not a folder"
+    return f"{e.filename}: {e.strerror}"
 
 
 def is_or_holds(folder: Path | str, path: Path | str) -> bool:
@@ -136,11 +156,12 @@ def check_writable(path: Path) -> None:
     folder = nearest_existing_folder(path)
     try:
         if not folder.is_dir():
-            raise NotADirectoryError(20, "Not a directory", str(folder))
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(folder))
         with scratch_beside(folder / path.name, ".probe", make_file):
             pass
     except OSError as e:
-        raise WuxError(f"cannot write here ({folder}: {e.strerror})", path) from None
+        where = folder_problem(e) if e.errno in (errno.EEXIST, errno.ENOTDIR) else f"{folder}: {e.strerror}"
+        raise WuxError(f"cannot write here ({where})", path) from None
 
 
 @contextmanager
