@@ -7,7 +7,7 @@ import pytest
 from onnx import numpy_helper
 
 from tests.conftest import make_checkpoint, source
-from tests.test_cli import invoke
+from tests.test_cli import assert_one_line_error, invoke
 from wux.export.manifest import read_manifest
 from wux.fsutil import sha256_file
 from wux.model.config import TINY
@@ -95,6 +95,12 @@ def test_changed_file_is_caught_by_hash(exported, tmp_path):
     report = verify_folder(folder, show_progress=False)
     onnx = next(a for a in report.artifacts if a.artifact == "onnx-fp32")
     assert not onnx.passed and onnx.first_failure == "model.onnx: file missing"
+    (folder / "model.onnx").mkdir()
+    report = verify_folder(folder, show_progress=False)
+    onnx = next(a for a in report.artifacts if a.artifact == "onnx-fp32")
+    assert onnx.first_failure == "model.onnx: a folder, not the file the export wrote"
+    assert_one_line_error(invoke("bench", folder, "--formats", "onnx", "--seconds", "0.01"),
+                          "model.onnx: a folder, not the file the export wrote")
 
 
 def test_tolerance_overrides(exported):

@@ -111,6 +111,8 @@ def file_problem(folder: Path, art) -> str | None:
     if name.is_absolute() or ".." in name.parts:
         return "outside the export folder, where the manifest points"
     path = Path(folder) / art.file
+    if path.is_dir():
+        return "a folder, not the file the export wrote"
     if not path.is_file():
         return "file missing"
     return None if sha256_file(path) == art.sha256 else "sha256 differs from the manifest"
