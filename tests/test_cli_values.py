@@ -97,6 +97,8 @@ def test_denoise_checks_its_output_can_be_written_before_the_model_loads(tmp_pat
 
 def test_serving_a_folder_without_models_says_so(tmp_path):
     assert_one_line_error(invoke("serve", tmp_path), "holds no models", "wux triton")
+    (tmp_path / "ok.wav").write_bytes(b"RIFF")
+    assert_one_line_error(invoke("serve", tmp_path / "ok.wav"), "ok.wav: is a file, not a model repository")
 
 
 def test_a_file_where_an_export_folder_belongs_is_called_a_file():
@@ -221,5 +223,5 @@ def test_several_inputs_need_a_folder_not_a_file_name(tmp_path):
                           "one.wav: several files or a folder are denoised into a folder")
     (tmp_path / "empty").mkdir()
     assert_one_line_error(invoke("denoise", tmp_path / "empty", "-o", tmp_path / "o"),
-                          "no .wav or .flac files found in", "empty")
+                          f"{tmp_path / 'empty'}: holds no .wav or .flac files")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.wav", "empty"]

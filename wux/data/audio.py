@@ -63,10 +63,26 @@ def read_channels_as_stored(path: Path | str, sample_rate: int = DEFAULT_SAMPLE_
     if path.is_file() and path.stat().st_size == 0:
         raise AudioError("is empty (0 bytes), not audio", path)  # libsndfile would say "Format not recognised"
     check_wav_complete(path)
-    data, rate, subtype = load_samples(str(path), path)
+    try:
+        data, rate, subtype = load_samples(str(path), path)
+    except UnreadableAudio:
+        if is_torch_file(path):  # a checkpoint given where audio goes: say so, not "Format not recognised"
+            raise UnreadableAudio("is a PyTorch file (a checkpoint or weights), not audio", path) from None
+        raise
     if rate != sample_rate and not resample:
         raise AudioError(f"sample rate is {rate} Hz but the model expects {sample_rate} Hz (pass --resample)", path)
     return data, Stored(rate, data.shape[1], subtype)
+
+
+def is_torch_file(path: Path) -> bool:
+    """Whether the file is what torch.save writes: a zip archive holding a data.pkl."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(name.endswith("data.pkl") for name in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def decode_audio(data: bytes, label: str) -> tuple[np.ndarray, int, str]:

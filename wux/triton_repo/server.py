@@ -167,6 +167,8 @@ class TritonServer:
         print(message, file=sys.stderr, flush=True)
 
     def start(self) -> ServerInfo:
+        if self.repo.exists() and not self.repo.is_dir():
+            raise WuxError("is a file, not a model repository (the folder `wux triton` writes)", self.repo)
         if not self.repo.is_dir():
             raise WuxError("model repository not found", self.repo)
         if not any(self.repo.glob("*/config.pbtxt")):  # before anything is fetched or started
