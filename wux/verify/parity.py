@@ -139,6 +139,9 @@ def verify_folder(folder: Path, source: ModelSource | None = None, device: str =
     check_bounds(max_abs, min_si_snr_db)
     folder = Path(folder)
     manifest = read_manifest(folder)
+    if eval_data is not None and not any(a.precision in TASK_TOLERANCES for a in manifest.artifacts):
+        raise WuxError(f"--eval-data is the speech an INT8 artifact is judged on, and this export has no "
+                       f"{' or '.join(TASK_TOLERANCES).upper()} artifact", folder)
     if reference is None:
         source = source or ModelSource.from_record(manifest.source, manifest.model)
         if source.checkpoint is not None and not Path(source.checkpoint).exists():
