@@ -81,10 +81,13 @@ def measure(model_name: str, corpus: Path) -> dict[str, dict]:
     model = load_model(model_name)
     runner, plan = model.runner("cpu"), model.contract.window
     kinds = read_metadata(corpus).noise
+    if not kinds:
+        raise SystemExit(f"{corpus}: the probe groups files by noise kind and needs the corpus's {CORPUS_RECORD} "
+                         "(written by `wux data synth`), readable")
     found: dict[str, dict[str, list]] = {}
     for pair in load_pairs(corpus, "test", model.contract.sample_rate):
         passed, residual = probe_file(pair.clean, pair.noisy, denoise_wave(runner, pair.noisy, plan))
-        kind = found.setdefault(kinds[pair.name], {"passed": [], "residual": []})
+        kind = found.setdefault(kinds.get(pair.name, "unrecorded"), {"passed": [], "residual": []})
         kind["residual"].append(residual)
         if passed is not None:
             kind["passed"].append(passed)

@@ -95,8 +95,9 @@ def test_without_fresh_babble_segments_are_what_they_were():
      "no training file has noise babble"),
     (Metadata({"a": "babble", "b": "hum", "c": "hum"}, {}, None, speaker={"a": "A", "b": "A", "c": "A"}),
      "corpus/corpus.json: --fresh-babble needs training files of at least two speakers"),
-    (Metadata({}, {}, None, "c/corpus.json"),  # a record there but broken: said so, not taken for files without kinds
-     "c/corpus.json: --fresh-babble needs every training file's noise kind and speaker; this record is not valid JSON"),
+    (Metadata({}, {}, None, "c/corpus.json", "not valid JSON"),  # a record there but broken: said so, not taken
+     r"c/corpus.json: --fresh-babble needs every training file's noise kind and speaker, which this record does not "
+     r"give \(not valid JSON\)"),  # for files without kinds
 ])
 def test_the_pool_refuses_a_record_it_cannot_make_babble_from(meta, message):
     with pytest.raises(DataError, match=message):

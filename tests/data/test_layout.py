@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -42,12 +43,22 @@ def test_a_record_with_a_bad_entry_is_refused_naming_the_file_and_the_entry(tmp_
     assert str(bad.value) == f"{tmp_path / 'corpus.json'}: {said}"
 
 
-@pytest.mark.parametrize("text", ["{not json", '{"files": 5}', '{"utterances": "p1"}'])
-def test_a_broken_record_is_named_not_taken_for_a_missing_one(tmp_path, text):
-    (tmp_path / "corpus.json").write_text(text)
+@pytest.mark.parametrize("text, problem", [
+    ("{not json", "not valid JSON"), ('{"files": 5}', "not a list of files"),
+    ('{"utterances": "p1"}', "not a list of files"),
+    ('["p1"]', "not a list of files"), ("{}", "lists no file's noise kind or SNR"),
+    ('{"files": []}', "lists no file's noise kind or SNR"), ('{"files": [{"name": "p1"}]}', "lists no file's noise"),
+    (b"\xff\xfe", "not valid JSON"),
+])
+def test_a_broken_record_is_named_not_taken_for_a_missing_one(tmp_path, text, problem):
+    record = tmp_path / "corpus.json"
+    if isinstance(text, bytes):
+        record.write_bytes(text)
+    else:
+        record.write_text(text)
     meta = read_metadata(tmp_path)
-    assert meta.noise == {} and meta.unreadable == str(tmp_path / "corpus.json")
-    with pytest.raises(DataError, match="corpus.json: not valid JSON"):
+    assert meta.noise == {} and meta.unreadable == str(record) and problem in meta.problem
+    with pytest.raises(DataError, match=f"corpus.json: {re.escape(problem)}"):
         check_noise_kinds(meta, ["p1"], ["hum"], tmp_path)
     with pytest.raises(DataError, match="this folder has none") as missing:
         check_noise_kinds(read_metadata(tmp_path / "nowhere"), ["p1"], ["hum"], tmp_path / "nowhere")

@@ -166,7 +166,7 @@ def test_eval_with_a_broken_corpus_record_says_it_went_without_it(tmp_path):
     """An unreadable corpus.json is not taken for a missing one: the table has no noise-kind groups, and says why."""
     corpus = write_corpus(tmp_path / "corpus", files=2, seconds=1.0)
     (corpus / "corpus.json").write_text("{not json")
-    said = (f"note: {corpus / 'corpus.json'}: not valid JSON or not a list of files, so its noise kinds, SNRs, "
+    said = (f"note: {corpus / 'corpus.json'}: not valid JSON, so its noise kinds, SNRs, "
             "speakers and rooms are not used")
     table = invoke("eval", "--data", corpus)
     assert table.exit_code == 0, table.output

@@ -175,7 +175,7 @@ def test_a_run_on_a_broken_corpus_record_says_it_trained_without_it(tiny_corpus,
     cfg = TrainConfig(data=corpus, out=tmp_path / "m.wux.pt", model=TINY, epochs=1, batch_size=4, segment=2048,
                       val_share=0.34, augment=AugmentConfig.off())
     result = train(cfg, show_progress=False)
-    assert result.notes == [f"{corpus / 'corpus.json'}: not valid JSON or not a list of files, so its noise kinds, "
+    assert result.notes == [f"{corpus / 'corpus.json'}: not a list of files, so its noise kinds, "
                             "SNRs, speakers and rooms are not used"]
     assert result.history[-1].val_gain_by_noise_db == {}
 

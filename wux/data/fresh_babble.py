@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from wux.data import noise as noises
-from wux.data.layout import CORPUS_RECORD, UNREADABLE_RECORD, Metadata
+from wux.data.layout import CORPUS_RECORD, Metadata
 from wux.data.synth import RICH
 from wux.errors import DataError
 
@@ -59,8 +59,8 @@ def babble_pool(names: Sequence[str], meta: Metadata, folder: Path | str,
     """The pool for training files `names`; refuses a corpus whose record does not say every file's noise kind
     and speaker, or that has no babble file or only one speaker (no one else to babble)."""
     if meta.unreadable:
-        raise DataError("--fresh-babble needs every training file's noise kind and speaker; this record is "
-                        f"{UNREADABLE_RECORD}", meta.unreadable)
+        raise DataError("--fresh-babble needs every training file's noise kind and speaker, which this record "
+                        f"does not give ({meta.problem})", meta.unreadable)
     where = meta.source or f"{folder}/{CORPUS_RECORD}"
     unknown = [n for n in names if n not in meta.noise or n not in meta.speaker]
     if unknown:

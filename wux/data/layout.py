@@ -15,7 +15,10 @@ SPLITS = ("train", "test")
 CORPUS_RECORD = "corpus.json"  # written by `wux data synth`
 EVAL_SET_RECORD = "evalset.json"  # the bundled evaluation set's
 METADATA_FILES = (CORPUS_RECORD, EVAL_SET_RECORD)
-UNREADABLE_RECORD = "not valid JSON or not a list of files"  # what is wrong with a record Metadata.unreadable names
+# What can be wrong with a record that is there (Metadata.problem): said in notes and refusals alike.
+RECORD_NOT_JSON = "not valid JSON"
+RECORD_NO_LIST = "not a list of files"
+RECORD_LISTS_NOTHING = "lists no file's noise kind or SNR"
 
 
 def split_dirs(root: Path, split: str) -> tuple[Path, Path]:
@@ -28,7 +31,8 @@ class Metadata:
     noise: dict[str, str]  # file stem -> noise kind
     snr_db: dict[str, float]  # file stem -> mix SNR
     source: str | None  # the file it came from
-    unreadable: str | None = None  # a record there but not valid JSON or no list of files (when none could be read)
+    unreadable: str | None = None  # a record there that could not be used (when none could be)...
+    problem: str = ""  # ...and why: RECORD_NOT_JSON, RECORD_NO_LIST, RECORD_LISTS_NOTHING or the system's error
     speaker: dict[str, str] = field(default_factory=dict)  # file stem -> who speaks (a record's voice's timbre)
     room: dict[str, str] = field(default_factory=dict)  # file stem -> DRY or REVERBERANT, by the record's rt60_s
     babble_talkers: tuple[int, int] | None = None  # the talker range of the corpus's babble, when its recipe names one
@@ -36,19 +40,22 @@ class Metadata:
 
 def read_metadata(data: Path) -> Metadata:
     """Noise kind and mix SNR per file stem from the corpus's own record, when it has one."""
-    unreadable = None
+    problems = []  # (record, why) of each record there that could not be used
     for name in METADATA_FILES:
         path = Path(data) / name
         if not path.is_file():
             continue
         try:
             doc = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            unreadable = unreadable or str(path)
+        except OSError as e:
+            problems.append((path, f"cannot be read ({e.strerror})"))
             continue
-        entries = (doc.get("utterances") or doc.get("files") or []) if isinstance(doc, dict) else []
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            problems.append((path, RECORD_NOT_JSON))
+            continue
+        entries = (doc.get("utterances") or doc.get("files") or []) if isinstance(doc, dict) else None
         if not isinstance(entries, list):  # JSON, but not a record of files
-            unreadable = unreadable or str(path)
+            problems.append((path, RECORD_NO_LIST))
             continue
         files = file_entries(entries, path)
         noise = {e["name"]: str(e["noise"]) for e in files if "noise" in e}
@@ -56,7 +63,9 @@ def read_metadata(data: Path) -> Metadata:
         if noise or snr:
             return Metadata(noise, snr, str(path), speaker=speakers_of(files), room=rooms_of(files),
                             babble_talkers=babble_talkers_of(doc))
-    return Metadata({}, {}, None, unreadable)
+        problems.append((path, RECORD_LISTS_NOTHING))  # {} or {"files": []}: not the same as no record
+    first = problems[0] if problems else (None, "")
+    return Metadata({}, {}, None, str(first[0]) if first[0] else None, first[1])
 
 
 def unread_record_notes(meta: Metadata) -> list[str]:
@@ -65,7 +74,7 @@ def unread_record_notes(meta: Metadata) -> list[str]:
     the record had been used."""
     if not meta.unreadable:
         return []
-    return [f"{meta.unreadable}: {UNREADABLE_RECORD}, so its noise kinds, SNRs, speakers and rooms are not used"]
+    return [f"{meta.unreadable}: {meta.problem}, so its noise kinds, SNRs, speakers and rooms are not used"]
 
 
 NUMBER_FIELDS = ("snr_db", "rt60_s")  # a record's per-file numbers (wux.data.synth writes them)
@@ -128,7 +137,7 @@ def check_noise_kinds(meta: Metadata, names: Iterable[str], kinds: Iterable[str]
         return
     if not meta.noise:
         if meta.unreadable:
-            raise DataError(f"{UNREADABLE_RECORD}, so the files' noise kinds are unknown", meta.unreadable)
+            raise DataError(f"{meta.problem}, so the files' noise kinds are unknown", meta.unreadable)
         raise DataError("choosing files by noise kind needs the corpus's record of each file's noise kind "
                         f"({CORPUS_RECORD}, written by `wux data synth`); this folder has none", folder)
     present = {meta.noise[n] for n in names if n in meta.noise}
