@@ -82,8 +82,8 @@ def measure(model_name: str, corpus: Path) -> dict[str, dict]:
     runner, plan = model.runner("cpu"), model.contract.window
     kinds = read_metadata(corpus).noise
     if not kinds:
-        raise SystemExit(f"{corpus}: the probe groups files by noise kind and needs the corpus's {CORPUS_RECORD} "
-                         "(written by `wux data synth`), readable")
+        raise SystemExit(f"{corpus}: the probe groups files by noise kind: it needs a readable {CORPUS_RECORD} "
+                         "with each file's noise kind (`wux data synth` writes one)")
     found: dict[str, dict[str, list]] = {}
     for pair in load_pairs(corpus, "test", model.contract.sample_rate):
         passed, residual = probe_file(pair.clean, pair.noisy, denoise_wave(runner, pair.noisy, plan))

@@ -32,7 +32,8 @@ MAX_CONTEXT_SHARE = 0.25
 # A serving window runs whole, every layer's activations at once: longer than this is a typo, not a plan.
 MAX_CHUNK_SECONDS = 60
 # What to_dict writes beside the facts, derived from them: never read back as a fact.
-DERIVED_KEYS = ("window",)
+WINDOW_KEY = "window"
+DERIVED_KEYS = (WINDOW_KEY,)
 # Neighbouring windows blend over 16 ms (256 samples at 16 kHz).
 DEFAULT_CROSSFADE_SECONDS = 0.016
 
@@ -172,7 +173,7 @@ class AudioContract:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["window"] = self.window.to_dict()  # derived (DERIVED_KEYS), written for people reading the manifest
+        d[WINDOW_KEY] = self.window.to_dict()  # derived, written for people reading the manifest
         return d
 
     @classmethod

@@ -80,9 +80,9 @@ def output_paths(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
     """Pair each input file with its output path (a file, or a folder mirroring the inputs)."""
     files = unique_files(list_audio_files(inputs))
     if not files:
-        where = ", ".join(map(str, inputs))
-        raise WuxError(f"holds no {' or '.join(AUDIO_SUFFIXES)} files" if len(inputs) == 1 else
-                       f"no {' or '.join(AUDIO_SUFFIXES)} files found in {where}", where if len(inputs) == 1 else None)
+        kinds, where = " or ".join(AUDIO_SUFFIXES), ", ".join(map(str, inputs))
+        raise WuxError(f"holds no {kinds} files", where) if len(inputs) == 1 else \
+            WuxError(f"no {kinds} files found in {where}")
     single = len(files) == 1 and not inputs[0].is_dir()
     if single and output.suffix.lower() in AUDIO_SUFFIXES:
         pairs = [(files[0], output)]

@@ -74,31 +74,29 @@ def shown_path(filename: str) -> str:
 
 def make_parent(path: Path) -> None:
     """Create the folder `path` goes in, or say in one line why it cannot be written there."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not os.access(path.parent, os.W_OK):
-            raise PermissionError(13, "Permission denied", str(path.parent))
-    except OSError as e:
-        raise WuxError(f"cannot write here ({folder_problem(e)})", path) from None
+    make_folder(path.parent, writable=True, shown=path)
 
 
-def make_folder(path: Path) -> None:
-    """Create the folder `path` (an existing one is fine), or say in one line why it cannot be made."""
+def make_folder(path: Path, writable: bool = False, shown: Path | None = None) -> None:
+    """Create the folder `path` (an existing one is fine; with `writable`, one this user may write in), or say in
+    one line, naming `shown` (default: the folder), why it cannot be."""
     try:
         path.mkdir(parents=True, exist_ok=True)
+        if writable and not os.access(path, os.W_OK):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
     except OSError as e:
-        raise WuxError(f"cannot write here ({folder_problem(e)})", path) from None
+        raise WuxError(f"cannot write here ({folder_problem(e)})", shown or path) from None
 
 
-def folder_problem(e: OSError) -> str:
-    """'WHERE: why' for an error making folders; a file standing where a folder must be is named as such (the
-    system says 'File exists' or 'Not a directory')."""
+def folder_problem(e: OSError, where: Path | None = None) -> str:
+    """'WHERE: why' for an error making folders or files in them (WHERE: `where`, else the error's file); a file
+    standing where a folder must be is named as such (the system says 'File exists' or 'Not a directory')."""
     if e.errno in (errno.EEXIST, errno.ENOTDIR) and e.filename:
         blocker = next((p for p in (*reversed(Path(e.filename).parents), Path(e.filename))
                         if p.exists() and not p.is_dir()), None)
         if blocker is not None:
             return f"{blocker}: is a file, not a folder"
-    return f"{e.filename}: {e.strerror}"
+    return f"{where or e.filename}: {e.strerror}"
 
 
 def is_or_holds(folder: Path | str, path: Path | str) -> bool:
@@ -160,8 +158,7 @@ def check_writable(path: Path) -> None:
         with scratch_beside(folder / path.name, ".probe", make_file):
             pass
     except OSError as e:
-        where = folder_problem(e) if e.errno in (errno.EEXIST, errno.ENOTDIR) else f"{folder}: {e.strerror}"
-        raise WuxError(f"cannot write here ({where})", path) from None
+        raise WuxError(f"cannot write here ({folder_problem(e, folder)})", path) from None
 
 
 @contextmanager
@@ -209,6 +206,14 @@ def folder_lock(folder: Path | str, waiting: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def torch_file_kind(path: Path | str) -> str | None:
+    """How torch.save stored a file, by its first bytes: "zip" (its format since PyTorch 1.6, a zip archive),
+    "pickle" (the legacy one), None (neither)."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return "zip" if head == b"PK" else "pickle" if head[:1] == b"\x80" else None
 
 
 def sha256_file(path: Path | str) -> str:

@@ -66,17 +66,17 @@ def bad_audio(tmp_path, case):
         sf.write(path, np.zeros(16000, dtype=np.float32), 16000)
         path.write_bytes(path.read_bytes()[:44 + 16])
         return path, "truncated: its header promises 16000 frames but the file holds 8"
-    if case == "a checkpoint":  # `wux denoise model.wux.pt`: libsndfile said "Format not recognised"
+    if case in ("a checkpoint", "a legacy checkpoint"):  # `wux denoise model.wux.pt`: "Format not recognised"
         import torch
 
         path = tmp_path / "model.wux.pt"
-        torch.save({"state_dict": {"w": torch.zeros(2)}}, path)
-        return path, "is a PyTorch file (a checkpoint or weights), not audio"
+        torch.save({"state_dict": {"w": torch.zeros(2)}}, path, _use_new_zipfile_serialization=case == "a checkpoint")
+        return path, "is a zip archive or a pickle (a PyTorch checkpoint?), not audio"
     raise AssertionError(case)
 
 
 @pytest.mark.parametrize("case", ["missing", "not audio", "empty", "0 bytes", "nan", "stereo", "rate",
-                                  "truncated", "a checkpoint"])
+                                  "truncated", "a checkpoint", "a legacy checkpoint"])
 def test_bad_audio_gives_one_line_error(tmp_path, case):
     path, fragment = bad_audio(tmp_path, case)
     with pytest.raises(AudioError) as err:

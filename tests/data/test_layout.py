@@ -46,7 +46,8 @@ def test_a_record_with_a_bad_entry_is_refused_naming_the_file_and_the_entry(tmp_
 @pytest.mark.parametrize("text, problem", [
     ("{not json", "not valid JSON"), ('{"files": 5}', "not a list of files"),
     ('{"utterances": "p1"}', "not a list of files"),
-    ('["p1"]', "not a list of files"), ("{}", "lists no file's noise kind or SNR"),
+    ('["p1"]', "not a list of files"), ('{"files": 0}', "not a list of files"), ('{"files": null}', "not a list"),
+    ("{}", "lists no file's noise kind or SNR"),
     ('{"files": []}', "lists no file's noise kind or SNR"), ('{"files": [{"name": "p1"}]}', "lists no file's noise"),
     (b"\xff\xfe", "not valid JSON"),
 ])

@@ -54,7 +54,7 @@ def version(text):
     (contract_field, "unknown audio contract field(s) colour"),
     (version, "unknown manifest version 1"),
     (spec_not_a_record, "corrupt manifest (TypeError: string indices must be integers"),
-    (bogus_format, "artifact 'bogus' 'fp32' is no format and precision this wux knows (torchscript-fp32,"),
+    (bogus_format, "artifact bogus-fp32 is not one this wux exports (torchscript-fp32,"),
 ], ids=["truncated", "no artifacts", "no contract", "unknown field", "old version", "spec not a record",
         "unknown format"])
 def test_a_damaged_manifest_is_one_line(exported, tmp_path, change, fragment):

@@ -268,8 +268,12 @@ def test_infinite_buffers_are_a_models_own_business_nan_parameters_are_not(tmp_p
 
 
 @pytest.mark.parametrize("fields, fragment", [
-    ({"levels": 1000000}, "stride ** levels must be at most 65536"),  # took minutes and gigabytes before failing
-    ({"levels": 17}, "got 2 ** 17"),
+    ({"levels": 1000000}, "levels must be at most 16"),  # took minutes and gigabytes before failing
+    ({"levels": 17}, "levels must be at most 16 (inputs are padded to a multiple of stride ** levels, at most 65536)"),
+    ({"levels": 6, "stride": 8}, "stride ** levels must be at most 65536 (inputs are padded to a multiple of it), "
+                                 "got 8 ** 6"),
+    ({"levels": -1, "stride": 0}, "levels must be >= 1, got -1"),  # not a ZeroDivisionError from 0 ** -1
+    ({"levels": 2, "stride": 1}, "stride must be >= 2, got 1"),
     ({"levels": 2, "stride": 10**9}, "got 1000000000 ** 2"),
     ({"levels": 2, "channels": [4, 100000]}, "at most 4096 channels a level, got 100000"),
     ({"growth": 10**6}, "at most 4096 channels"),

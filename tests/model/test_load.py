@@ -241,7 +241,8 @@ def test_a_plain_pickle_is_refused_without_torchs_protocol_warning(tmp_path, cap
     ("x", "str 'x', not a record"),
     ({"length": {"multiple": -3}}, "length rule needs multiple >= 1"),
     ({"channels": "two"}, "channels must be a whole number"),
-    ({"colour": 1}, "unknown field(s) colour"),
+    ({"colour": 1}, "bad contract record: unknown field(s) colour"),
+    ({"input_rank": 5}, "bad contract record: input_rank must be 3"),  # a layout fact: refused when built
 ])
 def test_a_broken_recorded_contract_is_one_line_naming_the_checkpoint(tcn_file, tmp_path, contract, fragment):
     torch.manual_seed(0)

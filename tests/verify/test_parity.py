@@ -201,5 +201,5 @@ def test_an_artifact_answering_nan_fails_verify(exported, tmp_path):
 def test_eval_data_for_an_export_without_int8_is_refused(exported, tmp_path):
     # it was silently unused: the user believed their speech had judged the export
     assert_one_line_error(invoke("verify", exported[0], "--eval-data", tmp_path / "nonexist"),
-                          str(exported[0]), "--eval-data is the speech an INT8 artifact is judged on",
-                          "no INT8 artifact")
+                          str(exported[0]), "--eval-data does not apply without an INT8 artifact",
+                          "this export has none")

@@ -15,7 +15,7 @@ import numpy as np
 from wux.contract import DEFAULT_SAMPLE_RATE
 from wux.data.resample import resample_poly
 from wux.errors import AudioError, UnreadableAudio, first_line
-from wux.fsutil import atomic_file
+from wux.fsutil import atomic_file, torch_file_kind
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # sample formats that hold values beyond full scale
@@ -66,23 +66,12 @@ def read_channels_as_stored(path: Path | str, sample_rate: int = DEFAULT_SAMPLE_
     try:
         data, rate, subtype = load_samples(str(path), path)
     except UnreadableAudio:
-        if is_torch_file(path):  # a checkpoint given where audio goes: say so, not "Format not recognised"
-            raise UnreadableAudio("is a PyTorch file (a checkpoint or weights), not audio", path) from None
+        if torch_file_kind(path):  # a checkpoint given where audio goes: say so, not "Format not recognised"
+            raise UnreadableAudio("is a zip archive or a pickle (a PyTorch checkpoint?), not audio", path) from None
         raise
     if rate != sample_rate and not resample:
         raise AudioError(f"sample rate is {rate} Hz but the model expects {sample_rate} Hz (pass --resample)", path)
     return data, Stored(rate, data.shape[1], subtype)
-
-
-def is_torch_file(path: Path) -> bool:
-    """Whether the file is what torch.save writes: a zip archive holding a data.pkl."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as z:
-            return any(name.endswith("data.pkl") for name in z.namelist())
-    except (OSError, zipfile.BadZipFile):
-        return False
 
 
 def decode_audio(data: bytes, label: str) -> tuple[np.ndarray, int, str]:

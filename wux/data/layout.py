@@ -53,7 +53,7 @@ def read_metadata(data: Path) -> Metadata:
         except (UnicodeDecodeError, json.JSONDecodeError):
             problems.append((path, RECORD_NOT_JSON))
             continue
-        entries = (doc.get("utterances") or doc.get("files") or []) if isinstance(doc, dict) else None
+        entries = next((doc[k] for k in ("utterances", "files") if k in doc), []) if isinstance(doc, dict) else None
         if not isinstance(entries, list):  # JSON, but not a record of files
             problems.append((path, RECORD_NO_LIST))
             continue

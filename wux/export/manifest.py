@@ -10,6 +10,7 @@ from typing import Any
 
 from wux.contract import AudioContract
 from wux.errors import ConfigError, WuxError
+from wux.export.formats import FORMATS
 from wux.fsutil import atomic_file, sha256_file
 from wux.ort_settings import OrtOptions
 from wux.runtime.base import ShapeLimits, TensorIO
@@ -129,14 +130,11 @@ def artifact_path(folder: Path, art) -> Path:
 
 def check_artifact_kinds(artifacts: list[Artifact]) -> None:
     """Each artifact a format and precision this wux exports (a hand-edited 'bogus' is refused when read)."""
-    from wux.export.formats import FORMATS
-
     for art in artifacts:
         fmt = FORMATS.get(art.format)
         if fmt is None or art.precision not in fmt.precisions:
             known = ", ".join(f"{f.name}-{p}" for f in FORMATS.values() for p in f.precisions)
-            raise ConfigError(f"artifact {art.format!r} {art.precision!r} is no format and precision this wux "
-                              f"knows ({known})")
+            raise ConfigError(f"artifact {art.key} is not one this wux exports ({known})")
 
 
 def read_manifest(folder: Path) -> Manifest:

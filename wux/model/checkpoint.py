@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from wux import __version__
-from wux.contract import DEFAULT_SAMPLE_RATE, MAX_SAMPLE_RATE
+from wux.contract import DEFAULT_SAMPLE_RATE, DERIVED_KEYS, MAX_SAMPLE_RATE, AudioContract
 from wux.errors import CheckpointError, ConfigError, few, first_line
-from wux.fsutil import atomic_file, sha256_file
+from wux.fsutil import atomic_file, sha256_file, torch_file_kind
 from wux.model.config import WaveUNetConfig
 from wux.model.user import UserModel, build_user_model
 from wux.resources import BUNDLED_MODELS, bundled, default_checkpoint_path
@@ -27,7 +27,8 @@ CHECKPOINT_FORMAT = "wux-checkpoint"
 CHECKPOINT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 CHECKPOINT_SUFFIX = ".wux.pt"
-FAMILIES = ("waveunet", "user")  # wux's own Wave-U-Net, or a model built by the user's code
+WAVEUNET, USER = "waveunet", "user"  # wux's own Wave-U-Net, or a model built by the user's code
+FAMILIES = (WAVEUNET, USER)
 # Where people's own files keep the state_dict ("state": DEMUCS's {"class","args","kwargs","state"} package).
 STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model", "state")
 
@@ -50,7 +51,7 @@ class Checkpoint:
 
     @property
     def family(self) -> str:
-        return "waveunet" if self.config is not None else "user"
+        return WAVEUNET if self.config is not None else USER
 
     def build_model(self):
         """The model in eval mode holding these weights."""
@@ -64,8 +65,8 @@ class Checkpoint:
 
     def model_record(self) -> dict[str, Any]:
         if self.config is not None:
-            return {"family": "waveunet", "config": self.config.to_dict()}
-        return {"family": "user", **self.user.to_dict()}
+            return {"family": WAVEUNET, "config": self.config.to_dict()}
+        return {"family": USER, **self.user.to_dict()}
 
     def to_payload(self) -> dict[str, Any]:
         payload = {
@@ -126,15 +127,14 @@ def read_torch_file(path: Path | str, allowed_globals: tuple = (), what: str = "
         raise CheckpointError(f"is a folder, not a {what} file", path)
     if path.stat().st_size == 0:
         raise CheckpointError("file is empty", path)
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head[:2] == b"PK":
+    kind = torch_file_kind(path)
+    if kind == "zip":
         try:
             with zipfile.ZipFile(path) as z:
                 z.namelist()
         except zipfile.BadZipFile:
             raise CheckpointError("truncated or corrupt torch file (its zip archive is incomplete)", path) from None
-    elif head[:1] != b"\x80":
+    elif kind is None:
         raise CheckpointError("not a PyTorch file (neither a torch zip archive nor a pickle)", path)
     try:
         with torch.serialization.safe_globals(list(allowed_globals)), warnings.catch_warnings():
@@ -170,15 +170,15 @@ def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
         raise CheckpointError(
             f"unknown checkpoint format version {version!r}; this wux ({__version__}) reads versions "
             f"{', '.join(map(str, READABLE_VERSIONS))}", path)
-    model = payload.get("model") if version >= 2 else {"family": "waveunet", "config": payload.get("config")}
+    model = payload.get("model") if version >= 2 else {"family": WAVEUNET, "config": payload.get("config")}
     if not isinstance(model, dict) or "state_dict" not in payload:
         raise CheckpointError("checkpoint lacks its model record or state_dict", path)
     if model.get("family") not in FAMILIES:
         raise CheckpointError(f"bad model record: family {model.get('family')!r} is none of "
                               f"{', '.join(map(repr, FAMILIES))}", path)
     try:
-        config = WaveUNetConfig.from_dict(dict(model["config"])) if model.get("family") == "waveunet" else None
-        user = UserModel.from_dict(model) if model.get("family") == "user" else None
+        config = WaveUNetConfig.from_dict(dict(model["config"])) if model.get("family") == WAVEUNET else None
+        user = UserModel.from_dict(model) if model.get("family") == USER else None
     except (ConfigError, KeyError, TypeError) as e:
         raise CheckpointError(f"bad model record: {first_line(e)}", path) from None
     if user is not None and payload.get("contract") is not None:
@@ -200,17 +200,22 @@ def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
 
 
 def check_recorded_contract(contract: Any, path: Path) -> None:
-    """A user model's recorded contract: facts of the kinds and values a declared one may hold."""
-    from wux.contract import DERIVED_KEYS, AudioContract
-    from wux.model.declared import CONTRACT_KEYS, checked_facts
+    """A user model's recorded contract and layout: facts of the kinds and values a declared one may hold."""
+    from wux.model.adapter import Layout  # imports torch: not for `wux --help`
+    from wux.model.declared import CONTRACT_KEYS, LAYOUT_KEYS, checked_facts
 
+    what = "bad contract record"
     if not isinstance(contract, dict):
-        raise CheckpointError(f"bad contract record: {type(contract).__name__} {contract!r:.40}, not a record", path)
+        raise CheckpointError(f"{what}: {type(contract).__name__} {contract!r:.40}, not a record", path)
     try:
-        facts = checked_facts({k: v for k, v in contract.items() if k not in DERIVED_KEYS}, "its recorded contract")
-        AudioContract(**{k: v for k, v in facts.items() if k in CONTRACT_KEYS})
+        facts = checked_facts({k: v for k, v in contract.items() if k not in DERIVED_KEYS}, what)
     except ConfigError as e:
-        raise CheckpointError(f"bad contract record: {first_line(e)}", path) from None
+        raise CheckpointError(first_line(e), path) from None
+    try:
+        AudioContract(**{k: v for k, v in facts.items() if k in CONTRACT_KEYS})
+        Layout(**{k: v for k, v in facts.items() if k in LAYOUT_KEYS})
+    except ConfigError as e:
+        raise CheckpointError(f"{what}: {first_line(e)}", path) from None
 
 
 def stored_rate(value: Any) -> int:

@@ -17,6 +17,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "gelu", "elu", "tanh", "identity")
 # Bounds past any Wave-U-Net worth building: a typo (levels 1000000) is refused, not built until memory runs out.
 # Inputs are padded to a multiple of the total stride: 65536 samples is 4 s at 16 kHz (the original's is 4096).
 MAX_TOTAL_STRIDE = 2**16
+MAX_LEVELS = MAX_TOTAL_STRIDE.bit_length() - 1  # as many as stride 2, the least, allows
 MAX_CHANNELS = 4096
 
 
@@ -57,9 +58,12 @@ class WaveUNetConfig:
         self.validate()
 
     def validate(self) -> None:
+        for ok, message in ((self.levels >= 1, f"levels must be >= 1, got {self.levels}"),
+                            (self.stride >= 2, f"stride must be >= 2, got {self.stride}")):
+            if not ok:  # first: the size check below raises stride to the power of levels
+                raise ConfigError(f"invalid model config: {message}")
         self.check_size()
         checks = [
-            (self.levels >= 1, f"levels must be >= 1, got {self.levels}"),
             (not self.channels or len(self.channels) == self.levels,
              f"channels has {len(self.channels)} entries but levels is {self.levels}"),
             (all(c > 0 for c in self.channels), "channels must be positive"),
@@ -68,7 +72,6 @@ class WaveUNetConfig:
              "encoder_kernel and decoder_kernel must be odd"),
             (self.downsampling in DOWNSAMPLING, f"downsampling must be one of {DOWNSAMPLING}"),
             (self.upsampling in UPSAMPLING, f"upsampling must be one of {UPSAMPLING}"),
-            (self.stride >= 2, f"stride must be >= 2, got {self.stride}"),
             (self.norm in NORMS, f"norm must be one of {NORMS}"),
             (self.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}"),
             (self.output_activation in ACTIVATIONS,
@@ -87,7 +90,10 @@ class WaveUNetConfig:
 
     def check_size(self) -> None:
         """Levels, stride and widths within bounds, checked before anything is computed from them."""
-        if self.levels > 64 or self.stride > MAX_TOTAL_STRIDE or self.total_stride > MAX_TOTAL_STRIDE:
+        if self.levels > MAX_LEVELS:  # checked alone: stride ** 1000000 would take minutes to compute
+            raise ConfigError(f"invalid model config: levels must be at most {MAX_LEVELS} (inputs are padded to a "
+                              f"multiple of stride ** levels, at most {MAX_TOTAL_STRIDE}), got {self.levels}")
+        if self.total_stride > MAX_TOTAL_STRIDE:
             raise ConfigError(f"invalid model config: stride ** levels must be at most {MAX_TOTAL_STRIDE} (inputs are "
                               f"padded to a multiple of it), got {self.stride} ** {self.levels}")
         widths = (*self.level_channels, self.bottleneck)

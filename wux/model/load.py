@@ -16,7 +16,7 @@ from wux.contract import AudioContract, LengthRule
 from wux.errors import ConfigError, ModelError, first_line
 from wux.fsutil import sha256_file
 from wux.model.adapter import Layout, WaveformAdapter
-from wux.model.checkpoint import Checkpoint, load_checkpoint, load_weights, read_weights
+from wux.model.checkpoint import USER, WAVEUNET, Checkpoint, load_checkpoint, load_weights, read_weights
 from wux.model.config import WaveUNetConfig
 from wux.model.declared import CONTRACT_KEYS, LAYOUT_KEYS, checked_facts, length_rule
 from wux.model.info import count_macs, macs_per_second, waveunet_contract
@@ -75,7 +75,7 @@ class LoadedModel:
     contract: AudioContract
     source: ModelSource
     record: dict[str, Any]  # provenance for manifests: enough to find and check the same weights again
-    family: str  # "waveunet" or "user"
+    family: str  # WAVEUNET or USER
     layout: Layout = Layout()
     config: WaveUNetConfig | None = None
     user: UserModel | None = None
@@ -95,8 +95,8 @@ class LoadedModel:
     def model_record(self) -> dict[str, Any]:
         """How the model is built: the Wave-U-Net config, or the callable, its kwargs and layout."""
         if self.config is not None:
-            return {"family": "waveunet", "config": self.config.to_dict()}
-        return {"family": "user", **self.user.to_dict(), "layout": self.layout.to_dict()}
+            return {"family": WAVEUNET, "config": self.config.to_dict()}
+        return {"family": USER, **self.user.to_dict(), "layout": self.layout.to_dict()}
 
     def checkpoint(self, training: dict | None = None) -> Checkpoint:
         """This model as a wux checkpoint (a user model keeps its callable, kwargs and contract)."""
@@ -128,7 +128,7 @@ def load_model(source: ModelSource | None = None, contract: AudioContract | None
     module = ckpt.build_model()
     if contract is None:
         contract = waveunet_contract(ckpt.config, ckpt.sample_rate, count_macs(module, ckpt.sample_rate))
-    return LoadedModel(module, contract, source, record, "waveunet",
+    return LoadedModel(module, contract, source, record, WAVEUNET,
                        config=ckpt.config, training=ckpt.training,
                        contract_origin={"sample_rate": "recorded", **dict.fromkeys(MEASURED_KEYS, "config")})
 
@@ -188,7 +188,7 @@ def finish_user_model(model, source: ModelSource, user: UserModel, record: dict,
             layout, contract = report.layout, contract_from_probe(report, facts)
             origin.update({k: "measured" for k in MEASURED_KEYS if k not in facts})
         origin.setdefault("sample_rate", "stated by the model")
-    return LoadedModel(WaveformAdapter(model, layout, contract.length).eval(), contract, source, record, "user",
+    return LoadedModel(WaveformAdapter(model, layout, contract.length).eval(), contract, source, record, USER,
                        layout=layout, user=user, training=dict(training or {}), contract_origin=origin, probe=report)
 
 

@@ -140,8 +140,8 @@ def verify_folder(folder: Path, source: ModelSource | None = None, device: str =
     folder = Path(folder)
     manifest = read_manifest(folder)
     if eval_data is not None and not any(a.precision in TASK_TOLERANCES for a in manifest.artifacts):
-        raise WuxError(f"--eval-data is the speech an INT8 artifact is judged on, and this export has no "
-                       f"{' or '.join(TASK_TOLERANCES).upper()} artifact", folder)
+        raise WuxError("--eval-data does not apply without an INT8 artifact (the speech it is judged on), and this "
+                       "export has none", folder)
     if reference is None:
         source = source or ModelSource.from_record(manifest.source, manifest.model)
         if source.checkpoint is not None and not Path(source.checkpoint).exists():
