@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Optional
 
 import typer
 
+from wux.contract import MAX_SAMPLE_RATE
 from wux.errors import WuxError
 from wux.export.spec import PRECISIONS
 from wux.resources import BUNDLED_MODELS
@@ -251,8 +252,8 @@ MODEL_PARAMETERS = [
         Optional[Path], typer.Option("--weights", help="Weights for --model: a state_dict, or one under "
                                      "state_dict / model / model_state_dict / state.", rich_help_panel="Model")]),
     inspect.Parameter("sample_rate", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-        Optional[int], typer.Option("--sample-rate", min=1, help="The rate --model was trained at, Hz.",
-                                    rich_help_panel="Model")]),
+        Optional[int], typer.Option("--sample-rate", min=1, max=MAX_SAMPLE_RATE,
+                                    help="The rate --model was trained at, Hz.", rich_help_panel="Model")]),
     inspect.Parameter("contract", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
         Optional[dict], typer.Option("--contract", parser=json_object, metavar="JSON",
                                      help="Audio-contract facts you know (else measured): e.g. "

@@ -171,6 +171,8 @@ def test_cli_model_options_one_line_errors(tmp_path, tiny_checkpoint):
     assert_one_line_error(invoke("info", tiny_checkpoint, "--model", f"{__name__}:Gain"), "not both")
     assert_one_line_error(invoke("info", "--weights", tiny_checkpoint), "pass --model too")
     assert_one_line_error(invoke("info", tiny_checkpoint, "--sample-rate", "8000"), "states its own audio contract")
+    assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--sample-rate", "1000000"), "--sample-rate",
+                          "should be less than or equal to 768000")
     assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--contract", '{"colour": 1}'),
                           "--contract: unknown field(s) colour")
     assert_one_line_error(invoke("info", "--model", f"{__name__}:Gain", "--contract", '{"length": 5}'),
