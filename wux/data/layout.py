@@ -40,7 +40,7 @@ class Metadata:
 
 def read_metadata(data: Path) -> Metadata:
     """Noise kind and mix SNR per file stem from the corpus's own record, when it has one."""
-    problems = []  # (record, why) of each record there that could not be used
+    problem = None  # (record, why) of the first record there that could not be used
     for name in METADATA_FILES:
         path = Path(data) / name
         if not path.is_file():
@@ -48,14 +48,14 @@ def read_metadata(data: Path) -> Metadata:
         try:
             doc = json.loads(path.read_text())
         except OSError as e:
-            problems.append((path, f"cannot be read ({e.strerror})"))
+            problem = problem or (path, f"cannot be read ({e.strerror})")
             continue
         except (UnicodeDecodeError, json.JSONDecodeError):
-            problems.append((path, RECORD_NOT_JSON))
+            problem = problem or (path, RECORD_NOT_JSON)
             continue
         entries = next((doc[k] for k in ("utterances", "files") if k in doc), []) if isinstance(doc, dict) else None
         if not isinstance(entries, list):  # JSON, but not a record of files
-            problems.append((path, RECORD_NO_LIST))
+            problem = problem or (path, RECORD_NO_LIST)
             continue
         files = file_entries(entries, path)
         noise = {e["name"]: str(e["noise"]) for e in files if "noise" in e}
@@ -63,9 +63,10 @@ def read_metadata(data: Path) -> Metadata:
         if noise or snr:
             return Metadata(noise, snr, str(path), speaker=speakers_of(files), room=rooms_of(files),
                             babble_talkers=babble_talkers_of(doc))
-        problems.append((path, RECORD_LISTS_NOTHING))  # {} or {"files": []}: not the same as no record
-    first = problems[0] if problems else (None, "")
-    return Metadata({}, {}, None, str(first[0]) if first[0] else None, first[1])
+        problem = problem or (path, RECORD_LISTS_NOTHING)  # {} or {"files": []}: not the same as no record
+    if problem is None:
+        return Metadata({}, {}, None)
+    return Metadata({}, {}, None, str(problem[0]), problem[1])
 
 
 def unread_record_notes(meta: Metadata) -> list[str]:

@@ -173,12 +173,12 @@ def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
     model = payload.get("model") if version >= 2 else {"family": WAVEUNET, "config": payload.get("config")}
     if not isinstance(model, dict) or "state_dict" not in payload:
         raise CheckpointError("checkpoint lacks its model record or state_dict", path)
-    if model.get("family") not in FAMILIES:
-        raise CheckpointError(f"bad model record: family {model.get('family')!r} is none of "
-                              f"{', '.join(map(repr, FAMILIES))}", path)
+    family = model.get("family")
+    if family not in FAMILIES:
+        raise CheckpointError(f"bad model record: family {family!r} is none of {', '.join(map(repr, FAMILIES))}", path)
     try:
-        config = WaveUNetConfig.from_dict(dict(model["config"])) if model.get("family") == WAVEUNET else None
-        user = UserModel.from_dict(model) if model.get("family") == USER else None
+        config = WaveUNetConfig.from_dict(dict(model["config"])) if family == WAVEUNET else None
+        user = UserModel.from_dict(model) if family == USER else None
     except (ConfigError, KeyError, TypeError) as e:
         raise CheckpointError(f"bad model record: {first_line(e)}", path) from None
     if user is not None and payload.get("contract") is not None:
