@@ -554,7 +554,8 @@ def test_a_resumed_run_holds_out_the_same_validation_files(tiny_corpus, tmp_path
 
 def test_a_resumed_run_on_a_changed_data_folder_is_refused_not_validated_on_other_files(tmp_path):
     """Same --val-share and --val-by, but a file of the held-out ones gone: the split moves, so resuming would score
-    the run on files it trained on; refused, nothing written. Put back, the run resumes."""
+    the run on files it trained on; refused before any audio is read (a training file that cannot be read is not
+    what it reports), nothing written. Put back, the run resumes."""
     from tests.conftest import write_corpus
 
     corpus = write_corpus(tmp_path / "corpus")
@@ -567,11 +568,15 @@ def test_a_resumed_run_on_a_changed_data_folder_is_refused_not_validated_on_othe
     assert len(stored) == 2
     for p in stored:
         p.unlink()
+    unreadable = corpus / "noisy_trainset_wav" / "p002_001.wav"
+    kept = unreadable.read_bytes()
+    unreadable.write_bytes(b"not audio")
     resumed = TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True})
     with pytest.raises(CheckpointError, match=r"held out 2 validation file\(s\), and the same options now hold out "
                                               r"\d+ that are not the same"):
         train(resumed, show_progress=False)
     assert cfg.out.read_bytes() == before and last_checkpoint_path(cfg.out).read_bytes() == last
+    unreadable.write_bytes(kept)
     for p, data in stored.items():
         p.write_bytes(data)
     assert len(train(resumed, show_progress=False).history) == 2

@@ -91,26 +91,36 @@ def speaker_of(name: str) -> str:
     return name.split("_")[0]
 
 
-def split_validation(pairs: list[Pair], share: float, by: str = "file",
-                     speakers: Mapping[str, str] | None = None) -> tuple[list[Pair], list[Pair]]:
-    """Every k-th file (by name) goes to validation, deterministic and spread over speakers; or, `by`
-    "speaker", every k-th speaker's files, so that validation measures voices training never heard. A file's
-    speaker is `speakers[name]` (a corpus record's, where voices are not in the names) or its name's prefix."""
+def held_out_names(names: list[str], share: float, by: str = "file",
+                   speakers: Mapping[str, str] | None = None) -> set[str]:
+    """The files (of `names`, in order) validation holds out: every k-th file, deterministic and spread over
+    speakers; or, `by` "speaker", every k-th speaker's files, so that validation measures voices training never
+    heard. A file's speaker is `speakers[name]` (a corpus record's, where voices are not in the names) or its
+    name's prefix. Names only: a resumed run checks them before any audio is read."""
     if by not in VALIDATION_SPLITS:
         raise DataError(f"validation split by {by!r}: choose from {', '.join(VALIDATION_SPLITS)}")
-    if share <= 0 or len(pairs) < 2:
-        return pairs, []
+    if share <= 0 or len(names) < 2:
+        return set()
     step = max(2, int(round(1 / share)))
     if by == "file":
-        held = {p.name for i, p in enumerate(pairs) if i % step == step // 2}
-    else:
-        speaker = {p.name: (speakers or {}).get(p.name) or speaker_of(p.name) for p in pairs}
-        voices = sorted(set(speaker.values()))
-        chosen = {s for i, s in enumerate(voices) if i % step == step // 2}
-        if not chosen:
-            raise DataError(f"--val-by speaker: {len(voices)} speaker(s) and --val-share {share} hold out none "
-                            f"(every {step}th speaker is held out); raise --val-share or use --val-by file")
-        held = {name for name, s in speaker.items() if s in chosen}
+        return {name for i, name in enumerate(names) if i % step == step // 2}
+    speaker = {name: (speakers or {}).get(name) or speaker_of(name) for name in names}
+    voices = sorted(set(speaker.values()))
+    chosen = {s for i, s in enumerate(voices) if i % step == step // 2}
+    if not chosen:
+        raise DataError(f"--val-by speaker: {len(voices)} speaker(s) and --val-share {share} hold out none "
+                        f"(every {step}th speaker is held out); raise --val-share or use --val-by file")
+    return {name for name, s in speaker.items() if s in chosen}
+
+
+def split_validation(pairs: list[Pair], share: float, by: str = "file",
+                     speakers: Mapping[str, str] | None = None) -> tuple[list[Pair], list[Pair]]:
+    """(training, validation) pairs, validation holding out what held_out_names says."""
+    return split_held(pairs, held_out_names([p.name for p in pairs], share, by, speakers))
+
+
+def split_held(pairs: list[Pair], held: set[str]) -> tuple[list[Pair], list[Pair]]:
+    """(the pairs not named in `held`, those named)."""
     return [p for p in pairs if p.name not in held], [p for p in pairs if p.name in held]
 
 

@@ -18,10 +18,11 @@ from wux.data.dataset import (
     SegmentDataset,
     check_kind_weights,
     conversion_notes,
+    held_out_names,
     list_pairs,
     load_pairs,
     noise_kind_weights,
-    split_validation,
+    split_held,
 )
 from wux.data.fresh_babble import BabblePool, babble_pool, corpus_talkers
 from wux.data.layout import Metadata, check_noise_kinds, read_metadata, unread_record_notes
@@ -68,7 +69,7 @@ class TrainConfig:
     lr_schedule: str = DEFAULT_LR_SCHEDULE  # one of wux.train.LR_SCHEDULES
     segments_per_epoch: int | None = None  # default: the training audio's length in segments
     val_share: float = 0.05
-    val_by: str = "file"  # "speaker": whole speakers held out (wux.data.dataset.split_validation)
+    val_by: str = "file"  # "speaker": whole speakers held out (wux.data.dataset.held_out_names)
     level_weight: float = DEFAULT_LEVEL_WEIGHT
     # Weight of the DC term (dc_error_db): SI-SNR removes the mean, so without it a model's output may carry any
     # constant offset (the bundled model's stages 1-7, trained with 0, output about 0.0105 on silence)
@@ -319,14 +320,14 @@ def check_counts(cfg: TrainConfig) -> None:
         raise WuxError(f"--fresh-babble is a chance, from 0 to 1, got {cfg.augment.fresh_babble}")
 
 
-def read_noise_record_early(cfg: TrainConfig) -> Metadata:
+def read_noise_record_early(cfg: TrainConfig, names: list[str]) -> Metadata:
     """The corpus's record, read (and a broken entry refused) before any audio is (minutes on a large corpus), and
     with it bad weights, a noise kind no training file has, and --fresh-babble on a corpus whose record cannot make
-    it refused from the file names alone; training_dataset checks again on the files left after validation."""
+    it refused from the training files' `names` alone; training_dataset checks again on the files left after
+    validation."""
     meta = read_metadata(cfg.data)
     if not cfg.noise_weights and not cfg.augment.fresh_babble:
         return meta
-    names = [clean.stem for clean, _ in list_pairs(cfg.data, "train")]
     if cfg.noise_weights:
         check_kind_weights(cfg.noise_weights)
         check_noise_kinds(meta, names, cfg.noise_weights, cfg.data, files="training file")
@@ -370,10 +371,10 @@ def check_same_validation(cfg: TrainConfig, last: Checkpoint) -> None:
                               "files it trained on: resume with those", last_checkpoint_path(cfg.out))
 
 
-def held_out_record(val_pairs: list) -> dict:
+def held_out_record(held: set[str]) -> dict:
     """How many validation files, and their names as one sha256: what a resumed run checks it holds out again."""
-    names = "\n".join(sorted(p.name for p in val_pairs))
-    return {"files": len(val_pairs), "sha256": hashlib.sha256(names.encode()).hexdigest()}
+    names = "\n".join(sorted(held))
+    return {"files": len(held), "sha256": hashlib.sha256(names.encode()).hexdigest()}
 
 
 def check_same_held_out(cfg: TrainConfig, last: Checkpoint | None, held_out: dict) -> None:
@@ -587,11 +588,13 @@ class BeforeReading:
     last: Checkpoint | None  # the .last checkpoint a --resume run goes on from
     start: Checkpoint | None  # the --init checkpoint a new run starts from
     meta: Metadata  # the corpus's record
+    held: set[str]  # the training files validation holds out
+    held_out: dict  # their record (held_out_record), kept in the .last checkpoint
 
 
 def checks_before_reading(cfg: TrainConfig) -> BeforeReading:
     """Every refusal that needs no audio, so a bad option costs no loading time: the arithmetic, the corpus's
-    record, the resume state and the starting weights."""
+    record, the resume state, the files validation holds out and the starting weights."""
     check_schedule(cfg.lr, cfg.lr_patience, cfg.lr_schedule)
     check_restart(cfg)
     check_counts(cfg)
@@ -599,11 +602,15 @@ def checks_before_reading(cfg: TrainConfig) -> BeforeReading:
     check_device(cfg.device, arithmetic)
     if cfg.tensorboard is not None:
         require("tensorboard")  # torch.utils.tensorboard writes nothing without it: say so, do not skip silently
-    meta = read_noise_record_early(cfg)
+    names = [clean.stem for clean, _ in list_pairs(cfg.data, "train")]
+    meta = read_noise_record_early(cfg, names)
     last, start = resumable_state(cfg), initial_state(cfg)
     check_same_start(last, start)
+    held = held_out_names(names, cfg.val_share, cfg.val_by, meta.speaker)
+    held_out = held_out_record(held)
+    check_same_held_out(cfg, last, held_out)
     check_outputs(cfg)
-    return BeforeReading(arithmetic, last, start, meta)
+    return BeforeReading(arithmetic, last, start, meta, held, held_out)
 
 
 def train(cfg: TrainConfig, show_progress: bool = True,
@@ -617,10 +624,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
     arithmetic, last, start, meta = ready.arithmetic, ready.last, ready.start, ready.meta
     torch.manual_seed(cfg.seed)
     trainee = build_trainee(cfg, start)  # a callable that fails to import or build fails before any audio is read
-    pairs = load_pairs(cfg.data, "train", cfg.sample_rate)
-    train_pairs, val_pairs = split_validation(pairs, cfg.val_share, cfg.val_by, meta.speaker)
-    held_out = held_out_record(val_pairs)
-    check_same_held_out(cfg, last, held_out)
+    train_pairs, val_pairs = split_held(load_pairs(cfg.data, "train", cfg.sample_rate), ready.held)
     dataset = training_dataset(cfg, train_pairs, meta)
     check_one_batch(cfg, len(dataset))
     val_inputs = [si_snr_db(p.noisy, p.clean) for p in val_pairs]  # the noisy files' own scores, once
@@ -720,7 +724,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         save_checkpoint(replace(
             ckpt, resume={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                           "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
-                          "epoch": epoch + 1, "step": step, "held_out": held_out,
+                          "epoch": epoch + 1, "step": step, "held_out": ready.held_out,
                           "history": [asdict(h) for h in history]},
         ), last_path)
         if on_epoch:
@@ -730,7 +734,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
     if writer:
         writer.close()
     cut_short = [cut_short_note(cfg, history)] if out_of_time and history[-1].epoch < cfg.epochs else []
-    notes = conversion_notes(pairs, cfg.sample_rate) + unread_record_notes(meta) + cut_short
+    notes = conversion_notes(train_pairs + val_pairs, cfg.sample_rate) + unread_record_notes(meta) + cut_short
     return TrainResult(str(cfg.out), step, len(history), best if val_pairs else None,
                        (time.monotonic() - t_start) / 60, history, notes, start_epoch)
 
