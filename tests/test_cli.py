@@ -231,6 +231,23 @@ def test_train_fresh_babble_is_a_chance_and_an_augmentation(tiny_corpus, tmp_pat
     assert not list(tmp_path.iterdir())
 
 
+def test_train_speed_range_needs_speed_and_reaches_the_run(tiny_corpus, tmp_path, monkeypatch):
+    import wux.train.loop
+
+    runs = []
+    monkeypatch.setattr(wux.train.loop, "train", lambda cfg, **_: runs.append(cfg) or {})
+    monkeypatch.setattr("wux.cli.emit", lambda *_: None)
+    assert invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--speed-range", "25").exit_code == 0
+    assert runs.pop().augment.speed_percent == 25
+    assert invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt").exit_code == 0
+    assert runs.pop().augment.speed_percent == 10
+    result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--speed-range", "25", "--no-speed")
+    assert_one_line_error(result, "--speed-range does not apply with --no-speed")
+    result = invoke("train", tiny_corpus, "--out", tmp_path / "m.wux.pt", "--speed-range", "60")
+    assert_one_line_error(result, "'--speed-range': Input should be less than or equal to 50")
+    assert not runs and not list(tmp_path.iterdir())
+
+
 def test_train_reverb_noise_needs_reverb_and_reaches_the_run(tiny_corpus, tmp_path, monkeypatch):
     import wux.train.loop
 

@@ -34,6 +34,7 @@ from wux.cli_options import (
     server_url,
     takes_model,
 )
+from wux.data import DEFAULT_SPEED_PERCENT, SPEED_PERCENT_RANGE
 from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, WuxError
 from wux.export.spec import DEFAULT_OPSET, MIN_OPSET
 from wux.fsutil import check_new_output, is_or_holds, shown_path
@@ -253,8 +254,8 @@ TrainPrecision = Literal[TRAIN_PRECISIONS]  # wux.train: the one list
 LrSchedule = Literal[LR_SCHEDULES]
 
 
-AUGMENT_OPTIONS = ("extra_noise", "speed", "reverb", "reverb_noise", "gain", "remix", "augment_probability",
-                   "fresh_babble")
+AUGMENT_OPTIONS = ("extra_noise", "speed", "speed_range", "reverb", "reverb_noise", "gain", "remix",
+                   "augment_probability", "fresh_babble")
 
 
 @app.command()
@@ -321,7 +322,11 @@ def train(
     tensorboard: Annotated[Optional[Path], typer.Option(help="TensorBoard log folder")] = None,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="All augmentation")] = True,
     extra_noise: Annotated[bool, typer.Option("--extra-noise/--no-extra-noise", help="Add a second noise")] = True,
-    speed: Annotated[bool, typer.Option("--speed/--no-speed", help="Speed changes of +-10 %")] = True,
+    speed: Annotated[bool, typer.Option("--speed/--no-speed", help="Speed changes (--speed-range)")] = True,
+    speed_range: Annotated[float, typer.Option(
+        min=SPEED_PERCENT_RANGE[0], max=SPEED_PERCENT_RANGE[1], metavar="PCT",
+        help="Speed changes of up to about +-PCT %: pitch and formants move with them, so a wider range makes "
+             "more timbres of the same speakers")] = DEFAULT_SPEED_PERCENT,
     reverb: Annotated[bool, typer.Option("--reverb/--no-reverb", help="Synthetic room reverb")] = True,
     reverb_noise: Annotated[bool, typer.Option(
         "--reverb-noise/--no-reverb-noise",
@@ -350,9 +355,11 @@ def train(
 
     refuse_unused(ctx, set(AUGMENT_OPTIONS) if augment else set(), "with --no-augment", *AUGMENT_OPTIONS)
     refuse_unused(ctx, {"reverb_noise"} if reverb else set(), "with --no-reverb", "reverb_noise")
+    refuse_unused(ctx, {"speed_range"} if speed else set(), "with --no-speed", "speed_range")
     refuse_unused(ctx, {"lr_patience"} if lr_schedule == PLATEAU else set(), f"with --lr-schedule {COSINE}",
                   "lr_patience")
-    augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, reverb=reverb, reverb_noise=reverb_noise,
+    augmentation = AugmentConfig(extra_noise=extra_noise, speed=speed, speed_percent=speed_range, reverb=reverb,
+                                 reverb_noise=reverb_noise,
                                  gain=gain, remix=remix, probability=augment_probability, fresh_babble=fresh_babble
                                  ) if augment else AugmentConfig.off()
     cfg = TrainConfig(

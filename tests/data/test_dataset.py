@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wux.data.augment import AugmentConfig, augment_pair, change_speed, fft_convolve, room_impulse_response
+from wux.data.augment import (
+    AugmentConfig,
+    augment_pair,
+    change_speed,
+    fft_convolve,
+    room_impulse_response,
+    speed_steps,
+)
 from wux.data.dataset import (
     SegmentDataset,
     conversion_notes,
@@ -120,6 +127,28 @@ def test_speed_and_rir_properties():
     assert peak_hz == pytest.approx(200 * 50 / 45, abs=1.5)
     rir = room_impulse_response(np.random.default_rng(0))
     assert rir[0] == rir.max() and np.isclose(np.sum(rir**2), 1.0)
+
+
+def test_speed_range_widens_the_speed_changes_and_keeps_the_default_draw():
+    """--speed-range 10 draws the grid steps wux always drew (45 .. 55); 40 moves a tone's pitch further than 10 %
+    ever does, the pair kept in step and its length kept."""
+    assert speed_steps(10) == (45, 56) and AugmentConfig().speed_percent == 10
+    assert speed_steps(40) == (35, 84)  # 50/35 = 1.43x .. 50/83 = 0.60x
+    tone = np.sin(2 * np.pi * 400 * np.arange(16000) / 16000).astype(np.float32)
+    only_speed = dict(extra_noise=False, reverb=False, gain=False, remix=False, probability=1.0)
+
+    def pitch_ratios(percent: float) -> list[float]:
+        ratios = []
+        for seed in range(12):
+            cfg = AugmentConfig(**only_speed, speed_percent=percent)
+            clean, noisy = augment_pair(tone, tone, cfg, np.random.default_rng(seed))
+            assert len(clean) == len(tone) and np.array_equal(clean, noisy)
+            ratios.append(np.argmax(np.abs(np.fft.rfft(clean))) / 400)  # 1 Hz bins
+        return ratios
+
+    default, wide = pitch_ratios(10), pitch_ratios(40)
+    assert 0.9 <= min(default) and max(default) <= 1.12
+    assert min(wide) < 0.85 or max(wide) > 1.15
 
 
 def test_remix_puts_another_files_noise_under_the_speech():

@@ -632,6 +632,8 @@ def test_fresh_babble_needs_the_corpus_record_and_is_recorded(tmp_path):
         {"name": p.stem, "noise": "babble", "speaker": f"s{i % 2}"} for i, p in enumerate(noisy)]}))
     with pytest.raises(WuxError, match="--fresh-babble is a chance, from 0 to 1, got 2"):
         train(TrainConfig(**{**cfg.__dict__, "augment": AugmentConfig(fresh_babble=2.0)}), show_progress=False)
+    with pytest.raises(WuxError, match="--speed-range is a percentage from 2 to 50, got 80"):
+        train(TrainConfig(**{**cfg.__dict__, "augment": AugmentConfig(speed_percent=80.0)}), show_progress=False)
     assert train(cfg, show_progress=False).steps == 2
     assert load_checkpoint(cfg.out).training["train"]["augment"]["fresh_babble"] == 0.5
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from wux.contract import DEFAULT_SAMPLE_RATE
+from wux.data import DEFAULT_SPEED_PERCENT
 from wux.data import noise as noises
 from wux.data.resample import fit_length, resample_poly
 
@@ -14,7 +15,8 @@ from wux.data.resample import fit_length, resample_poly
 @dataclass(frozen=True)
 class AugmentConfig:
     extra_noise: bool = True  # add white or pink noise to the noisy side only
-    speed: bool = True  # change speed (and pitch) by up to +-10 %
+    speed: bool = True  # change speed (and pitch and formants) by up to +-speed_percent
+    speed_percent: float = DEFAULT_SPEED_PERCENT  # wider: more timbres from the same speakers
     reverb: bool = True  # convolve both sides with a synthetic room impulse response
     # False: only the speech is in that room; the noise (noisy - clean) stays as it was, as in the rich corpus's
     # reverberant files (a talker in a room, a noise close to the microphone); True: both, as wux always has
@@ -43,6 +45,11 @@ def remix(clean: np.ndarray, noise: np.ndarray, rng: np.random.Generator) -> np.
 
 
 SPEED_GRID = 50  # speed factors are 50/k so the resampler's filters stay small and cached
+
+def speed_steps(percent: float) -> tuple[int, int]:
+    """The grid steps k (factor 50/k) of speed changes up to about +-percent % (wux.data.SPEED_PERCENT_RANGE), as
+    rng.integers bounds (the second excluded): 10 % gives k 45 .. 55, factors 0.91 .. 1.11."""
+    return int(SPEED_GRID / (1 + percent / 100)), int(SPEED_GRID / (1 - percent / 100)) + 1
 
 
 def change_speed(wave: np.ndarray, factor: float) -> np.ndarray:
@@ -87,7 +94,7 @@ def augment_pair(clean: np.ndarray, noisy: np.ndarray, cfg: AugmentConfig,
     clean, noisy = clean.astype(np.float64), noisy.astype(np.float64)
     p = cfg.probability
     if cfg.speed and rng.random() < p:
-        factor = SPEED_GRID / rng.integers(45, 56)  # 0.91 .. 1.11
+        factor = SPEED_GRID / rng.integers(*speed_steps(cfg.speed_percent))
         clean, noisy = (fit_length(change_speed(w, factor), n) for w in (clean, noisy))
     if cfg.reverb and rng.random() < p:
         clean, noisy = pair_in_room(clean, noisy, room_impulse_response(rng, sample_rate), cfg.reverb_noise)

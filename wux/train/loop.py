@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from wux.contract import DEFAULT_SAMPLE_RATE
+from wux.data import SPEED_PERCENT_RANGE
 from wux.data.augment import AugmentConfig
 from wux.data.dataset import (
     SegmentDataset,
@@ -318,6 +319,9 @@ def check_counts(cfg: TrainConfig) -> None:
         raise WuxError(f"--snr-cap must be a finite number of dB, got {cfg.snr_cap_db}")
     if not 0 <= cfg.augment.fresh_babble <= 1:
         raise WuxError(f"--fresh-babble is a chance, from 0 to 1, got {cfg.augment.fresh_babble}")
+    low, high = SPEED_PERCENT_RANGE
+    if not low <= cfg.augment.speed_percent <= high:
+        raise WuxError(f"--speed-range is a percentage from {low:g} to {high:g}, got {cfg.augment.speed_percent}")
 
 
 def read_noise_record_early(cfg: TrainConfig, names: list[str]) -> Metadata:
