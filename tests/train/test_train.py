@@ -22,6 +22,7 @@ from wux.train.loop import (
     autocast,
     cosine_rate,
     dc_error_db,
+    held_out_record,
     initial_state,
     last_checkpoint_path,
     loss_fn,
@@ -550,6 +551,13 @@ def test_a_resumed_run_holds_out_the_same_validation_files(tiny_corpus, tmp_path
             train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True, **change}), show_progress=False)
     assert cfg.out.read_bytes() == before
     assert len(train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "resume": True}), show_progress=False).history) == 2
+
+
+def test_the_held_out_record_counts_every_file_pair_even_two_of_one_stem():
+    """x.wav and x.flac are two pairs of one name: both held out, both counted, as runs before recorded them."""
+    record = held_out_record(["x", "b", "x"])
+    assert record["files"] == 3 and record != held_out_record(["x", "b"])
+    assert record == held_out_record(["b", "x", "x"])  # order does not matter
 
 
 def test_a_resumed_run_on_a_changed_data_folder_is_refused_not_validated_on_other_files(tmp_path):

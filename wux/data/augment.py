@@ -46,6 +46,7 @@ def remix(clean: np.ndarray, noise: np.ndarray, rng: np.random.Generator) -> np.
 
 SPEED_GRID = 50  # speed factors are 50/k so the resampler's filters stay small and cached
 
+
 def speed_steps(percent: float) -> tuple[int, int]:
     """The grid steps k (factor 50/k) of speed changes up to about +-percent % (wux.data.SPEED_PERCENT_RANGE), as
     rng.integers bounds (the second excluded): 10 % gives k 45 .. 55, factors 0.91 .. 1.11."""

@@ -12,7 +12,7 @@ KAISER_BETA = 8.6  # about 80 dB stop-band attenuation
 ROLLOFF = 0.94  # cut-off as a share of the lower Nyquist frequency, leaves room for the transition
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=128)  # every speed step of the widest --speed-range (68), and the corpus rates
 def _polyphase_filter(up: int, down: int) -> tuple[np.ndarray, int]:
     """Filter taps arranged [taps_per_phase, up] and the centre delay (upsampled samples)."""
     band = max(up, down)

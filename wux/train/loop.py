@@ -375,8 +375,9 @@ def check_same_validation(cfg: TrainConfig, last: Checkpoint) -> None:
                               "files it trained on: resume with those", last_checkpoint_path(cfg.out))
 
 
-def held_out_record(held: set[str]) -> dict:
-    """How many validation files, and their names as one sha256: what a resumed run checks it holds out again."""
+def held_out_record(held: list[str]) -> dict:
+    """How many validation files, and their names (one per file pair, a stem two pairs share twice) as one sha256:
+    what a resumed run checks it holds out again."""
     names = "\n".join(sorted(held))
     return {"files": len(held), "sha256": hashlib.sha256(names.encode()).hexdigest()}
 
@@ -611,7 +612,7 @@ def checks_before_reading(cfg: TrainConfig) -> BeforeReading:
     last, start = resumable_state(cfg), initial_state(cfg)
     check_same_start(last, start)
     held = held_out_names(names, cfg.val_share, cfg.val_by, meta.speaker)
-    held_out = held_out_record(held)
+    held_out = held_out_record([name for name in names if name in held])
     check_same_held_out(cfg, last, held_out)
     check_outputs(cfg)
     return BeforeReading(arithmetic, last, start, meta, held, held_out)
