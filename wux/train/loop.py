@@ -324,14 +324,19 @@ def check_counts(cfg: TrainConfig) -> None:
         raise WuxError(f"--speed-range is a percentage from {low:g} to {high:g}, got {cfg.augment.speed_percent}")
 
 
-def read_noise_record_early(cfg: TrainConfig, names: list[str]) -> Metadata:
+def training_names(cfg: TrainConfig) -> list[str]:
+    """The training split's file names (their stems), listed without reading any audio."""
+    return [clean.stem for clean, _ in list_pairs(cfg.data, "train")]
+
+
+def read_noise_record_early(cfg: TrainConfig) -> Metadata:
     """The corpus's record, read (and a broken entry refused) before any audio is (minutes on a large corpus), and
     with it bad weights, a noise kind no training file has, and --fresh-babble on a corpus whose record cannot make
-    it refused from the training files' `names` alone; training_dataset checks again on the files left after
-    validation."""
+    it refused from the file names alone; training_dataset checks again on the files left after validation."""
     meta = read_metadata(cfg.data)
     if not cfg.noise_weights and not cfg.augment.fresh_babble:
         return meta
+    names = training_names(cfg)
     if cfg.noise_weights:
         check_kind_weights(cfg.noise_weights)
         check_noise_kinds(meta, names, cfg.noise_weights, cfg.data, files="training file")
@@ -593,13 +598,11 @@ class BeforeReading:
     last: Checkpoint | None  # the .last checkpoint a --resume run goes on from
     start: Checkpoint | None  # the --init checkpoint a new run starts from
     meta: Metadata  # the corpus's record
-    held: set[str]  # the training files validation holds out
-    held_out: dict  # their record (held_out_record), kept in the .last checkpoint
 
 
 def checks_before_reading(cfg: TrainConfig) -> BeforeReading:
     """Every refusal that needs no audio, so a bad option costs no loading time: the arithmetic, the corpus's
-    record, the resume state, the files validation holds out and the starting weights."""
+    record, the resume state and the starting weights."""
     check_schedule(cfg.lr, cfg.lr_patience, cfg.lr_schedule)
     check_restart(cfg)
     check_counts(cfg)
@@ -607,15 +610,11 @@ def checks_before_reading(cfg: TrainConfig) -> BeforeReading:
     check_device(cfg.device, arithmetic)
     if cfg.tensorboard is not None:
         require("tensorboard")  # torch.utils.tensorboard writes nothing without it: say so, do not skip silently
-    names = [clean.stem for clean, _ in list_pairs(cfg.data, "train")]
-    meta = read_noise_record_early(cfg, names)
+    meta = read_noise_record_early(cfg)
     last, start = resumable_state(cfg), initial_state(cfg)
     check_same_start(last, start)
-    held = held_out_names(names, cfg.val_share, cfg.val_by, meta.speaker)
-    held_out = held_out_record([name for name in names if name in held])
-    check_same_held_out(cfg, last, held_out)
     check_outputs(cfg)
-    return BeforeReading(arithmetic, last, start, meta, held, held_out)
+    return BeforeReading(arithmetic, last, start, meta)
 
 
 def train(cfg: TrainConfig, show_progress: bool = True,
@@ -629,7 +628,11 @@ def train(cfg: TrainConfig, show_progress: bool = True,
     arithmetic, last, start, meta = ready.arithmetic, ready.last, ready.start, ready.meta
     torch.manual_seed(cfg.seed)
     trainee = build_trainee(cfg, start)  # a callable that fails to import or build fails before any audio is read
-    train_pairs, val_pairs = split_held(load_pairs(cfg.data, "train", cfg.sample_rate), ready.held)
+    names = training_names(cfg)
+    held = held_out_names(names, cfg.val_share, cfg.val_by, meta.speaker)
+    held_out = held_out_record([name for name in names if name in held])
+    check_same_held_out(cfg, last, held_out)  # from the names: a refused resume loads no audio
+    train_pairs, val_pairs = split_held(load_pairs(cfg.data, "train", cfg.sample_rate), held)
     dataset = training_dataset(cfg, train_pairs, meta)
     check_one_batch(cfg, len(dataset))
     val_inputs = [si_snr_db(p.noisy, p.clean) for p in val_pairs]  # the noisy files' own scores, once
@@ -729,7 +732,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         save_checkpoint(replace(
             ckpt, resume={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                           "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
-                          "epoch": epoch + 1, "step": step, "held_out": ready.held_out,
+                          "epoch": epoch + 1, "step": step, "held_out": held_out,
                           "history": [asdict(h) for h in history]},
         ), last_path)
         if on_epoch:
