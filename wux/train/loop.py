@@ -632,7 +632,8 @@ def train(cfg: TrainConfig, show_progress: bool = True,
     held = held_out_names(names, cfg.val_share, cfg.val_by, meta.speaker)
     held_out = held_out_record([name for name in names if name in held])
     check_same_held_out(cfg, last, held_out)  # from the names: a refused resume loads no audio
-    train_pairs, val_pairs = split_held(load_pairs(cfg.data, "train", cfg.sample_rate), held)
+    pairs = load_pairs(cfg.data, "train", cfg.sample_rate)
+    train_pairs, val_pairs = split_held(pairs, held)
     dataset = training_dataset(cfg, train_pairs, meta)
     check_one_batch(cfg, len(dataset))
     val_inputs = [si_snr_db(p.noisy, p.clean) for p in val_pairs]  # the noisy files' own scores, once
@@ -742,7 +743,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
     if writer:
         writer.close()
     cut_short = [cut_short_note(cfg, history)] if out_of_time and history[-1].epoch < cfg.epochs else []
-    notes = conversion_notes(train_pairs + val_pairs, cfg.sample_rate) + unread_record_notes(meta) + cut_short
+    notes = conversion_notes(pairs, cfg.sample_rate) + unread_record_notes(meta) + cut_short
     return TrainResult(str(cfg.out), step, len(history), best if val_pairs else None,
                        (time.monotonic() - t_start) / 60, history, notes, start_epoch)
 
