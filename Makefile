@@ -111,6 +111,8 @@ perf-compare: perf-tools
 # again from that one's best (seed 13). DEFAULT_FINETUNE13: 2,000 more from that one's best, its synthetic room
 # taking the speech alone (--no-reverb-noise, as the corpus made its reverberant files; about 62 minutes).
 # DEFAULT_FINETUNE14: 3,000 more from that one's best, babble files drawn twice as often (babble:16; about 90 minutes).
+# Stopped part-way (a kill, a reboot), the same `make default-model` again keeps every step already done and goes on
+# from the stage that was stopped (--resume, the same weights as one run straight through); FRESH=1 starts over.
 TRAIN_EPOCHS ?= 65
 TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto
@@ -144,7 +146,7 @@ default-model: install sysdeps
 	  FINETUNE8="$(DEFAULT_FINETUNE8)" FINETUNE9="$(DEFAULT_FINETUNE9)" FINETUNE10="$(DEFAULT_FINETUNE10)" \
 	  FINETUNE11="$(DEFAULT_FINETUNE11)" FINETUNE12="$(DEFAULT_FINETUNE12)" FINETUNE13="$(DEFAULT_FINETUNE13)" \
 	  FINETUNE14="$(DEFAULT_FINETUNE14)" \
-	  NAME=default bash perf/train_default_model.sh
+	  FRESH="$(FRESH)" NAME=default bash perf/train_default_model.sh
 
 # The classic model the default replaced, as it was made: classic corpus, 24 minutes on 2 CPU cores.
 classic-model: install sysdeps

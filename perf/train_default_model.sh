@@ -9,6 +9,7 @@
 # best, and so on up to FINETUNE20 (each refused without the one before).
 set -euo pipefail
 WUX=${WUX:-.venv/bin/wux}
+PYTHON=${PYTHON:-.venv/bin/python}
 PRESET=${PRESET:-default}
 NAME=${NAME:-default}
 RECIPE=${RECIPE:-rich}
@@ -18,6 +19,7 @@ EPOCHS=${EPOCHS:-100}
 AUGMENT=${AUGMENT:-"--augment-probability 0.4"}
 PRECISION=${PRECISION:-auto}
 OUT=${OUT:-build/$NAME-model}
+FRESH=${FRESH:-}  # non-empty: every step from the start (by default a rerun keeps the steps done, below)
 # the bundled models' base runs were trained before the DC term existed (wux train --dc-weight)
 BASE_LOSS=${BASE_LOSS:---dc-weight 0}
 stages=()  # the fine-tuning stages' options, in order
@@ -32,7 +34,8 @@ for var in FINETUNE FINETUNE{2..20}; do
   before=$var
 done
 mkdir -p "$OUT"
-# stage i's checkpoint: the first is the base run, the last is the model
+# stage i's checkpoint: the first is the base run, the last is the model; each stage's `wux train --json` record
+# lies beside its checkpoint (X.wux.pt: X.train.json), the command that made it in X.command
 checkpoints=("$OUT/$NAME.base.wux.pt")
 for ((i = 1; i < ${#stages[@]}; i++)); do
   checkpoints[i]=$OUT/$NAME.stage$((i + 1)).wux.pt
@@ -45,19 +48,75 @@ train="wux train $OUT/corpus --out $first --force --preset $PRESET --epochs $EPO
 --seed 0 --threads 2 --batch-size 16 --segments-per-epoch 1600 --lr 0.002 --precision $PRECISION $AUGMENT \
 $BASE_LOSS --json"
 evaluate="wux eval $OUT/$NAME.wux.pt --data $OUT/corpus --split test --baseline rnnoise --baseline spectral-gating --json"
-${synth/wux/$WUX} > "$OUT/synth.json"
-${train/wux/$WUX} > "$OUT/train.json"
 commands=("$synth" "$train")
-base=()
 for i in "${!stages[@]}"; do
-  from=${checkpoints[$i]}
-  mv "$OUT/train.json" "${from%.wux.pt}.train.json"
-  base+=(--base "${from%.wux.pt}.train.json")
-  finetune="wux train $OUT/corpus --init $from --out ${checkpoints[$((i + 1))]} --force --threads 2 --batch-size 16 \
---segments-per-epoch 1600 $AUGMENT ${stages[$i]} --json"
-  ${finetune/wux/$WUX} > "$OUT/train.json"
-  commands+=("$finetune")
+  commands+=("wux train $OUT/corpus --init ${checkpoints[$i]} --out ${checkpoints[$((i + 1))]} --force --threads 2 \
+--batch-size 16 --segments-per-epoch 1600 $AUGMENT ${stages[$i]} --json")
 done
-${evaluate/wux/$WUX} > "$OUT/eval.json"
-.venv/bin/python perf/bundle_default_model.py --name "$NAME" "${base[@]}" "$OUT/$NAME.wux.pt" "$OUT/corpus" \
-  "$OUT/train.json" "$OUT/eval.json" "${commands[@]}" "$evaluate"
+records=("$OUT/synth.json")
+for checkpoint in "${checkpoints[@]}"; do
+  records+=("${checkpoint%.wux.pt}.train.json")
+done
+
+# A step whose record is there, made by the same command, is kept. The first step without one runs, and every step
+# after it: where that first one is a training stage stopped part-way (its .last checkpoint there), it goes on with
+# --resume (the same weights as one run straight through) and its planned command is recorded with "# resumed".
+# Refused (exit 2, before anything runs): a record or a part-way stage left by another command. FRESH=1 runs every
+# step from the start.
+refuse_other_commands() {
+  local i planned made
+  for i in "${!commands[@]}"; do
+    planned=${records[$i]%.json}.command
+    [ -e "$planned" ] || continue
+    made=$(<"$planned")
+    if [ "$made" != "${commands[$i]}" ]; then
+      echo "train_default_model.sh: ${records[$i]%.json}: made by another command ($made); FRESH=1 starts over" >&2
+      exit 2
+    fi
+  done
+}
+
+run_step() {  # INDEX [resume]: the step's command (resumed: --resume in place of --force), its record written under
+  # a temporary name until the step ends
+  local i=$1 command=${commands[$1]} record=${records[$1]}
+  rm -f "${record%.json}.resumed"
+  if [ "${2:-}" = resume ]; then
+    command="${command/ --force / } --resume"
+    : > "${record%.json}.resumed"
+  fi
+  printf '%s\n' "${commands[$i]}" > "${record%.json}.command"
+  ${command/wux/$WUX} > "$record.partial"
+  mv "$record.partial" "$record"
+}
+
+[ -n "$FRESH" ] || refuse_other_commands
+running=$FRESH
+for i in "${!commands[@]}"; do
+  record=${records[$i]}
+  if [ -z "$running" ] && [ -s "$record" ] && [ -e "${record%.json}.command" ]; then
+    echo "train_default_model.sh: kept $record (made by the same command)" >&2
+    continue
+  fi
+  last=${record%.train.json}.last.wux.pt
+  if [ -z "$running" ] && [ "$i" -gt 0 ] && [ -e "$last" ] && [ -e "${record%.json}.command" ]; then
+    echo "train_default_model.sh: going on from $last" >&2
+    run_step "$i" resume
+  else
+    run_step "$i"
+  fi
+  running=1
+done
+${evaluate/wux/$WUX} > "$OUT/eval.json.partial"
+mv "$OUT/eval.json.partial" "$OUT/eval.json"
+recorded=()
+base=()
+for i in "${!commands[@]}"; do
+  note=""
+  [ ! -e "${records[$i]%.json}.resumed" ] || note="  # resumed with --resume in place of --force after an interruption"
+  recorded+=("${commands[$i]}$note")
+  if [ "$i" -gt 0 ] && [ "$i" -lt $((${#commands[@]} - 1)) ]; then
+    base+=(--base "${records[$i]}")
+  fi
+done
+"$PYTHON" perf/bundle_default_model.py --name "$NAME" "${base[@]}" "$OUT/$NAME.wux.pt" "$OUT/corpus" \
+  "${records[-1]}" "$OUT/eval.json" "${recorded[@]}" "$evaluate"

@@ -6,20 +6,33 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[2] / "perf" / "train_default_model.sh"
 ROOT = SCRIPT.parents[1]
 
-# Stands in for wux: logs each command line and succeeds, except `eval`, which fails so that the recipe stops
-# there (set -e) before it bundles anything.
+# Stands in for wux: logs each command line and succeeds, printing a record, except `eval`, which fails so that the
+# recipe stops there (set -e) before it bundles anything (unless WUX_EVAL_OK), and a command with the words
+# WUX_FAIL, which fails after it "saved an epoch" (the .last checkpoint beside its --out), as a stopped stage would.
 STUB = """#!/usr/bin/env bash
 echo "$*" >> "$WUX_LOG"
-[ "$1" != eval ] || exit 3
+[ "$1" != eval ] || [ -n "${WUX_EVAL_OK:-}" ] || exit 3
+out=""; before=""
+for word in "$@"; do [ "$before" != --out ] || out=$word; before=$word; done
+[ -z "$out" ] || touch "${out%.wux.pt}.last.wux.pt"
+[ -z "${WUX_FAIL:-}" ] || [[ " $* " != *" $WUX_FAIL "* ]] || exit 4
+echo '{}'
+"""
+# Stands in for the bundling step's Python: logs its arguments, one per line.
+BUNDLER = """#!/usr/bin/env bash
+printf '%s\\n' "$@" > "$BUNDLE_LOG"
 """
 
 
-def run_recipe(tmp_path: Path, **stages: str) -> subprocess.CompletedProcess:
-    stub = tmp_path / "wux"
-    stub.write_text(STUB)
-    stub.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINETUNE")}  # the shell's own stages out
-    env.update(WUX=str(stub), WUX_LOG=str(tmp_path / "calls.log"), OUT=str(tmp_path / "out"), **stages)
+def run_recipe(tmp_path: Path, **env_vars: str) -> subprocess.CompletedProcess:
+    """The recipe with the stand-ins, its stages (FINETUNE...) and other settings from `env_vars`."""
+    stub, bundler = tmp_path / "wux", tmp_path / "python"
+    for path, text in ((stub, STUB), (bundler, BUNDLER)):
+        path.write_text(text)
+        path.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINETUNE", "FRESH", "WUX_"))}
+    env.update(WUX=str(stub), WUX_LOG=str(tmp_path / "calls.log"), PYTHON=str(bundler),
+               BUNDLE_LOG=str(tmp_path / "bundle.log"), OUT=str(tmp_path / "out"), **env_vars)
     return subprocess.run(["bash", str(SCRIPT)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
@@ -52,6 +65,63 @@ def test_every_stage_up_to_the_twentieth_trains_from_the_one_before(tmp_path):
         assert words[words.index("--seed") + 1] == str(i)  # the stage's own options, in order
         before = after
     assert before == str(out / "default.wux.pt")  # the last stage makes the model
+
+
+THREE = {"FINETUNE": "--seed 1", "FINETUNE2": "--seed 2", "FINETUNE3": "--seed 3"}
+
+
+def test_a_rerun_keeps_the_steps_done_and_goes_on_from_the_stage_stopped_part_way(tmp_path):
+    stopped = run_recipe(tmp_path, WUX_FAIL="--seed 2", **THREE)
+    assert stopped.returncode == 4
+    first = calls(tmp_path)
+    assert [line.split()[0] for line in first] == ["data", "train", "train", "train"]
+    out = tmp_path / "out"
+    assert not (out / "default.stage3.train.json").exists()  # the stopped stage left no record
+    again = run_recipe(tmp_path, WUX_EVAL_OK="1", **THREE)
+    assert again.returncode == 0, again.stderr
+    made = calls(tmp_path)[len(first):]
+    assert len(made) == 3 and made[-1].startswith("eval")
+    resumed, fresh = made[0].split(), made[1].split()
+    assert resumed[resumed.index("--seed") + 1] == "2" and "--resume" in resumed and "--force" not in resumed
+    assert fresh[fresh.index("--seed") + 1] == "3" and "--force" in fresh and "--resume" not in fresh
+    assert again.stderr.count("kept ") == 3 and f"going on from {out / 'default.stage3.last.wux.pt'}" in again.stderr
+    bundled = (tmp_path / "bundle.log").read_text().splitlines()
+    assert [bundled[i + 1] for i, word in enumerate(bundled) if word == "--base"] == [
+        str(out / f"default.{stage}.train.json") for stage in ("base", "stage2", "stage3")]
+    commands = [line for line in bundled if line.startswith("wux ")]
+    assert len(commands) == 6  # synth, four training runs, eval: as planned, the resumed one says so
+    assert [c.endswith("# resumed with --resume in place of --force after an interruption") for c in commands] == [
+        False, False, False, True, False, False]
+    assert "--force" in commands[3] and "--seed 2" in commands[3]
+
+
+def test_a_rerun_whose_stages_changed_is_refused_before_anything_runs_and_fresh_starts_over(tmp_path):
+    assert run_recipe(tmp_path, **THREE).returncode == 3  # every step ran; the stub's eval stops it
+    first = calls(tmp_path)
+    changed = {**THREE, "FINETUNE2": "--seed 9"}
+    refused = run_recipe(tmp_path, **changed)
+    assert refused.returncode == 2
+    record = tmp_path / "out" / "default.stage3.train"
+    assert refused.stderr.strip() == (f"train_default_model.sh: {record}: made by another command ("
+                                      f"wux {first[3]}); FRESH=1 starts over")
+    assert calls(tmp_path) == first
+    fresh = run_recipe(tmp_path, FRESH="1", **changed)
+    assert fresh.returncode == 3
+    made = calls(tmp_path)[len(first):]
+    assert len(made) == len(first) and all("--resume" not in line for line in made)
+    assert "--seed 9" in made[3]
+    assert (tmp_path / "out" / "default.stage3.train.command").read_text() == f"wux {made[3]}\n"
+
+
+def test_a_record_left_without_its_command_is_made_again(tmp_path):
+    """A stage whose record a run of the recipe did not write (no command beside it) is not taken as done."""
+    assert run_recipe(tmp_path, **THREE).returncode == 3
+    first = calls(tmp_path)
+    (tmp_path / "out" / "default.stage2.train.command").unlink()
+    assert run_recipe(tmp_path, **THREE).returncode == 3
+    made = calls(tmp_path)[len(first):]
+    assert [line.split()[line.split().index("--seed") + 1] for line in made[:-1]] == ["1", "2", "3"]
+    assert all("--force" in line for line in made[:-1])
 
 
 REPLAY = ROOT / "perf" / "replay_first_epoch.sh"
