@@ -34,20 +34,22 @@ for var in FINETUNE FINETUNE{2..20}; do
   before=$var
 done
 mkdir -p "$OUT"
-# stage i's checkpoint: the first is the base run, the last is the model; each stage's `wux train --json` record
-# lies beside its checkpoint (X.wux.pt: X.train.json), the command that made it in X.command
+# the base run's checkpoint, then each stage's (named by its place, so that a stage added later keeps the ones
+# before), the last copied as the model; without stages the base run makes the model itself. Each training run's
+# `wux train --json` record lies beside its checkpoint (X.wux.pt: X.train.json), the command that made it in X.command
+model=$OUT/$NAME.wux.pt
 checkpoints=("$OUT/$NAME.base.wux.pt")
-for ((i = 1; i < ${#stages[@]}; i++)); do
+[ ${#stages[@]} -gt 0 ] || checkpoints=("$model")
+for ((i = 1; i <= ${#stages[@]}; i++)); do
   checkpoints[i]=$OUT/$NAME.stage$((i + 1)).wux.pt
 done
-checkpoints[${#stages[@]}]=$OUT/$NAME.wux.pt
 first=${checkpoints[0]}
 limit=${MAX_MINUTES:+ --max-minutes $MAX_MINUTES}
 synth="wux data synth $OUT/corpus --recipe $RECIPE --minutes $MINUTES --seed 0 --force --json"
 train="wux train $OUT/corpus --out $first --force --preset $PRESET --epochs $EPOCHS$limit \
 --seed 0 --threads 2 --batch-size 16 --segments-per-epoch 1600 --lr 0.002 --precision $PRECISION $AUGMENT \
 $BASE_LOSS --json"
-evaluate="wux eval $OUT/$NAME.wux.pt --data $OUT/corpus --split test --baseline rnnoise --baseline spectral-gating --json"
+evaluate="wux eval $model --data $OUT/corpus --split test --baseline rnnoise --baseline spectral-gating --json"
 commands=("$synth" "$train")
 for i in "${!stages[@]}"; do
   commands+=("wux train $OUT/corpus --init ${checkpoints[$i]} --out ${checkpoints[$((i + 1))]} --force --threads 2 \
@@ -106,6 +108,10 @@ for i in "${!commands[@]}"; do
   fi
   running=1
 done
+if [ "${checkpoints[-1]}" != "$model" ]; then
+  cp "${checkpoints[-1]}" "$model.partial"
+  mv "$model.partial" "$model"
+fi
 ${evaluate/wux/$WUX} > "$OUT/eval.json.partial"
 mv "$OUT/eval.json.partial" "$OUT/eval.json"
 recorded=()
@@ -118,5 +124,5 @@ for i in "${!commands[@]}"; do
     base+=(--base "${records[$i]}")
   fi
 done
-"$PYTHON" perf/bundle_default_model.py --name "$NAME" "${base[@]}" "$OUT/$NAME.wux.pt" "$OUT/corpus" \
+"$PYTHON" perf/bundle_default_model.py --name "$NAME" "${base[@]}" "$model" "$OUT/corpus" \
   "${records[-1]}" "$OUT/eval.json" "${recorded[@]}" "$evaluate"

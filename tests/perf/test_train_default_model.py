@@ -14,7 +14,7 @@ echo "$*" >> "$WUX_LOG"
 [ "$1" != eval ] || [ -n "${WUX_EVAL_OK:-}" ] || exit 3
 out=""; before=""
 for word in "$@"; do [ "$before" != --out ] || out=$word; before=$word; done
-[ -z "$out" ] || touch "${out%.wux.pt}.last.wux.pt"
+[ -z "$out" ] || touch "$out" "${out%.wux.pt}.last.wux.pt"
 [ -z "${WUX_FAIL:-}" ] || [[ " $* " != *" $WUX_FAIL "* ]] || exit 4
 echo '{}'
 """
@@ -64,7 +64,8 @@ def test_every_stage_up_to_the_twentieth_trains_from_the_one_before(tmp_path):
         assert words[words.index("--init") + 1] == str(before)
         assert words[words.index("--seed") + 1] == str(i)  # the stage's own options, in order
         before = after
-    assert before == str(out / "default.wux.pt")  # the last stage makes the model
+    assert before == str(out / "default.stage21.wux.pt")  # the last stage makes the model, copied as such
+    assert (out / "default.wux.pt").exists()
 
 
 THREE = {"FINETUNE": "--seed 1", "FINETUNE2": "--seed 2", "FINETUNE3": "--seed 3"}
@@ -111,6 +112,27 @@ def test_a_rerun_whose_stages_changed_is_refused_before_anything_runs_and_fresh_
     assert len(made) == len(first) and all("--resume" not in line for line in made)
     assert "--seed 9" in made[3]
     assert (tmp_path / "out" / "default.stage3.train.command").read_text() == f"wux {made[3]}\n"
+
+
+def test_without_stages_the_base_run_makes_the_model_itself(tmp_path):
+    assert run_recipe(tmp_path).returncode == 3
+    made = calls(tmp_path)
+    assert [line.split()[0] for line in made] == ["data", "train", "eval"]
+    words = made[1].split()
+    assert words[words.index("--out") + 1] == str(tmp_path / "out" / "default.wux.pt")
+    assert (tmp_path / "out" / "default.train.json").read_text() == "{}\n"
+
+
+def test_a_stage_added_after_the_last_keeps_every_step_before_it(tmp_path):
+    assert run_recipe(tmp_path, **THREE).returncode == 3
+    first = calls(tmp_path)
+    assert run_recipe(tmp_path, FINETUNE4="--seed 4", **THREE).returncode == 3
+    made = calls(tmp_path)[len(first):]
+    assert len(made) == 2 and made[1].startswith("eval")
+    words = made[0].split()
+    out = tmp_path / "out"
+    assert words[words.index("--init") + 1] == str(out / "default.stage4.wux.pt")
+    assert words[words.index("--out") + 1] == str(out / "default.stage5.wux.pt") and "--seed 4" in made[0]
 
 
 def test_a_record_left_without_its_command_is_made_again(tmp_path):
