@@ -112,8 +112,9 @@ perf-compare: perf-tools
 # taking the speech alone (--no-reverb-noise, as the corpus made its reverberant files; about 62 minutes).
 # DEFAULT_FINETUNE14: 3,000 more from that one's best, babble files drawn twice as often (babble:16; about 90 minutes).
 # Stopped part-way (a kill, a reboot), the same `make default-model` again keeps every step already done and goes on
-# from the stage that was stopped (--resume, the same weights as one run straight through); a stage added at the end
-# keeps every one before it; FRESH=1 starts over.
+# from the stage that was stopped (--resume, the same weights as one run straight through; a stage with a time
+# limit starts again instead); a stage added at the end keeps every one before it; removing a stage's X.command
+# file (beside its checkpoint) makes it and every stage after it again; FRESH=1 starts over (after a change to wux).
 TRAIN_EPOCHS ?= 65
 TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto

@@ -61,10 +61,12 @@ for checkpoint in "${checkpoints[@]}"; do
 done
 
 # A step whose record is there, made by the same command, is kept. The first step without one runs, and every step
-# after it: where that first one is a training stage stopped part-way (its .last checkpoint there), it goes on with
-# --resume (the same weights as one run straight through) and its planned command is recorded with "# resumed".
-# Refused (exit 2, before anything runs): a record or a part-way stage left by another command. FRESH=1 runs every
-# step from the start.
+# after it; the records, commands and resumable states of those steps are removed first, so that a run stopped again
+# leaves nothing a rerun would take for done. Where that first step is a training stage stopped part-way (its .last
+# checkpoint there, by the same command) and has no --max-minutes (a resumed run would get the whole budget again),
+# it goes on with --resume (the same weights as one run straight through) and its planned command is recorded with
+# "# resumed". Refused (exit 2, before anything runs): a record or a part-way stage left by another command.
+# FRESH=1 runs every step from the start; removing a step's X.command file runs it and every step after it again.
 refuse_other_commands() {
   local i planned made
   for i in "${!commands[@]}"; do
@@ -78,10 +80,27 @@ refuse_other_commands() {
   done
 }
 
+resumable() {  # INDEX: the step is a training run stopped part-way by its planned command, and may go on
+  local record=${records[$1]}
+  [ "$1" -gt 0 ] && [ -e "${record%.train.json}.last.wux.pt" ] && [ -e "${record%.json}.command" ] \
+    && [[ "${commands[$1]}" != *" --max-minutes "* ]]
+}
+
+forget_from() {  # INDEX [resume]: remove what steps INDEX.. left (their records, commands, resume notes, and their
+  # resumable states but, when resuming, step INDEX's own)
+  local i record
+  for ((i = $1; i < ${#records[@]}; i++)); do
+    record=${records[$i]}
+    rm -f "$record" "$record.partial" "${record%.json}.command" "${record%.json}.resumed"
+    if [ "$i" -gt 0 ] && { [ "$i" -gt "$1" ] || [ "${2:-}" != resume ]; }; then
+      rm -f "${record%.train.json}.last.wux.pt"
+    fi
+  done
+}
+
 run_step() {  # INDEX [resume]: the step's command (resumed: --resume in place of --force), its record written under
   # a temporary name until the step ends
   local i=$1 command=${commands[$1]} record=${records[$1]}
-  rm -f "${record%.json}.resumed"
   if [ "${2:-}" = resume ]; then
     command="${command/ --force / } --resume"
     : > "${record%.json}.resumed"
@@ -92,22 +111,28 @@ run_step() {  # INDEX [resume]: the step's command (resumed: --resume in place o
 }
 
 [ -n "$FRESH" ] || refuse_other_commands
-running=$FRESH
+first_to_run=""
 for i in "${!commands[@]}"; do
   record=${records[$i]}
-  if [ -z "$running" ] && [ -s "$record" ] && [ -e "${record%.json}.command" ]; then
+  if [ -z "$FRESH" ] && [ -s "$record" ] && [ -e "${record%.json}.command" ]; then
     echo "train_default_model.sh: kept $record (made by the same command)" >&2
-    continue
-  fi
-  last=${record%.train.json}.last.wux.pt
-  if [ -z "$running" ] && [ "$i" -gt 0 ] && [ -e "$last" ] && [ -e "${record%.json}.command" ]; then
-    echo "train_default_model.sh: going on from $last" >&2
-    run_step "$i" resume
   else
-    run_step "$i"
+    first_to_run=$i
+    break
   fi
-  running=1
 done
+if [ -n "$first_to_run" ]; then
+  how=""
+  if [ -z "$FRESH" ] && resumable "$first_to_run"; then
+    how=resume
+    echo "train_default_model.sh: going on from ${records[$first_to_run]%.train.json}.last.wux.pt" >&2
+  fi
+  forget_from "$first_to_run" $how
+  run_step "$first_to_run" $how
+  for ((i = first_to_run + 1; i < ${#commands[@]}; i++)); do
+    run_step "$i"
+  done
+fi
 if [ "${checkpoints[-1]}" != "$model" ]; then
   cp "${checkpoints[-1]}" "$model.partial"
   mv "$model.partial" "$model"

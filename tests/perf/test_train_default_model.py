@@ -8,10 +8,12 @@ ROOT = SCRIPT.parents[1]
 
 # Stands in for wux: logs each command line and succeeds, printing a record, except `eval`, which fails so that the
 # recipe stops there (set -e) before it bundles anything (unless WUX_EVAL_OK), and a command with the words
-# WUX_FAIL, which fails after it "saved an epoch" (the .last checkpoint beside its --out), as a stopped stage would.
+# WUX_FAIL, which fails after it "saved an epoch" (the .last checkpoint beside its --out), as a stopped stage would,
+# or WUX_FAIL_EARLY, which fails before (a run stopped while it read its data).
 STUB = """#!/usr/bin/env bash
 echo "$*" >> "$WUX_LOG"
 [ "$1" != eval ] || [ -n "${WUX_EVAL_OK:-}" ] || exit 3
+[ -z "${WUX_FAIL_EARLY:-}" ] || [[ " $* " != *" $WUX_FAIL_EARLY "* ]] || exit 5
 out=""; before=""
 for word in "$@"; do [ "$before" != --out ] || out=$word; before=$word; done
 [ -z "$out" ] || touch "$out" "${out%.wux.pt}.last.wux.pt"
@@ -135,6 +137,58 @@ def test_a_stage_added_after_the_last_keeps_every_step_before_it(tmp_path):
     assert words[words.index("--out") + 1] == str(out / "default.stage5.wux.pt") and "--seed 4" in made[0]
 
 
+def seeds(lines: list[str]) -> list[str]:
+    """The seeds of the training runs among the logged command lines, in order (the base run's is 0)."""
+    return [line.split()[line.split().index("--seed") + 1] for line in lines if line.startswith("train ")]
+
+
+def test_a_fresh_start_stopped_again_leaves_nothing_a_rerun_would_keep(tmp_path):
+    plan = {"MAX_MINUTES": "", **THREE}  # as make default-model: no time limit, so a stopped base run goes on
+    assert run_recipe(tmp_path, **plan).returncode == 3
+    first = calls(tmp_path)
+    stopped_run = run_recipe(tmp_path, FRESH="1", WUX_FAIL="--preset default", **plan)  # the base run's only --preset
+    assert stopped_run.returncode == 4
+    stopped = calls(tmp_path)[len(first):]
+    assert [line.split()[0] for line in stopped] == ["data", "train"]
+    again = run_recipe(tmp_path, **plan)
+    assert again.returncode == 3
+    made = calls(tmp_path)[len(first) + len(stopped):]
+    assert seeds(made) == ["0", "1", "2", "3"]  # the base run goes on; the old run's stages are not kept
+    assert "--resume" in made[0] and all("--force" in line for line in made[1:-1])
+    assert again.stderr.count("kept ") == 1  # the fresh run's corpus
+
+
+def test_a_run_stopped_before_its_first_epoch_starts_again_instead_of_resuming_an_older_one(tmp_path):
+    assert run_recipe(tmp_path, **THREE).returncode == 3  # leaves every stage's .last checkpoint
+    first = calls(tmp_path)
+    assert run_recipe(tmp_path, FRESH="1", WUX_FAIL_EARLY="--seed 2", **THREE).returncode == 5
+    stopped = calls(tmp_path)[len(first):]
+    again = run_recipe(tmp_path, **THREE)
+    assert again.returncode == 3
+    made = calls(tmp_path)[len(first) + len(stopped):]
+    assert seeds(made) == ["2", "3"] and all("--resume" not in line for line in made)
+
+
+def test_a_run_with_a_time_limit_starts_again_instead_of_resuming_with_the_whole_limit_again(tmp_path):
+    assert run_recipe(tmp_path, MAX_MINUTES="5", WUX_FAIL="--preset default", **THREE).returncode == 4
+    first = calls(tmp_path)
+    assert run_recipe(tmp_path, MAX_MINUTES="5", **THREE).returncode == 3
+    made = calls(tmp_path)[len(first):]
+    assert seeds(made) == ["0", "1", "2", "3"] and "--max-minutes 5" in made[0]
+    assert all("--resume" not in line for line in made)
+
+
+def test_a_resumed_stage_made_again_from_the_start_is_no_longer_recorded_as_resumed(tmp_path):
+    assert run_recipe(tmp_path, WUX_FAIL="--seed 2", **THREE).returncode == 4
+    assert run_recipe(tmp_path, WUX_EVAL_OK="1", **THREE).returncode == 0  # stage 3 resumed
+    assert sum("# resumed" in line for line in (tmp_path / "bundle.log").read_text().splitlines()) == 1
+    (tmp_path / "out" / "default.stage2.train.command").unlink()  # stage 2 and every stage after it again
+    done = len(calls(tmp_path))
+    assert run_recipe(tmp_path, WUX_EVAL_OK="1", **THREE).returncode == 0
+    assert seeds(calls(tmp_path)[done:]) == ["1", "2", "3"]
+    assert not any("# resumed" in line for line in (tmp_path / "bundle.log").read_text().splitlines())
+
+
 def test_a_record_left_without_its_command_is_made_again(tmp_path):
     """A stage whose record a run of the recipe did not write (no command beside it) is not taken as done."""
     assert run_recipe(tmp_path, **THREE).returncode == 3
@@ -142,7 +196,7 @@ def test_a_record_left_without_its_command_is_made_again(tmp_path):
     (tmp_path / "out" / "default.stage2.train.command").unlink()
     assert run_recipe(tmp_path, **THREE).returncode == 3
     made = calls(tmp_path)[len(first):]
-    assert [line.split()[line.split().index("--seed") + 1] for line in made[:-1]] == ["1", "2", "3"]
+    assert seeds(made) == ["1", "2", "3"]
     assert all("--force" in line for line in made[:-1])
 
 
