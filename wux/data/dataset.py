@@ -51,12 +51,14 @@ def load_pairs(root: Path, split: str, sample_rate: int = DEFAULT_SAMPLE_RATE,
                names: set[str] | None = None, limit: int | None = None) -> list[Pair]:
     """Read a split (its `names` files, its first `limit`) into memory, resampling (VoiceBank+DEMAND is 48 kHz)
     and checking lengths."""
+    listed = [(clean, noisy) for clean, noisy in list_pairs(root, split) if names is None or clean.name in names]
+    return read_pairs(listed[:limit], sample_rate)
+
+
+def read_pairs(listed: list[tuple[Path, Path]], sample_rate: int = DEFAULT_SAMPLE_RATE) -> list[Pair]:
+    """The (clean, noisy) files `listed` (list_pairs) read into memory, resampled and their lengths checked."""
     pairs = []
-    for clean_path, noisy_path in list_pairs(root, split):
-        if limit is not None and len(pairs) >= limit:
-            break
-        if names is not None and clean_path.name not in names:
-            continue
+    for clean_path, noisy_path in listed:
         clean, clean_stored = read_audio_as_stored(clean_path, sample_rate, downmix=True, resample=True)
         noisy, noisy_stored = read_audio_as_stored(noisy_path, sample_rate, downmix=True, resample=True)
         n = min(len(clean), len(noisy))

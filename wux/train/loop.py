@@ -21,8 +21,8 @@ from wux.data.dataset import (
     conversion_notes,
     held_out_names,
     list_pairs,
-    load_pairs,
     noise_kind_weights,
+    read_pairs,
     split_held,
 )
 from wux.data.fresh_babble import BabblePool, babble_pool, corpus_talkers
@@ -628,11 +628,12 @@ def train(cfg: TrainConfig, show_progress: bool = True,
     arithmetic, last, start, meta = ready.arithmetic, ready.last, ready.start, ready.meta
     torch.manual_seed(cfg.seed)
     trainee = build_trainee(cfg, start)  # a callable that fails to import or build fails before any audio is read
-    names = training_names(cfg)
+    listed = list_pairs(cfg.data, "train")  # listed once: the held-out names and the pairs read are the same files
+    names = [clean.stem for clean, _ in listed]
     held = held_out_names(names, cfg.val_share, cfg.val_by, meta.speaker)
     held_out = held_out_record([name for name in names if name in held])
     check_same_held_out(cfg, last, held_out)  # from the names: a refused resume loads no audio
-    pairs = load_pairs(cfg.data, "train", cfg.sample_rate)
+    pairs = read_pairs(listed, cfg.sample_rate)
     train_pairs, val_pairs = split_held(pairs, held)
     dataset = training_dataset(cfg, train_pairs, meta)
     check_one_batch(cfg, len(dataset))
