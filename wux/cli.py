@@ -377,6 +377,21 @@ def train(
          render.training)
 
 
+@app.command()
+def soup(
+    members: Annotated[list[Path], typer.Argument(
+        help="Two or more wux checkpoints of one architecture (fine-tunes from one start), or bundled models' names",
+        show_default=False)],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the averaged checkpoint")],
+    force: Annotated[bool, typer.Option(help="Replace an existing --out")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Average the weights of several checkpoints of one model (a model soup): one model, their average."""
+    from wux.model.soup import make_soup
+
+    emit(make_soup(out, members, force=force), as_json, render.soup)
+
+
 @app.command("eval")
 @takes_model
 def eval_(

@@ -129,6 +129,13 @@ def imported(result: dict) -> None:
     typer.echo(f"wrote {result['checkpoint']} ({result['tensors']} tensors, {result['family']} model)")
 
 
+def soup(result) -> None:
+    typer.echo(f"wrote {result.checkpoint} (sha256 {result.sha256[:12]}...): the average of {len(result.members)} "
+               f"checkpoints, {result.tensors_averaged} tensors averaged, {result.tensors_shared} alike in all")
+    for member in result.members:
+        typer.echo(f"  {member.checkpoint}  sha256 {member.sha256[:12]}...")
+
+
 # -- data, training, evaluation
 
 

@@ -1,0 +1,126 @@
+"""wux soup: the uniform average of checkpoints of one architecture, refused for anything else."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tests.conftest import make_checkpoint
+from wux.cli import app
+from wux.errors import CheckpointError, ConfigError
+from wux.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from wux.model.config import TINY
+from wux.model.soup import make_soup
+
+SMALL = dataclasses.replace(TINY, norm="batch")
+
+
+def member(path, seed, config=SMALL, **changes):
+    """A checkpoint of `config` with weights drawn from `seed` (BatchNorm's running statistics and batch counter
+    moved too), `changes` applied to its record."""
+    torch.manual_seed(seed)
+    from wux.model.checkpoint import build_model
+
+    model = build_model(config)
+    state = model.state_dict()
+    for key, tensor in state.items():
+        if key.endswith("running_var"):
+            tensor.copy_(torch.rand_like(tensor) + 0.5)
+        elif tensor.is_floating_point():
+            tensor.add_(torch.randn_like(tensor))
+        else:
+            tensor.fill_(100 * (seed + 1))
+    return save_checkpoint(Checkpoint(state, config, **changes), path)
+
+
+def test_the_soup_is_the_mean_of_its_members_and_runs_as_one_model(tmp_path):
+    paths = [member(tmp_path / f"m{i}.wux.pt", seed) for i, seed in enumerate((1, 2, 4))]
+    result = make_soup(tmp_path / "soup.wux.pt", paths)
+    soup = load_checkpoint(tmp_path / "soup.wux.pt")
+    states = [load_checkpoint(p).state_dict for p in paths]
+    for key, tensor in soup.state_dict.items():
+        if tensor.is_floating_point():
+            expected = sum(s[key].double() for s in states) / 3
+            assert torch.allclose(tensor.double(), expected, atol=1e-6, rtol=0), key
+        else:  # the batch counters 200, 300, 500: their mean, rounded down
+            assert tensor.item() == (200 + 300 + 500) // 3, key
+    assert soup.config == SMALL and result.tensors_averaged == len(soup.state_dict) and result.tensors_shared == 0
+    assert [m.checkpoint for m in result.members] == [str(p) for p in paths]
+    assert soup.training["soup"]["members"][1]["sha256"] == load_checkpoint(paths[1]).sha256
+    assert result.sha256 == soup.sha256
+    with torch.inference_mode():
+        out = soup.build_model()(torch.randn(1, 1, 4096))
+    assert out.shape == (1, 1, 4096) and torch.isfinite(out).all()
+
+
+def test_tensors_every_member_holds_alike_are_kept_exactly(tmp_path):
+    a = member(tmp_path / "a.wux.pt", 1)
+    ckpt = load_checkpoint(a)
+    key = next(k for k, v in ckpt.state_dict.items() if v.is_floating_point())
+    other = {k: v.clone() + (0 if k == key else 1) for k, v in ckpt.state_dict.items()}
+    b = save_checkpoint(Checkpoint(other, SMALL), tmp_path / "b.wux.pt")
+    result = make_soup(tmp_path / "soup.wux.pt", [a, b])
+    assert result.tensors_shared == 1
+    assert torch.equal(load_checkpoint(tmp_path / "soup.wux.pt").state_dict[key], ckpt.state_dict[key])
+
+
+def test_members_of_another_architecture_rate_or_tensor_are_refused_naming_the_file(tmp_path):
+    a = member(tmp_path / "a.wux.pt", 1)
+    other = member(tmp_path / "wide.wux.pt", 2, dataclasses.replace(SMALL, channels=(6, 8)))
+    with pytest.raises(CheckpointError, match="its model is not .*a.wux.pt's") as e:
+        make_soup(tmp_path / "soup.wux.pt", [a, other])
+    assert "wide.wux.pt" in str(e.value)
+    rate = member(tmp_path / "rate.wux.pt", 3, sample_rate=8000)
+    with pytest.raises(CheckpointError, match="its sample rate is not"):
+        make_soup(tmp_path / "soup.wux.pt", [a, rate])
+    ckpt = load_checkpoint(a)
+    halved = {k: v.half() if v.is_floating_point() else v for k, v in ckpt.state_dict.items()}
+    dtype = save_checkpoint(Checkpoint(halved, SMALL), tmp_path / "half.wux.pt")
+    with pytest.raises(CheckpointError, match="torch.float16"):
+        make_soup(tmp_path / "soup.wux.pt", [a, dtype])
+    assert not (tmp_path / "soup.wux.pt").exists()
+
+
+def test_one_member_a_copy_an_input_as_output_or_an_existing_output_are_refused(tmp_path):
+    a = member(tmp_path / "a.wux.pt", 1)
+    b = member(tmp_path / "b.wux.pt", 2)
+    with pytest.raises(ConfigError, match="at least 2"):
+        make_soup(tmp_path / "soup.wux.pt", [a])
+    copy = tmp_path / "copy.wux.pt"
+    copy.write_bytes(a.read_bytes())
+    with pytest.raises(CheckpointError, match="the same file as .*a.wux.pt"):
+        make_soup(tmp_path / "soup.wux.pt", [a, b, copy])
+    with pytest.raises(Exception, match="replace the input"):
+        make_soup(b, [a, b], force=True)
+    make_soup(tmp_path / "soup.wux.pt", [a, b])
+    with pytest.raises(Exception, match="already exists"):
+        make_soup(tmp_path / "soup.wux.pt", [a, b])
+    make_soup(tmp_path / "soup.wux.pt", [a, b], force=True)
+
+
+def test_buffers_that_differ_and_are_not_finite_are_refused(tmp_path):
+    a = member(tmp_path / "a.wux.pt", 1)
+    ckpt = load_checkpoint(a)
+    key = next(k for k in ckpt.state_dict if k.endswith("running_var"))  # a buffer: loading does not check it
+    broken = dict(ckpt.state_dict)
+    broken[key] = torch.full_like(broken[key], float("inf"))
+    bad = save_checkpoint(Checkpoint(broken, SMALL), tmp_path / "inf.wux.pt")
+    with pytest.raises(CheckpointError, match=f"{key} holds NaN or Inf") as e:
+        make_soup(tmp_path / "soup.wux.pt", [a, bad])
+    assert "inf.wux.pt" in str(e.value) and not (tmp_path / "soup.wux.pt").exists()
+
+
+def test_the_cli_writes_the_soup_and_reports_it_as_json_or_one_error_line(tmp_path):
+    paths = [member(tmp_path / f"m{i}.wux.pt", i) for i in range(2)]
+    out = tmp_path / "soup.wux.pt"
+    result = CliRunner().invoke(app, ["soup", *map(str, paths), "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["checkpoint"] == str(out) and len(report["members"]) == 2 and out.is_file()
+    other = make_checkpoint(tmp_path / "tiny.wux.pt")  # TINY: no norm, so no BatchNorm tensors
+    result = CliRunner().invoke(app, ["soup", str(paths[0]), str(other), "-o", str(tmp_path / "x.wux.pt")])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "tiny.wux.pt" in lines[0]
+    assert not (tmp_path / "x.wux.pt").exists()
