@@ -115,6 +115,8 @@ perf-compare: perf-tools
 # from the stage that was stopped (--resume, the same weights as one run straight through; a stage with a time
 # limit starts again instead); a stage added at the end keeps every one before it; removing a stage's X.command
 # file (beside its checkpoint) makes it and every stage after it again; FRESH=1 starts over (after a change to wux).
+# A stage whose options name several runs separated by "|" fine-tunes each from the stage before and takes their
+# uniform average (`wux soup`) as its model.
 TRAIN_EPOCHS ?= 65
 TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto

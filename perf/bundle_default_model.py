@@ -8,7 +8,8 @@ stays: it belongs to the default). A fine-tuned model (`wux train --init`) keeps
 earlier stages, in order: --base names one run's `wux train --json` output (its checkpoint must still be there,
 for its sha256; repeat it for each run), --earlier a bundled model's provenance record, when CKPT was
 fine-tuned from that bundled model (its stages and its own run). Stages are kept in the order given: pass
---earlier before any --base that came after it. Pass their commands too.
+--earlier before any --base that came after it. Pass their commands too. A stage (or TRAIN_JSON) may be a soup's
+`wux soup --json` output instead: its runs' training records are read from beside their checkpoints.
 """
 
 from __future__ import annotations
@@ -63,19 +64,30 @@ def training_table(train: dict) -> str:
 {rows}"""
 
 
+def stage_text(train: dict) -> str:
+    """One stage's table: its training run's, or each of its soup's runs'."""
+    if "members" not in train:
+        return training_table(train)
+    parts = [f"The uniform average (`wux soup`) of {len(train['members'])} runs, each fine-tuned from that "
+             "checkpoint:"]
+    for run, member in enumerate(train["members"], 1):
+        parts.append(f"Run {run} (checkpoint sha256 `{member['sha256']}`): {training_table(member['train'])}")
+    return "\n\n".join(parts)
+
+
 def training_text(record: dict) -> str:
     """The training table; a fine-tuned model's earlier stages first, each fine-tuned from the one before."""
     stages = record.get("stages", [])
     if not stages:
-        return training_table(record["train"])
+        return stage_text(record["train"])
     parts = [f"{len(stages) + 1} stages: a base run, then each stage fine-tuned from the best checkpoint of the "
-             "one before."]
+             "one before (or several runs fine-tuned from it, averaged)."]
     for stage_number, stage in enumerate(stages, 1):
-        what = "base run" if stage_number == 1 else f"fine-tuned from stage {stage_number - 1}"
+        what = "base run" if stage_number == 1 else f"from stage {stage_number - 1}"
         parts.append(f"### Stage {stage_number}: {what} (checkpoint sha256 `{stage['checkpoint_sha256']}`)\n\n"
-                     f"{training_table(stage['train'])}")
-    parts.append(f"### Stage {len(stages) + 1}: fine-tuned from stage {len(stages)} (this checkpoint)\n\n"
-                 f"{training_table(record['train'])}")
+                     f"{stage_text(stage['train'])}")
+    parts.append(f"### Stage {len(stages) + 1}: from stage {len(stages)} (this checkpoint)\n\n"
+                 f"{stage_text(record['train'])}")
     return "\n\n".join(parts)
 
 
@@ -85,9 +97,18 @@ def earlier_stages(provenance: Path) -> list[dict]:
     return [*record.get("stages", []), {"checkpoint_sha256": record["checkpoint_sha256"], "train": record["train"]}]
 
 
-def stage_of_run(train_json: Path) -> dict:
-    """One earlier run from its `wux train --json` output, its checkpoint identified by sha256."""
-    train = json.loads(train_json.read_text())
+def stage_record(record_json: Path) -> dict:
+    """A stage's record: a run's `wux train --json` output, or a soup's `wux soup --json` output with each of its
+    runs' training record (X.train.json beside its checkpoint X.wux.pt) under "train"."""
+    record = json.loads(record_json.read_text())
+    for member in record.get("members", []):
+        member["train"] = json.loads(Path(member["checkpoint"].removesuffix(".wux.pt") + ".train.json").read_text())
+    return record
+
+
+def stage_of_run(record_json: Path) -> dict:
+    """One earlier stage from its record (a run's or a soup's), its checkpoint identified by sha256."""
+    train = stage_record(record_json)
     return {"checkpoint_sha256": sha256_file(train["checkpoint"]), "train": train}
 
 
@@ -194,8 +215,9 @@ def main(ckpt_path: Path, corpus: Path, train_json: Path, eval_json: Path, comma
     DEST.mkdir(parents=True, exist_ok=True)
     target = DEST / BUNDLED_MODELS[name]
     save_checkpoint(ckpt, target)
-    train = json.loads(train_json.read_text())
-    train.setdefault("history", history)
+    train = stage_record(train_json)
+    if "members" not in train:
+        train.setdefault("history", history)
     evaluation = json.loads(eval_json.read_text())
     evaluation.pop("per_file", None)
     record = {

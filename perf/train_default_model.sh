@@ -6,7 +6,9 @@
 # depend on the machine's speed; the PROVENANCE files record them); MAX_MINUTES= (empty) sets no time limit.
 # FINETUNE (wux train options) adds a second stage: fine-tuning the first run's best checkpoint with those
 # options (the default's: weighted towards babble, music, traffic and fan); FINETUNE2 a third, from the second's
-# best, and so on up to FINETUNE20 (each refused without the one before).
+# best, and so on up to FINETUNE20 (each refused without the one before). A stage's options may name several runs
+# separated by "|": each is fine-tuned from the stage before, one after the other, and the stage's model is their
+# uniform average (`wux soup`, a model soup).
 set -euo pipefail
 WUX=${WUX:-.venv/bin/wux}
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -36,28 +38,51 @@ done
 mkdir -p "$OUT"
 # the base run's checkpoint, then each stage's (named by its place, so that a stage added later keeps the ones
 # before), the last copied as the model; without stages the base run makes the model itself. Each training run's
-# `wux train --json` record lies beside its checkpoint (X.wux.pt: X.train.json), the command that made it in X.command
+# `wux train --json` record lies beside its checkpoint (X.wux.pt: X.train.json), the command that made it in X.command;
+# a stage of several runs has them as X.runK.wux.pt, and its soup's `wux soup --json` record as X.soup.json
 model=$OUT/$NAME.wux.pt
-checkpoints=("$OUT/$NAME.base.wux.pt")
-[ ${#stages[@]} -gt 0 ] || checkpoints=("$model")
-for ((i = 1; i <= ${#stages[@]}; i++)); do
-  checkpoints[i]=$OUT/$NAME.stage$((i + 1)).wux.pt
-done
-first=${checkpoints[0]}
+first=$OUT/$NAME.base.wux.pt
+[ ${#stages[@]} -gt 0 ] || first=$model
 limit=${MAX_MINUTES:+ --max-minutes $MAX_MINUTES}
 synth="wux data synth $OUT/corpus --recipe $RECIPE --minutes $MINUTES --seed 0 --force --json"
 train="wux train $OUT/corpus --out $first --force --preset $PRESET --epochs $EPOCHS$limit \
 --seed 0 --threads 2 --batch-size 16 --segments-per-epoch 1600 --lr 0.002 --precision $PRECISION $AUGMENT \
 $BASE_LOSS --json"
 evaluate="wux eval $model --data $OUT/corpus --split test --baseline rnnoise --baseline spectral-gating --json"
+
+finetune() {  # FROM TO OPTIONS: the command of one fine-tuning run
+  echo "wux train $OUT/corpus --init $1 --out $2 --force --threads 2 \
+--batch-size 16 --segments-per-epoch 1600 $AUGMENT $3 --json"
+}
+
+trimmed() {  # TEXT: without the spaces around it
+  local text=${1#"${1%%[![:space:]]*}"}
+  echo "${text%"${text##*[![:space:]]}"}"
+}
+
 commands=("$synth" "$train")
+records=("$OUT/synth.json" "${first%.wux.pt}.train.json")
+stage_records=("${records[1]}")  # each stage's own record (a run's, or its soup's), the base run's first
+before=$first
 for i in "${!stages[@]}"; do
-  commands+=("wux train $OUT/corpus --init ${checkpoints[$i]} --out ${checkpoints[$((i + 1))]} --force --threads 2 \
---batch-size 16 --segments-per-epoch 1600 $AUGMENT ${stages[$i]} --json")
-done
-records=("$OUT/synth.json")
-for checkpoint in "${checkpoints[@]}"; do
-  records+=("${checkpoint%.wux.pt}.train.json")
+  stage=$OUT/$NAME.stage$((i + 2)).wux.pt
+  IFS='|' read -ra runs <<< "${stages[$i]}"
+  if [ ${#runs[@]} -eq 1 ]; then
+    commands+=("$(finetune "$before" "$stage" "${stages[$i]}")")
+    records+=("${stage%.wux.pt}.train.json")
+  else
+    members=()
+    for j in "${!runs[@]}"; do
+      member=${stage%.wux.pt}.run$((j + 1)).wux.pt
+      commands+=("$(finetune "$before" "$member" "$(trimmed "${runs[$j]}")")")
+      records+=("${member%.wux.pt}.train.json")
+      members+=("$member")
+    done
+    commands+=("wux soup ${members[*]} --out $stage --force --json")
+    records+=("${stage%.wux.pt}.soup.json")
+  fi
+  stage_records+=("${records[-1]}")
+  before=$stage
 done
 
 # A step whose record is there, made by the same command, is kept. The first step without one runs, and every step
@@ -82,8 +107,8 @@ refuse_other_commands() {
 
 resumable() {  # INDEX: the step is a training run stopped part-way by its planned command, and may go on
   local record=${records[$1]}
-  [ "$1" -gt 0 ] && [ -e "${record%.train.json}.last.wux.pt" ] && [ -e "${record%.json}.command" ] \
-    && [[ "${commands[$1]}" != *" --max-minutes "* ]]
+  [[ "${commands[$1]}" == "wux train "* ]] && [ -e "${record%.train.json}.last.wux.pt" ] \
+    && [ -e "${record%.json}.command" ] && [[ "${commands[$1]}" != *" --max-minutes "* ]]
 }
 
 forget_from() {  # INDEX [resume]: remove what steps INDEX.. left (their records, commands, resume notes, and their
@@ -92,7 +117,7 @@ forget_from() {  # INDEX [resume]: remove what steps INDEX.. left (their records
   for ((i = $1; i < ${#records[@]}; i++)); do
     record=${records[$i]}
     rm -f "$record" "$record.partial" "${record%.json}.command" "${record%.json}.resumed"
-    if [ "$i" -gt 0 ] && { [ "$i" -gt "$1" ] || [ "${2:-}" != resume ]; }; then
+    if [[ "${commands[$i]}" == "wux train "* ]] && { [ "$i" -gt "$1" ] || [ "${2:-}" != resume ]; }; then
       rm -f "${record%.train.json}.last.wux.pt"
     fi
   done
@@ -133,21 +158,21 @@ if [ -n "$first_to_run" ]; then
     run_step "$i"
   done
 fi
-if [ "${checkpoints[-1]}" != "$model" ]; then
-  cp "${checkpoints[-1]}" "$model.partial"
+if [ "$before" != "$model" ]; then
+  cp "$before" "$model.partial"
   mv "$model.partial" "$model"
 fi
 ${evaluate/wux/$WUX} > "$OUT/eval.json.partial"
 mv "$OUT/eval.json.partial" "$OUT/eval.json"
 recorded=()
-base=()
 for i in "${!commands[@]}"; do
   note=""
   [ ! -e "${records[$i]%.json}.resumed" ] || note="  # resumed with --resume in place of --force after an interruption"
   recorded+=("${commands[$i]}$note")
-  if [ "$i" -gt 0 ] && [ "$i" -lt $((${#commands[@]} - 1)) ]; then
-    base+=(--base "${records[$i]}")
-  fi
+done
+base=()
+for record in "${stage_records[@]:0:${#stage_records[@]}-1}"; do
+  base+=(--base "$record")
 done
 "$PYTHON" perf/bundle_default_model.py --name "$NAME" "${base[@]}" "$model" "$OUT/corpus" \
-  "${records[-1]}" "$OUT/eval.json" "${recorded[@]}" "$evaluate"
+  "${stage_records[-1]}" "$OUT/eval.json" "${recorded[@]}" "$evaluate"

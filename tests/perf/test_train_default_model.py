@@ -246,3 +246,46 @@ def test_replaying_something_other_than_a_training_command_or_without_a_record_i
     assert r.returncode == 2
     assert r.stderr.startswith("replay_first_epoch.sh: the command stopped before its first epoch: ")
     assert "no-such-corpus" in r.stderr
+
+
+SOUPED = {"FINETUNE": "--seed 1", "FINETUNE2": " --seed 2 | --seed 3 ", "FINETUNE3": "--seed 4"}
+
+
+def bundled_records(tmp_path: Path) -> tuple[list[str], str]:
+    """The stage records the bundler was given (--base ...), and the one it takes as the model's own."""
+    args = (tmp_path / "bundle.log").read_text().splitlines()
+    bases = [args[i + 1] for i, word in enumerate(args) if word == "--base"]
+    return bases, args[2 * len(bases) + 5]  # after --name NAME, the bases, the model and the corpus
+
+
+def test_a_stage_of_several_runs_trains_each_from_the_stage_before_and_its_model_is_their_soup(tmp_path):
+    r = run_recipe(tmp_path, WUX_EVAL_OK="1", **SOUPED)
+    assert r.returncode == 0, r.stderr
+    made = calls(tmp_path)
+    assert [line.split()[0] for line in made] == ["data", "train", "train", "train", "train", "soup", "train", "eval"]
+    out = tmp_path / "out"
+    runs = [str(out / f"default.stage3.run{k}.wux.pt") for k in (1, 2)]
+    for line, run, seed in zip(made[3:5], runs, ("2", "3")):
+        words = line.split()
+        assert words[words.index("--init") + 1] == str(out / "default.stage2.wux.pt")
+        assert words[words.index("--out") + 1] == run and line.endswith(f" --seed {seed} --json")
+    soup = out / "default.stage3.wux.pt"
+    assert made[5] == f"soup {runs[0]} {runs[1]} --out {soup} --force --json"
+    after = made[6].split()
+    assert after[after.index("--init") + 1] == str(soup)
+    stages = [out / f"default.{name}.json" for name in ("base.train", "stage2.train", "stage3.soup", "stage4.train")]
+    assert bundled_records(tmp_path) == ([str(p) for p in stages[:3]], str(stages[3]))
+    assert (out / "default.stage3.soup.command").read_text() == f"wux {made[5]}\n"
+
+
+def test_a_rerun_goes_on_from_a_stopped_run_of_a_soup_stage_and_makes_a_failed_soup_again_alone(tmp_path):
+    assert run_recipe(tmp_path, WUX_FAIL="--seed 3", **SOUPED).returncode == 4
+    first = calls(tmp_path)
+    assert run_recipe(tmp_path, WUX_FAIL="soup", **SOUPED).returncode == 4
+    second = calls(tmp_path)[len(first):]
+    assert [line.split()[0] for line in second] == ["train", "soup"]
+    assert "--seed 3" in second[0] and "--resume" in second[0]
+    assert run_recipe(tmp_path, WUX_EVAL_OK="1", **SOUPED).returncode == 0
+    third = calls(tmp_path)[len(first) + len(second):]
+    assert [line.split()[0] for line in third] == ["soup", "train", "eval"]
+    assert "--resume" not in third[0] and "--force" in third[0]
