@@ -24,6 +24,28 @@ OUT=${OUT:-build/$NAME-model}
 FRESH=${FRESH:-}  # non-empty: every step from the start (by default a rerun keeps the steps done, below)
 # the bundled models' base runs were trained before the DC term existed (wux train --dc-weight)
 BASE_LOSS=${BASE_LOSS:---dc-weight 0}
+trimmed() {  # TEXT: without the spaces around it
+  local text=${1#"${1%%[![:space:]]*}"}
+  echo "${text%"${text##*[![:space:]]}"}"
+}
+
+check_runs() {  # VAR: a stage of several runs names each with options of its own
+  local run seen=$'\n' runs
+  IFS='|' read -ra runs <<< "${!1//$'\n'/ }|"  # the "|" added: a trailing one still makes an empty run
+  for run in "${runs[@]}"; do
+    run=$(trimmed "$run")
+    if [ -z "$run" ]; then
+      echo "train_default_model.sh: $1 names a run without options (between or beside its \"|\")" >&2
+      exit 2
+    fi
+    if [[ "$seen" == *$'\n'"$run"$'\n'* ]]; then
+      echo "train_default_model.sh: $1 names the run \"$run\" twice (it would train the same weights)" >&2
+      exit 2
+    fi
+    seen+="$run"$'\n'
+  done
+}
+
 stages=()  # the fine-tuning stages' options, in order
 before=FINETUNE
 for var in FINETUNE FINETUNE{2..20}; do
@@ -32,6 +54,7 @@ for var in FINETUNE FINETUNE{2..20}; do
     echo "train_default_model.sh: each FINETUNE stage starts from the one before: $var needs $before" >&2
     exit 2
   fi
+  [[ "$options" != *"|"* ]] || check_runs "$var"
   [ -z "$options" ] || stages+=("$options")
   before=$var
 done
@@ -55,35 +78,44 @@ finetune() {  # FROM TO OPTIONS: the command of one fine-tuning run
 --batch-size 16 --segments-per-epoch 1600 $AUGMENT $3 --json"
 }
 
-trimmed() {  # TEXT: without the spaces around it
-  local text=${1#"${1%%[![:space:]]*}"}
-  echo "${text%"${text##*[![:space:]]}"}"
-}
-
 commands=("$synth" "$train")
 records=("$OUT/synth.json" "${first%.wux.pt}.train.json")
+# per step, the files that the other way of making its stage (one run, or several and a soup) would have left
+# beside the stage's checkpoint: a step that runs removes them, a rerun that finds their commands is refused
+others=("" "")
 stage_records=("${records[1]}")  # each stage's own record (a run's, or its soup's), the base run's first
 before=$first
 for i in "${!stages[@]}"; do
   stage=$OUT/$NAME.stage$((i + 2)).wux.pt
-  IFS='|' read -ra runs <<< "${stages[$i]}"
-  if [ ${#runs[@]} -eq 1 ]; then
+  x=${stage%.wux.pt}
+  if [[ "${stages[$i]}" != *"|"* ]]; then
     commands+=("$(finetune "$before" "$stage" "${stages[$i]}")")
-    records+=("${stage%.wux.pt}.train.json")
+    records+=("$x.train.json")
+    others+=("$x.soup.* $x.run*.train.* $x.run*.last.wux.pt")
   else
+    IFS='|' read -ra runs <<< "${stages[$i]//$'\n'/ }"
     members=()
     for j in "${!runs[@]}"; do
-      member=${stage%.wux.pt}.run$((j + 1)).wux.pt
+      member=$x.run$((j + 1)).wux.pt
       commands+=("$(finetune "$before" "$member" "$(trimmed "${runs[$j]}")")")
       records+=("${member%.wux.pt}.train.json")
+      others+=("$x.train.* $x.last.wux.pt")
       members+=("$member")
     done
     commands+=("wux soup ${members[*]} --out $stage --force --json")
-    records+=("${stage%.wux.pt}.soup.json")
+    records+=("$x.soup.json")
+    others+=("$x.train.* $x.last.wux.pt")
   fi
   stage_records+=("${records[-1]}")
   before=$stage
 done
+
+left_by_other_way() {  # INDEX: the files of others[INDEX] (patterns, expanded here) that are there
+  local file
+  for file in ${others[$1]}; do
+    [ ! -e "$file" ] || echo "$file"
+  done
+}
 
 # A step whose record is there, made by the same command, is kept. The first step without one runs, and every step
 # after it; the records, commands and resumable states of those steps are removed first, so that a run stopped again
@@ -93,8 +125,14 @@ done
 # "# resumed". Refused (exit 2, before anything runs): a record or a part-way stage left by another command.
 # FRESH=1 runs every step from the start; removing a step's X.command file runs it and every step after it again.
 refuse_other_commands() {
-  local i planned made
+  local i planned made left
   for i in "${!commands[@]}"; do
+    left=$(left_by_other_way "$i" | grep '\.command$' | head -n 1 || true)
+    if [ -n "$left" ]; then
+      echo "train_default_model.sh: ${left%.command}: made another way (one run, or several runs and a soup) than" \
+        "${records[$i]%.json} is now; FRESH=1 starts over" >&2
+      exit 2
+    fi
     planned=${records[$i]%.json}.command
     [ -e "$planned" ] || continue
     made=$(<"$planned")
@@ -117,6 +155,7 @@ forget_from() {  # INDEX [resume]: remove what steps INDEX.. left (their records
   for ((i = $1; i < ${#records[@]}; i++)); do
     record=${records[$i]}
     rm -f "$record" "$record.partial" "${record%.json}.command" "${record%.json}.resumed"
+    left_by_other_way "$i" | while read -r file; do rm -f "$file"; done
     if [[ "${commands[$i]}" == "wux train "* ]] && { [ "$i" -gt "$1" ] || [ "${2:-}" != resume ]; }; then
       rm -f "${record%.train.json}.last.wux.pt"
     fi

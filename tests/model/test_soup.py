@@ -17,9 +17,9 @@ from wux.model.soup import make_soup
 SMALL = dataclasses.replace(TINY, norm="batch")
 
 
-def member(path, seed, config=SMALL, **changes):
-    """A checkpoint of `config` with weights drawn from `seed` (BatchNorm's running statistics and batch counter
-    moved too), `changes` applied to its record."""
+def member(path, seed, config=SMALL, counter=None, **changes):
+    """A checkpoint of `config` with weights drawn from `seed` (BatchNorm's running statistics moved too, its batch
+    counter `counter`, by default 100 (seed + 1)), `changes` applied to its record."""
     torch.manual_seed(seed)
     from wux.model.checkpoint import build_model
 
@@ -31,21 +31,26 @@ def member(path, seed, config=SMALL, **changes):
         elif tensor.is_floating_point():
             tensor.add_(torch.randn_like(tensor))
         else:
-            tensor.fill_(100 * (seed + 1))
+            tensor.fill_(100 * (seed + 1) if counter is None else counter)
     return save_checkpoint(Checkpoint(state, config, **changes), path)
 
 
 def test_the_soup_is_the_mean_of_its_members_and_runs_as_one_model(tmp_path):
-    paths = [member(tmp_path / f"m{i}.wux.pt", seed) for i, seed in enumerate((1, 2, 4))]
+    paths = [member(tmp_path / f"m{i}.wux.pt", seed, counter=counter)
+             for i, (seed, counter) in enumerate(((1, 200), (2, 300), (4, 501)))]
+    paths[1] = save_checkpoint(dataclasses.replace(load_checkpoint(paths[1]), resume={"epoch": 3}),
+                               tmp_path / "m1.last.wux.pt")  # a training checkpoint: its optimizer state is not kept
     result = make_soup(tmp_path / "soup.wux.pt", paths)
     soup = load_checkpoint(tmp_path / "soup.wux.pt")
     states = [load_checkpoint(p).state_dict for p in paths]
     for key, tensor in soup.state_dict.items():
+        assert tensor.dtype == states[0][key].dtype, key
         if tensor.is_floating_point():
             expected = sum(s[key].double() for s in states) / 3
             assert torch.allclose(tensor.double(), expected, atol=1e-6, rtol=0), key
-        else:  # the batch counters 200, 300, 500: their mean, rounded down
-            assert tensor.item() == (200 + 300 + 500) // 3, key
+        else:  # the batch counters 200, 300, 501: their mean, rounded down
+            assert tensor.item() == 333, key
+    assert soup.resume is None
     assert soup.config == SMALL and result.tensors_averaged == len(soup.state_dict) and result.tensors_shared == 0
     assert [m.checkpoint for m in result.members] == [str(p) for p in paths]
     assert soup.training["soup"]["members"][1]["sha256"] == load_checkpoint(paths[1]).sha256
@@ -90,8 +95,13 @@ def test_one_member_a_copy_an_input_as_output_or_an_existing_output_are_refused(
         make_soup(tmp_path / "soup.wux.pt", [a])
     copy = tmp_path / "copy.wux.pt"
     copy.write_bytes(a.read_bytes())
-    with pytest.raises(CheckpointError, match="the same file as .*a.wux.pt"):
+    with pytest.raises(CheckpointError, match="same weights as .*a.wux.pt") as e:
         make_soup(tmp_path / "soup.wux.pt", [a, b, copy])
+    assert "copy.wux.pt" in str(e.value)
+    last = save_checkpoint(dataclasses.replace(load_checkpoint(b), training={"epochs": 9}, resume={"epoch": 9}),
+                           tmp_path / "b.last.wux.pt")  # a run whose last epoch was its best: same weights
+    with pytest.raises(CheckpointError, match="same weights as .*b.wux.pt"):
+        make_soup(tmp_path / "soup.wux.pt", [a, b, last])
     with pytest.raises(Exception, match="replace the input"):
         make_soup(b, [a, b], force=True)
     make_soup(tmp_path / "soup.wux.pt", [a, b])
@@ -123,4 +133,15 @@ def test_the_cli_writes_the_soup_and_reports_it_as_json_or_one_error_line(tmp_pa
     result = CliRunner().invoke(app, ["soup", str(paths[0]), str(other), "-o", str(tmp_path / "x.wux.pt")])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "tiny.wux.pt" in lines[0]
+    assert "(config.norm 'none' against 'batch')" in lines[0]  # the first field that differs, named
     assert not (tmp_path / "x.wux.pt").exists()
+
+
+def test_a_bundled_model_joins_a_soup_by_its_name(tmp_path):
+    bundled = load_checkpoint("default")
+    moved = {k: v + 0.01 if v.is_floating_point() else v for k, v in bundled.state_dict.items()}
+    other = save_checkpoint(dataclasses.replace(bundled, state_dict=moved), tmp_path / "moved.wux.pt")
+    result = make_soup(tmp_path / "soup.wux.pt", ["default", other])
+    assert result.members[0].checkpoint == str(bundled.path) and result.members[0].sha256 == bundled.sha256
+    with pytest.raises(Exception, match="replace the input"):  # the bundled file itself, by any name
+        make_soup(bundled.path, ["default", other], force=True)

@@ -289,3 +289,26 @@ def test_a_rerun_goes_on_from_a_stopped_run_of_a_soup_stage_and_makes_a_failed_s
     third = calls(tmp_path)[len(first) + len(second):]
     assert [line.split()[0] for line in third] == ["soup", "train", "eval"]
     assert "--resume" not in third[0] and "--force" in third[0]
+
+
+def test_a_stage_made_the_other_way_is_refused_on_a_rerun_and_fresh_forgets_it(tmp_path):
+    one_run = {**SOUPED, "FINETUNE2": "--seed 2"}
+    assert run_recipe(tmp_path, WUX_EVAL_OK="1", **one_run).returncode == 0
+    out = tmp_path / "out"
+    refused = run_recipe(tmp_path, WUX_EVAL_OK="1", **SOUPED)
+    assert refused.returncode == 2 and "default.stage3.train: made another way" in refused.stderr
+    assert run_recipe(tmp_path, WUX_EVAL_OK="1", FRESH="1", **SOUPED).returncode == 0
+    assert not (out / "default.stage3.train.json").exists() and (out / "default.stage3.soup.json").exists()
+    first = len(calls(tmp_path))
+    back = run_recipe(tmp_path, WUX_EVAL_OK="1", **one_run)  # and back: the soup's records refuse it
+    assert back.returncode == 2 and "default.stage3.soup: made another way" in back.stderr
+    assert len(calls(tmp_path)) == first
+
+
+def test_a_soup_stage_with_an_empty_or_a_repeated_run_is_refused_before_anything_runs(tmp_path):
+    for options, why in (("--seed 2 |", "names a run without options"), ("| --seed 2", "names a run without options"),
+                         ("--seed 2 || --seed 3", "names a run without options"),
+                         ("--seed 2 | --seed 2 ", 'names the run "--seed 2" twice')):
+        r = run_recipe(tmp_path, **{**SOUPED, "FINETUNE2": options})
+        assert r.returncode == 2 and f"FINETUNE2 {why}" in r.stderr, (options, r.stderr)
+        assert calls(tmp_path) == []

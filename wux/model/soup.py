@@ -16,7 +16,7 @@ from typing import Any
 
 from wux.errors import CheckpointError, ConfigError
 from wux.fsutil import check_new_file
-from wux.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from wux.model.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint_path, save_checkpoint
 
 MIN_MEMBERS = 2
 
@@ -44,10 +44,11 @@ def make_soup(output: Path, members: list[Path], force: bool = False) -> SoupRes
     """Average the checkpoints `members` (one architecture, one sample rate) into a new checkpoint at `output`."""
     if len(members) < MIN_MEMBERS:
         raise ConfigError(f"a soup needs at least {MIN_MEMBERS} checkpoints, got {len(members)}")
-    check_new_file(output, force, members)
-    loaded = [load_checkpoint(path) for path in members]
-    check_no_copies(loaded)
+    paths = [resolve_checkpoint_path(path) for path in members]  # a bundled model's name: its file
+    check_new_file(output, force, paths)
+    loaded = [load_checkpoint(path) for path in paths]
     check_same_architecture(loaded)
+    check_different_weights(loaded)
     state, averaged = averaged_state(loaded)
     first = loaded[0]
     record = [SoupMember(str(c.path), c.sha256) for c in loaded]
@@ -58,12 +59,16 @@ def make_soup(output: Path, members: list[Path], force: bool = False) -> SoupRes
     return SoupResult(str(output), soup.sha256, soup.family, tuple(record), averaged, len(state) - averaged)
 
 
-def check_no_copies(members: list[Checkpoint]) -> None:
-    seen: dict[str, Checkpoint] = {}
-    for ckpt in members:
-        twin = seen.setdefault(ckpt.sha256, ckpt)
-        if twin is not ckpt:
-            raise CheckpointError(f"the same file as {twin.path}: a soup averages different checkpoints", ckpt.path)
+def check_different_weights(members: list[Checkpoint]) -> None:
+    """No member holds exactly another's weights (a copy, or a run's best and last checkpoint when its last epoch
+    was its best): the soup would weigh those weights twice."""
+    import torch
+
+    for i, ckpt in enumerate(members):
+        for other in members[:i]:
+            if all(torch.equal(t, other.state_dict[k]) for k, t in ckpt.state_dict.items()):
+                raise CheckpointError(f"holds the same weights as {other.path}: a soup averages different weights",
+                                      ckpt.path)
 
 
 def check_same_architecture(members: list[Checkpoint]) -> None:
@@ -75,9 +80,19 @@ def check_same_architecture(members: list[Checkpoint]) -> None:
                                    ("sample rate", ckpt.sample_rate, first.sample_rate),
                                    ("audio contract", ckpt.contract, first.contract)):
             if mine != theirs:
-                raise CheckpointError(f"its {what} is not {first.path}'s ({mine!r:.80} against {theirs!r:.80}); "
+                raise CheckpointError(f"its {what} is not {first.path}'s ({first_difference(mine, theirs)}); "
                                       "a soup averages checkpoints of one architecture", ckpt.path)
         check_same_tensors(ckpt, first)
+
+
+def first_difference(mine: Any, theirs: Any, where: str = "") -> str:
+    """Where two records first differ, and how: `config.causal True against False`."""
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        for key in [*mine, *(k for k in theirs if k not in mine)]:
+            if mine.get(key) != theirs.get(key):
+                return first_difference(mine.get(key), theirs.get(key), f"{where}{key}.")
+    label = f"{where.rstrip('.')} " if where else ""
+    return f"{label}{mine!r:.60} against {theirs!r:.60}"
 
 
 def check_same_tensors(ckpt: Checkpoint, first: Checkpoint) -> None:
@@ -115,8 +130,7 @@ def mean_tensor(key: str, values: list, members: list[Checkpoint], differing: Ch
     if first.is_floating_point() or first.is_complex():
         for value, ckpt in zip(values, members):
             if not torch.isfinite(value).all():
-                raise CheckpointError(f"{key} holds NaN or Inf where the members differ: it cannot be averaged",
-                                      ckpt.path)
+                raise CheckpointError(f"{key} holds NaN or Inf: it cannot be averaged", ckpt.path)
         wide = torch.complex128 if first.is_complex() else torch.float64
         return (sum(v.to(wide) for v in values) / len(values)).to(first.dtype)
     if first.dtype == torch.bool:
