@@ -113,11 +113,11 @@ def averaged_state(members: list[Checkpoint]) -> tuple[dict[str, Any], int]:
     state, averaged = {}, 0
     for key, tensor in members[0].state_dict.items():
         values = [c.state_dict[key] for c in members]
-        if all(torch.equal(tensor, v) for v in values[1:]):
+        differing = next((c for c, v in zip(members[1:], values[1:]) if not torch.equal(tensor, v)), None)
+        if differing is None:
             state[key] = tensor.clone()
             continue
         averaged += 1
-        differing = next(c for c, v in zip(members[1:], values[1:]) if not torch.equal(tensor, v))
         state[key] = mean_tensor(key, values, members, differing)
     return state, averaged
 
