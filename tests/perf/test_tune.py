@@ -350,3 +350,24 @@ def test_a_server_without_model_control_is_one_line(served, tmp_path):
         result = invoke("tune", "--url", info.grpc_url, "--max-batch", "3", "--queue-delay-us", "0",
                         "--instances", "1")
     assert_one_line_error(result, "does not allow loading models", "--model-control-mode explicit")
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_a_server_gone_between_a_trials_load_and_its_measuring_ends_the_run_as_gone(own_server):
+    from wux.perf.tune import ModelControl, measure
+    from wux.triton_repo.server import TritonServer
+
+    info, repo = own_server
+    server = TritonServer(repo)
+    victim = server.start()
+    cfg = quick(victim.grpc_url)
+    control = ModelControl(cfg.url, cfg.model, cfg.timeout_s, cfg.load_timeout_s)
+    try:
+        control.load(control.served_config())  # the trial's load succeeded...
+        server.stop()  # ...then the server went away before its first request (the race a kill mid-tune can hit)
+        error = measure(cfg, control, TuneTrial(None, SERVED))
+    finally:
+        control.close()
+        server.stop()
+    assert error.startswith("the server went away: ") and "cannot use model 'waveunet_python'" in error

@@ -324,12 +324,18 @@ def perf_config(cfg: TuneConfig) -> PerfConfig:
                       timeout_s=cfg.timeout_s)
 
 
-def measure(cfg: TuneConfig, trial: TuneTrial) -> str | None:
-    """The concurrency sweep; stops at the first level over budget or with errors. Returns a run-ending error."""
+def measure(cfg: TuneConfig, control: ModelControl, trial: TuneTrial) -> str | None:
+    """The concurrency sweep; stops at the first level over budget or with errors. Returns a run-ending error (the
+    server gone between the trial's load and its first request is one, as it is during the load)."""
     def past_budget(level: LevelResult) -> bool:
         return not within_budget(level, cfg.p99_budget_ms)
 
-    result = run_perf(perf_config(cfg), show_progress=False, stop_after=past_budget)
+    try:
+        result = run_perf(perf_config(cfg), show_progress=False, stop_after=past_budget)
+    except WuxError as e:
+        if server_live(control):
+            raise
+        return f"the server went away: {first_line(e)}"
     trial.levels = result.levels
     trial.best_level = best_level(result.levels, cfg.p99_budget_ms)
     return result.error
@@ -385,7 +391,7 @@ def run_trial(cfg: TuneConfig, control: ModelControl, served, trial: TuneTrial) 
         return None if server_live(control) else f"the server went away: {first_line(e)}"
     if trial.requested is not None:
         trial.error = mismatch(trial.requested, trial.applied)
-    return None if trial.error else measure(cfg, trial)
+    return None if trial.error else measure(cfg, control, trial)
 
 
 def load_failure(control: ModelControl, e: Exception) -> WuxError:
