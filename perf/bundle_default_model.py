@@ -102,7 +102,11 @@ def stage_record(record_json: Path) -> dict:
     runs' training record (X.train.json beside its checkpoint X.wux.pt) under "train"."""
     record = json.loads(record_json.read_text())
     for member in record.get("members", []):
-        member["train"] = json.loads(Path(member["checkpoint"].removesuffix(".wux.pt") + ".train.json").read_text())
+        member_json = Path(member["checkpoint"].removesuffix(".wux.pt") + ".train.json")
+        if not member_json.is_file():
+            sys.exit(f"{record_json}: soup member {member['checkpoint']} has no training record {member_json} "
+                     "beside it")
+        member["train"] = json.loads(member_json.read_text())
     return record
 
 

@@ -48,11 +48,16 @@ def number(value: float | None, fmt: str = ".1f") -> str:
 
 
 def flatten(prefix: str, data: dict[str, Any]) -> dict[str, Any]:
+    """One row per leaf: nested dicts join their keys with dots, a list of dicts (a soup's members) numbers each
+    item (`members[0].checkpoint`); a list of plain values stays one row."""
     out = {}
     for k, v in data.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
             out.update(flatten(f"{key}.", v))
+        elif isinstance(v, list) and v and all(isinstance(item, dict) for item in v):
+            for i, item in enumerate(v):
+                out.update(flatten(f"{key}[{i}].", item))
         else:
             out[key] = v
     return out

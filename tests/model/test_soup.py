@@ -13,6 +13,7 @@ from wux.errors import CheckpointError, ConfigError
 from wux.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from wux.model.config import TINY
 from wux.model.soup import make_soup
+from wux.render import flatten
 
 SMALL = dataclasses.replace(TINY, norm="batch")
 
@@ -135,6 +136,16 @@ def test_the_cli_writes_the_soup_and_reports_it_as_json_or_one_error_line(tmp_pa
     assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "tiny.wux.pt" in lines[0]
     assert "(config.norm 'none' against 'batch')" in lines[0]  # the first field that differs, named
     assert not (tmp_path / "x.wux.pt").exists()
+
+
+def test_info_shows_each_soup_member_on_its_own_row(tmp_path):
+    paths = [member(tmp_path / f"m{i}.wux.pt", i) for i in range(2)]
+    make_soup(tmp_path / "soup.wux.pt", paths)
+    rows = flatten("training.", load_checkpoint(tmp_path / "soup.wux.pt").training)
+    assert rows["training.soup.members[1].checkpoint"] == str(paths[1])
+    assert rows["training.soup.members[1].sha256"] == load_checkpoint(paths[1]).sha256
+    assert not any(isinstance(v, list) for v in rows.values())
+    assert flatten("", {"dilations": [1, 2, 4], "none": []}) == {"dilations": [1, 2, 4], "none": []}  # plain lists
 
 
 def test_a_bundled_model_joins_a_soup_by_its_name(tmp_path):

@@ -4,6 +4,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 BUNDLER = Path(__file__).resolve().parents[2] / "perf" / "bundle_default_model.py"
 spec = importlib.util.spec_from_file_location("bundle_default_model", BUNDLER)
 bundle = importlib.util.module_from_spec(spec)
@@ -45,3 +47,15 @@ def test_a_soup_stage_keeps_each_of_its_runs_training_record_and_shows_each_tabl
     assert "### Stage 3: from stage 2 (this checkpoint)" in text
     alone = bundle.training_text({"train": bundle.stage_record(soup_json)})  # a soup as the model's own stage
     assert alone.startswith("The uniform average") and alone.count("| epoch | steps |") == 2
+
+
+def test_a_soup_member_without_its_training_record_is_refused_in_one_line(tmp_path):
+    run = tmp_path / "stage3.run1.wux.pt"
+    run.write_bytes(b"weights")
+    soup_json = tmp_path / "stage3.soup.json"
+    soup_json.write_text(json.dumps({"checkpoint": str(tmp_path / "stage3.wux.pt"),
+                                     "members": [{"checkpoint": str(run), "sha256": "m1"}]}))
+    with pytest.raises(SystemExit) as stop:
+        bundle.stage_record(soup_json)
+    assert str(stop.value) == (f"{soup_json}: soup member {run} has no training record "
+                               f"{tmp_path / 'stage3.run1.train.json'} beside it")
