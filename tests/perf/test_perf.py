@@ -109,13 +109,15 @@ def test_perf_levels_csv_and_validation(served, tmp_path, protocol):
 @pytest.mark.server
 def test_mixed_lengths_are_sent_in_their_shares(served):
     info, folder = served
-    # measurement_interval 1500 ms x 3 windows: enough requests that one partial deck moves a share < 5 %
+    # at concurrency 1 the merged windows are one run of dealt 20-card decks (14 x 512, 6 x 1024) but for the few
+    # requests that end between windows: its two partial decks move the 512 count at most 4.2 each from 0.7 of the
+    # total, each request left out 0.7 more (10 allowed). A bound, not a rate: a busy machine sends fewer requests
     report = run_perf(short(info, folder, lengths=((512, 0.7), (1024, 0.3)), concurrency=(1,),
                             measurement_interval_ms=1500))
     sent = report.levels[0].sent_lengths
     total = sum(sent.values())
-    assert total > 60
-    assert abs(sent[512] / total - 0.7) < 0.05 and abs(sent[1024] / total - 0.3) < 0.05
+    assert set(sent) == {512, 1024} and total >= 20
+    assert abs(sent[512] - 0.7 * total) <= 2 * 4.2 + 10 * 0.7
 
 
 def served_copy_with(served, tmp_path, change: str):

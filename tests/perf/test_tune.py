@@ -245,19 +245,35 @@ def own_server(served, tmp_path):
         yield info, repo
 
 
+@pytest.fixture
+def slow_served_server(served, tmp_path):
+    """A server on a copy of the session repository whose python model waits 300 ms to fill a batch."""
+    from wux.triton_repo.server import TritonServer
+
+    repo = tmp_path / "repo"
+    shutil.copytree(served[0].repo, repo)
+    path = repo / "waveunet_python" / "config.pbtxt"
+    text = path.read_text()
+    assert "max_queue_delay_microseconds: 50000" in text
+    path.write_text(text.replace("max_queue_delay_microseconds: 50000", "max_queue_delay_microseconds: 300000"))
+    with TritonServer(repo) as info:
+        yield info, repo
+
+
 @pytest.mark.slow
 @pytest.mark.server
-def test_write_puts_the_best_config_in_the_repository(own_server):
+def test_write_puts_the_best_config_in_the_repository(slow_served_server):
     from wux.triton_repo.config import validate
 
-    info, repo = own_server
+    info, repo = slow_served_server
     path = repo / "waveunet_python" / "config.pbtxt"
-    # The served config waits up to 50 ms to fill a batch: over a 40 ms budget at any load. Every
-    # candidate has no queue delay, so one of them must win and be written.
-    assert settings_of(validate(path.read_text(), "x")).queue_delay_us == 50_000
+    # The served config waits 300 ms to fill a batch of 3: over a 150 ms budget at concurrency 1 and 2. Every
+    # candidate has no queue delay (a few ms a request here), so one of them must win and be written, however busy
+    # the machine: the margins are a hundred milliseconds each way.
+    assert settings_of(validate(path.read_text(), "x")).queue_delay_us == 300_000
     result = invoke("tune", "--url", info.grpc_url, "--max-batch", "1,3", "--queue-delay-us", "0",
-                    "--instances", "1", "--concurrency", "1,2", "--measurement-interval", "300",
-                    "--max-trials", "3", "--stability-percentage", "50", "--p99-budget-ms", "40",
+                    "--instances", "1", "--concurrency", "1,2", "--measurement-interval", "600",
+                    "--max-trials", "3", "--stability-percentage", "50", "--p99-budget-ms", "150",
                     "--repo", repo, "--write", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -371,3 +387,24 @@ def test_a_server_gone_between_a_trials_load_and_its_measuring_ends_the_run_as_g
         control.close()
         server.stop()
     assert error.startswith("the server went away: ") and "cannot use model 'waveunet_python'" in error
+
+
+@pytest.mark.server
+def test_a_server_gone_during_the_served_configs_reload_ends_the_run_as_gone(own_server):
+    from wux.perf.tune import ModelControl, run_trial
+    from wux.triton_repo.server import TritonServer
+
+    info, repo = own_server
+    server = TritonServer(repo)
+    victim = server.start()
+    cfg = quick(victim.grpc_url)
+    control = ModelControl(cfg.url, cfg.model, cfg.timeout_s, cfg.load_timeout_s)
+    try:
+        served = control.served_config()
+        server.stop()  # gone before the first trial (the served config, reloaded) could load
+        trial = TuneTrial(None, SERVED)
+        error = run_trial(cfg, control, served, trial)
+    finally:
+        control.close()
+        server.stop()
+    assert error.startswith("the server went away: ") and trial.error == error

@@ -385,10 +385,13 @@ def run_trial(cfg: TuneConfig, control: ModelControl, served, trial: TuneTrial) 
     try:
         trial.applied = control.load(config)
     except Exception as e:  # noqa: BLE001 - a refused config is recorded, the search goes on
+        if not server_live(control):  # during any load, the served one's too: the run ends as gone
+            trial.error = f"the server went away: {first_line(e)}"
+            return trial.error
         if trial.role == SERVED:
             raise load_failure(control, e) from None
         trial.error = f"the server refused this config: {first_line(e)}"
-        return None if server_live(control) else f"the server went away: {first_line(e)}"
+        return None
     if trial.requested is not None:
         trial.error = mismatch(trial.requested, trial.applied)
     return None if trial.error else measure(cfg, control, trial)
