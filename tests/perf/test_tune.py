@@ -368,43 +368,44 @@ def test_a_server_without_model_control_is_one_line(served, tmp_path):
     assert_one_line_error(result, "does not allow loading models", "--model-control-mode explicit")
 
 
-@pytest.mark.slow
-@pytest.mark.server
-def test_a_server_gone_between_a_trials_load_and_its_measuring_ends_the_run_as_gone(own_server):
-    from wux.perf.tune import ModelControl, measure
+@pytest.fixture
+def doomed(served, tmp_path):
+    """(server, TuneConfig, ModelControl): a server of its own on a copy of the session repository, for a test to stop
+    at a chosen point; stopped here too, by its PID, if the test did not."""
+    from wux.perf.tune import ModelControl
     from wux.triton_repo.server import TritonServer
 
-    info, repo = own_server
+    repo = tmp_path / "repo"
+    shutil.copytree(served[0].repo, repo)
     server = TritonServer(repo)
-    victim = server.start()
-    cfg = quick(victim.grpc_url)
+    cfg = quick(server.start().grpc_url)
     control = ModelControl(cfg.url, cfg.model, cfg.timeout_s, cfg.load_timeout_s)
     try:
-        control.load(control.served_config())  # the trial's load succeeded...
-        server.stop()  # ...then the server went away before its first request (the race a kill mid-tune can hit)
-        error = measure(cfg, control, TuneTrial(None, SERVED))
+        yield server, cfg, control
     finally:
         control.close()
         server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_a_server_gone_between_a_trials_load_and_its_measuring_ends_the_run_as_gone(doomed):
+    from wux.perf.tune import measure
+
+    server, cfg, control = doomed
+    control.load(control.served_config())  # the trial's load succeeded...
+    server.stop()  # ...then the server went away before its first request (the race a kill mid-tune can hit)
+    error = measure(cfg, control, TuneTrial(None, SERVED))
     assert error.startswith("the server went away: ") and "cannot use model 'waveunet_python'" in error
 
 
 @pytest.mark.server
-def test_a_server_gone_during_the_served_configs_reload_ends_the_run_as_gone(own_server):
-    from wux.perf.tune import ModelControl, run_trial
-    from wux.triton_repo.server import TritonServer
+def test_a_server_gone_during_the_served_configs_reload_ends_the_run_as_gone(doomed):
+    from wux.perf.tune import run_trial
 
-    info, repo = own_server
-    server = TritonServer(repo)
-    victim = server.start()
-    cfg = quick(victim.grpc_url)
-    control = ModelControl(cfg.url, cfg.model, cfg.timeout_s, cfg.load_timeout_s)
-    try:
-        served = control.served_config()
-        server.stop()  # gone before the first trial (the served config, reloaded) could load
-        trial = TuneTrial(None, SERVED)
-        error = run_trial(cfg, control, served, trial)
-    finally:
-        control.close()
-        server.stop()
+    server, cfg, control = doomed
+    served = control.served_config()
+    server.stop()  # gone before the first trial (the served config, reloaded) could load
+    trial = TuneTrial(None, SERVED)
+    error = run_trial(cfg, control, served, trial)
     assert error.startswith("the server went away: ") and trial.error == error
