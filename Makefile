@@ -111,6 +111,12 @@ perf-compare: perf-tools
 # again from that one's best (seed 13). DEFAULT_FINETUNE13: 2,000 more from that one's best, its synthetic room
 # taking the speech alone (--no-reverb-noise, as the corpus made its reverberant files; about 62 minutes).
 # DEFAULT_FINETUNE14: 3,000 more from that one's best, babble files drawn twice as often (babble:16; about 90 minutes).
+# DEFAULT_FINETUNE15 to 18 are soups (docs/babble.md): 15 fine-tunes three runs from DEFAULT_FINETUNE14's best
+# (2,600 steps capped at 25 dB; 1,600 at 30 dB with speed changes of +-25 %; 1,600 of two-second crops at half the
+# batch) and averages them; 16, 17 and 18 each fine-tune two runs of 1,400 steps from the soup before (one thread
+# each, capped at 30 and 25 dB) and average those: babble on the unseen voices +2.73 (DEFAULT_FINETUNE14) -> 2.82 ->
+# 2.88 -> 2.93 -> 3.02 dB (about 80 minutes a round with its two runs side by side; the recipe runs them one after
+# the other, about twice that).
 # Stopped part-way (a kill, a reboot), the same `make default-model` again keeps every step already done and goes on
 # from the stage that was stopped (--resume, the same weights as one run straight through; a stage with a time
 # limit starts again instead); a stage added at the end keeps every one before it; removing a stage's X.command
@@ -142,6 +148,15 @@ DEFAULT_FINETUNE12 ?= --epochs 30 --seed 13 $(WEIGHTED) --lr-schedule cosine --d
 DEFAULT_FINETUNE13 ?= --epochs 20 --seed 15 $(WEIGHTED) --lr-schedule cosine --dc-weight 1 --no-reverb-noise
 DEFAULT_FINETUNE14 ?= --epochs 30 --seed 16 --lr 0.00025 --noise-weights babble:16,music:8,traffic:3,fan:2 --precision bf16 \
   --snr-cap 30 --lr-schedule cosine --dc-weight 1 --no-reverb-noise
+# ANNEAL: DEFAULT_FINETUNE14's recipe without its cap, which each soup run sets itself (`|` separates a stage's runs)
+ANNEAL ?= --lr 0.00025 --noise-weights babble:16,music:8,traffic:3,fan:2 --precision bf16 --lr-schedule cosine \
+  --dc-weight 1 --no-reverb-noise
+SOUP_ROUND = --epochs 14 --threads 1 $(ANNEAL) --speed-range 25
+DEFAULT_FINETUNE15 ?= --epochs 26 --seed 18 $(ANNEAL) --snr-cap 25 | --epochs 16 --seed 20 $(ANNEAL) --snr-cap 30 \
+  --speed-range 25 | --epochs 16 --seed 21 --batch-size 8 --segment 32768 --segments-per-epoch 800 $(ANNEAL) --snr-cap 30
+DEFAULT_FINETUNE16 ?= --seed 22 $(SOUP_ROUND) --snr-cap 30 | --seed 23 $(SOUP_ROUND) --snr-cap 25
+DEFAULT_FINETUNE17 ?= --seed 24 $(SOUP_ROUND) --snr-cap 30 | --seed 25 $(SOUP_ROUND) --snr-cap 25
+DEFAULT_FINETUNE18 ?= --seed 26 $(SOUP_ROUND) --snr-cap 30 | --seed 27 $(SOUP_ROUND) --snr-cap 25
 default-model: install sysdeps
 	PRESET=context RECIPE=rich MINUTES=120 MAX_MINUTES=$(TRAIN_MINUTES) EPOCHS=$(TRAIN_EPOCHS) AUGMENT="--augment-probability 0.4" \
 	  PRECISION=$(TRAIN_PRECISION) FINETUNE="$(DEFAULT_FINETUNE)" \
@@ -149,7 +164,8 @@ default-model: install sysdeps
 	  FINETUNE5="$(DEFAULT_FINETUNE5)" FINETUNE6="$(DEFAULT_FINETUNE6)" FINETUNE7="$(DEFAULT_FINETUNE7)" \
 	  FINETUNE8="$(DEFAULT_FINETUNE8)" FINETUNE9="$(DEFAULT_FINETUNE9)" FINETUNE10="$(DEFAULT_FINETUNE10)" \
 	  FINETUNE11="$(DEFAULT_FINETUNE11)" FINETUNE12="$(DEFAULT_FINETUNE12)" FINETUNE13="$(DEFAULT_FINETUNE13)" \
-	  FINETUNE14="$(DEFAULT_FINETUNE14)" \
+	  FINETUNE14="$(DEFAULT_FINETUNE14)" FINETUNE15="$(DEFAULT_FINETUNE15)" FINETUNE16="$(DEFAULT_FINETUNE16)" \
+	  FINETUNE17="$(DEFAULT_FINETUNE17)" FINETUNE18="$(DEFAULT_FINETUNE18)" \
 	  FRESH="$(FRESH)" NAME=default bash perf/train_default_model.sh
 
 # The classic model the default replaced, as it was made: classic corpus, 24 minutes on 2 CPU cores.
