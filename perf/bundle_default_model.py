@@ -72,7 +72,16 @@ def stage_text(train: dict) -> str:
              "checkpoint:"]
     for run, member in enumerate(train["members"], 1):
         parts.append(f"Run {run} (checkpoint sha256 `{member['sha256']}`): {training_table(member['train'])}")
+    if "validation" in train:
+        parts.append(soup_validation_text(train["validation"]))
     return "\n\n".join(parts)
+
+
+def soup_validation_text(scores: dict) -> str:
+    """A soup's validation scores (`wux soup --data`): the soup's and its runs'."""
+    runs = ", ".join(f"{s:.2f}" for s in scores["members_si_snr_db"])
+    return (f"Validation SI-SNR on the {scores['files']} files `wux train` holds out (`wux soup --data`): the soup "
+            f"**{scores['soup_si_snr_db']:.2f} dB**, its runs {runs} dB.")
 
 
 def training_text(record: dict) -> str:

@@ -8,7 +8,7 @@
 # options (the default's: weighted towards babble, music, traffic and fan); FINETUNE2 a third, from the second's
 # best, and so on up to FINETUNE20 (each refused without the one before). A stage's options may name several runs
 # separated by "|": each is fine-tuned from the stage before, one after the other, and the stage's model is their
-# uniform average (`wux soup`, a model soup).
+# uniform average (`wux soup`, a model soup), scored on the corpus's validation files with its runs.
 set -euo pipefail
 WUX=${WUX:-.venv/bin/wux}
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -102,7 +102,7 @@ for i in "${!stages[@]}"; do
       others+=("$x.train.* $x.last.wux.pt")
       members+=("$member")
     done
-    commands+=("wux soup ${members[*]} --out $stage --force --json")
+    commands+=("wux soup ${members[*]} --out $stage --data $OUT/corpus --force --json")  # scored on validation
     records+=("$x.soup.json")
     others+=("$x.train.* $x.last.wux.pt")
   fi

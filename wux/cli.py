@@ -30,6 +30,8 @@ from wux.cli_options import (
     Precision,
     Protocol,
     StabilityOpt,
+    ValByOpt,
+    ValShareOpt,
     refuse_unused,
     server_url,
     takes_model,
@@ -295,10 +297,8 @@ def train(
              "--max-minutes stops high on it); a resumed run keeps its own")] = DEFAULT_LR_SCHEDULE,
     segments_per_epoch: Annotated[Optional[int], typer.Option(
         min=1, help="Segments per epoch (default: audio once)")] = None,
-    val_share: Annotated[float, typer.Option(
-        min=0.0, max=0.9, help="Share of training files held out for validation")] = 0.05,
-    val_by: Annotated[Literal["file", "speaker"], typer.Option(
-        help="Hold out every k-th file, or every k-th speaker's files (voices training never hears)")] = "file",
+    val_share: ValShareOpt = 0.05,
+    val_by: ValByOpt = "file",
     level_weight: Annotated[float, typer.Option(
         min=0.0, help="Weight of the output-level term")] = DEFAULT_LEVEL_WEIGHT,
     dc_weight: Annotated[float, typer.Option(
@@ -383,13 +383,19 @@ def soup(
         help="Two or more wux checkpoints of one architecture (fine-tunes from one start), or bundled models' names",
         show_default=False)],
     out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the averaged checkpoint")],
+    data: Annotated[Optional[Path], typer.Option(
+        help="Score the soup and each member on this corpus's validation files (its training split's held-out "
+             "share, as wux train holds it out) and record the scores in the soup")] = None,
+    val_share: ValShareOpt = 0.05,
+    val_by: ValByOpt = "file",
     force: Annotated[bool, typer.Option(help="Replace an existing --out")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Average the weights of several checkpoints of one model (a model soup): one model, their average."""
-    from wux.model.soup import make_soup
+    from wux.model.soup import SoupValidation, make_soup
 
-    emit(make_soup(out, members, force=force), as_json, render.soup)
+    validation = None if data is None else SoupValidation(data, val_share, val_by)
+    emit(make_soup(out, members, force=force, validation=validation), as_json, render.soup)
 
 
 @app.command("eval")

@@ -168,6 +168,10 @@ CHECKPOINT_HELP = (f"wux checkpoint, or a bundled model by name: {', '.join(BUND
 CheckpointArg = Annotated[Optional[Path], typer.Argument(help=CHECKPOINT_HELP, show_default=False)]
 CheckpointOpt = Annotated[Optional[Path], typer.Option(help=CHECKPOINT_HELP, show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+# validation files held out of a training split, as wux train holds them out (wux.data.dataset.held_out_names)
+ValShareOpt = Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of training files held out for validation")]
+ValByOpt = Annotated[Literal["file", "speaker"], typer.Option(
+    help="Hold out every k-th file, or every k-th speaker's files (voices training never hears)")]
 
 
 def available_device(device: str) -> str:

@@ -137,8 +137,14 @@ def imported(result: dict) -> None:
 def soup(result) -> None:
     typer.echo(f"wrote {result.checkpoint} (sha256 {result.sha256[:12]}...): the average of {len(result.members)} "
                f"checkpoints, {result.tensors_averaged} tensors averaged, {result.tensors_shared} alike in all")
-    for member in result.members:
-        typer.echo(f"  {member.checkpoint}  sha256 {member.sha256[:12]}...")
+    scores = result.validation
+    for i, member in enumerate(result.members):
+        score = "" if scores is None else f"  validation {scores.members_si_snr_db[i]:.2f} dB"
+        typer.echo(f"  {member.checkpoint}  sha256 {member.sha256[:12]}...{score}")
+    if scores is not None:
+        best = max(scores.members_si_snr_db)
+        typer.echo(f"validation SI-SNR of the soup {scores.soup_si_snr_db:.2f} dB on {scores.files} held-out files of "
+                   f"{scores.data}: {scores.soup_si_snr_db - best:+.2f} dB against its best member")
 
 
 # -- data, training, evaluation

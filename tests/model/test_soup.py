@@ -156,3 +156,32 @@ def test_a_bundled_model_joins_a_soup_by_its_name(tmp_path):
     assert result.members[0].checkpoint == str(bundled.path) and result.members[0].sha256 == bundled.sha256
     with pytest.raises(Exception, match="replace the input"):  # the bundled file itself, by any name
         make_soup(bundled.path, ["default", other], force=True)
+
+
+def test_with_data_the_soup_and_each_member_are_scored_on_the_files_wux_train_holds_out(tiny_corpus, tmp_path):
+    from wux.data.dataset import load_pairs, split_validation
+    from wux.train.loop import validation_si_snr
+
+    paths = [member(tmp_path / f"m{i}.wux.pt", i) for i in range(2)]
+    out = tmp_path / "soup.wux.pt"
+    scored = ["soup", *map(str, paths), "-o", str(out), "--data", str(tiny_corpus), "--val-share", "0.5"]
+    result = CliRunner().invoke(app, [*scored, "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)["validation"]
+    _, held = split_validation(load_pairs(tiny_corpus, "train"), 0.5)  # what wux train holds out
+    expected = [sum(s) / len(s) for s in (validation_si_snr(load_checkpoint(p).build_model(), held, "cpu")
+                                         for p in [*paths, out])]
+    assert scores["files"] == len(held) == 3 and len(set(expected)) == 3  # three models, three scores
+    assert scores["members_si_snr_db"] == pytest.approx(expected[:2], abs=1e-6)
+    assert scores["soup_si_snr_db"] == pytest.approx(expected[2], abs=1e-6)
+    recorded = load_checkpoint(out).training["soup"]["validation"]
+    assert recorded == scores and recorded["share"] == 0.5  # a plain record, as the JSON has it (lists as lists)
+    text = CliRunner().invoke(app, [*scored, "--force"]).output
+    assert f"validation {expected[0]:.2f} dB" in text and f"validation {expected[1]:.2f} dB" in text
+    assert f"{expected[2] - max(expected[:2]):+.2f} dB against its best member" in text
+    for data, problem in ((tiny_corpus, "holds out no validation files"), (tmp_path / "absent", "not found")):
+        result = CliRunner().invoke(app, ["soup", *map(str, paths), "-o", str(tmp_path / "x.wux.pt"), "--data",
+                                          str(data)])  # the default share, 1 in 20, holds none of 6 files out
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and problem in lines[0] and str(data) in lines[0], lines
+        assert not (tmp_path / "x.wux.pt").exists()

@@ -47,6 +47,13 @@ def test_a_soup_stage_keeps_each_of_its_runs_training_record_and_shows_each_tabl
     assert "### Stage 3: from stage 2 (this checkpoint)" in text
     alone = bundle.training_text({"train": bundle.stage_record(soup_json)})  # a soup as the model's own stage
     assert alone.startswith("The uniform average") and alone.count("| epoch | steps |") == 2
+    assert "Validation SI-SNR" not in text  # a soup made without --data has no scores to show
+    scored = json.loads(soup_json.read_text()) | {"validation": {
+        "data": "corpus", "share": 0.05, "by": "file", "files": 70, "soup_si_snr_db": 17.666,
+        "members_si_snr_db": [17.633, 17.578]}}
+    soup_json.write_text(json.dumps(scored))
+    shown = bundle.training_text({"train": bundle.stage_record(soup_json)})
+    assert shown.endswith("the soup **17.67 dB**, its runs 17.63, 17.58 dB.") and "the 70 files" in shown
 
 
 def test_a_soup_member_without_its_training_record_is_refused_in_one_line(tmp_path):

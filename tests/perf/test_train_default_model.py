@@ -270,7 +270,7 @@ def test_a_stage_of_several_runs_trains_each_from_the_stage_before_and_its_model
         assert words[words.index("--init") + 1] == str(out / "default.stage2.wux.pt")
         assert words[words.index("--out") + 1] == run and line.endswith(f" --seed {seed} --json")
     soup = out / "default.stage3.wux.pt"
-    assert made[5] == f"soup {runs[0]} {runs[1]} --out {soup} --force --json"
+    assert made[5] == f"soup {runs[0]} {runs[1]} --out {soup} --data {out / 'corpus'} --force --json"
     after = made[6].split()
     assert after[after.index("--init") + 1] == str(soup)
     stages = [out / f"default.{name}.json" for name in ("base.train", "stage2.train", "stage3.soup", "stage4.train")]

@@ -121,6 +121,15 @@ def split_validation(pairs: list[Pair], share: float, by: str = "file",
     return split_held(pairs, held_out_names([p.name for p in pairs], share, by, speakers))
 
 
+def held_out_pairs(root: Path, share: float, by: str = "file", speakers: Mapping[str, str] | None = None,
+                   sample_rate: int = DEFAULT_SAMPLE_RATE) -> list[Pair]:
+    """The training split's validation files, as `wux train` holds them out (held_out_names), read into memory:
+    only those files are read."""
+    listed = list_pairs(root, "train")
+    held = held_out_names([clean.stem for clean, _ in listed], share, by, speakers)
+    return read_pairs([pair for pair in listed if pair[0].stem in held], sample_rate)
+
+
 def split_held(pairs: list[Pair], held: set[str]) -> tuple[list[Pair], list[Pair]]:
     """(the pairs not named in `held`, those named)."""
     return [p for p in pairs if p.name not in held], [p for p in pairs if p.name in held]

@@ -6,6 +6,10 @@ of the same size. A tensor every member holds alike (a mask, a counter) is kept 
 that differs is averaged in float64 and stored in its own dtype; an integer one (BatchNorm's batch counter) takes
 the members' mean, rounded down. BatchNorm's running statistics are averaged too: the mean of the members', not
 measured again on the soup.
+
+With `validation` (a corpus), the soup and each member are scored on the training split's validation files, held out
+as `wux train` holds them out, and the scores are recorded in the soup: whether the average beats its members is
+measured, not assumed.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from wux.errors import CheckpointError, ConfigError
+from wux.errors import CheckpointError, ConfigError, DataError
 from wux.fsutil import check_new_file
 from wux.model.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint_path, save_checkpoint
 
@@ -28,6 +32,25 @@ class SoupMember:
 
 
 @dataclass(frozen=True)
+class SoupValidation:
+    """Where and how to score a soup: the training split of `data`, its held-out share as `wux train` holds it out."""
+    data: Path
+    share: float = 0.05
+    by: str = "file"  # or "speaker" (wux.data.dataset.held_out_names)
+
+
+@dataclass(frozen=True)
+class SoupScores:
+    """Mean SI-SNR (dB) over the validation files of the soup and of each member, in the members' order."""
+    data: str
+    share: float
+    by: str
+    files: int
+    soup_si_snr_db: float
+    members_si_snr_db: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class SoupResult:
     checkpoint: str
     sha256: str
@@ -35,13 +58,16 @@ class SoupResult:
     members: tuple[SoupMember, ...]
     tensors_averaged: int  # tensors the members hold differently
     tensors_shared: int  # tensors every member holds alike, kept as they are
+    validation: SoupScores | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def make_soup(output: Path, members: list[Path], force: bool = False) -> SoupResult:
-    """Average the checkpoints `members` (one architecture, one sample rate) into a new checkpoint at `output`."""
+def make_soup(output: Path, members: list[Path], force: bool = False,
+              validation: SoupValidation | None = None) -> SoupResult:
+    """Average the checkpoints `members` (one architecture, one sample rate) into a new checkpoint at `output`,
+    scored on `validation`'s files (and each member too) when it is given."""
     if len(members) < MIN_MEMBERS:
         raise ConfigError(f"a soup needs at least {MIN_MEMBERS} checkpoints, got {len(members)}")
     paths = [resolve_checkpoint_path(path) for path in members]  # a bundled model's name: its file
@@ -52,11 +78,34 @@ def make_soup(output: Path, members: list[Path], force: bool = False) -> SoupRes
     state, averaged = averaged_state(loaded)
     first = loaded[0]
     record = [SoupMember(str(c.path), c.sha256) for c in loaded]
+    training: dict[str, Any] = {"soup": {"members": [asdict(m) for m in record], "weights": "uniform"}}
     soup = Checkpoint(state_dict=state, config=first.config, user=first.user, contract=first.contract,
-                      sample_rate=first.sample_rate, training={"soup": {"members": [asdict(m) for m in record],
-                                                                        "weights": "uniform"}})
+                      sample_rate=first.sample_rate, training=training)
+    scores = None if validation is None else validation_scores(soup, loaded, validation)
+    if scores is not None:
+        training["soup"]["validation"] = {**asdict(scores), "members_si_snr_db": list(scores.members_si_snr_db)}
     save_checkpoint(soup, output)
-    return SoupResult(str(output), soup.sha256, soup.family, tuple(record), averaged, len(state) - averaged)
+    return SoupResult(str(output), soup.sha256, soup.family, tuple(record), averaged, len(state) - averaged, scores)
+
+
+def validation_scores(soup: Checkpoint, members: list[Checkpoint], validation: SoupValidation) -> SoupScores:
+    """The soup's and each member's mean SI-SNR on the validation files `wux train` holds out of `validation.data`."""
+    from wux.data.dataset import held_out_pairs
+    from wux.data.layout import read_metadata
+    from wux.train.loop import validation_si_snr
+
+    speakers = read_metadata(validation.data).speaker
+    pairs = held_out_pairs(validation.data, validation.share, validation.by, speakers, soup.sample_rate)
+    if not pairs:
+        raise DataError(f"--val-share {validation.share} holds out no validation files of its training split",
+                        validation.data)
+
+    def mean_score(ckpt: Checkpoint) -> float:
+        scores = validation_si_snr(ckpt.build_model(), pairs, "cpu")
+        return sum(scores) / len(scores)
+
+    return SoupScores(str(validation.data), validation.share, validation.by, len(pairs), mean_score(soup),
+                      tuple(mean_score(c) for c in members))
 
 
 def check_different_weights(members: list[Checkpoint]) -> None:
