@@ -72,7 +72,7 @@ def stage_text(train: dict) -> str:
              "checkpoint:"]
     for run, member in enumerate(train["members"], 1):
         parts.append(f"Run {run} (checkpoint sha256 `{member['sha256']}`): {training_table(member['train'])}")
-    if "validation" in train:
+    if train.get("validation"):  # null: a soup made without --data
         parts.append(soup_validation_text(train["validation"]))
     return "\n\n".join(parts)
 

@@ -383,17 +383,20 @@ def soup(
         help="Two or more wux checkpoints of one architecture (fine-tunes from one start), or bundled models' names",
         show_default=False)],
     out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the averaged checkpoint")],
+    ctx: typer.Context,
     data: Annotated[Optional[Path], typer.Option(
         help="Score the soup and each member on this corpus's validation files (its training split's held-out "
-             "share, as wux train holds it out) and record the scores in the soup")] = None,
-    val_share: ValShareOpt = 0.05,
-    val_by: ValByOpt = "file",
+             "share, as wux train holds it out: by default with the members' own --val-share and --val-by, as "
+             "their training records say) and record the scores in the soup")] = None,
+    val_share: ValShareOpt = None,
+    val_by: ValByOpt = None,
     force: Annotated[bool, typer.Option(help="Replace an existing --out")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Average the weights of several checkpoints of one model (a model soup): one model, their average."""
     from wux.model.soup import SoupValidation, make_soup
 
+    refuse_unused(ctx, set() if data is None else {"val_share", "val_by"}, "without --data", "val_share", "val_by")
     validation = None if data is None else SoupValidation(data, val_share, val_by)
     emit(make_soup(out, members, force=force, validation=validation), as_json, render.soup)
 

@@ -169,8 +169,9 @@ CheckpointArg = Annotated[Optional[Path], typer.Argument(help=CHECKPOINT_HELP, s
 CheckpointOpt = Annotated[Optional[Path], typer.Option(help=CHECKPOINT_HELP, show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
 # validation files held out of a training split, as wux train holds them out (wux.data.dataset.held_out_names)
-ValShareOpt = Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of training files held out for validation")]
-ValByOpt = Annotated[Literal["file", "speaker"], typer.Option(
+ValShareOpt = Annotated[Optional[float], typer.Option(
+    min=0.0, max=0.9, help="Share of training files held out for validation")]
+ValByOpt = Annotated[Optional[Literal["file", "speaker"]], typer.Option(
     help="Hold out every k-th file, or every k-th speaker's files (voices training never hears)")]
 
 

@@ -31,7 +31,8 @@ def test_a_soup_stage_keeps_each_of_its_runs_training_record_and_shows_each_tabl
     soup_json = tmp_path / "stage3.soup.json"
     soup_json.write_text(json.dumps({"checkpoint": str(soup), "sha256": "s", "family": "waveunet",
                                      "members": [{"checkpoint": str(p), "sha256": f"m{k}"} for k, p in
-                                                 enumerate(runs, 1)], "tensors_averaged": 9, "tensors_shared": 0}))
+                                                 enumerate(runs, 1)], "tensors_averaged": 9, "tensors_shared": 0,
+                                     "validation": None}))  # wux soup --json without --data
     base = tmp_path / "base.wux.pt"
     run_record(base, 0)
     stages = [bundle.stage_of_run(tmp_path / "base.train.json"), bundle.stage_of_run(soup_json)]

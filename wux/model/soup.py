@@ -33,10 +33,11 @@ class SoupMember:
 
 @dataclass(frozen=True)
 class SoupValidation:
-    """Where and how to score a soup: the training split of `data`, its held-out share as `wux train` holds it out."""
+    """Where and how to score a soup: the training split of `data`, its held-out share as `wux train` holds it out;
+    `share` and `by` (None: the members' own, as their training records say, else wux train's defaults)."""
     data: Path
-    share: float = 0.05
-    by: str = "file"  # or "speaker" (wux.data.dataset.held_out_names)
+    share: float | None = None
+    by: str | None = None  # "file" or "speaker" (wux.data.dataset.held_out_names)
 
 
 @dataclass(frozen=True)
@@ -94,17 +95,20 @@ def validation_scores(soup: Checkpoint, members: list[Checkpoint], validation: S
     from wux.data.layout import read_metadata
     from wux.train.loop import validation_si_snr
 
+    share, by = held_out_split(members, validation)
     speakers = read_metadata(validation.data).speaker
-    pairs = held_out_pairs(validation.data, validation.share, validation.by, speakers, soup.sample_rate)
+    try:
+        pairs = held_out_pairs(validation.data, share, by, speakers, soup.sample_rate)
+    except DataError as e:  # --val-by speaker holding no speaker out says so without the folder
+        raise e if e.path is not None else DataError(str(e), validation.data) from None
     if not pairs:
-        raise DataError(f"--val-share {validation.share} holds out no validation files of its training split",
-                        validation.data)
+        raise DataError(f"--val-share {share} holds out no validation files of its training split", validation.data)
 
     def mean_score(ckpt: Checkpoint) -> float:
         scores = validation_si_snr(ckpt.build_model(), pairs, "cpu")
         return sum(scores) / len(scores)
 
-    return SoupScores(str(validation.data), validation.share, validation.by, len(pairs), mean_score(soup),
+    return SoupScores(str(validation.data), share, by, len(pairs), mean_score(soup),
                       tuple(mean_score(c) for c in members))
 
 
@@ -186,3 +190,27 @@ def mean_tensor(key: str, values: list, members: list[Checkpoint], differing: Ch
         raise CheckpointError(f"{key} is a mask that differs from {members[0].path}'s: it cannot be averaged",
                               differing.path)
     return torch.div(sum(v.to(torch.int64) for v in values), len(values), rounding_mode="floor").to(first.dtype)
+
+
+def held_out_split(members: list[Checkpoint], validation: SoupValidation) -> tuple[float, str]:
+    """The --val-share and --val-by the members were trained with (their training records'; wux train's defaults
+    for members without one), which must agree with each other and with those asked for: scored on another split, a
+    member's own training files would count as validation."""
+    from wux.train.loop import TrainConfig
+
+    asked = {"--val-share": validation.share, "--val-by": validation.by}
+    split, source = {}, {}
+    for ckpt in members:
+        run = ckpt.training.get("train") or {}
+        for option, key in (("--val-share", "val_share"), ("--val-by", "val_by")):
+            if key not in run:
+                continue
+            if option in split and split[option] != run[key]:
+                raise ConfigError(f"{ckpt.path} was trained with {option} {run[key]}, {source[option]} with "
+                                  f"{split[option]}: the members held out different validation files")
+            split[option], source[option] = run[key], ckpt.path
+            if asked[option] is not None and asked[option] != run[key]:
+                raise ConfigError(f"{ckpt.path} was trained with {option} {run[key]}, not {asked[option]}: scored "
+                                  "so, its own training files would count as validation")
+    share = split.get("--val-share", TrainConfig.val_share if validation.share is None else validation.share)
+    return share, split.get("--val-by", validation.by or TrainConfig.val_by)
