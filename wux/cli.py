@@ -394,11 +394,12 @@ def soup(
     as_json: JsonOpt = False,
 ) -> None:
     """Average the weights of several checkpoints of one model (a model soup): one model, their average."""
-    from wux.model.soup import SoupValidation, make_soup
+    from wux.model.soup import make_soup
+    from wux.train.soup_validation import SoupValidation, soup_scorer
 
     refuse_unused(ctx, set() if data is None else {"val_share", "val_by"}, "without --data", "val_share", "val_by")
-    validation = None if data is None else SoupValidation(data, val_share, val_by)
-    emit(make_soup(out, members, force=force, validation=validation), as_json, render.soup)
+    score = None if data is None else soup_scorer(SoupValidation(data, val_share, val_by))
+    emit(make_soup(out, members, force=force, score=score), as_json, render.soup)
 
 
 @app.command("eval")

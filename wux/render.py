@@ -139,12 +139,12 @@ def soup(result) -> None:
                f"checkpoints, {result.tensors_averaged} tensors averaged, {result.tensors_shared} alike in all")
     scores = result.validation
     for i, member in enumerate(result.members):
-        score = "" if scores is None else f"  validation {scores.members_si_snr_db[i]:.2f} dB"
+        score = "" if scores is None else f"  validation {scores['members_si_snr_db'][i]:.2f} dB"
         typer.echo(f"  {member.checkpoint}  sha256 {member.sha256[:12]}...{score}")
     if scores is not None:
-        best = max(scores.members_si_snr_db)
-        typer.echo(f"validation SI-SNR of the soup {scores.soup_si_snr_db:.2f} dB on {scores.files} held-out files of "
-                   f"{scores.data}: {scores.soup_si_snr_db - best:+.2f} dB against its best member")
+        soup, best = scores["soup_si_snr_db"], max(scores["members_si_snr_db"])
+        typer.echo(f"validation SI-SNR of the soup {soup:.2f} dB on {scores['files']} held-out files of "
+                   f"{scores['data']}: {soup - best:+.2f} dB against its best member")
 
 
 # -- data, training, evaluation

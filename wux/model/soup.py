@@ -7,18 +7,19 @@ that differs is averaged in float64 and stored in its own dtype; an integer one 
 the members' mean, rounded down. BatchNorm's running statistics are averaged too: the mean of the members', not
 measured again on the soup.
 
-With `validation` (a corpus), the soup and each member are scored on the training split's validation files, held out
-as `wux train` holds them out, and the scores are recorded in the soup: whether the average beats its members is
+With `score` (wux.train.soup_validation: the validation files `wux train` holds out), the soup and each member are
+scored before the soup is written, and the scores are recorded in it: whether the average beats its members is
 measured, not assumed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from wux.errors import CheckpointError, ConfigError, DataError
+from wux.errors import CheckpointError, ConfigError
 from wux.fsutil import check_new_file
 from wux.model.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint_path, save_checkpoint
 
@@ -32,26 +33,6 @@ class SoupMember:
 
 
 @dataclass(frozen=True)
-class SoupValidation:
-    """Where and how to score a soup: the training split of `data`, its held-out share as `wux train` holds it out;
-    `share` and `by` (None: the members' own, as their training records say, else wux train's defaults)."""
-    data: Path
-    share: float | None = None
-    by: str | None = None  # "file" or "speaker" (wux.data.dataset.held_out_names)
-
-
-@dataclass(frozen=True)
-class SoupScores:
-    """Mean SI-SNR (dB) over the validation files of the soup and of each member, in the members' order."""
-    data: str
-    share: float
-    by: str
-    files: int
-    soup_si_snr_db: float
-    members_si_snr_db: tuple[float, ...]
-
-
-@dataclass(frozen=True)
 class SoupResult:
     checkpoint: str
     sha256: str
@@ -59,16 +40,16 @@ class SoupResult:
     members: tuple[SoupMember, ...]
     tensors_averaged: int  # tensors the members hold differently
     tensors_shared: int  # tensors every member holds alike, kept as they are
-    validation: SoupScores | None = None
+    validation: dict[str, Any] | None = None  # the scores `score` recorded
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def make_soup(output: Path, members: list[Path], force: bool = False,
-              validation: SoupValidation | None = None) -> SoupResult:
-    """Average the checkpoints `members` (one architecture, one sample rate) into a new checkpoint at `output`,
-    scored on `validation`'s files (and each member too) when it is given."""
+              score: Callable[[Checkpoint, list[Checkpoint]], dict[str, Any]] | None = None) -> SoupResult:
+    """Average the checkpoints `members` (one architecture, one sample rate) into a new checkpoint at `output`;
+    `score(soup, members)`, when given, returns the scores recorded in the soup (before it is written)."""
     if len(members) < MIN_MEMBERS:
         raise ConfigError(f"a soup needs at least {MIN_MEMBERS} checkpoints, got {len(members)}")
     paths = [resolve_checkpoint_path(path) for path in members]  # a bundled model's name: its file
@@ -82,34 +63,11 @@ def make_soup(output: Path, members: list[Path], force: bool = False,
     training: dict[str, Any] = {"soup": {"members": [asdict(m) for m in record], "weights": "uniform"}}
     soup = Checkpoint(state_dict=state, config=first.config, user=first.user, contract=first.contract,
                       sample_rate=first.sample_rate, training=training)
-    scores = None if validation is None else validation_scores(soup, loaded, validation)
+    scores = None if score is None else score(soup, loaded)
     if scores is not None:
-        training["soup"]["validation"] = {**asdict(scores), "members_si_snr_db": list(scores.members_si_snr_db)}
+        training["soup"]["validation"] = scores
     save_checkpoint(soup, output)
     return SoupResult(str(output), soup.sha256, soup.family, tuple(record), averaged, len(state) - averaged, scores)
-
-
-def validation_scores(soup: Checkpoint, members: list[Checkpoint], validation: SoupValidation) -> SoupScores:
-    """The soup's and each member's mean SI-SNR on the validation files `wux train` holds out of `validation.data`."""
-    from wux.data.dataset import held_out_pairs
-    from wux.data.layout import read_metadata
-    from wux.train.loop import validation_si_snr
-
-    share, by = held_out_split(members, validation)
-    speakers = read_metadata(validation.data).speaker
-    try:
-        pairs = held_out_pairs(validation.data, share, by, speakers, soup.sample_rate)
-    except DataError as e:  # --val-by speaker holding no speaker out says so without the folder
-        raise e if e.path is not None else DataError(str(e), validation.data) from None
-    if not pairs:
-        raise DataError(f"--val-share {share} holds out no validation files of its training split", validation.data)
-
-    def mean_score(ckpt: Checkpoint) -> float:
-        scores = validation_si_snr(ckpt.build_model(), pairs, "cpu")
-        return sum(scores) / len(scores)
-
-    return SoupScores(str(validation.data), share, by, len(pairs), mean_score(soup),
-                      tuple(mean_score(c) for c in members))
 
 
 def check_different_weights(members: list[Checkpoint]) -> None:
@@ -190,27 +148,3 @@ def mean_tensor(key: str, values: list, members: list[Checkpoint], differing: Ch
         raise CheckpointError(f"{key} is a mask that differs from {members[0].path}'s: it cannot be averaged",
                               differing.path)
     return torch.div(sum(v.to(torch.int64) for v in values), len(values), rounding_mode="floor").to(first.dtype)
-
-
-def held_out_split(members: list[Checkpoint], validation: SoupValidation) -> tuple[float, str]:
-    """The --val-share and --val-by the members were trained with (their training records'; wux train's defaults
-    for members without one), which must agree with each other and with those asked for: scored on another split, a
-    member's own training files would count as validation."""
-    from wux.train.loop import TrainConfig
-
-    asked = {"--val-share": validation.share, "--val-by": validation.by}
-    split, source = {}, {}
-    for ckpt in members:
-        run = ckpt.training.get("train") or {}
-        for option, key in (("--val-share", "val_share"), ("--val-by", "val_by")):
-            if key not in run:
-                continue
-            if option in split and split[option] != run[key]:
-                raise ConfigError(f"{ckpt.path} was trained with {option} {run[key]}, {source[option]} with "
-                                  f"{split[option]}: the members held out different validation files")
-            split[option], source[option] = run[key], ckpt.path
-            if asked[option] is not None and asked[option] != run[key]:
-                raise ConfigError(f"{ckpt.path} was trained with {option} {run[key]}, not {asked[option]}: scored "
-                                  "so, its own training files would count as validation")
-    share = split.get("--val-share", TrainConfig.val_share if validation.share is None else validation.share)
-    return share, split.get("--val-by", validation.by or TrainConfig.val_by)

@@ -1,0 +1,63 @@
+"""wux soup --data: a soup and its members scored on the validation files wux train holds out, on the members' split."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.model.test_soup import member
+from wux.cli import app
+from wux.data.dataset import load_pairs, split_validation
+from wux.model.checkpoint import load_checkpoint
+from wux.train.loop import validation_si_snr
+
+
+def test_with_data_the_soup_and_each_member_are_scored_on_the_files_wux_train_holds_out(tiny_corpus, tmp_path):
+    paths = [member(tmp_path / f"m{i}.wux.pt", i) for i in range(2)]
+    out = tmp_path / "soup.wux.pt"
+    scored = ["soup", *map(str, paths), "-o", str(out), "--data", str(tiny_corpus), "--val-share", "0.5"]
+    result = CliRunner().invoke(app, [*scored, "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)["validation"]
+    _, held = split_validation(load_pairs(tiny_corpus, "train"), 0.5)  # what wux train holds out
+    expected = [sum(s) / len(s) for s in (validation_si_snr(load_checkpoint(p).build_model(), held, "cpu")
+                                         for p in [*paths, out])]
+    assert scores["files"] == len(held) == 3 and len(set(expected)) == 3  # three models, three scores
+    assert scores["members_si_snr_db"] == pytest.approx(expected[:2], abs=1e-6)
+    assert scores["soup_si_snr_db"] == pytest.approx(expected[2], abs=1e-6)
+    recorded = load_checkpoint(out).training["soup"]["validation"]
+    assert recorded == scores and recorded["share"] == 0.5  # a plain record, as the JSON has it (lists as lists)
+    text = CliRunner().invoke(app, [*scored, "--force"]).output
+    assert f"validation {expected[0]:.2f} dB" in text and f"validation {expected[1]:.2f} dB" in text
+    assert f"{expected[2] - max(expected[:2]):+.2f} dB against its best member" in text
+    for data, problem, more in ((tiny_corpus, "holds out no validation files", []),  # 1 in 20 of 6 files: none
+                                (tiny_corpus, "hold out none", ["--val-by", "speaker"]),  # 1 in 20 of 6 speakers
+                                (tmp_path / "absent", "not found", [])):
+        result = CliRunner().invoke(app, ["soup", *map(str, paths), "-o", str(tmp_path / "x.wux.pt"), "--data",
+                                          str(data), *more])
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and problem in lines[0] and str(data) in lines[0], lines
+        assert not (tmp_path / "x.wux.pt").exists()
+
+
+def test_with_data_the_soup_is_scored_on_the_split_its_members_were_trained_with_and_no_other(tiny_corpus, tmp_path):
+    def trained(i, share):
+        return member(tmp_path / f"r{i}.wux.pt", i, training={"train": {"val_share": share, "val_by": "file"}})
+
+    def soup(*args):
+        result = CliRunner().invoke(app, ["soup", *map(str, args), "-o", str(tmp_path / "s.wux.pt"), "--force"])
+        return result, [line for line in result.output.splitlines() if line.strip()]
+
+    a, b, other = trained(0, 0.5), trained(1, 0.5), trained(2, 0.25)
+    result, _ = soup(a, b, "--data", tiny_corpus, "--json")  # no --val-share: the members' own 0.5, not 0.05
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["validation"] | {"soup_si_snr_db": 0, "members_si_snr_db": 0} == {
+        "data": str(tiny_corpus), "share": 0.5, "by": "file", "files": 3, "soup_si_snr_db": 0, "members_si_snr_db": 0}
+    (tmp_path / "s.wux.pt").unlink()
+    for args, problem in (((a, b, "--data", tiny_corpus, "--val-share", "0.25"), "r0.wux.pt was trained with "
+                           "--val-share 0.5, not 0.25"),
+                          ((a, other, "--data", tiny_corpus), "held out different validation files"),
+                          ((a, b, "--val-share", "0.5"), "--val-share does not apply without --data")):
+        result, lines = soup(*args)
+        assert result.exit_code == 2 and len(lines) == 1 and problem in lines[0], lines
+        assert not (tmp_path / "s.wux.pt").exists()
