@@ -117,6 +117,8 @@ perf-compare: perf-tools
 # each, capped at 30 and 25 dB) and average those: babble on the unseen voices +2.73 (DEFAULT_FINETUNE14) -> 2.82 ->
 # 2.88 -> 2.93 -> 3.02 dB (about 80 minutes a round with its two runs side by side; the recipe runs them one after
 # the other, about twice that).
+# Before bundling, the recipe compares its model with the bundled one (perf/compare_reproduction.py: each stage's best
+# validation, then every SI-SNR figure of the test split within 0.5 dB or not; build/default-model/reproduction.json).
 # Stopped part-way (a kill, a reboot), the same `make default-model` again keeps every step already done and goes on
 # from the stage that was stopped (--resume, the same weights as one run straight through; a stage with a time
 # limit starts again instead); a stage added at the end keeps every one before it; removing a stage's X.command

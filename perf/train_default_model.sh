@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild a bundled model with wux's own tools: corpus, training, evaluation (beside RNNoise and spectral
-# gating), bundling as the bundled model NAME. From the repository root: `make default-model` (rich corpus,
+# gating), a comparison with the bundled model it rebuilds (perf/compare_reproduction.py), bundling as the bundled
+# model NAME. From the repository root: `make default-model` (rich corpus,
 # the context preset, hours), `make classic-model` or `make causal-model` (classic corpus, 24 minutes, no
 # remixing: as they were made). Training stops after EPOCHS, or earlier at MAX_MINUTES (then the steps reached
 # depend on the machine's speed; the PROVENANCE files record them); MAX_MINUTES= (empty) sets no time limit.
@@ -203,6 +204,11 @@ if [ "$before" != "$model" ]; then
 fi
 ${evaluate/wux/$WUX} > "$OUT/eval.json.partial"
 mv "$OUT/eval.json.partial" "$OUT/eval.json"
+# stage by stage and figure by figure beside the bundled model it rebuilds, before bundling replaces that one (its
+# report in $OUT/reproduction.json); figures outside the tolerance are shown, and the model bundled all the same
+compared=0
+"$PYTHON" perf/compare_reproduction.py "$OUT" --name "$NAME" --save "$OUT/reproduction.json" >&2 || compared=$?
+[ "$compared" -le 1 ]
 recorded=()
 for i in "${!commands[@]}"; do
   note=""

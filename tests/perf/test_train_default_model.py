@@ -20,8 +20,14 @@ for word in "$@"; do [ "$before" != --out ] || out=$word; before=$word; done
 [ -z "${WUX_FAIL:-}" ] || [[ " $* " != *" $WUX_FAIL "* ]] || exit 4
 echo '{}'
 """
-# Stands in for the bundling step's Python: logs its arguments, one per line.
+# Stands in for the Python of the steps after the evaluation: the comparison with the bundled model (logs its
+# arguments, exits COMPARE_EXIT: 1 not reproduced, 2 bad input) and the bundling (logs its arguments, one per line).
 BUNDLER = """#!/usr/bin/env bash
+if [ "$1" = perf/compare_reproduction.py ]; then
+  echo "$*" > "$COMPARE_LOG"
+  [ ! -e "$BUNDLE_LOG" ] || echo "bundled before the comparison" >> "$COMPARE_LOG"
+  exit "${COMPARE_EXIT:-0}"
+fi
 printf '%s\\n' "$@" > "$BUNDLE_LOG"
 """
 
@@ -34,7 +40,8 @@ def run_recipe(tmp_path: Path, **env_vars: str) -> subprocess.CompletedProcess:
         path.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FINETUNE", "FRESH", "WUX_"))}
     env.update(WUX=str(stub), WUX_LOG=str(tmp_path / "calls.log"), PYTHON=str(bundler),
-               BUNDLE_LOG=str(tmp_path / "bundle.log"), OUT=str(tmp_path / "out"), **env_vars)
+               BUNDLE_LOG=str(tmp_path / "bundle.log"),
+               COMPARE_LOG=str(tmp_path / "compare.log"), OUT=str(tmp_path / "out"), **env_vars)
     return subprocess.run(["bash", str(SCRIPT)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
@@ -123,6 +130,21 @@ def test_without_stages_the_base_run_makes_the_model_itself(tmp_path):
     words = made[1].split()
     assert words[words.index("--out") + 1] == str(tmp_path / "out" / "default.wux.pt")
     assert (tmp_path / "out" / "default.train.json").read_text() == "{}\n"
+
+
+def test_the_model_is_compared_with_the_bundled_one_before_bundling_and_bundled_even_when_it_differs(tmp_path):
+    r = run_recipe(tmp_path, WUX_EVAL_OK="1", COMPARE_EXIT="1", **THREE)  # 1: figures outside the tolerance
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    assert (tmp_path / "compare.log").read_text().splitlines() == [
+        f"perf/compare_reproduction.py {out} --name default --save {out}/reproduction.json"]
+    assert (tmp_path / "bundle.log").exists()
+
+
+def test_a_comparison_that_fails_on_bad_input_stops_the_recipe_before_bundling(tmp_path):
+    r = run_recipe(tmp_path, WUX_EVAL_OK="1", COMPARE_EXIT="2", **THREE)
+    assert r.returncode != 0 and (tmp_path / "compare.log").exists()
+    assert not (tmp_path / "bundle.log").exists()
 
 
 def test_a_stage_added_after_the_last_keeps_every_step_before_it(tmp_path):

@@ -368,12 +368,20 @@ def check_same_schedule(cfg: TrainConfig, last: Checkpoint) -> None:
                               f"new run with --init starts another schedule)", last_checkpoint_path(cfg.out))
 
 
+VALIDATION_FLAGS = (("--val-share", "val_share"), ("--val-by", "val_by"))  # option, its key in a run's record
+
+
+def recorded_validation(run: dict[str, Any]) -> dict[str, Any]:
+    """The --val-share and --val-by a run's training record says it held out its validation files with (only those
+    it records: a run begun before an option existed does not)."""
+    return {flag: run[key] for flag, key in VALIDATION_FLAGS if key in run}
+
+
 def check_same_validation(cfg: TrainConfig, last: Checkpoint) -> None:
     """A resumed run holds out the files it held out before: other ones would score it, and pick its best
     checkpoint, on files it trained on."""
-    run = last.training.get("train", {})
-    was = {"--val-share": run.get("val_share", cfg.val_share), "--val-by": run.get("val_by", cfg.val_by)}
     now = {"--val-share": cfg.val_share, "--val-by": cfg.val_by}
+    was = {**now, **recorded_validation(last.training.get("train", {}))}
     if was != now:
         said = " ".join(f"{flag} {value}" for flag, value in was.items())
         raise CheckpointError(f"--resume: this run validated with {said}; held out otherwise, it would be scored on "

@@ -13,7 +13,7 @@ from wux.data.dataset import held_out_pairs
 from wux.data.layout import read_metadata
 from wux.errors import ConfigError, DataError
 from wux.model.checkpoint import Checkpoint
-from wux.train.loop import TrainConfig, validation_si_snr
+from wux.train.loop import TrainConfig, recorded_validation, validation_si_snr
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,13 @@ def held_out_split(members: list[Checkpoint], validation: SoupValidation) -> tup
     asked = {"--val-share": validation.share, "--val-by": validation.by}
     split, source = {}, {}
     for ckpt in members:
-        run = ckpt.training.get("train") or {}
-        for option, key in (("--val-share", "val_share"), ("--val-by", "val_by")):
-            if key not in run:
-                continue
-            if option in split and split[option] != run[key]:
-                raise ConfigError(f"{ckpt.path} was trained with {option} {run[key]}, {source[option]} with "
+        for option, value in recorded_validation(ckpt.training.get("train") or {}).items():
+            if option in split and split[option] != value:
+                raise ConfigError(f"{ckpt.path} was trained with {option} {value}, {source[option]} with "
                                   f"{split[option]}: the members held out different validation files")
-            split[option], source[option] = run[key], ckpt.path
-            if asked[option] is not None and asked[option] != run[key]:
-                raise ConfigError(f"{ckpt.path} was trained with {option} {run[key]}, not {asked[option]}: scored "
+            split[option], source[option] = value, ckpt.path
+            if asked[option] is not None and asked[option] != value:
+                raise ConfigError(f"{ckpt.path} was trained with {option} {value}, not {asked[option]}: scored "
                                   "so, its own training files would count as validation")
     share = split.get("--val-share", TrainConfig.val_share if validation.share is None else validation.share)
     return share, split.get("--val-by", validation.by or TrainConfig.val_by)

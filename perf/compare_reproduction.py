@@ -1,0 +1,264 @@
+"""Compare a `make default-model` run with the bundled model it rebuilds, stage by stage and figure by figure.
+
+Usage: python perf/compare_reproduction.py [OUT] [--name NAME] [--provenance JSON] [--tolerance DB] [--json]
+[--save JSON]
+
+OUT is the recipe's folder (build/default-model). Each stage's best validation SI-SNR (a soup's: its score on the
+same validation files) beside the bundled stage's; the stage still training at its last epoch beside the bundled
+run at that epoch; and, once the recipe has evaluated its model (OUT/eval.json), every SI-SNR improvement of the
+test-split table (mean, median, each noise kind, input SNR band and room) beside the bundled model's, each within
+--tolerance dB (0.5: issue 11's bar) or not. Exit 0: every figure within it; 1: a figure outside it, or the recipe
+not finished; 2: bad input.
+
+The recipe runs this before it bundles its model (its report: OUT/reproduction.json). Once bundled, the provenance
+in wux/model/default is the reproduction's own, which is refused: compare with the one before it, e.g.
+`git show HEAD:wux/model/default/provenance.json > earlier.json` and `--provenance earlier.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from wux.errors import WuxError
+from wux.fsutil import atomic_file
+from wux.resources import PROVENANCE_FILES, bundled
+
+TOLERANCE_DB = 0.5  # issue 11: the recipe reproduces the bundled model's figures within 0.5 dB
+EVAL_RECORD = "eval.json"  # the recipe's `wux eval --json` of its model
+
+
+@dataclass(frozen=True)
+class StageComparison:
+    stage: int  # 1: the base run
+    kind: str  # "run" or "soup"
+    state: str  # "done", "training" or "not started"
+    bundled_db: float | None  # the bundled stage's best validation SI-SNR (a soup's score)
+    reproduced_db: float | None  # done: the same of this run; training: its last epoch's validation
+    epoch: int | None = None  # training: its last epoch done (a soup: of the run in training)
+    bundled_at_epoch_db: float | None = None  # training: the bundled run's validation at that epoch
+
+    @property
+    def difference_db(self) -> float | None:
+        reference = self.bundled_at_epoch_db if self.state == "training" else self.bundled_db
+        if reference is None or self.reproduced_db is None:
+            return None
+        return self.reproduced_db - reference
+
+
+@dataclass(frozen=True)
+class FigureComparison:
+    figure: str  # "mean", "median", or a table row's group: "noise babble", "snr 15..20 dB", "room dry"
+    bundled_db: float
+    reproduced_db: float | None  # None: the reproduction's table has no such row
+    within: bool
+
+    @property
+    def difference_db(self) -> float | None:
+        return None if self.reproduced_db is None else self.reproduced_db - self.bundled_db
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    out: str
+    provenance: str
+    tolerance_db: float
+    stages: list[StageComparison]
+    figures: list[FigureComparison]  # empty until the recipe has evaluated its model
+
+    @property
+    def verdict(self) -> str:
+        if not self.figures:
+            return "in progress"
+        return "reproduced" if all(f.within for f in self.figures) else "not reproduced"
+
+    def to_dict(self) -> dict:
+        return {"out": self.out, "provenance": self.provenance, "tolerance_db": self.tolerance_db,
+                "verdict": self.verdict,
+                "stages": [{**asdict(s), "difference_db": s.difference_db} for s in self.stages],
+                "figures": [{**asdict(f), "difference_db": f.difference_db} for f in self.figures]}
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise WuxError(f"cannot read it as JSON ({e.__class__.__name__})", path) from None
+
+
+def bundled_stages(provenance: dict) -> list[dict]:
+    """The bundled model's stages in order, each a run's `wux train` record or a soup's `wux soup` record, its own
+    last (as perf/bundle_default_model.py keeps them)."""
+    return [stage["train"] for stage in provenance.get("stages", [])] + [provenance["train"]]
+
+
+def stage_score(record: dict) -> float | None:
+    """A run's best validation SI-SNR, or a soup's score on the validation files (None: made without --data)."""
+    if "members" in record:
+        return (record.get("validation") or {}).get("soup_si_snr_db")
+    return record.get("best_val_si_snr_db")
+
+
+def stage_prefix(out: Path, name: str, stage: int, stages: int) -> Path:
+    """The recipe's name for a stage's files without their endings: X.train.json, X.soup.json, X.last.wux.pt."""
+    if stage == 1:
+        return out / (f"{name}.base" if stages > 1 else name)
+    return out / f"{name}.stage{stage}"
+
+
+def with_ending(prefix: Path, ending: str) -> Path:
+    return prefix.with_name(prefix.name + ending)
+
+
+def epoch_scores(history: list[dict]) -> dict[int, float]:
+    return {h["epoch"]: h["val_si_snr_db"] for h in history}
+
+
+def run_in_training(prefix: Path, bundled: dict) -> tuple[Path, dict] | None:
+    """A run the recipe began (its command recorded) and has not finished (no record), and the bundled run it
+    repeats: the stage's own (a run) or the soup member of the same place (a soup stage: its first run not done)."""
+    runs = [(prefix, bundled)] if "members" not in bundled else [
+        (with_ending(prefix, f".run{place}"), member.get("train", {}))
+        for place, member in enumerate(bundled["members"], start=1)]
+    for run, bundled_run in runs:
+        if not with_ending(run, ".train.json").exists():
+            return (run, bundled_run) if with_ending(run, ".train.command").exists() else None
+    return None
+
+
+def training_history(run: Path) -> list[dict]:
+    """The epochs a run in training (or stopped part-way) has saved in its resumable checkpoint, if any yet."""
+    from wux.model.checkpoint import load_checkpoint
+
+    last = with_ending(run, ".last.wux.pt")
+    return list((load_checkpoint(last).resume or {}).get("history", [])) if last.exists() else []
+
+
+def compare_stage(prefix: Path, stage: int, bundled: dict, started: bool) -> StageComparison:
+    kind = "soup" if "members" in bundled else "run"
+    record = with_ending(prefix, ".soup.json" if kind == "soup" else ".train.json")
+    if record.exists() and record.stat().st_size:
+        return StageComparison(stage, kind, "done", stage_score(bundled), stage_score(read_json(record)))
+    training = run_in_training(prefix, bundled) if started else None
+    if training is None:
+        return StageComparison(stage, kind, "not started", stage_score(bundled), None)
+    history = training_history(training[0])
+    if not history:
+        return StageComparison(stage, kind, "training", stage_score(bundled), None)
+    epoch, score = history[-1]["epoch"], history[-1]["val_si_snr_db"]
+    at_epoch = epoch_scores(training[1].get("history", [])).get(epoch)
+    return StageComparison(stage, kind, "training", stage_score(bundled), score, epoch, at_epoch)
+
+
+def compare_stages(out: Path, name: str, provenance: dict) -> list[StageComparison]:
+    """Every bundled stage beside the recipe's: those done, the first not done (training, when its resumable
+    checkpoint is there), then the ones not started."""
+    bundled_list = bundled_stages(provenance)
+    compared, started = [], True
+    for stage, bundled_stage in enumerate(bundled_list, start=1):
+        prefix = stage_prefix(out, name, stage, len(bundled_list))
+        comparison = compare_stage(prefix, stage, bundled_stage, started)
+        started = comparison.state == "done"
+        compared.append(comparison)
+    return compared
+
+
+def model_figures(evaluation: dict) -> dict[str, float]:
+    """The evaluated model's SI-SNR improvements: mean, median and each row of its table but the overall one."""
+    figures = {"mean": evaluation["si_snr_improvement_db_mean"],
+               "median": evaluation["si_snr_improvement_db_median"]}
+    for row in evaluation.get("rows", []):
+        if row["system"] == evaluation["model"] and row["group"] != "all":
+            figures[row["group"]] = row["si_snr_improvement_db_mean"]
+    return figures
+
+
+def compare_figures(bundled_eval: dict, reproduced_eval: dict, tolerance_db: float) -> list[FigureComparison]:
+    reproduced = model_figures(reproduced_eval)
+    compared = []
+    for figure, bundled_db in model_figures(bundled_eval).items():
+        mine = reproduced.get(figure)
+        within = mine is not None and abs(mine - bundled_db) <= tolerance_db
+        compared.append(FigureComparison(figure, bundled_db, mine, within))
+    return compared
+
+
+def check_not_its_own(provenance: dict, provenance_path: Path, out: Path, name: str) -> None:
+    """After the recipe bundles its model, the bundled provenance is the reproduction's own: compared with itself,
+    every figure would agree."""
+    evaluated = Path(provenance.get("eval", {}).get("model", ""))
+    if evaluated.resolve() == (out / f"{name}.wux.pt").resolve():
+        raise WuxError(f"this provenance is the one the recipe bundled from {out}: compare with the bundled "
+                       "provenance before it (git show HEAD:wux/model/default/provenance.json > earlier.json; "
+                       "--provenance earlier.json)", provenance_path)
+
+
+def compare_reproduction(out: Path, name: str = "default", provenance_path: Path | None = None,
+                         tolerance_db: float = TOLERANCE_DB) -> Reproduction:
+    if not out.is_dir():
+        raise WuxError("no such folder: the recipe (make default-model) writes its runs there", out)
+    provenance_path = provenance_path or bundled(PROVENANCE_FILES[name])
+    provenance = read_json(provenance_path)
+    if "train" not in provenance or "eval" not in provenance:
+        raise WuxError("not a bundled model's provenance (no train or eval record)", provenance_path)
+    check_not_its_own(provenance, provenance_path, out, name)
+    stages = compare_stages(out, name, provenance)
+    evaluation = out / EVAL_RECORD
+    figures = []
+    if evaluation.exists():
+        figures = compare_figures(provenance["eval"], read_json(evaluation), tolerance_db)
+    return Reproduction(str(out), str(provenance_path), tolerance_db, stages, figures)
+
+
+def db(value: float | None, signed: bool = False) -> str:
+    return "-" if value is None else format(value, "+.2f" if signed else ".2f")
+
+
+def stage_line(s: StageComparison) -> str:
+    if s.state == "training" and s.epoch is not None:
+        return (f"stage {s.stage:>2} {s.kind:<4} training  epoch {s.epoch}: {db(s.reproduced_db)} dB, the bundled "
+                f"run then {db(s.bundled_at_epoch_db)} ({db(s.difference_db, True)}); its best {db(s.bundled_db)}")
+    return (f"stage {s.stage:>2} {s.kind:<4} {s.state:<11} {db(s.reproduced_db):>6} dB, bundled "
+            f"{db(s.bundled_db):>6} ({db(s.difference_db, True)})")
+
+
+def report_text(r: Reproduction) -> str:
+    lines = [f"{r.out} against {r.provenance}: best validation SI-SNR by stage"]
+    lines += [stage_line(s) for s in r.stages]
+    if r.figures:
+        lines.append(f"test split, SI-SNR improvement (dB), within {r.tolerance_db} dB of the bundled model's:")
+        lines += [f"  {f.figure:<22} {db(f.reproduced_db):>6}  bundled {db(f.bundled_db):>6}  "
+                  f"({db(f.difference_db, True)}) {'ok' if f.within else 'OUTSIDE'}" for f in r.figures]
+    else:
+        lines.append(f"no {EVAL_RECORD} yet: the recipe has not evaluated its model")
+    lines.append(f"verdict: {r.verdict}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", type=Path, default=Path("build/default-model"))
+    parser.add_argument("--name", default="default", choices=sorted(PROVENANCE_FILES))
+    parser.add_argument("--provenance", type=Path, help="a bundled model's provenance.json (default: the bundled one)")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE_DB, help="dB (default %(default)s)")
+    parser.add_argument("--json", action="store_true", help="the comparison as JSON on stdout")
+    parser.add_argument("--save", type=Path, help="also write the comparison as JSON to this file")
+    args = parser.parse_args(argv)
+    try:
+        result = compare_reproduction(args.out, args.name, args.provenance, args.tolerance)
+    except WuxError as e:
+        print(f"compare_reproduction.py: {e}", file=sys.stderr)
+        return 2
+    record = json.dumps(result.to_dict(), indent=1)
+    if args.save is not None:
+        with atomic_file(args.save) as tmp:
+            tmp.write_text(record + "\n")
+    print(record if args.json else report_text(result))
+    return 0 if result.verdict == "reproduced" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

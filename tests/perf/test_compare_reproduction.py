@@ -1,0 +1,154 @@
+"""The recipe's reproduction beside the bundled model: stage by stage, then figure by figure within 0.5 dB."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+from wux.model.checkpoint import Checkpoint, build_model, save_checkpoint
+from wux.model.config import WaveUNetConfig
+
+SCRIPT = Path(__file__).resolve().parents[2] / "perf" / "compare_reproduction.py"
+spec = importlib.util.spec_from_file_location("compare_reproduction", SCRIPT)
+compare = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = compare  # its dataclasses look their module up
+spec.loader.exec_module(compare)
+
+
+def run(best: float, epochs: int = 3) -> dict:
+    """A `wux train --json` record whose validation rises by 0.5 dB an epoch to `best`."""
+    return {"best_val_si_snr_db": best, "history": [{"epoch": e, "val_si_snr_db": best - 0.5 * (epochs - e)}
+                                                    for e in range(1, epochs + 1)]}
+
+
+def soup(score: float | None, members: list[dict]) -> dict:
+    return {"members": [{"checkpoint": f"m{k}", "train": m} for k, m in enumerate(members)],
+            "validation": None if score is None else {"soup_si_snr_db": score}}
+
+
+def evaluation(model: str, mean: float, babble: float, band: float) -> dict:
+    """A `wux eval --json` record with the model's rows beside the input's and a baseline's."""
+    rows = [{"system": system, "group": group, "si_snr_improvement_db_mean": value}
+            for system, factor in ((model, 1.0), ("input", 0.0), ("rnnoise", -1.0))
+            for group, value in (("all", mean * factor), ("noise babble", babble * factor),
+                                 ("snr 15..20 dB", band * factor))]
+    return {"model": model, "si_snr_improvement_db_mean": mean, "si_snr_improvement_db_median": mean - 1,
+            "rows": rows}
+
+
+def bundled_provenance(tmp_path: Path) -> Path:
+    """Three stages: a base run, a fine-tune, a soup of two runs (the model)."""
+    record = {"stages": [{"train": run(14.0)}, {"train": run(15.0)}],
+              "train": soup(16.0, [run(15.8, 4), run(15.6, 4)]),
+              "eval": evaluation("build/s37/soup_ef.wux.pt", 8.4, 3.0, 5.1)}
+    path = tmp_path / "provenance.json"
+    path.write_text(json.dumps(record))
+    return path
+
+
+def recipe_folder(tmp_path: Path) -> Path:
+    """The recipe's base run and first fine-tune done, with their records and commands."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for stem, best in (("default.base", 14.1), ("default.stage2", 14.9)):
+        (out / f"{stem}.train.json").write_text(json.dumps(run(best)))
+        (out / f"{stem}.train.command").write_text("wux train ...")
+    return out
+
+
+def soup_run_in_training(out: Path, epochs: int) -> None:
+    """The soup stage's first run done, its second begun and `epochs` saved in its resumable checkpoint."""
+    (out / "default.stage3.run1.train.json").write_text(json.dumps(run(15.7, 4)))
+    (out / "default.stage3.run2.train.command").write_text("wux train ...")
+    history = [{"epoch": e, "val_si_snr_db": 15.0 + 0.1 * e} for e in range(1, epochs + 1)]
+    config = WaveUNetConfig()
+    save_checkpoint(Checkpoint(build_model(config).state_dict(), config, resume={"history": history}),
+                    out / "default.stage3.run2.last.wux.pt")
+
+
+def finish(out: Path, mean: float, babble: float, band: float) -> None:
+    (out / "default.stage3.soup.json").write_text(json.dumps(soup(16.05, [run(15.7, 4), run(15.65, 4)])))
+    (out / "eval.json").write_text(json.dumps(evaluation(str(out / "default.wux.pt"), mean, babble, band)))
+
+
+def test_a_recipe_in_training_is_shown_stage_by_stage_against_the_bundled_runs_at_the_same_epoch(tmp_path, capsys):
+    provenance, out = bundled_provenance(tmp_path), recipe_folder(tmp_path)
+    soup_run_in_training(out, epochs=2)
+    r = compare.compare_reproduction(out, provenance_path=provenance)
+    assert [(s.stage, s.kind, s.state) for s in r.stages] == [(1, "run", "done"), (2, "run", "done"),
+                                                             (3, "soup", "training")]
+    assert round(r.stages[0].difference_db, 6) == 0.1 and round(r.stages[1].difference_db, 6) == -0.1
+    third = r.stages[2]  # its second run at epoch 2, beside the bundled soup's second member at epoch 2
+    assert (third.epoch, round(third.reproduced_db, 6), round(third.bundled_at_epoch_db, 6)) == (2, 15.2, 14.6)
+    assert r.figures == [] and r.verdict == "in progress"
+    assert compare.main([str(out), "--provenance", str(provenance)]) == 1  # not reproduced yet
+    text = capsys.readouterr().out
+    assert "epoch 2: 15.20 dB, the bundled run then 14.60 (+0.60)" in text and "verdict: in progress" in text
+
+
+def test_the_stages_after_the_one_in_training_are_not_started(tmp_path):
+    provenance, out = bundled_provenance(tmp_path), recipe_folder(tmp_path)
+    (out / "default.stage2.train.json").unlink()  # stage 2 begun, nothing saved yet
+    r = compare.compare_reproduction(out, provenance_path=provenance)
+    assert [s.state for s in r.stages] == ["done", "training", "not started"]
+    assert r.stages[1].reproduced_db is None and r.stages[1].difference_db is None
+
+
+def test_every_figure_within_half_a_db_is_a_reproduction_and_one_outside_is_not(tmp_path, capsys):
+    provenance = bundled_provenance(tmp_path)
+    out = recipe_folder(tmp_path)
+    finish(out, mean=8.0, babble=3.45, band=5.2)  # each within 0.5 dB of 8.4, 3.0, 5.1
+    saved = tmp_path / "report" / "reproduction.json"
+    assert compare.main([str(out), "--provenance", str(provenance), "--save", str(saved)]) == 0
+    assert "verdict: reproduced" in capsys.readouterr().out
+    record = json.loads(saved.read_text())
+    assert record["verdict"] == "reproduced" and [s["state"] for s in record["stages"]] == ["done"] * 3
+    assert [f["figure"] for f in record["figures"]] == ["mean", "median", "noise babble", "snr 15..20 dB"]
+    assert round(record["stages"][2]["difference_db"], 6) == 0.05  # the soups' validation scores
+
+    finish(out, mean=8.0, babble=2.4, band=5.2)  # babble 0.6 dB short
+    assert compare.main([str(out), "--provenance", str(provenance), "--json"]) == 1
+    figures = {f["figure"]: f for f in json.loads(capsys.readouterr().out)["figures"]}
+    assert not figures["noise babble"]["within"] and figures["mean"]["within"]
+
+
+def test_a_row_the_reproduction_lacks_is_not_reproduced(tmp_path):
+    provenance, out = bundled_provenance(tmp_path), recipe_folder(tmp_path)
+    finish(out, mean=8.4, babble=3.0, band=5.1)
+    record = json.loads((out / "eval.json").read_text())
+    record["rows"] = [row for row in record["rows"] if row["group"] != "snr 15..20 dB"]
+    (out / "eval.json").write_text(json.dumps(record))
+    r = compare.compare_reproduction(out, provenance_path=provenance)
+    missing = [f for f in r.figures if f.figure == "snr 15..20 dB"]
+    assert missing[0].reproduced_db is None and not missing[0].within and r.verdict == "not reproduced"
+
+
+def test_the_provenance_the_recipe_bundled_itself_is_refused(tmp_path, capsys):
+    provenance, out = bundled_provenance(tmp_path), recipe_folder(tmp_path)
+    record = json.loads(provenance.read_text())
+    record["eval"]["model"] = str(out / "default.wux.pt")  # as the recipe's bundling records it
+    provenance.write_text(json.dumps(record))
+    assert compare.main([str(out), "--provenance", str(provenance)]) == 2
+    err = capsys.readouterr().err
+    assert str(provenance) in err and "git show HEAD:wux/model/default/provenance.json" in err
+
+
+def test_bad_input_is_one_line_naming_the_file(tmp_path, capsys):
+    provenance = bundled_provenance(tmp_path)
+    assert compare.main([str(tmp_path / "nowhere"), "--provenance", str(provenance)]) == 2
+    assert "nowhere: no such folder" in capsys.readouterr().err
+    out = recipe_folder(tmp_path)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert compare.main([str(out), "--provenance", str(broken)]) == 2
+    assert capsys.readouterr().err.strip().endswith("broken.json: cannot read it as JSON (JSONDecodeError)")
+    (out / "eval.json").write_text("not json")
+    assert compare.main([str(out), "--provenance", str(provenance)]) == 2
+    assert "eval.json: cannot read it as JSON" in capsys.readouterr().err
+
+
+def test_the_bundled_models_provenance_reads_as_nineteen_stages(tmp_path):
+    r = compare.compare_reproduction(recipe_folder(tmp_path))  # default --provenance: the bundled default's
+    assert len(r.stages) == 19 and [s.kind for s in r.stages[-4:]] == ["soup"] * 4
+    assert all(s.bundled_db is not None for s in r.stages)
+    assert [s.state for s in r.stages[:3]] == ["done", "done", "not started"]
