@@ -390,16 +390,24 @@ def soup(
              "their training records say) and record the scores in the soup")] = None,
     val_share: ValShareOpt = None,
     val_by: ValByOpt = None,
+    greedy: Annotated[bool, typer.Option(
+        help="A greedy soup (needs --data): the members added best first on the validation files, each kept only if "
+             "the soup with it scores no lower (the best member alone when none helps)")] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing --out")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Average the weights of several checkpoints of one model (a model soup): one model, their average."""
     from wux.model.soup import make_soup
-    from wux.train.soup_validation import SoupValidation, soup_scorer
+    from wux.train.soup_validation import SoupValidation, make_greedy_soup, soup_scorer
 
-    refuse_unused(ctx, set() if data is None else {"val_share", "val_by"}, "without --data", "val_share", "val_by")
-    score = None if data is None else soup_scorer(SoupValidation(data, val_share, val_by))
-    emit(make_soup(out, members, force=force, score=score), as_json, render.soup)
+    refuse_unused(ctx, set() if data is None else {"val_share", "val_by", "greedy"}, "without --data", "val_share",
+                  "val_by", "greedy")
+    validation = None if data is None else SoupValidation(data, val_share, val_by)
+    if greedy:
+        result = make_greedy_soup(out, members, validation, force=force)
+    else:
+        result = make_soup(out, members, force=force, score=validation and soup_scorer(validation))
+    emit(result, as_json, render.soup)
 
 
 @app.command("eval")

@@ -135,8 +135,16 @@ def imported(result: dict) -> None:
 
 
 def soup(result) -> None:
-    typer.echo(f"wrote {result.checkpoint} (sha256 {result.sha256[:12]}...): the average of {len(result.members)} "
-               f"checkpoints, {result.tensors_averaged} tensors averaged, {result.tensors_shared} alike in all")
+    what = (f"the average of {len(result.members)} checkpoints" if len(result.members) > 1
+            else "its best member alone: no other one raised its validation score")
+    typer.echo(f"wrote {result.checkpoint} (sha256 {result.sha256[:12]}...): {what}, {result.tensors_averaged} "
+               f"tensors averaged, {result.tensors_shared} alike in all")
+    if result.greedy:
+        typer.echo(f"greedy: kept {len(result.members)} of {len(result.greedy)}, tried best first")
+    for step in result.greedy:
+        verdict = "kept" if step.kept else "left out"
+        typer.echo(f"  {step.checkpoint}: alone {step.alone_si_snr_db:.2f} dB, the soup with it "
+                   f"{step.soup_si_snr_db:.2f} dB: {verdict}")
     scores = result.validation
     for i, member in enumerate(result.members):
         score = "" if scores is None else f"  validation {scores['members_si_snr_db'][i]:.2f} dB"

@@ -156,3 +156,43 @@ def test_a_bundled_model_joins_a_soup_by_its_name(tmp_path):
     assert result.members[0].checkpoint == str(bundled.path) and result.members[0].sha256 == bundled.sha256
     with pytest.raises(Exception, match="replace the input"):  # the bundled file itself, by any name
         make_soup(bundled.path, ["default", other], force=True)
+
+
+def test_a_greedy_soup_adds_members_best_first_and_leaves_out_one_that_lowers_its_score(tmp_path):
+    """The score here is how close one tensor's mean lies to 2 (a soup's is the mean of its members', the tensor
+    being averaged): alone 1 and 3 score alike, -5 worst; 1 and 3 together reach 2 exactly, -5 would pull it off."""
+    from wux.model.soup import greedy_members, load_members
+
+    key = next(k for k, t in load_checkpoint(member(tmp_path / "probe.wux.pt", 0)).state_dict.items()
+               if t.is_floating_point())
+    paths = []
+    for i, value in enumerate((-5.0, 1.0, 3.0)):
+        ckpt = load_checkpoint(member(tmp_path / f"g{i}.wux.pt", i))
+        ckpt.state_dict[key].fill_(value)
+        paths.append(save_checkpoint(ckpt, tmp_path / f"g{i}.wux.pt"))
+    scored = []
+
+    def score(ckpt):
+        scored.append(ckpt)
+        return -abs(ckpt.state_dict[key].mean().item() - 2.0)
+
+    kept, soup, averaged, steps = greedy_members(load_members(tmp_path / "s.wux.pt", paths, False), score)
+    assert [s.checkpoint for s in steps] == [str(paths[1]), str(paths[2]), str(paths[0])]  # a tie keeps the order
+    assert [s.kept for s in steps] == [True, True, False] and [c.path for c in kept] == paths[1:]
+    assert [s.alone_si_snr_db for s in steps] == [-1.0, -1.0, -7.0]
+    assert steps[1].soup_si_snr_db == 0.0 and steps[2].soup_si_snr_db == pytest.approx(-7 / 3)
+    assert len(scored) == 5  # each member alone, then one soup a step
+    expected = make_soup(tmp_path / "uniform.wux.pt", paths[1:])  # the soup of those kept, as wux soup makes it
+    uniform = load_checkpoint(expected.checkpoint).state_dict
+    assert all(torch.equal(t, uniform[k]) for k, t in soup.state_dict.items()) and averaged > 0
+    assert soup.training["soup"]["weights"] == "greedy"
+
+
+def test_a_greedy_soup_that_no_second_member_helps_is_its_best_member_alone(tmp_path):
+    from wux.model.soup import greedy_members, load_members
+
+    paths = [member(tmp_path / f"b{i}.wux.pt", i) for i in range(2)]
+    loaded = load_members(tmp_path / "s.wux.pt", paths, False)
+    kept, soup, averaged, steps = greedy_members(loaded, lambda c: 1.0 if c.path == paths[1] else 0.0)
+    assert [c.path for c in kept] == [paths[1]] and averaged == 0 and [s.kept for s in steps] == [True, False]
+    assert all(torch.equal(t, loaded[1].state_dict[k]) for k, t in soup.state_dict.items())

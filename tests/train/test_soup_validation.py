@@ -9,6 +9,7 @@ from tests.model.test_soup import member
 from wux.cli import app
 from wux.data.dataset import load_pairs, split_validation
 from wux.model.checkpoint import load_checkpoint
+from wux.model.soup import make_soup
 from wux.train.loop import validation_si_snr
 
 
@@ -61,3 +62,43 @@ def test_with_data_the_soup_is_scored_on_the_split_its_members_were_trained_with
         result, lines = soup(*args)
         assert result.exit_code == 2 and len(lines) == 1 and problem in lines[0], lines
         assert not (tmp_path / "s.wux.pt").exists()
+
+
+def test_greedy_keeps_a_member_only_when_the_soup_with_it_scores_no_lower_on_those_files(tiny_corpus, tmp_path):
+    paths = [member(tmp_path / f"g{i}.wux.pt", i) for i in range(3)]
+    out = tmp_path / "greedy.wux.pt"
+    args = ["soup", *map(str, paths), "-o", str(out), "--data", str(tiny_corpus), "--val-share", "0.5", "--greedy"]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    _, held = split_validation(load_pairs(tiny_corpus, "train"), 0.5)
+
+    def measured(path):
+        scores = validation_si_snr(load_checkpoint(path).build_model(), held, "cpu")
+        return sum(scores) / len(scores)
+
+    alone = {str(p): measured(p) for p in paths}
+    steps = record["greedy"]
+    assert [s["checkpoint"] for s in steps] == sorted(alone, key=lambda p: -alone[p])  # best first
+    assert [s["alone_si_snr_db"] for s in steps] == pytest.approx([alone[s["checkpoint"]] for s in steps], abs=1e-6)
+    best, kept = steps[0]["alone_si_snr_db"], [steps[0]["checkpoint"]]
+    for s in steps[1:]:  # each step's score is the uniform soup's of those kept before and it, measured again here
+        trial = tmp_path / f"trial{len(kept)}_{len(s['checkpoint'])}.wux.pt"
+        make_soup(trial, [*kept, s["checkpoint"]], force=True)
+        assert s["soup_si_snr_db"] == pytest.approx(measured(trial), abs=1e-6)
+        assert s["kept"] == (s["soup_si_snr_db"] >= best)
+        if s["kept"]:
+            best, kept = s["soup_si_snr_db"], [*kept, s["checkpoint"]]
+    assert [m["checkpoint"] for m in record["members"]] == kept and record["weights"] == "greedy"
+    assert record["validation"]["soup_si_snr_db"] == pytest.approx(measured(out), abs=1e-6)
+    assert record["validation"]["members_si_snr_db"] == pytest.approx([alone[p] for p in kept], abs=1e-6)
+    soup = load_checkpoint(out).training["soup"]
+    assert soup["greedy"] == steps and soup["weights"] == "greedy"
+    text = CliRunner().invoke(app, [*args, "--force"]).output
+    assert f"greedy: kept {len(kept)} of 3, tried best first" in text
+    assert f"{steps[0]['checkpoint']}: alone {steps[0]['alone_si_snr_db']:.2f} dB" in text
+
+    refused = CliRunner().invoke(app, ["soup", *map(str, paths), "-o", str(tmp_path / "x.wux.pt"), "--greedy"])
+    lines = [line for line in refused.output.splitlines() if line.strip()]
+    assert refused.exit_code == 2 and lines == ["error: --greedy does not apply without --data"], lines
+    assert not (tmp_path / "x.wux.pt").exists()

@@ -9,7 +9,8 @@ measured again on the soup.
 
 With `score` (wux.train.soup_validation: the validation files `wux train` holds out), the soup and each member are
 scored before the soup is written, and the scores are recorded in it: whether the average beats its members is
-measured, not assumed.
+measured, not assumed. A greedy soup (greedy_members, with such a score) adds the members best first and keeps each
+only if the soup with it scores no lower: a member that pulls the average down is left out.
 """
 
 from __future__ import annotations
@@ -33,14 +34,25 @@ class SoupMember:
 
 
 @dataclass(frozen=True)
+class GreedyStep:
+    """One member tried by a greedy soup (wux.model.soup.greedy_members), best alone first."""
+    checkpoint: str
+    alone_si_snr_db: float  # the member's own validation score
+    soup_si_snr_db: float  # the soup's with it added to those kept before (the first member: its own score)
+    kept: bool  # whether it stayed: the soup with it scored no lower than without
+
+
+@dataclass(frozen=True)
 class SoupResult:
     checkpoint: str
     sha256: str
     family: str
-    members: tuple[SoupMember, ...]
+    members: tuple[SoupMember, ...]  # those averaged (a greedy soup: those it kept)
     tensors_averaged: int  # tensors the members hold differently
     tensors_shared: int  # tensors every member holds alike, kept as they are
     validation: dict[str, Any] | None = None  # the scores `score` recorded
+    weights: str = "uniform"  # or "greedy": members added best first, each kept only if the soup scored no lower
+    greedy: tuple[GreedyStep, ...] = ()  # a greedy soup: every member tried, in the order tried
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,24 +62,67 @@ def make_soup(output: Path, members: list[Path], force: bool = False,
               score: Callable[[Checkpoint, list[Checkpoint]], dict[str, Any]] | None = None) -> SoupResult:
     """Average the checkpoints `members` (one architecture, one sample rate) into a new checkpoint at `output`;
     `score(soup, members)`, when given, returns the scores recorded in the soup (before it is written)."""
+    loaded = load_members(output, members, force)
+    soup, averaged = soup_of(loaded)
+    scores = None if score is None else score(soup, loaded)
+    return write_soup(output, soup, loaded, averaged, scores)
+
+
+def load_members(output: Path, members: list[Path], force: bool) -> list[Checkpoint]:
+    """The members loaded (a bundled model's name: its file), after checking `output` may be written, that they
+    are one architecture and that no two hold the same weights."""
     if len(members) < MIN_MEMBERS:
         raise ConfigError(f"a soup needs at least {MIN_MEMBERS} checkpoints, got {len(members)}")
-    paths = [resolve_checkpoint_path(path) for path in members]  # a bundled model's name: its file
+    paths = [resolve_checkpoint_path(path) for path in members]
     check_new_file(output, force, paths)
     loaded = [load_checkpoint(path) for path in paths]
     check_same_architecture(loaded)
     check_different_weights(loaded)
-    state, averaged = averaged_state(loaded)
-    first = loaded[0]
-    record = [SoupMember(str(c.path), c.sha256) for c in loaded]
-    training: dict[str, Any] = {"soup": {"members": [asdict(m) for m in record], "weights": "uniform"}}
-    soup = Checkpoint(state_dict=state, config=first.config, user=first.user, contract=first.contract,
-                      sample_rate=first.sample_rate, training=training)
-    scores = None if score is None else score(soup, loaded)
+    return loaded
+
+
+def soup_of(members: list[Checkpoint], weights: str = "uniform") -> tuple[Checkpoint, int]:
+    """The members' average as a checkpoint (not written; one member: its weights), and how many tensors differed."""
+    state, averaged = averaged_state(members)
+    first = members[0]
+    record = [asdict(SoupMember(str(c.path), c.sha256)) for c in members]
+    training: dict[str, Any] = {"soup": {"members": record, "weights": weights}}
+    return Checkpoint(state_dict=state, config=first.config, user=first.user, contract=first.contract,
+                      sample_rate=first.sample_rate, training=training), averaged
+
+
+def write_soup(output: Path, soup: Checkpoint, members: list[Checkpoint], averaged: int,
+               scores: dict[str, Any] | None, greedy: tuple[GreedyStep, ...] = ()) -> SoupResult:
+    """Record the scores (and a greedy soup's steps) in the soup, write it, and say what it is."""
+    record = soup.training["soup"]
     if scores is not None:
-        training["soup"]["validation"] = scores
+        record["validation"] = scores
+    if greedy:
+        record["greedy"] = [asdict(step) for step in greedy]
     save_checkpoint(soup, output)
-    return SoupResult(str(output), soup.sha256, soup.family, tuple(record), averaged, len(state) - averaged, scores)
+    return SoupResult(str(output), soup.sha256, soup.family, tuple(SoupMember(**m) for m in record["members"]),
+                      averaged, len(soup.state_dict) - averaged, scores, record["weights"], greedy)
+
+
+def greedy_members(members: list[Checkpoint], score: Callable[[Checkpoint], float]
+                   ) -> tuple[list[Checkpoint], Checkpoint, int, tuple[GreedyStep, ...]]:
+    """A greedy soup (Wortsman et al. 2022): the members by their own `score`, best first (ties in the order
+    given); each next one stays only if the soup with it scores no lower than the soup without. Returns the members
+    kept, their soup (the best member alone when no other one helps), its count of averaged tensors, and each step."""
+    alone = [score(c) for c in members]
+    order = sorted(range(len(members)), key=lambda i: -alone[i])
+    first = order[0]
+    kept, best = [members[first]], alone[first]
+    soup, averaged = soup_of(kept, "greedy")
+    steps = [GreedyStep(str(members[first].path), alone[first], alone[first], True)]
+    for i in order[1:]:
+        trial, trial_averaged = soup_of([*kept, members[i]], "greedy")
+        with_it = score(trial)
+        keep = with_it >= best
+        if keep:
+            kept, best, soup, averaged = [*kept, members[i]], with_it, trial, trial_averaged
+        steps.append(GreedyStep(str(members[i].path), alone[i], with_it, keep))
+    return kept, soup, averaged, tuple(steps)
 
 
 def check_different_weights(members: list[Checkpoint]) -> None:

@@ -1,6 +1,7 @@
 """`wux soup --data`: a soup and each of its members scored on the validation files `wux train` holds out of a
 corpus's training split, with the split the members were trained with (their training records say which), so that
 no member's training file counts as validation. The scores go into the soup (wux.model.soup.make_soup's `score`).
+`wux soup --greedy` uses the same files to choose its members (make_greedy_soup).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from wux.data.dataset import held_out_pairs
 from wux.data.layout import read_metadata
 from wux.errors import ConfigError, DataError
 from wux.model.checkpoint import Checkpoint
+from wux.model.soup import SoupResult, greedy_members, load_members, write_soup
 from wux.train.loop import TrainConfig, recorded_validation, validation_si_snr
 
 
@@ -55,28 +57,51 @@ def held_out_split(members: list[Checkpoint], validation: SoupValidation) -> tup
     return share, split.get("--val-by", validation.by or TrainConfig.val_by)
 
 
-def soup_scorer(validation: SoupValidation):
-    """make_soup's `score`: the soup's and each member's scores on `validation`'s files, as a plain record."""
-    def score(soup: Checkpoint, members: list[Checkpoint]) -> dict[str, Any]:
-        scores = validation_scores(soup, members, validation)
-        return {**asdict(scores), "members_si_snr_db": list(scores.members_si_snr_db)}
-    return score
+@dataclass(frozen=True)
+class HeldOutFiles:
+    """The validation files a soup's members held out of `data`'s training split, read once to score each model."""
+    data: Path
+    share: float
+    by: str
+    pairs: list
+
+    def mean_si_snr_db(self, ckpt: Checkpoint) -> float:
+        scores = validation_si_snr(ckpt.build_model(), self.pairs, "cpu")
+        return sum(scores) / len(scores)
+
+    def scores(self, soup_db: float, members_db: list[float]) -> dict[str, Any]:
+        """The plain record a soup keeps (wux.model.soup's `validation`)."""
+        return {**asdict(SoupScores(str(self.data), self.share, self.by, len(self.pairs), soup_db,
+                                    tuple(members_db))), "members_si_snr_db": list(members_db)}
 
 
-def validation_scores(soup: Checkpoint, members: list[Checkpoint], validation: SoupValidation) -> SoupScores:
-    """The soup's and each member's mean SI-SNR on the validation files `wux train` holds out of `validation.data`."""
+def held_out_files(members: list[Checkpoint], validation: SoupValidation) -> HeldOutFiles:
+    """The files `wux train` holds out of `validation.data` with the members' split (held_out_split)."""
     share, by = held_out_split(members, validation)
     speakers = read_metadata(validation.data).speaker
     try:
-        pairs = held_out_pairs(validation.data, share, by, speakers, soup.sample_rate)
+        pairs = held_out_pairs(validation.data, share, by, speakers, members[0].sample_rate)
     except DataError as e:  # --val-by speaker holding no speaker out says so without the folder
         raise e if e.path is not None else DataError(str(e), validation.data) from None
     if not pairs:
         raise DataError(f"--val-share {share} holds out no validation files of its training split", validation.data)
+    return HeldOutFiles(validation.data, share, by, pairs)
 
-    def mean_score(ckpt: Checkpoint) -> float:
-        scores = validation_si_snr(ckpt.build_model(), pairs, "cpu")
-        return sum(scores) / len(scores)
 
-    return SoupScores(str(validation.data), share, by, len(pairs), mean_score(soup),
-                      tuple(mean_score(c) for c in members))
+def soup_scorer(validation: SoupValidation):
+    """make_soup's `score`: the soup's and each member's scores on `validation`'s files, as a plain record."""
+    def score(soup: Checkpoint, members: list[Checkpoint]) -> dict[str, Any]:
+        held = held_out_files(members, validation)
+        return held.scores(held.mean_si_snr_db(soup), [held.mean_si_snr_db(c) for c in members])
+    return score
+
+
+def make_greedy_soup(output: Path, members: list[Path], validation: SoupValidation, force: bool = False) -> SoupResult:
+    """`wux soup --greedy`: the members added best first on the validation files, each kept only if the soup with it
+    scores no lower (greedy_members); the soup of those kept written with their scores and every step."""
+    loaded = load_members(output, members, force)
+    held = held_out_files(loaded, validation)
+    kept, soup, averaged, steps = greedy_members(loaded, held.mean_si_snr_db)
+    alone = {step.checkpoint: step.alone_si_snr_db for step in steps}
+    soup_db = max(step.soup_si_snr_db for step in steps if step.kept)
+    return write_soup(output, soup, kept, averaged, held.scores(soup_db, [alone[str(c.path)] for c in kept]), steps)
