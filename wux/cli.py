@@ -403,10 +403,11 @@ def soup(
     refuse_unused(ctx, set() if data is None else {"val_share", "val_by", "greedy"}, "without --data", "val_share",
                   "val_by", "greedy")
     validation = None if data is None else SoupValidation(data, val_share, val_by)
+    say = None if as_json else render.progress_line
     if greedy:
-        result = make_greedy_soup(out, members, validation, force=force)
+        result = make_greedy_soup(out, members, validation, force=force, say=say)
     else:
-        result = make_soup(out, members, force=force, score=validation and soup_scorer(validation))
+        result = make_soup(out, members, force=force, score=validation and soup_scorer(validation, say))
     emit(result, as_json, render.soup)
 
 

@@ -96,6 +96,7 @@ def test_greedy_keeps_a_member_only_when_the_soup_with_it_scores_no_lower_on_tho
     assert soup["greedy"] == steps and soup["weights"] == "greedy"
     text = CliRunner().invoke(app, [*args, "--force"]).output
     assert f"greedy: kept {len(kept)} of 3, tried best first" in text
+    assert "dB: the soup of 2 (3 held-out files)" in text and f"dB: {paths[0]} (3 held-out files)" in text  # progress
     assert f"{steps[0]['checkpoint']}: alone {steps[0]['alone_si_snr_db']:.2f} dB" in text
 
     refused = CliRunner().invoke(app, ["soup", *map(str, paths), "-o", str(tmp_path / "x.wux.pt"), "--greedy"])

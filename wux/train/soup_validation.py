@@ -6,6 +6,7 @@ no member's training file counts as validation. The scores go into the soup (wux
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -64,10 +65,15 @@ class HeldOutFiles:
     share: float
     by: str
     pairs: list
+    say: Callable[[str], None] | None = None  # told each model's score as it is measured (long work shows progress)
 
     def mean_si_snr_db(self, ckpt: Checkpoint) -> float:
         scores = validation_si_snr(ckpt.build_model(), self.pairs, "cpu")
-        return sum(scores) / len(scores)
+        mean = sum(scores) / len(scores)
+        if self.say is not None:
+            what = ckpt.path or f"the soup of {len(ckpt.training['soup']['members'])}"
+            self.say(f"validation SI-SNR {mean:.2f} dB: {what} ({len(self.pairs)} held-out files)")
+        return mean
 
     def scores(self, soup_db: float, members_db: list[float]) -> dict[str, Any]:
         """The plain record a soup keeps (wux.model.soup's `validation`)."""
@@ -75,7 +81,8 @@ class HeldOutFiles:
                                     tuple(members_db))), "members_si_snr_db": list(members_db)}
 
 
-def held_out_files(members: list[Checkpoint], validation: SoupValidation) -> HeldOutFiles:
+def held_out_files(members: list[Checkpoint], validation: SoupValidation,
+                   say: Callable[[str], None] | None = None) -> HeldOutFiles:
     """The files `wux train` holds out of `validation.data` with the members' split (held_out_split)."""
     share, by = held_out_split(members, validation)
     speakers = read_metadata(validation.data).speaker
@@ -85,22 +92,23 @@ def held_out_files(members: list[Checkpoint], validation: SoupValidation) -> Hel
         raise e if e.path is not None else DataError(str(e), validation.data) from None
     if not pairs:
         raise DataError(f"--val-share {share} holds out no validation files of its training split", validation.data)
-    return HeldOutFiles(validation.data, share, by, pairs)
+    return HeldOutFiles(validation.data, share, by, pairs, say)
 
 
-def soup_scorer(validation: SoupValidation):
+def soup_scorer(validation: SoupValidation, say: Callable[[str], None] | None = None):
     """make_soup's `score`: the soup's and each member's scores on `validation`'s files, as a plain record."""
     def score(soup: Checkpoint, members: list[Checkpoint]) -> dict[str, Any]:
-        held = held_out_files(members, validation)
+        held = held_out_files(members, validation, say)
         return held.scores(held.mean_si_snr_db(soup), [held.mean_si_snr_db(c) for c in members])
     return score
 
 
-def make_greedy_soup(output: Path, members: list[Path], validation: SoupValidation, force: bool = False) -> SoupResult:
+def make_greedy_soup(output: Path, members: list[Path], validation: SoupValidation, force: bool = False,
+                     say: Callable[[str], None] | None = None) -> SoupResult:
     """`wux soup --greedy`: the members added best first on the validation files, each kept only if the soup with it
     scores no lower (greedy_members); the soup of those kept written with their scores and every step."""
     loaded = load_members(output, members, force)
-    held = held_out_files(loaded, validation)
+    held = held_out_files(loaded, validation, say)
     kept, soup, averaged, steps = greedy_members(loaded, held.mean_si_snr_db)
     alone = {step.checkpoint: step.alone_si_snr_db for step in steps}
     soup_db = max(step.soup_si_snr_db for step in steps if step.kept)
