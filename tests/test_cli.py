@@ -72,6 +72,8 @@ def test_info_on_the_bundled_model():
     training = info["training"]  # a training run's record, or a soup's (wux soup --data: scored on validation)
     score = training["soup"]["validation"]["soup_si_snr_db"] if "soup" in training else training["best_val_si_snr_db"]
     assert score > 5
+    table = invoke("info").output  # the table rounds recorded floats to four digits; --json keeps them whole
+    assert f" {float(f'{score:.4g}')} " in table and repr(score) not in table and repr(score) in result.output
 
 
 def test_corrupt_checkpoint_is_one_line_exit_2(tmp_path):
@@ -352,3 +354,13 @@ def test_train_a_model_built_by_a_callable(tiny_corpus, tmp_path):
     assert_one_line_error(invoke(*common, "--out", tmp_path / "x.wux.pt", "--model", "no_such_module:Net"),
                           "cannot import 'no_such_module'")
     assert not (tmp_path / "x.wux.pt").exists()
+
+
+def test_recorded_floats_are_rounded_for_the_table_only_and_nothing_else_is():
+    from wux.render import rounded
+
+    assert rounded(17.666029195258456) == 17.67 and rounded(0.000251234) == 0.0002512
+    assert rounded(333.5912) == 333.6 and rounded(12345.678) == 12345.7  # no thousands lost to significant digits
+    assert rounded([17.63281141235045, 17.577739109277132]) == [17.63, 17.58]
+    assert rounded(6304) == 6304 and rounded("build/rich/corpus") == "build/rich/corpus"
+    assert rounded([1, 2.5]) == [1, 2.5]  # a list of mixed numbers is shown as recorded

@@ -74,6 +74,16 @@ def doctor(report) -> None:
     console().print(kv_table("wux doctor", report.to_rows()))
 
 
+def rounded(value: Any) -> Any:
+    """A recorded float (or a list of them) to four significant digits (from 1000 on, one decimal) for a table;
+    --json keeps them whole."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}") if abs(value) < 1000 else round(value, 1)
+    if isinstance(value, list) and value and all(isinstance(v, float) for v in value):
+        return [rounded(v) for v in value]
+    return value
+
+
 def info(report) -> None:
     rows = {"source": report.source, "family": report.family, "parameters": f"{report.parameters:,}",
             "GMAC per second of audio": report.gmacs_per_second_audio,
@@ -85,7 +95,7 @@ def info(report) -> None:
         top = k.split(".")[0]
         rows[f"contract.{k}"] = f"{v}  ({origin[top]})" if top in origin else v
     rows.update(flatten("model.", {k: v for k, v in report.model.items() if k != "family"}))
-    rows.update(flatten("training.", report.training))
+    rows.update({k: rounded(v) for k, v in flatten("training.", report.training).items()})
     if report.streaming:
         st = report.streaming
         rows["streaming frames"] = (f"multiples of {st['frame_multiple_samples']} samples "
