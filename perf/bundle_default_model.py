@@ -68,8 +68,9 @@ def stage_text(train: dict) -> str:
     """One stage's table: its training run's, or each of its soup's runs'."""
     if "members" not in train:
         return training_table(train)
-    parts = [f"The uniform average (`wux soup`) of {len(train['members'])} runs, each fine-tuned from that "
-             "checkpoint:"]
+    how = "greedy soup (`wux soup --greedy`: each run kept only where it did not lower the validation score)" \
+        if train.get("weights") == "greedy" else "uniform average (`wux soup`)"
+    parts = [f"The {how} of {len(train['members'])} runs, each fine-tuned from that checkpoint:"]
     for run, member in enumerate(train["members"], 1):
         parts.append(f"Run {run} (checkpoint sha256 `{member['sha256']}`): {training_table(member['train'])}")
     if train.get("validation"):  # null: a soup made without --data

@@ -8,11 +8,11 @@ same validation files) beside the bundled stage's; the stage still training at i
 run at that epoch; and, once the recipe has evaluated its model (OUT/eval.json), every SI-SNR improvement of the
 test-split table (mean, median, each noise kind, input SNR band and room) beside the bundled model's, each within
 --tolerance dB (0.5: issue 11's bar) or not. Exit 0: every figure within it; 1: a figure outside it, or the recipe
-not finished; 2: bad input.
+not finished; 2: bad input; 3: nothing to compare (the provenance holds this run's own evaluation).
 
 The recipe runs this before it bundles its model (its report: OUT/reproduction.json). Once bundled, the provenance
-in wux/model/default is the reproduction's own, which is refused: compare with the one before it, e.g.
-`git show HEAD:wux/model/default/provenance.json > earlier.json` and `--provenance earlier.json`.
+in wux/model/default holds the reproduction's own evaluation, which is refused (exit 3): compare with the one before
+it, e.g. `git show HEAD~:wux/model/default/provenance.json > earlier.json` and `--provenance earlier.json`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from wux.errors import WuxError
@@ -35,11 +36,12 @@ EVAL_RECORD = "eval.json"  # the recipe's `wux eval --json` of its model
 class StageComparison:
     stage: int  # 1: the base run
     kind: str  # "run" or "soup"
-    state: str  # "done", "training" or "not started"
+    state: str  # "done", "training", "averaging" (a soup's runs done, the soup not yet) or "not started"
     bundled_db: float | None  # the bundled stage's best validation SI-SNR (a soup's score)
     reproduced_db: float | None  # done: the same of this run; training: its last epoch's validation
     epoch: int | None = None  # training: its last epoch done (a soup: of the run in training)
     bundled_at_epoch_db: float | None = None  # training: the bundled run's validation at that epoch
+    bundled_kind: str = ""  # the bundled stage's kind ("run" or "soup"): another than `kind` when the recipe changed
 
     @property
     def difference_db(self) -> float | None:
@@ -103,30 +105,51 @@ def stage_score(record: dict) -> float | None:
 
 
 def stage_prefix(out: Path, name: str, stage: int, stages: int) -> Path:
-    """The recipe's name for a stage's files without their endings: X.train.json, X.soup.json, X.last.wux.pt."""
-    if stage == 1:
-        return out / (f"{name}.base" if stages > 1 else name)
-    return out / f"{name}.stage{stage}"
+    """The recipe's name for a stage's files without their endings (X.train.json, X.soup.json, X.last.wux.pt): the
+    base run's is NAME.base when the recipe has stages after it (NAME when its base run makes the model), by the
+    files there, else by the bundled model's count of stages."""
+    if stage > 1:
+        return out / f"{name}.stage{stage}"
+    for prefix in (out / f"{name}.base", out / name):
+        if with_ending(prefix, ".train.command").exists() or with_ending(prefix, ".train.json").exists():
+            return prefix
+    return out / (f"{name}.base" if stages > 1 else name)
 
 
 def with_ending(prefix: Path, ending: str) -> Path:
     return prefix.with_name(prefix.name + ending)
 
 
-def epoch_scores(history: list[dict]) -> dict[int, float]:
-    return {h["epoch"]: h["val_si_snr_db"] for h in history}
+def kind_of(record: dict) -> str:
+    return "soup" if "members" in record else "run"
 
 
-def run_in_training(prefix: Path, bundled: dict) -> tuple[Path, dict] | None:
-    """A run the recipe began (its command recorded) and has not finished (no record), and the bundled run it
-    repeats: the stage's own (a run) or the soup member of the same place (a soup stage: its first run not done)."""
-    runs = [(prefix, bundled)] if "members" not in bundled else [
-        (with_ending(prefix, f".run{place}"), member.get("train", {}))
-        for place, member in enumerate(bundled["members"], start=1)]
-    for run, bundled_run in runs:
-        if not with_ending(run, ".train.json").exists():
-            return (run, bundled_run) if with_ending(run, ".train.command").exists() else None
+def recipe_kind(prefix: Path) -> str | None:
+    """What the recipe made or is making at a stage, by its files: a soup of runs, one run, or None (nothing yet)."""
+    if with_ending(prefix, ".run1.train.command").exists() or with_ending(prefix, ".soup.json").exists():
+        return "soup"
+    if with_ending(prefix, ".train.command").exists() or with_ending(prefix, ".train.json").exists():
+        return "run"
     return None
+
+
+def recipe_runs(prefix: Path, kind: str) -> list[Path]:
+    """The runs the recipe began at a stage (their commands recorded), in order: X, or X.run1, X.run2, ..."""
+    if kind == "run":
+        return [prefix] if with_ending(prefix, ".train.command").exists() else []
+    runs = []
+    while with_ending(prefix, f".run{len(runs) + 1}.train.command").exists():
+        runs.append(with_ending(prefix, f".run{len(runs) + 1}"))
+    return runs
+
+
+def bundled_run(bundled: dict, place: int) -> dict:
+    """The bundled run a recipe's run at `place` of its stage repeats: the soup member of that place, or the stage's
+    own run (empty when the bundled soup has fewer members)."""
+    if kind_of(bundled) == "run":
+        return bundled
+    members = bundled["members"]
+    return members[place - 1].get("train", {}) if place <= len(members) else {}
 
 
 def training_history(run: Path) -> list[dict]:
@@ -137,20 +160,29 @@ def training_history(run: Path) -> list[dict]:
     return list((load_checkpoint(last).resume or {}).get("history", [])) if last.exists() else []
 
 
+def epoch_scores(history: list[dict]) -> dict[int, float]:
+    return {h["epoch"]: h["val_si_snr_db"] for h in history}
+
+
 def compare_stage(prefix: Path, stage: int, bundled: dict, started: bool) -> StageComparison:
-    kind = "soup" if "members" in bundled else "run"
+    bundled_kind = kind_of(bundled)
+    kind = recipe_kind(prefix) or bundled_kind
+    compared = partial(StageComparison, stage, kind, bundled_db=stage_score(bundled), bundled_kind=bundled_kind)
     record = with_ending(prefix, ".soup.json" if kind == "soup" else ".train.json")
     if record.exists() and record.stat().st_size:
-        return StageComparison(stage, kind, "done", stage_score(bundled), stage_score(read_json(record)))
-    training = run_in_training(prefix, bundled) if started else None
-    if training is None:
-        return StageComparison(stage, kind, "not started", stage_score(bundled), None)
-    history = training_history(training[0])
-    if not history:
-        return StageComparison(stage, kind, "training", stage_score(bundled), None)
-    epoch, score = history[-1]["epoch"], history[-1]["val_si_snr_db"]
-    at_epoch = epoch_scores(training[1].get("history", [])).get(epoch)
-    return StageComparison(stage, kind, "training", stage_score(bundled), score, epoch, at_epoch)
+        return compared("done", reproduced_db=stage_score(read_json(record)))
+    runs = recipe_runs(prefix, kind) if started else []
+    for place, run in enumerate(runs, start=1):
+        if not with_ending(run, ".train.json").exists():
+            history = training_history(run)
+            if not history:
+                return compared("training", reproduced_db=None)
+            epoch, score = history[-1]["epoch"], history[-1]["val_si_snr_db"]
+            at_epoch = epoch_scores(bundled_run(bundled, place).get("history", [])).get(epoch)
+            return compared("training", reproduced_db=score, epoch=epoch, bundled_at_epoch_db=at_epoch)
+    if runs and kind == "soup":  # every run done, their soup not yet written: being averaged and scored
+        return compared("averaging", reproduced_db=None)
+    return compared("not started", reproduced_db=None)
 
 
 def compare_stages(out: Path, name: str, provenance: dict) -> list[StageComparison]:
@@ -166,34 +198,42 @@ def compare_stages(out: Path, name: str, provenance: dict) -> list[StageComparis
     return compared
 
 
-def model_figures(evaluation: dict) -> dict[str, float]:
+def model_figures(evaluation: dict, path: Path) -> dict[str, float]:
     """The evaluated model's SI-SNR improvements: mean, median and each row of its table but the overall one."""
-    figures = {"mean": evaluation["si_snr_improvement_db_mean"],
-               "median": evaluation["si_snr_improvement_db_median"]}
-    for row in evaluation.get("rows", []):
-        if row["system"] == evaluation["model"] and row["group"] != "all":
-            figures[row["group"]] = row["si_snr_improvement_db_mean"]
+    try:
+        figures = {"mean": evaluation["si_snr_improvement_db_mean"],
+                   "median": evaluation["si_snr_improvement_db_median"]}
+        for row in evaluation.get("rows", []):
+            if row["system"] == evaluation["model"] and row["group"] != "all":
+                figures[row["group"]] = row["si_snr_improvement_db_mean"]
+    except (KeyError, TypeError) as e:
+        raise WuxError(f"not a `wux eval --json` record (no {e})", path) from None
     return figures
 
 
-def compare_figures(bundled_eval: dict, reproduced_eval: dict, tolerance_db: float) -> list[FigureComparison]:
-    reproduced = model_figures(reproduced_eval)
+def compare_figures(bundled: tuple[dict, Path], reproduced: tuple[dict, Path],
+                    tolerance_db: float) -> list[FigureComparison]:
+    mine_all = model_figures(*reproduced)
     compared = []
-    for figure, bundled_db in model_figures(bundled_eval).items():
-        mine = reproduced.get(figure)
+    for figure, bundled_db in model_figures(*bundled).items():
+        mine = mine_all.get(figure)
         within = mine is not None and abs(mine - bundled_db) <= tolerance_db
         compared.append(FigureComparison(figure, bundled_db, mine, within))
     return compared
 
 
-def check_not_its_own(provenance: dict, provenance_path: Path, out: Path, name: str) -> None:
-    """After the recipe bundles its model, the bundled provenance is the reproduction's own: compared with itself,
-    every figure would agree."""
-    evaluated = Path(provenance.get("eval", {}).get("model", ""))
-    if evaluated.resolve() == (out / f"{name}.wux.pt").resolve():
-        raise WuxError(f"this provenance is the one the recipe bundled from {out}: compare with the bundled "
-                       "provenance before it (git show HEAD:wux/model/default/provenance.json > earlier.json; "
-                       "--provenance earlier.json)", provenance_path)
+class NothingToCompare(WuxError):
+    """The bundled provenance holds this very evaluation: the recipe has bundled its own model (exit 3)."""
+
+
+def check_not_its_own(provenance: dict, provenance_path: Path, evaluation: dict, name: str) -> None:
+    """After the recipe bundles its model, the bundled provenance holds the recipe's own evaluation: compared with
+    itself, every figure would agree. (Two evaluations of one model differ: RNNoise's figures move between runs.)"""
+    if provenance["eval"] == evaluation:
+        earlier = PROVENANCE_FILES[name]
+        raise NothingToCompare(f"holds this run's own evaluation (the recipe bundled its model): compare with the "
+                               f"provenance before it (git show HEAD~:wux/model/default/{earlier} > earlier.json; "
+                               "--provenance earlier.json)", provenance_path)
 
 
 def compare_reproduction(out: Path, name: str = "default", provenance_path: Path | None = None,
@@ -204,12 +244,13 @@ def compare_reproduction(out: Path, name: str = "default", provenance_path: Path
     provenance = read_json(provenance_path)
     if "train" not in provenance or "eval" not in provenance:
         raise WuxError("not a bundled model's provenance (no train or eval record)", provenance_path)
-    check_not_its_own(provenance, provenance_path, out, name)
     stages = compare_stages(out, name, provenance)
-    evaluation = out / EVAL_RECORD
+    evaluation_path = out / EVAL_RECORD
     figures = []
-    if evaluation.exists():
-        figures = compare_figures(provenance["eval"], read_json(evaluation), tolerance_db)
+    if evaluation_path.exists():
+        evaluation = read_json(evaluation_path)
+        check_not_its_own(provenance, provenance_path, evaluation, name)
+        figures = compare_figures((provenance["eval"], provenance_path), (evaluation, evaluation_path), tolerance_db)
     return Reproduction(str(out), str(provenance_path), tolerance_db, stages, figures)
 
 
@@ -218,11 +259,13 @@ def db(value: float | None, signed: bool = False) -> str:
 
 
 def stage_line(s: StageComparison) -> str:
+    other = f"; the bundled stage was a {s.bundled_kind}" if s.bundled_kind and s.bundled_kind != s.kind else ""
     if s.state == "training" and s.epoch is not None:
         return (f"stage {s.stage:>2} {s.kind:<4} training  epoch {s.epoch}: {db(s.reproduced_db)} dB, the bundled "
-                f"run then {db(s.bundled_at_epoch_db)} ({db(s.difference_db, True)}); its best {db(s.bundled_db)}")
+                f"run then {db(s.bundled_at_epoch_db)} ({db(s.difference_db, True)}); its best {db(s.bundled_db)}"
+                f"{other}")
     return (f"stage {s.stage:>2} {s.kind:<4} {s.state:<11} {db(s.reproduced_db):>6} dB, bundled "
-            f"{db(s.bundled_db):>6} ({db(s.difference_db, True)})")
+            f"{db(s.bundled_db):>6} ({db(s.difference_db, True)}){other}")
 
 
 def report_text(r: Reproduction) -> str:
@@ -251,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         result = compare_reproduction(args.out, args.name, args.provenance, args.tolerance)
     except WuxError as e:
         print(f"compare_reproduction.py: {e}", file=sys.stderr)
-        return 2
+        return 3 if isinstance(e, NothingToCompare) else 2
     record = json.dumps(result.to_dict(), indent=1)
     if args.save is not None:
         with atomic_file(args.save) as tmp:

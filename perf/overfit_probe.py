@@ -1,7 +1,7 @@
 """Can a model fit one noise kind at all? StftMask trained from scratch on a few fixed training-length segments of
 the training split's files of that kind (the corpus's corpus.json names each file's noise), printing the mean
-SI-SNR over those segments every 50 steps. Not a benchmark: a capacity probe (README, The bundled default
-model). Usage: python perf/overfit_probe.py CORPUS KIND [--steps 400] [--files 8]"""
+SI-SNR over those segments every 50 steps. Not a benchmark: a capacity probe (docs/babble.md, its
+results). Usage: python perf/overfit_probe.py CORPUS KIND [--steps 400] [--files 8]"""
 
 import argparse
 import json

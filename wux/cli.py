@@ -407,7 +407,8 @@ def soup(
     if greedy:
         result = make_greedy_soup(out, members, validation, force=force, say=say)
     else:
-        result = make_soup(out, members, force=force, score=validation and soup_scorer(validation, say))
+        score = None if validation is None else soup_scorer(validation, say)
+        result = make_soup(out, members, force=force, score=score)
     emit(result, as_json, render.soup)
 
 

@@ -145,20 +145,23 @@ def imported(result: dict) -> None:
 
 
 def soup(result) -> None:
-    what = (f"the average of {len(result.members)} checkpoints" if len(result.members) > 1
-            else "its best member alone: no other one raised its validation score")
-    typer.echo(f"wrote {result.checkpoint} (sha256 {result.sha256[:12]}...): {what}, {result.tensors_averaged} "
-               f"tensors averaged, {result.tensors_shared} alike in all")
-    if result.greedy:
-        typer.echo(f"greedy: kept {len(result.members)} of {len(result.greedy)}, tried best first")
-    for step in result.greedy:
-        verdict = "kept" if step.kept else "left out"
-        typer.echo(f"  {step.checkpoint}: alone {step.alone_si_snr_db:.2f} dB, the soup with it "
-                   f"{step.soup_si_snr_db:.2f} dB: {verdict}")
+    if len(result.members) > 1:
+        typer.echo(f"wrote {result.checkpoint} (sha256 {result.sha256[:12]}...): the average of {len(result.members)} "
+                   f"checkpoints, {result.tensors_averaged} tensors averaged, {result.tensors_shared} alike in all")
+    else:
+        typer.echo(f"wrote {result.checkpoint} (sha256 {result.sha256[:12]}...): its best member alone, every other "
+                   "one lowered its validation score")
     scores = result.validation
-    for i, member in enumerate(result.members):
-        score = "" if scores is None else f"  validation {scores['members_si_snr_db'][i]:.2f} dB"
-        typer.echo(f"  {member.checkpoint}  sha256 {member.sha256[:12]}...{score}")
+    if result.greedy:  # each member tried, with its own score: the list of members would say it again
+        typer.echo(f"greedy: kept {len(result.members)} of {len(result.greedy)}, tried best first")
+        for step in result.greedy:
+            verdict = "kept" if step.kept else "left out"
+            typer.echo(f"  {step.checkpoint}: alone {step.alone_si_snr_db:.2f} dB, the soup with it "
+                       f"{step.soup_si_snr_db:.2f} dB: {verdict}")
+    else:
+        for i, member in enumerate(result.members):
+            score = "" if scores is None else f"  validation {scores['members_si_snr_db'][i]:.2f} dB"
+            typer.echo(f"  {member.checkpoint}  sha256 {member.sha256[:12]}...{score}")
     if scores is not None:
         soup, best = scores["soup_si_snr_db"], max(scores["members_si_snr_db"])
         typer.echo(f"validation SI-SNR of the soup {soup:.2f} dB on {scores['files']} held-out files of "

@@ -55,6 +55,9 @@ def test_a_soup_stage_keeps_each_of_its_runs_training_record_and_shows_each_tabl
     soup_json.write_text(json.dumps(scored))
     shown = bundle.training_text({"train": bundle.stage_record(soup_json)})
     assert shown.endswith("the soup **17.67 dB**, its runs 17.63, 17.58 dB.") and "the 70 files" in shown
+    soup_json.write_text(json.dumps(scored | {"weights": "greedy"}))  # wux soup --greedy's record
+    greedy = bundle.training_text({"train": bundle.stage_record(soup_json)})
+    assert greedy.startswith("The greedy soup (`wux soup --greedy`: each run kept only where it did not lower")
 
 
 def test_a_soup_member_without_its_training_record_is_refused_in_one_line(tmp_path):

@@ -58,8 +58,9 @@ def recipe_folder(tmp_path: Path) -> Path:
 
 def soup_run_in_training(out: Path, epochs: int) -> None:
     """The soup stage's first run done, its second begun and `epochs` saved in its resumable checkpoint."""
+    for place in (1, 2):
+        (out / f"default.stage3.run{place}.train.command").write_text("wux train ...")
     (out / "default.stage3.run1.train.json").write_text(json.dumps(run(15.7, 4)))
-    (out / "default.stage3.run2.train.command").write_text("wux train ...")
     history = [{"epoch": e, "val_si_snr_db": 15.0 + 0.1 * e} for e in range(1, epochs + 1)]
     config = WaveUNetConfig()
     save_checkpoint(Checkpoint(build_model(config).state_dict(), config, resume={"history": history}),
@@ -123,14 +124,19 @@ def test_a_row_the_reproduction_lacks_is_not_reproduced(tmp_path):
     assert missing[0].reproduced_db is None and not missing[0].within and r.verdict == "not reproduced"
 
 
-def test_the_provenance_the_recipe_bundled_itself_is_refused(tmp_path, capsys):
+def test_the_provenance_holding_this_very_evaluation_is_nothing_to_compare_and_an_earlier_run_of_it_is(tmp_path,
+                                                                                                        capsys):
     provenance, out = bundled_provenance(tmp_path), recipe_folder(tmp_path)
+    finish(out, mean=8.4, babble=3.0, band=5.1)
     record = json.loads(provenance.read_text())
-    record["eval"]["model"] = str(out / "default.wux.pt")  # as the recipe's bundling records it
+    record["eval"] = json.loads((out / "eval.json").read_text())  # as the recipe's bundling records it
     provenance.write_text(json.dumps(record))
-    assert compare.main([str(out), "--provenance", str(provenance)]) == 2
+    assert compare.main([str(out), "--provenance", str(provenance)]) == 3
     err = capsys.readouterr().err
-    assert str(provenance) in err and "git show HEAD:wux/model/default/provenance.json" in err
+    assert str(provenance) in err and "git show HEAD~:wux/model/default/provenance.json" in err
+    record["eval"]["si_snr_improvement_db_mean"] += 0.01  # an earlier run of the recipe, from the same folder
+    provenance.write_text(json.dumps(record))
+    assert compare.main([str(out), "--provenance", str(provenance)]) == 0
 
 
 def test_bad_input_is_one_line_naming_the_file(tmp_path, capsys):
@@ -145,6 +151,9 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path, capsys):
     (out / "eval.json").write_text("not json")
     assert compare.main([str(out), "--provenance", str(provenance)]) == 2
     assert "eval.json: cannot read it as JSON" in capsys.readouterr().err
+    (out / "eval.json").write_text("{}")
+    assert compare.main([str(out), "--provenance", str(provenance)]) == 2
+    assert "eval.json: not a `wux eval --json` record (no 'si_snr_improvement_db_mean')" in capsys.readouterr().err
 
 
 def test_the_bundled_models_provenance_reads_as_nineteen_stages(tmp_path):
@@ -152,3 +161,30 @@ def test_the_bundled_models_provenance_reads_as_nineteen_stages(tmp_path):
     assert len(r.stages) == 19 and [s.kind for s in r.stages[-4:]] == ["soup"] * 4
     assert all(s.bundled_db is not None for s in r.stages)
     assert [s.state for s in r.stages[:3]] == ["done", "done", "not started"]
+
+
+def test_a_soup_whose_runs_are_done_is_being_averaged_and_a_stage_made_another_way_says_so(tmp_path, capsys):
+    provenance, out = bundled_provenance(tmp_path), recipe_folder(tmp_path)
+    for place in (1, 2):
+        (out / f"default.stage3.run{place}.train.command").write_text("wux train ...")
+        (out / f"default.stage3.run{place}.train.json").write_text(json.dumps(run(15.7, 4)))
+    assert compare.compare_reproduction(out, provenance_path=provenance).stages[2].state == "averaging"
+    for path in out.glob("default.stage3.*"):
+        path.unlink()
+    (out / "default.stage3.train.command").write_text("wux train ...")  # the recipe's stage 3: one run, not a soup
+    (out / "default.stage3.train.json").write_text(json.dumps(run(16.2)))
+    third = compare.compare_reproduction(out, provenance_path=provenance).stages[2]
+    assert (third.kind, third.state, third.bundled_kind, round(third.difference_db, 6)) == ("run", "done", "soup", 0.2)
+    compare.main([str(out), "--provenance", str(provenance)])
+    assert "the bundled stage was a soup" in capsys.readouterr().out
+
+
+def test_the_recipes_own_files_read_as_its_stages_done(tmp_path):
+    """The recipe (with its stand-in wux) and this comparison agree on every file name: base, run, soup of runs."""
+    from tests.perf.test_train_default_model import run_recipe
+
+    recipe = run_recipe(tmp_path, WUX_EVAL_OK="1", FINETUNE="--seed 1", FINETUNE2="--seed 2 | --seed 3")
+    assert recipe.returncode == 0, recipe.stderr
+    provenance = bundled_provenance(tmp_path)
+    stages = compare.compare_stages(tmp_path / "out", "default", json.loads(provenance.read_text()))
+    assert [(s.kind, s.state) for s in stages] == [("run", "done"), ("run", "done"), ("soup", "done")]

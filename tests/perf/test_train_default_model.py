@@ -21,11 +21,13 @@ for word in "$@"; do [ "$before" != --out ] || out=$word; before=$word; done
 echo '{}'
 """
 # Stands in for the Python of the steps after the evaluation: the comparison with the bundled model (logs its
-# arguments, exits COMPARE_EXIT: 1 not reproduced, 2 bad input) and the bundling (logs its arguments, one per line).
+# arguments, writes its --save report unless COMPARE_SAVES is "no", exits COMPARE_EXIT: 1 not reproduced, 2 bad
+# input, 3 nothing to compare) and the bundling (logs its arguments, one per line).
 BUNDLER = """#!/usr/bin/env bash
 if [ "$1" = perf/compare_reproduction.py ]; then
   echo "$*" > "$COMPARE_LOG"
   [ ! -e "$BUNDLE_LOG" ] || echo "bundled before the comparison" >> "$COMPARE_LOG"
+  [ "${COMPARE_SAVES:-}" = no ] || echo '{}' > "${@: -1}"
   exit "${COMPARE_EXIT:-0}"
 fi
 printf '%s\\n' "$@" > "$BUNDLE_LOG"
@@ -141,10 +143,17 @@ def test_the_model_is_compared_with_the_bundled_one_before_bundling_and_bundled_
     assert (tmp_path / "bundle.log").exists()
 
 
-def test_a_comparison_that_fails_on_bad_input_stops_the_recipe_before_bundling(tmp_path):
-    r = run_recipe(tmp_path, WUX_EVAL_OK="1", COMPARE_EXIT="2", **THREE)
-    assert r.returncode != 0 and (tmp_path / "compare.log").exists()
-    assert not (tmp_path / "bundle.log").exists()
+def test_a_comparison_that_fails_on_bad_input_or_without_its_report_stops_the_recipe_before_bundling(tmp_path):
+    for exit_code, saves in (("2", "no"), ("1", "no")):  # 1 without its report: a traceback, not a verdict
+        r = run_recipe(tmp_path, WUX_EVAL_OK="1", COMPARE_EXIT=exit_code, COMPARE_SAVES=saves, **THREE)
+        assert r.returncode == int(exit_code) and (tmp_path / "compare.log").exists()
+        assert not (tmp_path / "bundle.log").exists()
+
+
+def test_nothing_to_compare_with_bundles_all_the_same(tmp_path):
+    r = run_recipe(tmp_path, WUX_EVAL_OK="1", COMPARE_EXIT="3", COMPARE_SAVES="no", **THREE)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "bundle.log").exists()
 
 
 def test_a_stage_added_after_the_last_keeps_every_step_before_it(tmp_path):

@@ -1,6 +1,7 @@
 """wux soup --data: a soup and its members scored on the validation files wux train holds out, on the members' split."""
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -8,7 +9,7 @@ from typer.testing import CliRunner
 from tests.model.test_soup import member
 from wux.cli import app
 from wux.data.dataset import load_pairs, split_validation
-from wux.model.checkpoint import load_checkpoint
+from wux.model.checkpoint import load_checkpoint, save_checkpoint
 from wux.model.soup import make_soup
 from wux.train.loop import validation_si_snr
 
@@ -96,10 +97,53 @@ def test_greedy_keeps_a_member_only_when_the_soup_with_it_scores_no_lower_on_tho
     assert soup["greedy"] == steps and soup["weights"] == "greedy"
     text = CliRunner().invoke(app, [*args, "--force"]).output
     assert f"greedy: kept {len(kept)} of 3, tried best first" in text
-    assert "dB: the soup of 2 (3 held-out files)" in text and f"dB: {paths[0]} (3 held-out files)" in text  # progress
+    names = " + ".join(Path(s["checkpoint"]).name for s in steps[:2])
+    assert f"dB: the soup of {names} (3 held-out files)" in text and f"dB: {paths[0]} (3 held-out files)" in text
     assert f"{steps[0]['checkpoint']}: alone {steps[0]['alone_si_snr_db']:.2f} dB" in text
 
     refused = CliRunner().invoke(app, ["soup", *map(str, paths), "-o", str(tmp_path / "x.wux.pt"), "--greedy"])
     lines = [line for line in refused.output.splitlines() if line.strip()]
     assert refused.exit_code == 2 and lines == ["error: --greedy does not apply without --data"], lines
     assert not (tmp_path / "x.wux.pt").exists()
+
+
+def test_greedy_leaves_out_a_member_that_lowers_the_best_ones_score_and_writes_the_best_alone(tiny_corpus, tmp_path):
+    """A member whose weights are all zeros outputs silence, which SI-SNR scores 0 dB (nothing of the speech, nothing
+    else either): above a member with random weights (tens of dB below zero). Averaged with it, the random member
+    makes the soup speak its noise again, at half the weights: the greedy soup keeps the silent one alone."""
+    import torch
+
+    silent = load_checkpoint(member(tmp_path / "a.wux.pt", 0))
+    for key, tensor in silent.state_dict.items():
+        if tensor.is_floating_point():
+            tensor.fill_(1.0 if key.endswith("running_var") else 0.0)
+    silent_path = save_checkpoint(silent, tmp_path / "a.wux.pt")
+    noisy = member(tmp_path / "b.wux.pt", 1)
+    out = tmp_path / "g.wux.pt"
+    args = ["soup", str(noisy), str(silent_path), "-o", str(out), "--data", str(tiny_corpus), "--val-share", "0.5",
+            "--greedy"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "its best member alone, every other one lowered its validation score" in result.output
+    steps = load_checkpoint(out).training["soup"]["greedy"]
+    assert [(s["checkpoint"], s["kept"]) for s in steps] == [(str(silent_path), True), (str(noisy), False)]
+    assert steps[0]["alone_si_snr_db"] == pytest.approx(0.0, abs=1e-6)
+    assert steps[1]["soup_si_snr_db"] < 0.0 and steps[1]["alone_si_snr_db"] < 0.0
+    assert all(torch.equal(t, silent.state_dict[k]) for k, t in load_checkpoint(out).state_dict.items())
+
+
+def test_a_member_whose_outputs_are_not_finite_is_refused_in_one_line_naming_it(tiny_corpus, tmp_path):
+    broken = load_checkpoint(member(tmp_path / "nan.wux.pt", 0))  # finite weights (NaN ones are refused on loading)
+    for key, tensor in broken.state_dict.items():  # large enough that its activations overflow to Inf
+        if tensor.is_floating_point() and not key.endswith(("running_mean", "running_var")):
+            tensor.mul_(1e20)
+    nan_path = save_checkpoint(broken, tmp_path / "nan.wux.pt")
+    for greedy in ([], ["--greedy"]):
+        result = CliRunner().invoke(app, ["soup", str(member(tmp_path / "ok.wux.pt", 1)), str(nan_path), "-o",
+                                          str(tmp_path / "s.wux.pt"), "--data", str(tiny_corpus), "--val-share",
+                                          "0.5", *greedy])
+        lines = [line for line in result.output.splitlines()
+                 if line.strip() and not line.startswith("validation SI-SNR")]  # not the progress lines
+        assert result.exit_code == 2 and len(lines) == 1, result.output
+        assert str(nan_path) in lines[0] and "its outputs are not finite" in lines[0]
+        assert not (tmp_path / "s.wux.pt").exists()

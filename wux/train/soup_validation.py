@@ -6,6 +6,7 @@ no member's training file counts as validation. The scores go into the soup (wux
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 from wux.data.dataset import held_out_pairs
 from wux.data.layout import read_metadata
-from wux.errors import ConfigError, DataError
+from wux.errors import CheckpointError, ConfigError, DataError
 from wux.model.checkpoint import Checkpoint
 from wux.model.soup import SoupResult, greedy_members, load_members, write_soup
 from wux.train.loop import TrainConfig, recorded_validation, validation_si_snr
@@ -70,8 +71,11 @@ class HeldOutFiles:
     def mean_si_snr_db(self, ckpt: Checkpoint) -> float:
         scores = validation_si_snr(ckpt.build_model(), self.pairs, "cpu")
         mean = sum(scores) / len(scores)
+        what = ckpt.path or "the soup of " + " + ".join(Path(m["checkpoint"]).name
+                                                        for m in ckpt.training["soup"]["members"])
+        if not math.isfinite(mean):  # diverged weights: a NaN would rank anywhere and compare false with anything
+            raise CheckpointError(f"its validation SI-SNR on {self.data} is {mean}: its outputs are not finite", what)
         if self.say is not None:
-            what = ckpt.path or f"the soup of {len(ckpt.training['soup']['members'])}"
             self.say(f"validation SI-SNR {mean:.2f} dB: {what} ({len(self.pairs)} held-out files)")
         return mean
 
@@ -99,7 +103,8 @@ def soup_scorer(validation: SoupValidation, say: Callable[[str], None] | None = 
     """make_soup's `score`: the soup's and each member's scores on `validation`'s files, as a plain record."""
     def score(soup: Checkpoint, members: list[Checkpoint]) -> dict[str, Any]:
         held = held_out_files(members, validation, say)
-        return held.scores(held.mean_si_snr_db(soup), [held.mean_si_snr_db(c) for c in members])
+        members_db = [held.mean_si_snr_db(c) for c in members]  # first: a member that fails is named as such
+        return held.scores(held.mean_si_snr_db(soup), members_db)
     return score
 
 
