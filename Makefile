@@ -115,8 +115,8 @@ perf-compare: perf-tools
 # (2,600 steps capped at 25 dB; 1,600 at 30 dB with speed changes of +-25 %; 1,600 of two-second crops at half the
 # batch) and averages them; 16, 17 and 18 each fine-tune two runs of 1,400 steps from the soup before (one thread
 # each, capped at 30 and 25 dB) and average those: babble on the unseen voices +2.73 (DEFAULT_FINETUNE14) -> 2.82 ->
-# 2.88 -> 2.93 -> 3.02 dB (about 80 minutes a round with its two runs side by side; the recipe runs them one after
-# the other, about twice that).
+# 2.88 -> 2.93 -> 3.02 dB (about 80 minutes a round: the recipe trains a stage's one-thread runs side by side, as
+# they were trained). The whole recipe: about 30 hours on this project's 2-core CPU.
 # Before bundling, the recipe compares its model with the bundled one (perf/compare_reproduction.py: each stage's best
 # validation, then every SI-SNR figure of the test split within 0.5 dB or not; build/default-model/reproduction.json).
 # Stopped part-way (a kill, a reboot), the same `make default-model` again keeps every step already done and goes on

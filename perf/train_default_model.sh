@@ -8,7 +8,8 @@
 # FINETUNE (wux train options) adds a second stage: fine-tuning the first run's best checkpoint with those
 # options (the default's: weighted towards babble, music, traffic and fan); FINETUNE2 a third, from the second's
 # best, and so on up to FINETUNE20 (each refused without the one before). A stage's options may name several runs
-# separated by "|": each is fine-tuned from the stage before, one after the other, and the stage's model is their
+# separated by "|": each is fine-tuned from the stage before (one after the other, or side by side when each trains
+# on one thread, --threads 1), and the stage's model is their
 # uniform average (`wux soup`, a model soup), scored on the corpus's validation files with its runs.
 set -euo pipefail
 WUX=${WUX:-.venv/bin/wux}
@@ -74,6 +75,15 @@ train="wux train $OUT/corpus --out $first --force --preset $PRESET --epochs $EPO
 $BASE_LOSS --json"
 evaluate="wux eval $model --data $OUT/corpus --split test --baseline rnnoise --baseline spectral-gating --json"
 
+one_thread() {  # OPTIONS: they leave a fine-tuning run one thread (their last --threads, after the recipe's 2)
+  local word before="" threads=2
+  for word in $1; do
+    [ "$before" != --threads ] || threads=$word
+    before=$word
+  done
+  [ "$threads" = 1 ]
+}
+
 finetune() {  # FROM TO OPTIONS: the command of one fine-tuning run
   echo "wux train $OUT/corpus --init $1 --out $2 --force --threads 2 \
 --batch-size 16 --segments-per-epoch 1600 $AUGMENT $3 --json"
@@ -84,6 +94,9 @@ records=("$OUT/synth.json" "${first%.wux.pt}.train.json")
 # per step, the files that the other way of making its stage (one run, or several and a soup) would have left
 # beside the stage's checkpoint: a step that runs removes them, a rerun that finds their commands is refused
 others=("" "")
+# per step, the stage whose runs it trains beside each other (one thread each, as the bundled soups' runs were
+# trained: on a 2-core machine, in half the time one after the other would take), or "" (it runs alone)
+together=("" "")
 stage_records=("${records[1]}")  # each stage's own record (a run's, or its soup's), the base run's first
 before=$first
 for i in "${!stages[@]}"; do
@@ -93,19 +106,26 @@ for i in "${!stages[@]}"; do
     commands+=("$(finetune "$before" "$stage" "${stages[$i]}")")
     records+=("$x.train.json")
     others+=("$x.soup.* $x.run*.train.* $x.run*.last.wux.pt")
+    together+=("")
   else
     IFS='|' read -ra runs <<< "${stages[$i]//$'\n'/ }"
     members=()
+    side=$((i + 2))
+    for run in "${runs[@]}"; do
+      one_thread "$run" || side=""
+    done
     for j in "${!runs[@]}"; do
       member=$x.run$((j + 1)).wux.pt
       commands+=("$(finetune "$before" "$member" "$(trimmed "${runs[$j]}")")")
       records+=("${member%.wux.pt}.train.json")
       others+=("$x.train.* $x.last.wux.pt")
+      together+=("$side")
       members+=("$member")
     done
     commands+=("wux soup ${members[*]} --out $stage --data $OUT/corpus --force --json")  # scored on validation
     records+=("$x.soup.json")
     others+=("$x.train.* $x.last.wux.pt")
+    together+=("")
   fi
   stage_records+=("${records[-1]}")
   before=$stage
@@ -123,7 +143,9 @@ left_by_other_way() {  # INDEX: the files of others[INDEX] (patterns, expanded h
 # leaves nothing a rerun would take for done. Where that first step is a training stage stopped part-way (its .last
 # checkpoint there, by the same command) and has no --max-minutes (a resumed run would get the whole budget again),
 # it goes on with --resume (the same weights as one run straight through) and its planned command is recorded with
-# "# resumed". Refused (exit 2, before anything runs): a record or a part-way stage left by another command.
+# "# resumed". The runs of a soup stage that each train on one thread (--threads 1) train beside each other; when
+# the first step to run is one of them, each of the others is kept when done and goes on when stopped part-way, as
+# that first step does. Refused (exit 2, before anything runs): a record or a part-way stage left by another command.
 # FRESH=1 runs every step from the start; removing a step's X.command file runs it and every step after it again.
 refuse_other_commands() {
   local i planned made left
@@ -150,17 +172,35 @@ resumable() {  # INDEX: the step is a training run stopped part-way by its plann
     && [ -e "${record%.json}.command" ] && [[ "${commands[$1]}" != *" --max-minutes "* ]]
 }
 
-forget_from() {  # INDEX [resume]: remove what steps INDEX.. left (their records, commands, resume notes, and their
-  # resumable states but, when resuming, step INDEX's own)
-  local i record
+forget_step() {  # INDEX [resume]: remove what step INDEX left (its record, command, resume note, the other way's
+  # files, and its resumable state unless resuming)
+  local record=${records[$1]}
+  rm -f "$record" "$record.partial" "${record%.json}.command" "${record%.json}.resumed"
+  left_by_other_way "$1" | while read -r file; do rm -f "$file"; done
+  if [[ "${commands[$1]}" == "wux train "* ]] && [ "${2:-}" != resume ]; then
+    rm -f "${record%.train.json}.last.wux.pt"
+  fi
+}
+
+forget_from() {  # INDEX: forget every step from INDEX on
+  local i
   for ((i = $1; i < ${#records[@]}; i++)); do
-    record=${records[$i]}
-    rm -f "$record" "$record.partial" "${record%.json}.command" "${record%.json}.resumed"
-    left_by_other_way "$i" | while read -r file; do rm -f "$file"; done
-    if [[ "${commands[$i]}" == "wux train "* ]] && { [ "$i" -gt "$1" ] || [ "${2:-}" != resume ]; }; then
-      rm -f "${record%.train.json}.last.wux.pt"
-    fi
+    forget_step "$i"
   done
+}
+
+made_by_its_command() {  # INDEX: its record is there, made by its command (refuse_other_commands checked which)
+  local record=${records[$1]}
+  [ -s "$record" ] && [ -e "${record%.json}.command" ]
+}
+
+group_end() {  # INDEX: one past the last step trained beside step INDEX (INDEX + 1 when it runs alone)
+  local end=$(($1 + 1))
+  while [ -n "${together[$1]}" ] && [ "$end" -lt "${#commands[@]}" ] && [ "${together[$end]}" = "${together[$1]}" ]
+  do
+    end=$((end + 1))
+  done
+  echo "$end"
 }
 
 run_step() {  # INDEX [resume]: the step's command (resumed: --resume in place of --force), its record written under
@@ -175,27 +215,54 @@ run_step() {  # INDEX [resume]: the step's command (resumed: --resume in place o
   mv "$record.partial" "$record"
 }
 
+run_group() {  # START END: steps START..END-1, beside each other when more than one, each as how_of says (kept: not
+  # run; resume: going on); one that fails fails the recipe once every one of them has ended
+  local i status=0 pids=()
+  if [ $(($2 - $1)) -eq 1 ]; then
+    run_step "$1" ${how_of[$1]:-}
+    return
+  fi
+  for ((i = $1; i < $2; i++)); do
+    [ "${how_of[$i]:-}" != kept ] || continue
+    run_step "$i" ${how_of[$i]:-} &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do
+    wait "$i" || status=$?
+  done
+  [ "$status" -eq 0 ] || exit "$status"
+}
+
 [ -n "$FRESH" ] || refuse_other_commands
 first_to_run=""
 for i in "${!commands[@]}"; do
-  record=${records[$i]}
-  if [ -z "$FRESH" ] && [ -s "$record" ] && [ -e "${record%.json}.command" ]; then
-    echo "train_default_model.sh: kept $record (made by the same command)" >&2
+  if [ -z "$FRESH" ] && made_by_its_command "$i"; then
+    echo "train_default_model.sh: kept ${records[$i]} (made by the same command)" >&2
   else
     first_to_run=$i
     break
   fi
 done
+how_of=()
 if [ -n "$first_to_run" ]; then
-  how=""
-  if [ -z "$FRESH" ] && resumable "$first_to_run"; then
-    how=resume
-    echo "train_default_model.sh: going on from ${records[$first_to_run]%.train.json}.last.wux.pt" >&2
-  fi
-  forget_from "$first_to_run" $how
-  run_step "$first_to_run" $how
-  for ((i = first_to_run + 1; i < ${#commands[@]}; i++)); do
-    run_step "$i"
+  # the first step to run, and the steps trained beside it: each kept when done, going on when stopped part-way
+  end=$(group_end "$first_to_run")
+  for ((i = first_to_run; i < end; i++)); do
+    if [ -z "$FRESH" ] && [ "$i" -gt "$first_to_run" ] && made_by_its_command "$i"; then
+      how_of[i]=kept
+      echo "train_default_model.sh: kept ${records[$i]} (made by the same command)" >&2
+      continue
+    elif [ -z "$FRESH" ] && resumable "$i"; then
+      how_of[i]=resume
+      echo "train_default_model.sh: going on from ${records[$i]%.train.json}.last.wux.pt" >&2
+    fi
+    forget_step "$i" ${how_of[$i]:-}
+  done
+  forget_from "$end"
+  run_group "$first_to_run" "$end"
+  for ((i = end; i < ${#commands[@]}; i = end)); do
+    end=$(group_end "$i")
+    run_group "$i" "$end"
   done
 fi
 if [ "$before" != "$model" ]; then

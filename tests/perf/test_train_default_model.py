@@ -9,13 +9,23 @@ ROOT = SCRIPT.parents[1]
 # Stands in for wux: logs each command line and succeeds, printing a record, except `eval`, which fails so that the
 # recipe stops there (set -e) before it bundles anything (unless WUX_EVAL_OK), and a command with the words
 # WUX_FAIL, which fails after it "saved an epoch" (the .last checkpoint beside its --out), as a stopped stage would,
-# or WUX_FAIL_EARLY, which fails before (a run stopped while it read its data).
+# or WUX_FAIL_EARLY, which fails before (a run stopped while it read its data). With WUX_MEET=N, a run on one thread
+# waits (up to WUX_MEET_TICKS tenths of a second, 400 by default, then fails) until N such runs have begun: it passes
+# only when they run beside each other.
 STUB = """#!/usr/bin/env bash
 echo "$*" >> "$WUX_LOG"
 [ "$1" != eval ] || [ -n "${WUX_EVAL_OK:-}" ] || exit 3
 [ -z "${WUX_FAIL_EARLY:-}" ] || [[ " $* " != *" $WUX_FAIL_EARLY "* ]] || exit 5
 out=""; before=""
 for word in "$@"; do [ "$before" != --out ] || out=$word; before=$word; done
+if [ -n "${WUX_MEET:-}" ] && [[ " $* " == *" --threads 1 "* ]]; then
+  touch "$out.began"
+  for tick in $(seq "${WUX_MEET_TICKS:-400}"); do
+    [ "$(ls "$(dirname "$out")" | grep -c '[.]began$')" -lt "$WUX_MEET" ] || break
+    sleep 0.1
+  done
+  [ "$(ls "$(dirname "$out")" | grep -c '[.]began$')" -ge "$WUX_MEET" ] || exit 6
+fi
 [ -z "$out" ] || touch "$out" "${out%.wux.pt}.last.wux.pt"
 [ -z "${WUX_FAIL:-}" ] || [[ " $* " != *" $WUX_FAIL "* ]] || exit 4
 echo '{}'
@@ -343,3 +353,36 @@ def test_a_soup_stage_with_an_empty_or_a_repeated_run_is_refused_before_anything
         r = run_recipe(tmp_path, **{**SOUPED, "FINETUNE2": options})
         assert r.returncode == 2 and f"FINETUNE2 {why}" in r.stderr, (options, r.stderr)
         assert calls(tmp_path) == []
+
+
+BESIDE = {"FINETUNE": "--seed 1", "FINETUNE2": "--seed 2 --threads 1 | --seed 3 --threads 1", "FINETUNE3": "--seed 4"}
+
+
+def test_the_runs_of_a_soup_stage_on_one_thread_each_train_beside_each_other(tmp_path):
+    r = run_recipe(tmp_path, WUX_EVAL_OK="1", WUX_MEET="2", **BESIDE)  # each run waits until the other has begun
+    assert r.returncode == 0, r.stderr
+    made = [line.split()[0] for line in calls(tmp_path)]
+    assert made == ["data", "train", "train", "train", "train", "soup", "train", "eval"]
+    out = tmp_path / "out"
+    assert all((out / f"default.stage3.run{k}.train.json").exists() for k in (1, 2))
+
+
+def test_a_run_that_fails_beside_another_fails_the_recipe_after_both_and_a_rerun_keeps_the_one_done(tmp_path):
+    stopped = run_recipe(tmp_path, WUX_MEET="2", WUX_FAIL="--seed 2", **BESIDE)
+    assert stopped.returncode == 4
+    out = tmp_path / "out"
+    assert (out / "default.stage3.run2.train.json").exists() and not (out / "default.stage3.run1.train.json").exists()
+    first = len(calls(tmp_path))
+    again = run_recipe(tmp_path, WUX_EVAL_OK="1", **BESIDE)
+    assert again.returncode == 0, again.stderr
+    rerun = calls(tmp_path)[first:]
+    assert [line.split()[0] for line in rerun] == ["train", "soup", "train", "eval"]
+    assert "--seed 2" in rerun[0] and "--resume" in rerun[0]  # the stopped one goes on, the one done is kept
+    assert f"kept {out / 'default.stage3.run2.train.json'}" in again.stderr
+
+
+def test_runs_on_more_threads_train_one_after_the_other(tmp_path):
+    mixed = {**BESIDE, "FINETUNE2": "--seed 2 --threads 1 | --seed 3"}
+    r = run_recipe(tmp_path, WUX_EVAL_OK="1", WUX_MEET="2", WUX_MEET_TICKS="20", **mixed)
+    assert r.returncode == 6  # the one-thread run waited for one that never began beside it, and gave up
+    assert [line.split()[0] for line in calls(tmp_path)] == ["data", "train", "train", "train"]
