@@ -18,6 +18,7 @@ import statistics
 import time
 from pathlib import Path
 
+from wux.runtime.device import cpu_has_bf16
 from wux.train.loop import TrainConfig, autocast, loss_fn
 
 
@@ -76,15 +77,6 @@ def main() -> None:
         "first_step_loss_gap": round(abs(first_loss["bf16"] - first_loss["fp32"]), 4),
         "cpu_bf16_instructions": cpu_has_bf16(),
     }, indent=2))
-
-
-def cpu_has_bf16() -> bool | None:
-    """Whether /proc/cpuinfo lists bfloat16 instructions (None where there is no such file)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 if __name__ == "__main__":

@@ -775,3 +775,20 @@ def test_without_validation_files_no_validation_score_is_claimed(tiny_corpus, tm
     training = load_checkpoint(cfg.out).training
     assert training["best_val_si_snr_db"] is None and training["best_by"] == "minus training loss"
     assert training["best_score"] == max(-h.train_loss for h in result.history)
+
+
+def test_bf16_on_a_cpu_without_bfloat16_instructions_is_noted_as_emulated(monkeypatch):
+    from pathlib import Path
+
+    from wux.runtime.device import CPU_BF16_FLAGS, cpu_has_bf16
+    from wux.train import loop
+
+    flags = set(Path("/proc/cpuinfo").read_text().split())  # this machine's own answer first
+    assert cpu_has_bf16() == any(flag in flags for flag in CPU_BF16_FLAGS)
+    for has, device, arithmetic, noted in ((False, "cpu", "bf16", True), (True, "cpu", "bf16", False),
+                                           (None, "cpu", "bf16", False), (False, "cpu", "fp32", False),
+                                           (False, "cuda", "bf16", False)):
+        monkeypatch.setattr(loop, "cpu_has_bf16", lambda has=has: has)
+        notes = loop.emulated_bf16_notes(device, arithmetic)
+        assert bool(notes) == noted, (has, device, arithmetic)
+        assert not notes or "avx512_bf16, amx_bf16" in notes[0] and "slower than float32" in notes[0]

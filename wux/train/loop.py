@@ -37,7 +37,7 @@ from wux.model.grow import check_growable, grows_from, load_grown
 from wux.model.load import KWARGS_WITHOUT_MODEL, ModelSource, load_model, stated_sample_rate
 from wux.model.user import UserModel
 from wux.progress import progress_bar
-from wux.runtime.device import require_device
+from wux.runtime.device import CPU_BF16_FLAGS, cpu_has_bf16, require_device
 from wux.tools import require
 from wux.train import (
     COSINE,
@@ -243,6 +243,15 @@ def mixed_precision(device: str, precision: str) -> str:
     if precision == "fp16" and not is_cuda(device):
         raise WuxError("--precision fp16 trains on CUDA only (it needs loss scaling on a GPU); on the CPU use bf16")
     return precision
+
+
+def emulated_bf16_notes(device: str, arithmetic: str) -> list[str]:
+    """bfloat16 on a CPU without bfloat16 instructions runs emulated: slower than float32, other last digits."""
+    if arithmetic != "bf16" or is_cuda(device) or cpu_has_bf16() is not False:
+        return []
+    return [f"--precision bf16 on a CPU without bfloat16 instructions (none of {', '.join(CPU_BF16_FLAGS)} in "
+            "/proc/cpuinfo): its arithmetic is emulated, slower than float32 here (perf/train_precision.py measures "
+            "both), and its last digits differ from a run on a CPU that has them"]
 
 
 def autocast(device: str, arithmetic: str):
@@ -752,7 +761,8 @@ def train(cfg: TrainConfig, show_progress: bool = True,
     if writer:
         writer.close()
     cut_short = [cut_short_note(cfg, history)] if out_of_time and history[-1].epoch < cfg.epochs else []
-    notes = conversion_notes(pairs, cfg.sample_rate) + unread_record_notes(meta) + cut_short
+    notes = (conversion_notes(pairs, cfg.sample_rate) + unread_record_notes(meta) + cut_short
+             + emulated_bf16_notes(cfg.device, arithmetic))
     return TrainResult(str(cfg.out), step, len(history), best if val_pairs else None,
                        (time.monotonic() - t_start) / 60, history, notes, start_epoch)
 
