@@ -158,7 +158,7 @@ def test_a_bundled_model_joins_a_soup_by_its_name(tmp_path):
         make_soup(bundled.path, ["default", other], force=True)
 
 
-def test_a_greedy_soup_adds_members_best_first_and_leaves_out_one_that_lowers_its_score(tmp_path):
+def test_a_greedy_soup_adds_members_best_first_and_leaves_out_one_that_lowers_its_score(tmp_path, monkeypatch):
     """The score here is how close one tensor's mean lies to 2 (a soup's is the mean of its members', the tensor
     being averaged): alone 1 and 3 score alike, -5 worst; 1 and 3 together reach 2 exactly, -5 would pull it off."""
     from wux.model.soup import greedy_members, load_members
@@ -176,7 +176,13 @@ def test_a_greedy_soup_adds_members_best_first_and_leaves_out_one_that_lowers_it
         scored.append(ckpt)
         return -abs(ckpt.state_dict[key].mean().item() - 2.0)
 
-    kept, soup, averaged, steps = greedy_members(load_members(tmp_path / "s.wux.pt", paths, False), score)
+    loaded = load_members(tmp_path / "s.wux.pt", paths, False)
+    hashed = []
+    monkeypatch.setattr("wux.model.checkpoint.sha256_file", hashed.append)
+    greedy = greedy_members(loaded, score)
+    assert hashed == []  # no trial soup reads its members' files: write_soup hashes those kept, once
+    kept, soup, averaged, steps = greedy.kept, greedy.soup, greedy.averaged, greedy.steps
+    assert greedy.soup_score == 0.0 and greedy.kept_scores == (-1.0, -1.0)
     assert [s.checkpoint for s in steps] == [str(paths[1]), str(paths[2]), str(paths[0])]  # a tie keeps the order
     assert [s.kept for s in steps] == [True, True, False] and [c.path for c in kept] == paths[1:]
     assert [s.alone_si_snr_db for s in steps] == [-1.0, -1.0, -7.0]
@@ -193,6 +199,8 @@ def test_a_greedy_soup_that_no_second_member_helps_is_its_best_member_alone(tmp_
 
     paths = [member(tmp_path / f"b{i}.wux.pt", i) for i in range(2)]
     loaded = load_members(tmp_path / "s.wux.pt", paths, False)
-    kept, soup, averaged, steps = greedy_members(loaded, lambda c: 1.0 if c.path == paths[1] else 0.0)
+    greedy = greedy_members(loaded, lambda c: 1.0 if c.path == paths[1] else 0.0)
+    kept, soup, averaged, steps = greedy.kept, greedy.soup, greedy.averaged, greedy.steps
+    assert greedy.soup_score == 1.0 and greedy.kept_scores == (1.0,)
     assert [c.path for c in kept] == [paths[1]] and averaged == 0 and [s.kept for s in steps] == [True, False]
     assert all(torch.equal(t, loaded[1].state_dict[k]) for k, t in soup.state_dict.items())

@@ -58,6 +58,17 @@ class SoupResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class GreedySoup:
+    """What greedy_members found: the members kept, their soup (not written) and its score, and every step tried."""
+    kept: tuple[Checkpoint, ...]
+    soup: Checkpoint  # the best member alone when no other one helped
+    averaged: int  # tensors the kept members hold differently
+    soup_score: float
+    kept_scores: tuple[float, ...]  # each kept member's own score, in the order kept
+    steps: tuple[GreedyStep, ...]
+
+
 def make_soup(output: Path, members: list[Path], force: bool = False,
               score: Callable[[Checkpoint, list[Checkpoint]], dict[str, Any]] | None = None) -> SoupResult:
     """Average the checkpoints `members` (one architecture, one sample rate) into a new checkpoint at `output`;
@@ -82,19 +93,21 @@ def load_members(output: Path, members: list[Path], force: bool) -> list[Checkpo
 
 
 def soup_of(members: list[Checkpoint], weights: str = "uniform") -> tuple[Checkpoint, int]:
-    """The members' average as a checkpoint (not written; one member: its weights), and how many tensors differed."""
+    """The members' average as a checkpoint (not written; one member: its weights), and how many tensors differed.
+    Its members are named by path; write_soup adds their sha256 (each file read once, not at every greedy trial)."""
     state, averaged = averaged_state(members)
     first = members[0]
-    record = [asdict(SoupMember(str(c.path), c.sha256)) for c in members]
-    training: dict[str, Any] = {"soup": {"members": record, "weights": weights}}
+    training: dict[str, Any] = {"soup": {"members": [{"checkpoint": str(c.path)} for c in members],
+                                         "weights": weights}}
     return Checkpoint(state_dict=state, config=first.config, user=first.user, contract=first.contract,
                       sample_rate=first.sample_rate, training=training), averaged
 
 
 def write_soup(output: Path, soup: Checkpoint, members: list[Checkpoint], averaged: int,
                scores: dict[str, Any] | None, greedy: tuple[GreedyStep, ...] = ()) -> SoupResult:
-    """Record the scores (and a greedy soup's steps) in the soup, write it, and say what it is."""
+    """Record the members, the scores (and a greedy soup's steps) in the soup, write it, and say what it is."""
     record = soup.training["soup"]
+    record["members"] = [asdict(SoupMember(str(c.path), c.sha256)) for c in members]
     if scores is not None:
         record["validation"] = scores
     if greedy:
@@ -104,25 +117,24 @@ def write_soup(output: Path, soup: Checkpoint, members: list[Checkpoint], averag
                       averaged, len(soup.state_dict) - averaged, scores, record["weights"], greedy)
 
 
-def greedy_members(members: list[Checkpoint], score: Callable[[Checkpoint], float]
-                   ) -> tuple[list[Checkpoint], Checkpoint, int, tuple[GreedyStep, ...]]:
+def greedy_members(members: list[Checkpoint], score: Callable[[Checkpoint], float]) -> GreedySoup:
     """A greedy soup (Wortsman et al. 2022): the members by their own `score`, best first (ties in the order
-    given); each next one stays only if the soup with it scores no lower than the soup without. Returns the members
-    kept, their soup (the best member alone when no other one helps), its count of averaged tensors, and each step."""
+    given); each next one stays only if the soup with it scores no lower than the soup without."""
     alone = [score(c) for c in members]
     order = sorted(range(len(members)), key=lambda i: -alone[i])
     first = order[0]
-    kept, best = [members[first]], alone[first]
-    soup, averaged = soup_of(kept, "greedy")
+    kept, best = [first], alone[first]
+    soup, averaged = soup_of([members[first]], "greedy")
     steps = [GreedyStep(str(members[first].path), alone[first], alone[first], True)]
     for i in order[1:]:
-        trial, trial_averaged = soup_of([*kept, members[i]], "greedy")
+        trial, trial_averaged = soup_of([members[k] for k in (*kept, i)], "greedy")
         with_it = score(trial)
         keep = with_it >= best
         if keep:
-            kept, best, soup, averaged = [*kept, members[i]], with_it, trial, trial_averaged
+            kept, best, soup, averaged = [*kept, i], with_it, trial, trial_averaged
         steps.append(GreedyStep(str(members[i].path), alone[i], with_it, keep))
-    return kept, soup, averaged, tuple(steps)
+    return GreedySoup(tuple(members[k] for k in kept), soup, averaged, best, tuple(alone[k] for k in kept),
+                      tuple(steps))
 
 
 def check_different_weights(members: list[Checkpoint]) -> None:

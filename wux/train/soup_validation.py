@@ -114,7 +114,6 @@ def make_greedy_soup(output: Path, members: list[Path], validation: SoupValidati
     scores no lower (greedy_members); the soup of those kept written with their scores and every step."""
     loaded = load_members(output, members, force)
     held = held_out_files(loaded, validation, say)
-    kept, soup, averaged, steps = greedy_members(loaded, held.mean_si_snr_db)
-    alone = {step.checkpoint: step.alone_si_snr_db for step in steps}
-    soup_db = max(step.soup_si_snr_db for step in steps if step.kept)
-    return write_soup(output, soup, kept, averaged, held.scores(soup_db, [alone[str(c.path)] for c in kept]), steps)
+    greedy = greedy_members(loaded, held.mean_si_snr_db)
+    return write_soup(output, greedy.soup, list(greedy.kept), greedy.averaged,
+                      held.scores(greedy.soup_score, list(greedy.kept_scores)), greedy.steps)
