@@ -7,8 +7,10 @@ OUT is the recipe's folder (build/default-model). Each stage's best validation S
 same validation files) beside the bundled stage's; the stage still training at its last epoch beside the bundled
 run at that epoch; and, once the recipe has evaluated its model (OUT/eval.json), every SI-SNR improvement of the
 test-split table (mean, median, each noise kind, input SNR band and room) beside the bundled model's, each within
---tolerance dB (0.5: issue 11's bar) or not. Exit 0: every figure within it; 1: a figure outside it, or the recipe
-not finished; 2: bad input; 3: nothing to compare (the provenance holds this run's own evaluation).
+--tolerance dB (0.5: issue 11's bar) or not. A stage whose epochs trained in another arithmetic than the bundled
+stage's (`make default-model FINETUNE_PRECISION=fp32`) is named as such. Exit 0: every figure within it; 1: a
+figure outside it, or the recipe not finished; 2: bad input; 3: nothing to compare (the provenance holds this run's
+own evaluation).
 
 The recipe runs this before it bundles its model (its report: OUT/reproduction.json). Once bundled, the provenance
 in wux/model/default holds the reproduction's own evaluation, which is refused (exit 3): compare with the one before
@@ -42,6 +44,8 @@ class StageComparison:
     epoch: int | None = None  # training: its last epoch done (a soup: of the run in training)
     bundled_at_epoch_db: float | None = None  # training: the bundled run's validation at that epoch
     bundled_kind: str = ""  # the bundled stage's kind ("run" or "soup"): another than `kind` when the recipe changed
+    arithmetic: str = ""  # the precision its epochs trained in so far ("bf16", "fp32", "bf16+fp32"; "": none yet)
+    bundled_arithmetic: str = ""  # the bundled stage's (FINETUNE_PRECISION=fp32 makes them differ)
 
     @property
     def difference_db(self) -> float | None:
@@ -152,6 +156,30 @@ def bundled_run(bundled: dict, place: int) -> dict:
     return members[place - 1].get("train", {}) if place <= len(members) else {}
 
 
+def arithmetic_of(histories: list[list[dict]]) -> str:
+    """The precisions the epochs of one or more runs trained in, by their records ("bf16", or "bf16+fp32" where they
+    differ; "" where none is recorded)."""
+    return "+".join(sorted({epoch["precision"] for history in histories for epoch in history
+                            if epoch.get("precision")}))
+
+
+def bundled_histories(bundled: dict) -> list[list[dict]]:
+    """The epochs of a bundled stage's run, or of each of its soup's runs."""
+    if kind_of(bundled) == "run":
+        return [bundled.get("history", [])]
+    return [member.get("train", {}).get("history", []) for member in bundled["members"]]
+
+
+def recipe_histories(prefix: Path, kind: str) -> list[list[dict]]:
+    """The epochs of each run the recipe began at a stage: its record's when done, else its resumable checkpoint's."""
+    histories = []
+    for run in recipe_runs(prefix, kind):
+        record = with_ending(run, ".train.json")
+        done = record.exists() and record.stat().st_size
+        histories.append(read_json(record).get("history", []) if done else training_history(run))
+    return histories
+
+
 def training_history(run: Path) -> list[dict]:
     """The epochs a run in training (or stopped part-way) has saved in its resumable checkpoint, if any yet."""
     from wux.model.checkpoint import load_checkpoint
@@ -167,7 +195,9 @@ def epoch_scores(history: list[dict]) -> dict[int, float]:
 def compare_stage(prefix: Path, stage: int, bundled: dict, started: bool) -> StageComparison:
     bundled_kind = kind_of(bundled)
     kind = recipe_kind(prefix) or bundled_kind
-    compared = partial(StageComparison, stage, kind, bundled_db=stage_score(bundled), bundled_kind=bundled_kind)
+    compared = partial(StageComparison, stage, kind, bundled_db=stage_score(bundled), bundled_kind=bundled_kind,
+                       arithmetic=arithmetic_of(recipe_histories(prefix, kind)) if started else "",
+                       bundled_arithmetic=arithmetic_of(bundled_histories(bundled)))
     record = with_ending(prefix, ".soup.json" if kind == "soup" else ".train.json")
     if record.exists() and record.stat().st_size:
         return compared("done", reproduced_db=stage_score(read_json(record)))
@@ -260,6 +290,8 @@ def db(value: float | None, signed: bool = False) -> str:
 
 def stage_line(s: StageComparison) -> str:
     other = f"; the bundled stage was a {s.bundled_kind}" if s.bundled_kind and s.bundled_kind != s.kind else ""
+    if s.arithmetic and s.bundled_arithmetic and s.arithmetic != s.bundled_arithmetic:
+        other += f"; trained in {s.arithmetic}, the bundled stage in {s.bundled_arithmetic}"
     if s.state == "training" and s.epoch is not None:
         return (f"stage {s.stage:>2} {s.kind:<4} training  epoch {s.epoch}: {db(s.reproduced_db)} dB, the bundled "
                 f"run then {db(s.bundled_at_epoch_db)} ({db(s.difference_db, True)}); its best {db(s.bundled_db)}"

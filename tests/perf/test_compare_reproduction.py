@@ -15,10 +15,12 @@ sys.modules[spec.name] = compare  # its dataclasses look their module up
 spec.loader.exec_module(compare)
 
 
-def run(best: float, epochs: int = 3) -> dict:
-    """A `wux train --json` record whose validation rises by 0.5 dB an epoch to `best`."""
-    return {"best_val_si_snr_db": best, "history": [{"epoch": e, "val_si_snr_db": best - 0.5 * (epochs - e)}
-                                                    for e in range(1, epochs + 1)]}
+def run(best: float, epochs: int = 3, precision: str | None = None) -> dict:
+    """A `wux train --json` record whose validation rises by 0.5 dB an epoch to `best` (each epoch's arithmetic
+    recorded when given)."""
+    arithmetic = {} if precision is None else {"precision": precision}
+    return {"best_val_si_snr_db": best, "history": [{"epoch": e, "val_si_snr_db": best - 0.5 * (epochs - e),
+                                                     **arithmetic} for e in range(1, epochs + 1)]}
 
 
 def soup(score: float | None, members: list[dict]) -> dict:
@@ -188,3 +190,27 @@ def test_the_recipes_own_files_read_as_its_stages_done(tmp_path):
     provenance = bundled_provenance(tmp_path)
     stages = compare.compare_stages(tmp_path / "out", "default", json.loads(provenance.read_text()))
     assert [(s.kind, s.state) for s in stages] == [("run", "done"), ("run", "done"), ("soup", "done")]
+
+
+def test_a_stage_trained_in_another_arithmetic_than_the_bundled_one_says_so(tmp_path, capsys):
+    """FINETUNE_PRECISION=fp32 on a CPU without bfloat16 instructions: the figures are judged as ever, and each stage
+    trained otherwise than the bundled one is named, a soup by its runs' epochs so far."""
+    record = json.loads(bundled_provenance(tmp_path).read_text())
+    record["stages"][1]["train"] = run(15.0, precision="bf16")
+    record["train"] = soup(16.0, [run(15.8, 4, precision="bf16"), run(15.6, 4, precision="bf16")])
+    provenance = tmp_path / "bf16.json"
+    provenance.write_text(json.dumps(record))
+    out = recipe_folder(tmp_path)
+    (out / "default.stage2.train.json").write_text(json.dumps(run(14.9, precision="fp32")))
+    soup_run_in_training(out, epochs=2)  # its resumable checkpoint records no arithmetic
+    (out / "default.stage3.run1.train.json").write_text(json.dumps(run(15.7, 4, precision="fp32")))
+    stages = compare.compare_reproduction(out, provenance_path=provenance).stages
+    assert [(s.arithmetic, s.bundled_arithmetic) for s in stages] == [("", ""), ("fp32", "bf16"), ("fp32", "bf16")]
+    compare.main([str(out), "--provenance", str(provenance)])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.endswith("; trained in fp32, the bundled stage in bf16") for line in lines[1:4]] == [False, True, True]
+    (out / "default.stage2.train.json").write_text(json.dumps(run(14.9, precision="bf16")))
+    (out / "default.stage3.run1.train.json").write_text(json.dumps(run(15.7, 4, precision="bf16")))
+    stages = compare.compare_reproduction(out, provenance_path=provenance).stages
+    assert [s.arithmetic for s in stages] == ["", "bf16", "bf16"]
+    assert "trained in" not in compare.report_text(compare.compare_reproduction(out, provenance_path=provenance))

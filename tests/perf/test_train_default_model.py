@@ -386,3 +386,17 @@ def test_runs_on_more_threads_train_one_after_the_other(tmp_path):
     r = run_recipe(tmp_path, WUX_EVAL_OK="1", WUX_MEET="2", WUX_MEET_TICKS="20", **mixed)
     assert r.returncode == 6  # the one-thread run waited for one that never began beside it, and gave up
     assert [line.split()[0] for line in calls(tmp_path)] == ["data", "train", "train", "train"]
+
+
+def test_finetune_precision_sets_every_fine_tuning_runs_arithmetic_and_leaves_the_base_runs():
+    """make default-model FINETUNE_PRECISION=fp32 (a CPU without bfloat16 instructions): every run of stages 2 to 19,
+    soup runs included, in float32; the base run as before (TRAIN_PRECISION)."""
+    def planned(*overrides: str) -> str:
+        return subprocess.run(["make", "-n", "default-model", *overrides], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout
+
+    bundled, fp32 = planned(), planned("FINETUNE_PRECISION=fp32")
+    runs = 14 + 3 + 3 * 2  # stages 2 to 15 one run each, stage 16 a soup of three, stages 17 to 19 of two each
+    assert bundled.count("--precision bf16") == fp32.count("--precision fp32") == runs
+    assert "--precision bf16" not in fp32 and "PRECISION=auto" in bundled and "PRECISION=auto" in fp32
+    assert bundled.replace("--precision bf16", "--precision fp32") == fp32

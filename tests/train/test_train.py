@@ -1,3 +1,4 @@
+import json
 import math
 import shutil
 
@@ -792,3 +793,22 @@ def test_bf16_on_a_cpu_without_bfloat16_instructions_is_noted_as_emulated(monkey
         notes = loop.emulated_bf16_notes(device, arithmetic)
         assert bool(notes) == noted, (has, device, arithmetic)
         assert not notes or "avx512_bf16, amx_bf16" in notes[0] and "slower than float32" in notes[0]
+
+
+def test_wux_train_says_bf16_is_emulated_on_stderr_before_it_trains_and_keeps_it_in_the_record(tiny_corpus, tmp_path,
+                                                                                               monkeypatch):
+    """A run of hours is told at its start, even with --json (whose stdout stays one JSON record)."""
+    from typer.testing import CliRunner
+
+    from wux.cli import app
+    from wux.train import loop
+
+    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: False)
+    args = ["train", str(tiny_corpus), "--out", str(tmp_path / "m.wux.pt"), "--preset", "tiny", "--epochs", "1",
+            "--batch-size", "4", "--segment", "2048", "--val-share", "0.34", "--no-augment", "--json"]
+    result = CliRunner().invoke(app, [*args, "--precision", "bf16"])
+    assert result.exit_code == 0, result.output
+    note = json.loads(result.stdout)["notes"][-1]
+    assert "emulated" in note and result.stderr.startswith(f"note: {note}\n")
+    fp32 = CliRunner().invoke(app, [*args, "--precision", "fp32", "--force"])
+    assert fp32.exit_code == 0 and "emulated" not in fp32.stderr and json.loads(fp32.stdout)["notes"] == []
