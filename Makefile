@@ -129,10 +129,9 @@ TRAIN_EPOCHS ?= 65
 TRAIN_MINUTES ?=
 TRAIN_PRECISION ?= auto
 # FINETUNE_PRECISION: the fine-tuning stages' arithmetic (stages 2 to 19, all trained in bfloat16). On a CPU without
-# bfloat16 instructions, which emulates it, FINETUNE_PRECISION=fp32 trains their steps 2.6 times as fast (the VM of
-# 2026-12-07: perf/train_precision.py --preset wider-context, 3.09 s a step against 8.13), in other arithmetic than
-# the bundled runs (stage 11's first epoch from stage 10's bundled weights: 16.24 dB against its record's 16.31);
-# perf/compare_reproduction.py judges the figures within 0.5 dB as ever, and names each stage trained otherwise.
+# bfloat16 instructions, which emulates it, FINETUNE_PRECISION=fp32 trains them faster, in other arithmetic than the
+# bundled runs (README, "Rebuilding it": measured); perf/compare_reproduction.py judges the figures within 0.5 dB as
+# ever, and names each stage trained otherwise. Set it before stage 2 begins: a stage begun otherwise is refused.
 FINETUNE_PRECISION ?= bf16
 # the first seven stages were trained before wux train had its DC term (--dc-weight, on by default since 2026-12-05)
 BEFORE_DC ?= --dc-weight 0

@@ -170,14 +170,14 @@ def bundled_histories(bundled: dict) -> list[list[dict]]:
     return [member.get("train", {}).get("history", []) for member in bundled["members"]]
 
 
-def recipe_histories(prefix: Path, kind: str) -> list[list[dict]]:
-    """The epochs of each run the recipe began at a stage: its record's when done, else its resumable checkpoint's."""
-    histories = []
-    for run in recipe_runs(prefix, kind):
-        record = with_ending(run, ".train.json")
-        done = record.exists() and record.stat().st_size
-        histories.append(read_json(record).get("history", []) if done else training_history(run))
-    return histories
+def run_done(run: Path) -> bool:
+    record = with_ending(run, ".train.json")
+    return record.exists() and record.stat().st_size > 0
+
+
+def run_history(run: Path) -> list[dict]:
+    """The epochs of a run the recipe began: its record's when done, else its resumable checkpoint's."""
+    return read_json(with_ending(run, ".train.json")).get("history", []) if run_done(run) else training_history(run)
 
 
 def training_history(run: Path) -> list[dict]:
@@ -195,16 +195,16 @@ def epoch_scores(history: list[dict]) -> dict[int, float]:
 def compare_stage(prefix: Path, stage: int, bundled: dict, started: bool) -> StageComparison:
     bundled_kind = kind_of(bundled)
     kind = recipe_kind(prefix) or bundled_kind
+    runs = recipe_runs(prefix, kind) if started else []
+    histories = [run_history(run) for run in runs]  # each read once: a record, or a checkpoint of 17 MB
     compared = partial(StageComparison, stage, kind, bundled_db=stage_score(bundled), bundled_kind=bundled_kind,
-                       arithmetic=arithmetic_of(recipe_histories(prefix, kind)) if started else "",
+                       arithmetic=arithmetic_of(histories),
                        bundled_arithmetic=arithmetic_of(bundled_histories(bundled)))
     record = with_ending(prefix, ".soup.json" if kind == "soup" else ".train.json")
     if record.exists() and record.stat().st_size:
         return compared("done", reproduced_db=stage_score(read_json(record)))
-    runs = recipe_runs(prefix, kind) if started else []
-    for place, run in enumerate(runs, start=1):
-        if not with_ending(run, ".train.json").exists():
-            history = training_history(run)
+    for place, (run, history) in enumerate(zip(runs, histories), start=1):
+        if not run_done(run):
             if not history:
                 return compared("training", reproduced_db=None)
             epoch, score = history[-1]["epoch"], history[-1]["val_si_snr_db"]

@@ -350,7 +350,7 @@ def train(
 ) -> None:
     """Train a Wave-U-Net (or a model built by --model) with SI-SNR loss; the best validation checkpoint is kept."""
     from wux.data.augment import AugmentConfig
-    from wux.train.loop import TrainConfig, emulated_bf16_notes, model_to_train
+    from wux.train.loop import TrainConfig, model_to_train
     from wux.train.loop import train as run_training
 
     refuse_unused(ctx, set(AUGMENT_OPTIONS) if augment else set(), "with --no-augment", *AUGMENT_OPTIONS)
@@ -373,10 +373,8 @@ def train(
         tensorboard=tensorboard, augment=augmentation,
         noise_weights=parse.merged_kind_weights(noise_weights),
     )
-    for note in emulated_bf16_notes(device, precision):  # said before hours of slow steps, not only in the record
-        render.progress_line(f"note: {note}")
-    emit(run_training(cfg, show_progress=not as_json, on_epoch=None if as_json else render.epoch_progress), as_json,
-         render.training)
+    emit(run_training(cfg, show_progress=not as_json, on_epoch=None if as_json else render.epoch_progress,
+                      say=render.note_line), as_json, render.training)
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 EPS = 1e-8
+SILENCE_ENERGY = EPS  # an output whose energy (mean removed) is below it scores by the guards: within 3 dB of 0
 
 
 def si_snr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
@@ -16,6 +17,15 @@ def si_snr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
     target = (est @ ref) / (ref @ ref + EPS) * ref
     residual = est - target
     return float(10 * np.log10((target @ target + EPS) / (residual @ residual + EPS)))
+
+
+def scored_as_silence(estimate: np.ndarray) -> bool:
+    """Whether si_snr_db scores `estimate` by its EPS guards, not by its signal: nothing is left once its mean is
+    removed (zeros, a constant, or a signal some 120 dB below full scale), which it puts within 3 dB of 0 whatever the
+    reference."""
+    est = np.asarray(estimate, dtype=np.float64).reshape(-1)
+    centred = est - est.mean()
+    return float(centred @ centred) < SILENCE_ENERGY
 
 
 def improvement_drop_db(reference: np.ndarray, artifact: np.ndarray, clean: np.ndarray) -> float:

@@ -70,6 +70,11 @@ def progress_line(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def note_line(note: str) -> None:
+    """A note said on stderr as work begins (stdout may be --json's)."""
+    progress_line(f"note: {note}")
+
+
 def doctor(report) -> None:
     console().print(kv_table("wux doctor", report.to_rows()))
 

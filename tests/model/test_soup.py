@@ -178,10 +178,11 @@ def test_a_greedy_soup_adds_members_best_first_and_leaves_out_one_that_lowers_it
 
     loaded = load_members(tmp_path / "s.wux.pt", paths, False)
     hashed = []
-    monkeypatch.setattr("wux.model.checkpoint.sha256_file", hashed.append)
-    greedy = greedy_members(loaded, score)
+    with monkeypatch.context() as patched:
+        patched.setattr("wux.model.checkpoint.sha256_file", hashed.append)
+        greedy = greedy_members(loaded, score)
     assert hashed == []  # no trial soup reads its members' files: write_soup hashes those kept, once
-    kept, soup, averaged, steps = greedy.kept, greedy.soup, greedy.averaged, greedy.steps
+    kept, soup, averaged, steps = greedy.kept, greedy.soup, greedy.tensors_averaged, greedy.steps
     assert greedy.soup_score == 0.0 and greedy.kept_scores == (-1.0, -1.0)
     assert [s.checkpoint for s in steps] == [str(paths[1]), str(paths[2]), str(paths[0])]  # a tie keeps the order
     assert [s.kept for s in steps] == [True, True, False] and [c.path for c in kept] == paths[1:]
@@ -200,7 +201,7 @@ def test_a_greedy_soup_that_no_second_member_helps_is_its_best_member_alone(tmp_
     paths = [member(tmp_path / f"b{i}.wux.pt", i) for i in range(2)]
     loaded = load_members(tmp_path / "s.wux.pt", paths, False)
     greedy = greedy_members(loaded, lambda c: 1.0 if c.path == paths[1] else 0.0)
-    kept, soup, averaged, steps = greedy.kept, greedy.soup, greedy.averaged, greedy.steps
+    kept, soup, averaged, steps = greedy.kept, greedy.soup, greedy.tensors_averaged, greedy.steps
     assert greedy.soup_score == 1.0 and greedy.kept_scores == (1.0,)
     assert [c.path for c in kept] == [paths[1]] and averaged == 0 and [s.kept for s in steps] == [True, False]
     assert all(torch.equal(t, loaded[1].state_dict[k]) for k, t in soup.state_dict.items())

@@ -206,7 +206,7 @@ def test_a_stage_trained_in_another_arithmetic_than_the_bundled_one_says_so(tmp_
     (out / "default.stage3.run1.train.json").write_text(json.dumps(run(15.7, 4, precision="fp32")))
     stages = compare.compare_reproduction(out, provenance_path=provenance).stages
     assert [(s.arithmetic, s.bundled_arithmetic) for s in stages] == [("", ""), ("fp32", "bf16"), ("fp32", "bf16")]
-    compare.main([str(out), "--provenance", str(provenance)])
+    assert compare.main([str(out), "--provenance", str(provenance)]) == 1  # in progress
     lines = capsys.readouterr().out.splitlines()
     assert [line.endswith("; trained in fp32, the bundled stage in bf16") for line in lines[1:4]] == [False, True, True]
     (out / "default.stage2.train.json").write_text(json.dumps(run(14.9, precision="bf16")))

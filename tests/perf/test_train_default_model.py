@@ -391,9 +391,12 @@ def test_runs_on_more_threads_train_one_after_the_other(tmp_path):
 def test_finetune_precision_sets_every_fine_tuning_runs_arithmetic_and_leaves_the_base_runs():
     """make default-model FINETUNE_PRECISION=fp32 (a CPU without bfloat16 instructions): every run of stages 2 to 19,
     soup runs included, in float32; the base run as before (TRAIN_PRECISION)."""
+    recipe_knobs = ("FINETUNE", "DEFAULT_", "TRAIN_", "MAKE", "MFLAGS", "WEIGHTED", "ANNEAL", "BEFORE_DC")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(recipe_knobs)}  # not `make test X=...`'s
+
     def planned(*overrides: str) -> str:
         return subprocess.run(["make", "-n", "default-model", *overrides], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout
+                              check=True, env=env).stdout
 
     bundled, fp32 = planned(), planned("FINETUNE_PRECISION=fp32")
     runs = 14 + 3 + 3 * 2  # stages 2 to 15 one run each, stage 16 a soup of three, stages 17 to 19 of two each

@@ -174,3 +174,38 @@ def test_eval_with_a_broken_corpus_record_says_it_went_without_it(tmp_path):
     report = json.loads(invoke("eval", "--data", corpus, "--json").output)
     assert report["notes"] == [said.removeprefix("note: ")]
     assert not any(r["group"].startswith(("noise ", "room ")) for r in report["rows"])
+
+
+def test_eval_says_when_a_models_outputs_are_silent(tmp_path):
+    """A model that outputs nothing scores 0 dB SI-SNR (EPS/EPS, as the field's implementations do), which would
+    read as an improvement on every input below 0 dB: eval says so. Real outputs draw no such note."""
+    from tests.conftest import make_checkpoint
+    from wux.model.checkpoint import load_checkpoint, save_checkpoint
+
+    corpus = write_corpus(tmp_path / "corpus", files=2, seconds=1.0)
+    silent = load_checkpoint(make_checkpoint(tmp_path / "silent.wux.pt"))
+    for key, tensor in silent.state_dict.items():
+        if tensor.is_floating_point():
+            tensor.fill_(1.0 if key.endswith("running_var") else 0.0)
+    save_checkpoint(silent, tmp_path / "silent.wux.pt")
+    report = json.loads(invoke("eval", tmp_path / "silent.wux.pt", "--data", corpus, "--json", "--per-file").output)
+    model = report["model"]
+    assert report["notes"] == [f"{model}: 2 of 2 outputs are silent (nothing left once their mean is removed), which "
+                               "SI-SNR scores near 0 dB whatever the input: their improvement is minus the input's "
+                               "SI-SNR"]
+    assert all(abs(f["scores"][model]["si_snr_db"]) < 1e-6 for f in report["per_file"])
+    alive = json.loads(invoke("eval", make_checkpoint(tmp_path / "alive.wux.pt"), "--data", corpus, "--json").output)
+    assert alive["notes"] == []
+
+
+def test_silence_is_what_si_snr_scores_by_its_guards_alone():
+    from wux.metrics import scored_as_silence, si_snr_db
+
+    rng = np.random.default_rng(0)
+    reference = rng.standard_normal(16000)
+    for quiet, expected in ((np.zeros(16000), True), (np.full(16000, 0.3), True), (5e-7 * reference, True),
+                            (1e-4 * reference, False), (rng.standard_normal(16000), False)):
+        assert scored_as_silence(quiet) == expected
+        if expected:  # scored by the EPS guards, not by how well it matches: a perfect copy gets under 3 dB
+            assert abs(si_snr_db(quiet, reference)) < 3.02
+    assert si_snr_db(1e-4 * reference, reference) > 40  # just above the line, the copy scores as one

@@ -91,6 +91,7 @@ def test_greedy_keeps_a_member_only_when_the_soup_with_it_scores_no_lower_on_tho
         if s["kept"]:
             best, kept = s["soup_si_snr_db"], [*kept, s["checkpoint"]]
     assert [m["checkpoint"] for m in record["members"]] == kept and record["weights"] == "greedy"
+    assert [m["sha256"] for m in record["members"]] == [load_checkpoint(p).sha256 for p in kept]
     assert record["validation"]["soup_si_snr_db"] == pytest.approx(measured(out), abs=1e-6)
     assert record["validation"]["members_si_snr_db"] == pytest.approx([alone[p] for p in kept], abs=1e-6)
     soup = load_checkpoint(out).training["soup"]

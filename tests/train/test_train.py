@@ -810,5 +810,7 @@ def test_wux_train_says_bf16_is_emulated_on_stderr_before_it_trains_and_keeps_it
     assert result.exit_code == 0, result.output
     note = json.loads(result.stdout)["notes"][-1]
     assert "emulated" in note and result.stderr.startswith(f"note: {note}\n")
+    refused = CliRunner().invoke(app, [*args, "--precision", "bf16"])  # its --out is there: refused, nothing noted
+    assert refused.exit_code == 2 and "emulated" not in refused.output
     fp32 = CliRunner().invoke(app, [*args, "--precision", "fp32", "--force"])
     assert fp32.exit_code == 0 and "emulated" not in fp32.stderr and json.loads(fp32.stdout)["notes"] == []

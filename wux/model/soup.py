@@ -63,7 +63,7 @@ class GreedySoup:
     """What greedy_members found: the members kept, their soup (not written) and its score, and every step tried."""
     kept: tuple[Checkpoint, ...]
     soup: Checkpoint  # the best member alone when no other one helped
-    averaged: int  # tensors the kept members hold differently
+    tensors_averaged: int  # tensors the kept members hold differently
     soup_score: float
     kept_scores: tuple[float, ...]  # each kept member's own score, in the order kept
     steps: tuple[GreedyStep, ...]

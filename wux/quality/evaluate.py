@@ -3,6 +3,7 @@ with SI-SNR (and PESQ-WB / STOI when installed), overall, per noise kind and per
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from wux.data.dataset import conversion_notes, list_pairs, load_pairs
 from wux.data.layout import Metadata, check_noise_kinds, read_metadata, unread_record_notes
 from wux.denoise import model_denoiser
 from wux.errors import DataError
+from wux.metrics import scored_as_silence
 from wux.model.load import ModelSource, load_model
 from wux.progress import progress_bar
 from wux.quality.baselines import baseline
@@ -69,6 +71,14 @@ def of_noise_kinds(data: Path, split: str, meta: Metadata, noises: tuple[str, ..
     return {name for stem, name in names.items() if meta.noise.get(stem) in noises}
 
 
+def silence_notes(silent: Counter, systems: list[str], files: int) -> list[str]:
+    """A system some of whose outputs are silent: SI-SNR scores those near 0 dB, so a model that outputs nothing
+    would seem to improve every input below 0 dB."""
+    return [f"{name}: {silent[name]} of {files} outputs are silent (nothing left once their mean is removed), which "
+            "SI-SNR scores near 0 dB whatever the input: their improvement is minus the input's SI-SNR"
+            for name in systems if silent[name]]
+
+
 def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit: int | None = None,
              baselines: tuple[str, ...] = (), noises: tuple[str, ...] = (), show_progress: bool = True,
              oracle: bool = False) -> EvalResult:
@@ -84,11 +94,13 @@ def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit:
     if not pairs:
         raise DataError(f"no files in the {split} split", data)
     pesq, stoi, skipped = optional_metrics()
-    files = []
+    files, silent = [], Counter()
     with progress_bar("evaluating", len(pairs), show_progress) as advance:
         for p in pairs:
             scores = {INPUT: score(p.clean, p.noisy, rate, pesq, stoi)}
-            scores.update({name: score(p.clean, run(p.noisy), rate, pesq, stoi) for name, run in denoisers.items()})
+            outputs = {name: run(p.noisy) for name, run in denoisers.items()}
+            scores.update({name: score(p.clean, output, rate, pesq, stoi) for name, output in outputs.items()})
+            silent.update(name for name, output in outputs.items() if scored_as_silence(output))
             if oracle:
                 scores[ORACLE] = score(p.clean, ideal_ratio_mask(p.noisy, p.clean, rate), rate, pesq, stoi)
             snr = meta.snr_db.get(p.name, scores[INPUT].si_snr_db)
@@ -109,7 +121,8 @@ def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit:
         si_snr_improvement_db_median=float(np.median(out - inp)),
         pesq_wb_input_mean=input_row.pesq_wb_mean, pesq_wb_output_mean=model_row.pesq_wb_mean,
         stoi_input_mean=input_row.stoi_mean, stoi_output_mean=model_row.stoi_mean,
-        rows=rows, skipped_metrics=skipped, notes=conversion_notes(pairs, rate) + unread_record_notes(meta),
+        rows=rows, skipped_metrics=skipped,
+        notes=conversion_notes(pairs, rate) + unread_record_notes(meta) + silence_notes(silent, systems, len(files)),
         per_file=files,
     )
 

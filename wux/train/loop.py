@@ -635,14 +635,19 @@ def checks_before_reading(cfg: TrainConfig) -> BeforeReading:
 
 
 def train(cfg: TrainConfig, show_progress: bool = True,
-          on_epoch: Callable[[EpochRecord, int, bool], None] | None = None) -> TrainResult:
-    """Train as `cfg` says; after each epoch `on_epoch(record, epochs, improved)` (improved: saved as the best)."""
+          on_epoch: Callable[[EpochRecord, int, bool], None] | None = None,
+          say: Callable[[str], None] | None = None) -> TrainResult:
+    """Train as `cfg` says; after each epoch `on_epoch(record, epochs, improved)` (improved: saved as the best).
+    `say` is told, once the run is accepted and before it reads its data, the notes hours of training should not
+    wait for (bfloat16 emulated); the result's notes keep them too."""
     import torch
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ready = checks_before_reading(cfg)
     arithmetic, last, start, meta = ready.arithmetic, ready.last, ready.start, ready.meta
+    for note in emulated_bf16_notes(cfg.device, arithmetic) if say else ():
+        say(note)
     torch.manual_seed(cfg.seed)
     trainee = build_trainee(cfg, start)  # a callable that fails to import or build fails before any audio is read
     listed = list_pairs(cfg.data, "train")  # listed once: the held-out names and the pairs read are the same files

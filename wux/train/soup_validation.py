@@ -115,5 +115,5 @@ def make_greedy_soup(output: Path, members: list[Path], validation: SoupValidati
     loaded = load_members(output, members, force)
     held = held_out_files(loaded, validation, say)
     greedy = greedy_members(loaded, held.mean_si_snr_db)
-    return write_soup(output, greedy.soup, list(greedy.kept), greedy.averaged,
+    return write_soup(output, greedy.soup, list(greedy.kept), greedy.tensors_averaged,
                       held.scores(greedy.soup_score, list(greedy.kept_scores)), greedy.steps)
