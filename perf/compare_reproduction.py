@@ -170,9 +170,13 @@ def bundled_histories(bundled: dict) -> list[list[dict]]:
     return [member.get("train", {}).get("history", []) for member in bundled["members"]]
 
 
-def run_done(run: Path) -> bool:
-    record = with_ending(run, ".train.json")
+def written(record: Path) -> bool:
+    """A record the recipe has written (renamed into place whole; empty: not yet)."""
     return record.exists() and record.stat().st_size > 0
+
+
+def run_done(run: Path) -> bool:
+    return written(with_ending(run, ".train.json"))
 
 
 def run_history(run: Path) -> list[dict]:
@@ -201,7 +205,7 @@ def compare_stage(prefix: Path, stage: int, bundled: dict, started: bool) -> Sta
                        arithmetic=arithmetic_of(histories),
                        bundled_arithmetic=arithmetic_of(bundled_histories(bundled)))
     record = with_ending(prefix, ".soup.json" if kind == "soup" else ".train.json")
-    if record.exists() and record.stat().st_size:
+    if written(record):
         return compared("done", reproduced_db=stage_score(read_json(record)))
     for place, (run, history) in enumerate(zip(runs, histories), start=1):
         if not run_done(run):

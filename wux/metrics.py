@@ -8,12 +8,15 @@ EPS = 1e-8
 SILENCE_ENERGY = EPS  # an output whose energy (mean removed) is below it scores by the guards: within 3 dB of 0
 
 
+def centred(signal: np.ndarray) -> np.ndarray:
+    """The signal flattened to float64 with its mean removed: what SI-SNR compares."""
+    flat = np.asarray(signal, dtype=np.float64).reshape(-1)
+    return flat - flat.mean()
+
+
 def si_snr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
     """SI-SNR of `estimate` against `reference` in dB (1-D arrays), float64 throughout."""
-    est = np.asarray(estimate, dtype=np.float64).reshape(-1)
-    ref = np.asarray(reference, dtype=np.float64).reshape(-1)
-    est = est - est.mean()
-    ref = ref - ref.mean()
+    est, ref = centred(estimate), centred(reference)
     target = (est @ ref) / (ref @ ref + EPS) * ref
     residual = est - target
     return float(10 * np.log10((target @ target + EPS) / (residual @ residual + EPS)))
@@ -23,9 +26,8 @@ def scored_as_silence(estimate: np.ndarray) -> bool:
     """Whether si_snr_db scores `estimate` by its EPS guards, not by its signal: nothing is left once its mean is
     removed (zeros, a constant, or a signal some 120 dB below full scale), which it puts within 3 dB of 0 whatever the
     reference."""
-    est = np.asarray(estimate, dtype=np.float64).reshape(-1)
-    centred = est - est.mean()
-    return float(centred @ centred) < SILENCE_ENERGY
+    est = centred(estimate)
+    return float(est @ est) < SILENCE_ENERGY
 
 
 def improvement_drop_db(reference: np.ndarray, artifact: np.ndarray, clean: np.ndarray) -> float:

@@ -646,7 +646,8 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         torch.set_num_threads(cfg.threads)
     ready = checks_before_reading(cfg)
     arithmetic, last, start, meta = ready.arithmetic, ready.last, ready.start, ready.meta
-    for note in emulated_bf16_notes(cfg.device, arithmetic) if say else ():
+    emulated = emulated_bf16_notes(cfg.device, arithmetic)  # said now, and kept in the result's notes
+    for note in emulated if say else ():
         say(note)
     torch.manual_seed(cfg.seed)
     trainee = build_trainee(cfg, start)  # a callable that fails to import or build fails before any audio is read
@@ -767,7 +768,7 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         writer.close()
     cut_short = [cut_short_note(cfg, history)] if out_of_time and history[-1].epoch < cfg.epochs else []
     notes = (conversion_notes(pairs, cfg.sample_rate) + unread_record_notes(meta) + cut_short
-             + emulated_bf16_notes(cfg.device, arithmetic))
+             + emulated)
     return TrainResult(str(cfg.out), step, len(history), best if val_pairs else None,
                        (time.monotonic() - t_start) / 60, history, notes, start_epoch)
 
