@@ -203,15 +203,23 @@ group_end() {  # INDEX: one past the last step trained beside step INDEX (INDEX 
   echo "$end"
 }
 
+named() {  # NAME: each line of stdin to stderr after "NAME: " (runs side by side say which said what)
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do
+    printf '%s: %s\n' "$1" "$line" >&2
+  done
+}
+
 run_step() {  # INDEX [resume]: the step's command (resumed: --resume in place of --force), its record written under
-  # a temporary name until the step ends
-  local i=$1 command=${commands[$1]} record=${records[$1]}
+  # a temporary name until the step ends, what it says on stderr (wux train: a line an epoch) named by its record
+  local i=$1 command=${commands[$1]} record=${records[$1]} name=${records[$1]##*/}
+  name=${name%.json}
   if [ "${2:-}" = resume ]; then
     command="${command/ --force / } --resume"
     : > "${record%.json}.resumed"
   fi
   printf '%s\n' "${commands[$i]}" > "${record%.json}.command"
-  ${command/wux/$WUX} > "$record.partial"
+  ${command/wux/$WUX} > "$record.partial" 2> >(named "$name")
   mv "$record.partial" "$record"
 }
 

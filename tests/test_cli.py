@@ -283,11 +283,11 @@ def test_train_resumed_without_lr_goes_on_at_the_runs_own_rate(tiny_corpus, tmp_
     assert invoke(*common, "--epochs", "1", "--lr", "2e-3").exit_code == 0
     resumed = invoke(*common, "--epochs", "2", "--resume")
     assert resumed.exit_code == 0, resumed.output
-    assert [h["lr"] for h in json.loads(resumed.output)["history"]] == [2e-3, 2e-3]
+    assert [h["lr"] for h in json.loads(resumed.stdout)["history"]] == [2e-3, 2e-3]
     assert_one_line_error(invoke(*common, "--lr", "0"), "--lr must be a positive")
 
 
-def test_train_reports_each_epoch_on_stderr_unless_asked_for_json(tiny_corpus, tmp_path):
+def test_train_reports_each_epoch_on_stderr_with_json_too(tiny_corpus, tmp_path):
     common = ("train", tiny_corpus, "--preset", "tiny", "--batch-size", "4", "--segment", "2048", "--no-augment",
               "--epochs", "2")
     shown = invoke(*common, "--out", tmp_path / "a.wux.pt")  # not a terminal: no progress bar, one line an epoch
@@ -300,9 +300,11 @@ def test_train_reports_each_epoch_on_stderr_unless_asked_for_json(tiny_corpus, t
     assert resumed.exit_code == 0, resumed.output
     assert re.search(r"after \d+ steps, [\d.]+ min \([\d.]+ min over its epochs, earlier runs' included\)",
                      resumed.stdout), resumed.stdout
-    quiet = invoke(*common, "--out", tmp_path / "b.wux.pt", "--json")
-    assert quiet.exit_code == 0 and "epoch " not in quiet.stderr
-    assert len(json.loads(quiet.stdout)["history"]) == 2
+    recorded = invoke(*common, "--out", tmp_path / "b.wux.pt", "--json")  # stdout one JSON record, stderr the lines
+    assert recorded.exit_code == 0, recorded.output
+    assert [line.split(":")[0] for line in recorded.stderr.splitlines() if line.startswith("epoch ")] == [
+        "epoch 1/2", "epoch 2/2"], recorded.stderr
+    assert len(json.loads(recorded.stdout)["history"]) == 2
 
 
 def test_repeated_noise_weights_add_up():
@@ -319,7 +321,7 @@ def test_train_init_takes_the_checkpoints_model_grows_it_and_refuses_another_bes
     assert invoke("train", tiny_corpus, "--out", first, "--preset", "tiny", *common).exit_code == 0
     tuned = invoke("train", tiny_corpus, "--out", tmp_path / "b.wux.pt", "--init", first, *common)
     assert tuned.exit_code == 0, tuned.output
-    assert json.loads(tuned.output)["steps"] > 0
+    assert json.loads(tuned.stdout)["steps"] > 0
     bigger = tmp_path / "bigger.json"
     bigger.write_text(json.dumps({"preset": "tiny", "bottleneck_dilations": [1, 2]}))
     grown = invoke("train", tiny_corpus, "--out", tmp_path / "g.wux.pt", "--init", first, "--config", bigger, *common)
@@ -348,7 +350,7 @@ def test_train_a_model_built_by_a_callable(tiny_corpus, tmp_path):
     trained = invoke(*common, "--out", tmp_path / "s.wux.pt", "--model", "wux.model.stft_mask:StftMask",
                      "--model-kwargs", kwargs, "--json")
     assert trained.exit_code == 0, trained.output
-    assert json.loads(trained.output)["steps"] > 0
+    assert json.loads(trained.stdout)["steps"] > 0
     assert_one_line_error(invoke(*common, "--out", tmp_path / "x.wux.pt", "--model-kwargs", kwargs),
                           "pass --model too")
     assert_one_line_error(invoke(*common, "--out", tmp_path / "x.wux.pt", "--model", "no_such_module:Net"),

@@ -373,8 +373,9 @@ def train(
         tensorboard=tensorboard, augment=augmentation,
         noise_weights=parse.merged_kind_weights(noise_weights),
     )
-    emit(run_training(cfg, show_progress=not as_json, on_epoch=None if as_json else render.epoch_progress,
-                      say=render.note_line), as_json, render.training)
+    # one line an epoch on stderr, --json too (stdout stays one JSON record): a run of hours in a log shows progress
+    emit(run_training(cfg, show_progress=not as_json, on_epoch=render.epoch_progress, say=render.note_line),
+         as_json, render.training)
 
 
 @app.command()

@@ -27,6 +27,7 @@ if [ -n "${WUX_MEET:-}" ] && [[ " $* " == *" --threads 1 "* ]]; then
   [ "$(ls "$(dirname "$out")" | grep -c '[.]began$')" -ge "$WUX_MEET" ] || exit 6
 fi
 [ -z "$out" ] || touch "$out" "${out%.wux.pt}.last.wux.pt"
+[ "$1" != train ] || echo "epoch 1/1: ${out##*/}" >&2  # as wux train says each epoch, --json too
 [ -z "${WUX_FAIL:-}" ] || [[ " $* " != *" $WUX_FAIL "* ]] || exit 4
 echo '{}'
 """
@@ -365,6 +366,9 @@ def test_the_runs_of_a_soup_stage_on_one_thread_each_train_beside_each_other(tmp
     assert made == ["data", "train", "train", "train", "train", "soup", "train", "eval"]
     out = tmp_path / "out"
     assert all((out / f"default.stage3.run{k}.train.json").exists() for k in (1, 2))
+    said = [line for line in r.stderr.splitlines() if "epoch 1/1" in line]  # each run's lines named by its record
+    assert sorted(said) == sorted(f"default.{x}.train: epoch 1/1: default.{x}.wux.pt" for x in (
+        "base", "stage2", "stage3.run1", "stage3.run2", "stage4")), r.stderr
 
 
 def test_a_run_that_fails_beside_another_fails_the_recipe_after_both_and_a_rerun_keeps_the_one_done(tmp_path):
