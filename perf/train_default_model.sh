@@ -12,6 +12,11 @@
 # on one thread, --threads 1), and the stage's model is their
 # uniform average (`wux soup`, a model soup), scored on the corpus's validation files with its runs.
 set -euo pipefail
+if [ "${BASH_VERSINFO[0]}" -lt 4 ] || { [ "${BASH_VERSINFO[0]}" -eq 4 ] && [ "${BASH_VERSINFO[1]}" -lt 4 ]; }; then
+  # negative array indices (4.3) and empty arrays under set -u (4.4); macOS's /bin/bash is 3.2
+  echo "train_default_model.sh: needs bash >= 4.4, this is $BASH_VERSION (run it with a newer bash)" >&2
+  exit 2
+fi
 WUX=${WUX:-.venv/bin/wux}
 PYTHON=${PYTHON:-.venv/bin/python}
 PRESET=${PRESET:-default}
