@@ -224,7 +224,9 @@ run_step() {  # INDEX [resume]: the step's command (resumed: --resume in place o
     : > "${record%.json}.resumed"
   fi
   printf '%s\n' "${commands[$i]}" > "${record%.json}.command"
-  ${command/wux/$WUX} > "$record.partial" 2> >(named "$name")
+  # a pipeline, not a process substitution: its lines are all said before the step ends, and the reader outlives a
+  # Ctrl-C or SIGTERM to the group (ignores both), so the run's own last line and exit status (130) are kept
+  ${command/wux/$WUX} 2>&1 > "$record.partial" | { trap '' INT TERM; named "$name"; }
   mv "$record.partial" "$record"
 }
 

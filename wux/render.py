@@ -209,7 +209,7 @@ def epoch_line(record, epochs: int, improved: bool) -> str:
 
 
 def epoch_progress(record, epochs: int, improved: bool) -> None:
-    typer.echo(epoch_line(record, epochs, improved), err=True)
+    progress_line(epoch_line(record, epochs, improved))
 
 
 def by_what(groups: list[str]) -> str:

@@ -1,6 +1,8 @@
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "perf" / "train_default_model.sh"
@@ -9,7 +11,8 @@ ROOT = SCRIPT.parents[1]
 # Stands in for wux: logs each command line and succeeds, printing a record, except `eval`, which fails so that the
 # recipe stops there (set -e) before it bundles anything (unless WUX_EVAL_OK), and a command with the words
 # WUX_FAIL, which fails after it "saved an epoch" (the .last checkpoint beside its --out), as a stopped stage would,
-# or WUX_FAIL_EARLY, which fails before (a run stopped while it read its data). With WUX_MEET=N, a run on one thread
+# or WUX_FAIL_EARLY, which fails before (a run stopped while it read its data), or WUX_INTERRUPT, which waits for a
+# SIGINT and then says so and exits 130, as wux does on Ctrl-C. With WUX_MEET=N, a run on one thread
 # waits (up to WUX_MEET_TICKS tenths of a second, 400 by default, then fails) until N such runs have begun: it passes
 # only when they run beside each other.
 STUB = """#!/usr/bin/env bash
@@ -25,6 +28,12 @@ if [ -n "${WUX_MEET:-}" ] && [[ " $* " == *" --threads 1 "* ]]; then
     sleep 0.1
   done
   [ "$(ls "$(dirname "$out")" | grep -c '[.]began$')" -ge "$WUX_MEET" ] || exit 6
+fi
+if [ -n "${WUX_INTERRUPT:-}" ] && [[ " $* " == *" $WUX_INTERRUPT "* ]]; then
+  trap 'echo "error: interrupted" >&2; exit 130' INT  # as wux says a Ctrl-C
+  touch "$out.waiting"
+  for tick in $(seq 600); do sleep 0.1; done
+  exit 7
 fi
 [ -z "$out" ] || touch "$out" "${out%.wux.pt}.last.wux.pt"
 [ "$1" != train ] || echo "epoch 1/1: ${out##*/}" >&2  # as wux train says each epoch, --json too
@@ -47,6 +56,11 @@ printf '%s\\n' "$@" > "$BUNDLE_LOG"
 
 def run_recipe(tmp_path: Path, **env_vars: str) -> subprocess.CompletedProcess:
     """The recipe with the stand-ins, its stages (FINETUNE...) and other settings from `env_vars`."""
+    return subprocess.run(["bash", str(SCRIPT)], env=recipe_env(tmp_path, **env_vars), cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+
+
+def recipe_env(tmp_path: Path, **env_vars: str) -> dict[str, str]:
     stub, bundler = tmp_path / "wux", tmp_path / "python"
     for path, text in ((stub, STUB), (bundler, BUNDLER)):
         path.write_text(text)
@@ -55,7 +69,7 @@ def run_recipe(tmp_path: Path, **env_vars: str) -> subprocess.CompletedProcess:
     env.update(WUX=str(stub), WUX_LOG=str(tmp_path / "calls.log"), PYTHON=str(bundler),
                BUNDLE_LOG=str(tmp_path / "bundle.log"),
                COMPARE_LOG=str(tmp_path / "compare.log"), OUT=str(tmp_path / "out"), **env_vars)
-    return subprocess.run(["bash", str(SCRIPT)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return env
 
 
 def calls(tmp_path: Path) -> list[str]:
@@ -383,6 +397,27 @@ def test_a_run_that_fails_beside_another_fails_the_recipe_after_both_and_a_rerun
     assert [line.split()[0] for line in rerun] == ["train", "soup", "train", "eval"]
     assert "--seed 2" in rerun[0] and "--resume" in rerun[0]  # the stopped one goes on, the one done is kept
     assert f"kept {out / 'default.stage3.run2.train.json'}" in again.stderr
+
+
+def test_a_run_interrupted_with_its_group_says_its_last_line_named_and_the_recipe_exits_as_it_did(tmp_path):
+    recipe = subprocess.Popen(["bash", str(SCRIPT)], env=recipe_env(tmp_path, WUX_INTERRUPT="--seed 2", **THREE),
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)  # its own group: Ctrl-C reaches every process of it
+    try:
+        waiting = tmp_path / "out" / "default.stage3.wux.pt.waiting"
+        for _ in range(600):
+            if waiting.exists() or recipe.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert waiting.exists(), recipe.stderr.read() if recipe.poll() is not None else "not started"
+        os.killpg(recipe.pid, signal.SIGINT)
+        _, said = recipe.communicate(timeout=60)
+    finally:
+        if recipe.poll() is None:
+            os.killpg(recipe.pid, signal.SIGKILL)
+            recipe.wait()
+    assert recipe.returncode == 130, said
+    assert said.splitlines()[-1] == "default.stage3.train: error: interrupted", said  # said, and before the end
 
 
 def test_runs_on_more_threads_train_one_after_the_other(tmp_path):
