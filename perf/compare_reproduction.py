@@ -4,13 +4,13 @@ Usage: python perf/compare_reproduction.py [OUT] [--name NAME] [--provenance JSO
 [--save JSON]
 
 OUT is the recipe's folder (build/default-model). Each stage's best validation SI-SNR (a soup's: its score on the
-same validation files) beside the bundled stage's; the stage still training at its last epoch beside the bundled
-run at that epoch; and, once the recipe has evaluated its model (OUT/eval.json), every SI-SNR improvement of the
-test-split table (mean, median, each noise kind, input SNR band and room) beside the bundled model's, each within
---tolerance dB (0.5: issue 11's bar) or not. A stage whose epochs trained in another arithmetic than the bundled
-stage's (`make default-model FINETUNE_PRECISION=fp32`) is named as such. Exit 0: every figure within it; 1: a
-figure outside it, or the recipe not finished; 2: bad input; 3: nothing to compare (the provenance holds this run's
-own evaluation).
+same validation files) beside the bundled stage's; the stage still training at its last epoch beside the bundled run
+at that epoch, with the time its run has left at the pace of its last epochs; and, once the recipe has evaluated its
+model (OUT/eval.json), every SI-SNR improvement of the test-split table (mean, median, each noise kind, input SNR
+band and room) beside the bundled model's, each within --tolerance dB (0.5: issue 11's bar) or not. A stage whose
+epochs trained in another arithmetic than the bundled stage's (`make default-model FINETUNE_PRECISION=fp32`) is
+named as such. Exit 0: every figure within it; 1: a figure outside it, or the recipe not finished; 2: bad input; 3:
+nothing to compare (the provenance holds this run's own evaluation).
 
 The recipe runs this before it bundles its model (its report: OUT/reproduction.json). Once bundled, the provenance
 in wux/model/default holds the reproduction's own evaluation, which is refused (exit 3): compare with the one before
@@ -31,6 +31,7 @@ from wux.fsutil import atomic_file
 from wux.resources import PROVENANCE_FILES, bundled
 
 TOLERANCE_DB = 0.5  # issue 11: the recipe reproduces the bundled model's figures within 0.5 dB
+PACE_EPOCHS = 5  # a run's time left is taken at the pace of its last epochs (the machine's speed drifts)
 EVAL_RECORD = "eval.json"  # the recipe's `wux eval --json` of its model
 
 
@@ -46,6 +47,15 @@ class StageComparison:
     bundled_kind: str = ""  # the bundled stage's kind ("run" or "soup"): another than `kind` when the recipe changed
     arithmetic: str = ""  # the precision its epochs trained in so far ("bf16", "fp32", "bf16+fp32"; "": none yet)
     bundled_arithmetic: str = ""  # the bundled stage's (FINETUNE_PRECISION=fp32 makes them differ)
+    epochs: int | None = None  # training: the epochs the run in training was started for (its --epochs)
+    epoch_seconds: float | None = None  # training: the mean seconds of its last PACE_EPOCHS epochs
+
+    @property
+    def minutes_left(self) -> float | None:
+        """Training: the run's epochs still to train at its recent pace (the run's, not the whole stage's)."""
+        if self.epochs is None or self.epoch is None or self.epoch_seconds is None:
+            return None
+        return max(self.epochs - self.epoch, 0) * self.epoch_seconds / 60
 
     @property
     def difference_db(self) -> float | None:
@@ -84,7 +94,8 @@ class Reproduction:
     def to_dict(self) -> dict:
         return {"out": self.out, "provenance": self.provenance, "tolerance_db": self.tolerance_db,
                 "verdict": self.verdict,
-                "stages": [{**asdict(s), "difference_db": s.difference_db} for s in self.stages],
+                "stages": [{**asdict(s), "difference_db": s.difference_db, "minutes_left": s.minutes_left}
+                           for s in self.stages],
                 "figures": [{**asdict(f), "difference_db": f.difference_db} for f in self.figures]}
 
 
@@ -179,17 +190,34 @@ def run_done(run: Path) -> bool:
     return written(with_ending(run, ".train.json"))
 
 
-def run_history(run: Path) -> list[dict]:
+@dataclass(frozen=True)
+class RunSoFar:
+    history: list[dict]  # the epochs it has trained
+    epochs: int | None = None  # in training: the epochs it was started for (None when done, or nothing saved yet)
+
+
+def run_so_far(run: Path) -> RunSoFar:
     """The epochs of a run the recipe began: its record's when done, else its resumable checkpoint's."""
-    return read_json(with_ending(run, ".train.json")).get("history", []) if run_done(run) else training_history(run)
+    return RunSoFar(read_json(with_ending(run, ".train.json")).get("history", [])) if run_done(run) else \
+        training_so_far(run)
 
 
-def training_history(run: Path) -> list[dict]:
-    """The epochs a run in training (or stopped part-way) has saved in its resumable checkpoint, if any yet."""
+def training_so_far(run: Path) -> RunSoFar:
+    """The epochs a run in training (or stopped part-way) has saved in its resumable checkpoint, if any yet, and the
+    epochs its command asked for."""
     from wux.model.checkpoint import load_checkpoint
 
     last = with_ending(run, ".last.wux.pt")
-    return list((load_checkpoint(last).resume or {}).get("history", [])) if last.exists() else []
+    if not last.exists():
+        return RunSoFar([])
+    ckpt = load_checkpoint(last)
+    return RunSoFar(list((ckpt.resume or {}).get("history", [])), ckpt.training.get("train", {}).get("epochs"))
+
+
+def pace_seconds(history: list[dict]) -> float | None:
+    """The mean seconds of the last PACE_EPOCHS epochs (None when none records its time)."""
+    seconds = [h["seconds"] for h in history[-PACE_EPOCHS:] if isinstance(h.get("seconds"), (int, float))]
+    return sum(seconds) / len(seconds) if seconds else None
 
 
 def epoch_scores(history: list[dict]) -> dict[int, float]:
@@ -200,20 +228,22 @@ def compare_stage(prefix: Path, stage: int, bundled: dict, started: bool) -> Sta
     bundled_kind = kind_of(bundled)
     kind = recipe_kind(prefix) or bundled_kind
     runs = recipe_runs(prefix, kind) if started else []
-    histories = [run_history(run) for run in runs]  # each read once: a record, or a checkpoint of 17 MB
+    so_far = [run_so_far(run) for run in runs]  # each read once: a record, or a checkpoint of 17 MB
     compared = partial(StageComparison, stage, kind, bundled_db=stage_score(bundled), bundled_kind=bundled_kind,
-                       arithmetic=arithmetic_of(histories),
+                       arithmetic=arithmetic_of([run.history for run in so_far]),
                        bundled_arithmetic=arithmetic_of(bundled_histories(bundled)))
     record = with_ending(prefix, ".soup.json" if kind == "soup" else ".train.json")
     if written(record):
         return compared("done", reproduced_db=stage_score(read_json(record)))
-    for place, (run, history) in enumerate(zip(runs, histories), start=1):
+    for place, (run, done_so_far) in enumerate(zip(runs, so_far), start=1):
         if not run_done(run):
+            history = done_so_far.history
             if not history:
                 return compared("training", reproduced_db=None)
             epoch, score = history[-1]["epoch"], history[-1]["val_si_snr_db"]
             at_epoch = epoch_scores(bundled_run(bundled, place).get("history", [])).get(epoch)
-            return compared("training", reproduced_db=score, epoch=epoch, bundled_at_epoch_db=at_epoch)
+            return compared("training", reproduced_db=score, epoch=epoch, bundled_at_epoch_db=at_epoch,
+                            epochs=done_so_far.epochs, epoch_seconds=pace_seconds(history))
     if runs and kind == "soup":  # every run done, their soup not yet written: being averaged and scored
         return compared("averaging", reproduced_db=None)
     return compared("not started", reproduced_db=None)
@@ -292,14 +322,23 @@ def db(value: float | None, signed: bool = False) -> str:
     return "-" if value is None else format(value, "+.2f" if signed else ".2f")
 
 
+def duration(minutes: float) -> str:
+    """'about 2 h 05 min', 'about 12 min'."""
+    whole = round(minutes)
+    return f"about {whole // 60} h {whole % 60:02d} min" if whole >= 60 else f"about {whole} min"
+
+
 def stage_line(s: StageComparison) -> str:
     other = f"; the bundled stage was a {s.bundled_kind}" if s.bundled_kind and s.bundled_kind != s.kind else ""
     if s.arithmetic and s.bundled_arithmetic and s.arithmetic != s.bundled_arithmetic:
         other += f"; trained in {s.arithmetic}, the bundled stage in {s.bundled_arithmetic}"
     if s.state == "training" and s.epoch is not None:
-        return (f"stage {s.stage:>2} {s.kind:<4} training  epoch {s.epoch}: {db(s.reproduced_db)} dB, the bundled "
-                f"run then {db(s.bundled_at_epoch_db)} ({db(s.difference_db, True)}); its best {db(s.bundled_db)}"
-                f"{other}")
+        of = "" if s.epochs is None else f" of {s.epochs}"
+        left = "" if s.minutes_left is None else \
+            f"; {duration(s.minutes_left)} left in this run ({s.epoch_seconds:.0f} s an epoch lately)"
+        return (f"stage {s.stage:>2} {s.kind:<4} training  epoch {s.epoch}{of}: {db(s.reproduced_db)} dB, the "
+                f"bundled run then {db(s.bundled_at_epoch_db)} ({db(s.difference_db, True)}); its best "
+                f"{db(s.bundled_db)}{left}{other}")
     return (f"stage {s.stage:>2} {s.kind:<4} {s.state:<11} {db(s.reproduced_db):>6} dB, bundled "
             f"{db(s.bundled_db):>6} ({db(s.difference_db, True)}){other}")
 

@@ -63,10 +63,10 @@ def soup_run_in_training(out: Path, epochs: int) -> None:
     for place in (1, 2):
         (out / f"default.stage3.run{place}.train.command").write_text("wux train ...")
     (out / "default.stage3.run1.train.json").write_text(json.dumps(run(15.7, 4)))
-    history = [{"epoch": e, "val_si_snr_db": 15.0 + 0.1 * e} for e in range(1, epochs + 1)]
+    history = [{"epoch": e, "val_si_snr_db": 15.0 + 0.1 * e, "seconds": 100.0 * e} for e in range(1, epochs + 1)]
     config = WaveUNetConfig()
-    save_checkpoint(Checkpoint(build_model(config).state_dict(), config, resume={"history": history}),
-                    out / "default.stage3.run2.last.wux.pt")
+    save_checkpoint(Checkpoint(build_model(config).state_dict(), config, resume={"history": history},
+                               training={"train": {"epochs": 4}}), out / "default.stage3.run2.last.wux.pt")
 
 
 def finish(out: Path, mean: float, babble: float, band: float) -> None:
@@ -85,8 +85,13 @@ def test_a_recipe_in_training_is_shown_stage_by_stage_against_the_bundled_runs_a
     assert (third.epoch, round(third.reproduced_db, 6), round(third.bundled_at_epoch_db, 6)) == (2, 15.2, 14.6)
     assert r.figures == [] and r.verdict == "in progress"
     assert compare.main([str(out), "--provenance", str(provenance)]) == 1  # not reproduced yet
+    assert (third.epochs, third.epoch_seconds, third.minutes_left) == (4, 150.0, 5.0)  # 2 epochs at their mean
     text = capsys.readouterr().out
-    assert "epoch 2: 15.20 dB, the bundled run then 14.60 (+0.60)" in text and "verdict: in progress" in text
+    assert "epoch 2 of 4: 15.20 dB, the bundled run then 14.60 (+0.60)" in text and "verdict: in progress" in text
+    assert "about 5 min left in this run (150 s an epoch lately)" in text
+    assert compare.duration(125.4) == "about 2 h 05 min" and compare.duration(59.4) == "about 59 min"
+    slow_start = [{"seconds": s} for s in (900, 900, 10, 10, 20, 10, 10)]  # paced by the last five epochs only
+    assert compare.pace_seconds(slow_start) == 12.0 and compare.pace_seconds([{"epoch": 1}]) is None
 
 
 def test_the_stages_after_the_one_in_training_are_not_started(tmp_path):
