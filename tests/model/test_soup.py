@@ -181,7 +181,7 @@ def test_a_greedy_soup_adds_members_best_first_and_leaves_out_one_that_lowers_it
     with monkeypatch.context() as patched:
         patched.setattr("wux.model.checkpoint.sha256_file", hashed.append)
         greedy = greedy_members(loaded, score)
-    assert hashed == []  # no trial soup reads its members' files: write_soup hashes those kept, once
+    assert hashed == []  # no trial soup reads its members' files: their sha256 were taken as they were read
     kept, soup, averaged, steps = greedy.kept, greedy.soup, greedy.tensors_averaged, greedy.steps
     assert greedy.soup_score == 0.0 and greedy.kept_scores == (-1.0, -1.0)
     assert [s.checkpoint for s in steps] == [str(paths[1]), str(paths[2]), str(paths[0])]  # a tie keeps the order
@@ -205,3 +205,29 @@ def test_a_greedy_soup_that_no_second_member_helps_is_its_best_member_alone(tmp_
     assert greedy.soup_score == 1.0 and greedy.kept_scores == (1.0,)
     assert [c.path for c in kept] == [paths[1]] and averaged == 0 and [s.kept for s in steps] == [True, False]
     assert all(torch.equal(t, loaded[1].state_dict[k]) for k, t in soup.state_dict.items())
+
+
+def test_a_soup_records_its_members_as_they_were_read_even_when_one_is_replaced_while_it_is_scored(tmp_path):
+    paths = [member(tmp_path / f"m{i}.wux.pt", i) for i in range(2)]
+    read = [load_checkpoint(p).sha256 for p in paths]
+
+    def score(soup, members):  # minutes of scoring, in which someone overwrites a member's file
+        member(paths[0], 7)
+        return {"soup_si_snr_db": 1.0}
+
+    result = make_soup(tmp_path / "s.wux.pt", paths, score=score)
+    assert [m.sha256 for m in result.members] == read  # the bytes averaged, not the file there now
+    assert load_checkpoint(paths[0]).sha256 != read[0]
+
+
+def test_a_checkpoint_names_the_file_it_was_read_from_until_it_is_saved_again(tmp_path):
+    path = member(tmp_path / "m.wux.pt", 1)
+    ckpt = load_checkpoint(path)
+    before = ckpt.sha256
+    member(path, 2)  # the file replaced after it was read
+    assert ckpt.sha256 == before != load_checkpoint(path).sha256
+    ckpt.training["note"] = "changed"
+    saved = save_checkpoint(ckpt, tmp_path / "copy.wux.pt")
+    from wux.fsutil import sha256_file
+
+    assert ckpt.sha256 == sha256_file(saved) != before  # saved: the file it was written to

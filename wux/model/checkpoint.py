@@ -44,6 +44,9 @@ class Checkpoint:
     wux_version: str = __version__
     resume: dict[str, Any] | None = None  # optimizer/scheduler state; only in training checkpoints
     path: Path | None = None
+    # the sha256 of the file as it was read (load_checkpoint), so a record names the bytes these weights came from,
+    # not whatever lies at `path` by the time it is written (a soup's members are scored for minutes first)
+    read_sha256: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (self.config is None) == (self.user is None):
@@ -61,6 +64,9 @@ class Checkpoint:
 
     @property
     def sha256(self) -> str | None:
+        """The file's: as read when loaded, else as it is now (a checkpoint saved, or made in memory: None)."""
+        if self.read_sha256 is not None:
+            return self.read_sha256
         return sha256_file(self.path) if self.path else None
 
     def model_record(self) -> dict[str, Any]:
@@ -109,7 +115,7 @@ def save_checkpoint(ckpt: Checkpoint, path: Path | str) -> Path:
     path = Path(path)
     with atomic_file(path) as tmp, open(tmp, "wb") as out:
         torch.save(ckpt.to_payload(), out)
-    ckpt.path = path
+    ckpt.path, ckpt.read_sha256 = path, None  # its sha256: the file just written's
     return path
 
 
@@ -159,6 +165,7 @@ def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
 
     path = resolve_checkpoint_path(path)
     payload = read_torch_file(path)
+    read_sha256 = sha256_file(path)  # read once, straight after: what every record of this checkpoint names
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
             "not a wux checkpoint (no 'format' marker); use it with --weights (and --model for your own "
@@ -188,7 +195,7 @@ def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
             state_dict=dict(payload["state_dict"]), config=config, user=user, contract=payload.get("contract"),
             sample_rate=stored_rate(payload.get("sample_rate", DEFAULT_SAMPLE_RATE)),
             training=dict(payload.get("training", {})), wux_version=str(payload.get("wux_version", "unknown")),
-            resume=payload.get("resume"), path=path,
+            resume=payload.get("resume"), path=path, read_sha256=read_sha256,
         )
     except (ValueError, TypeError) as e:  # a field of the wrong type: a damaged or hand-made file
         raise CheckpointError(f"bad checkpoint record: {first_line(e)}", path) from None

@@ -94,7 +94,8 @@ def load_members(output: Path, members: list[Path], force: bool) -> list[Checkpo
 
 def soup_of(members: list[Checkpoint], weights: str = "uniform") -> tuple[Checkpoint, int]:
     """The members' average as a checkpoint (not written; one member: its weights), and how many tensors differed.
-    Its members are named by path; write_soup adds their sha256 (each file read once, not at every greedy trial)."""
+    Its members are named by path; write_soup adds their sha256, each taken as its file was read (not at every greedy
+    trial, nor after minutes of scoring)."""
     state, averaged = averaged_state(members)
     first = members[0]
     training: dict[str, Any] = {"soup": {"members": [{"checkpoint": str(c.path)} for c in members],
