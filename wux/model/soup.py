@@ -64,9 +64,17 @@ class GreedySoup:
     kept: tuple[Checkpoint, ...]
     soup: Checkpoint  # the best member alone when no other one helped
     tensors_averaged: int  # tensors the kept members hold differently
-    soup_score: float
-    kept_scores: tuple[float, ...]  # each kept member's own score, in the order kept
     steps: tuple[GreedyStep, ...]
+
+    @property
+    def soup_score(self) -> float:
+        """The soup's: its score when the last member kept was added (the first step: the best member alone)."""
+        return [s.soup_si_snr_db for s in self.steps if s.kept][-1]
+
+    @property
+    def kept_scores(self) -> tuple[float, ...]:
+        """Each kept member's own score, in the order kept."""
+        return tuple(s.alone_si_snr_db for s in self.steps if s.kept)
 
 
 def make_soup(output: Path, members: list[Path], force: bool = False,
@@ -134,8 +142,7 @@ def greedy_members(members: list[Checkpoint], score: Callable[[Checkpoint], floa
         if keep:
             kept, best, soup, averaged = [*kept, i], with_it, trial, trial_averaged
         steps.append(GreedyStep(str(members[i].path), alone[i], with_it, keep))
-    return GreedySoup(tuple(members[k] for k in kept), soup, averaged, best, tuple(alone[k] for k in kept),
-                      tuple(steps))
+    return GreedySoup(tuple(members[k] for k in kept), soup, averaged, tuple(steps))
 
 
 def check_different_weights(members: list[Checkpoint]) -> None:
