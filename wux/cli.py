@@ -404,7 +404,7 @@ def soup(
     refuse_unused(ctx, set() if data is None else {"val_share", "val_by", "greedy"}, "without --data", "val_share",
                   "val_by", "greedy")
     validation = None if data is None else SoupValidation(data, val_share, val_by)
-    say = None if as_json else render.progress_line
+    say = render.progress_line  # each model's score as measured, on stderr (--json too: stdout stays its record)
     if greedy:
         result = make_greedy_soup(out, members, validation, force=force, say=say)
     else:

@@ -20,7 +20,8 @@ def test_with_data_the_soup_and_each_member_are_scored_on_the_files_wux_train_ho
     scored = ["soup", *map(str, paths), "-o", str(out), "--data", str(tiny_corpus), "--val-share", "0.5"]
     result = CliRunner().invoke(app, [*scored, "--json"])
     assert result.exit_code == 0, result.output
-    scores = json.loads(result.output)["validation"]
+    scores = json.loads(result.stdout)["validation"]
+    assert len([line for line in result.stderr.splitlines() if line.startswith("validation ")]) == 3  # as measured
     _, held = split_validation(load_pairs(tiny_corpus, "train"), 0.5)  # what wux train holds out
     expected = [sum(s) / len(s) for s in (validation_si_snr(load_checkpoint(p).build_model(), held, "cpu")
                                          for p in [*paths, out])]
@@ -53,7 +54,7 @@ def test_with_data_the_soup_is_scored_on_the_split_its_members_were_trained_with
     a, b, other = trained(0, 0.5), trained(1, 0.5), trained(2, 0.25)
     result, _ = soup(a, b, "--data", tiny_corpus, "--json")  # no --val-share: the members' own 0.5, not 0.05
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["validation"] | {"soup_si_snr_db": 0, "members_si_snr_db": 0} == {
+    assert json.loads(result.stdout)["validation"] | {"soup_si_snr_db": 0, "members_si_snr_db": 0} == {
         "data": str(tiny_corpus), "share": 0.5, "by": "file", "files": 3, "soup_si_snr_db": 0, "members_si_snr_db": 0}
     (tmp_path / "s.wux.pt").unlink()
     for args, problem in (((a, b, "--data", tiny_corpus, "--val-share", "0.25"), "r0.wux.pt was trained with "
@@ -71,7 +72,7 @@ def test_greedy_keeps_a_member_only_when_the_soup_with_it_scores_no_lower_on_tho
     args = ["soup", *map(str, paths), "-o", str(out), "--data", str(tiny_corpus), "--val-share", "0.5", "--greedy"]
     result = CliRunner().invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
-    record = json.loads(result.output)
+    record = json.loads(result.stdout)
     _, held = split_validation(load_pairs(tiny_corpus, "train"), 0.5)
 
     def measured(path):
