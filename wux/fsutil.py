@@ -212,8 +212,12 @@ def torch_file_kind(path: Path | str) -> str | None:
     """How torch.save stored a file, by its first bytes: "zip" (its format since PyTorch 1.6, a zip archive),
     "pickle" (the legacy one), None (neither)."""
     with open(path, "rb") as f:
-        head = f.read(2)
-    return "zip" if head == b"PK" else "pickle" if head[:1] == b"\x80" else None
+        return torch_bytes_kind(f.read(2))
+
+
+def torch_bytes_kind(head: bytes) -> str | None:
+    """torch_file_kind of a file's first bytes."""
+    return "zip" if head[:2] == b"PK" else "pickle" if head[:1] == b"\x80" else None
 
 
 def sha256_file(path: Path | str) -> str:

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from tests.conftest import make_checkpoint
 from wux.cli import app
 from wux.errors import CheckpointError, ConfigError
+from wux.fsutil import sha256_file
 from wux.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from wux.model.config import TINY
 from wux.model.soup import make_soup
@@ -158,7 +159,7 @@ def test_a_bundled_model_joins_a_soup_by_its_name(tmp_path):
         make_soup(bundled.path, ["default", other], force=True)
 
 
-def test_a_greedy_soup_adds_members_best_first_and_leaves_out_one_that_lowers_its_score(tmp_path, monkeypatch):
+def test_a_greedy_soup_adds_members_best_first_and_leaves_out_one_that_lowers_its_score(tmp_path):
     """The score here is how close one tensor's mean lies to 2 (a soup's is the mean of its members', the tensor
     being averaged): alone 1 and 3 score alike, -5 worst; 1 and 3 together reach 2 exactly, -5 would pull it off."""
     from wux.model.soup import greedy_members, load_members
@@ -177,11 +178,9 @@ def test_a_greedy_soup_adds_members_best_first_and_leaves_out_one_that_lowers_it
         return -abs(ckpt.state_dict[key].mean().item() - 2.0)
 
     loaded = load_members(tmp_path / "s.wux.pt", paths, False)
-    hashed = []
-    with monkeypatch.context() as patched:
-        patched.setattr("wux.model.checkpoint.sha256_file", hashed.append)
-        greedy = greedy_members(loaded, score)
-    assert hashed == []  # no trial soup reads its members' files: their sha256 were taken as they were read
+    greedy = greedy_members(loaded, score)
+    assert [m for m in greedy.soup.training["soup"]["members"] if set(m) != {"checkpoint"}] == []  # by path: a
+    # trial soup reads no member's file (write_soup adds their sha256, each taken as its file was read)
     kept, soup, averaged, steps = greedy.kept, greedy.soup, greedy.tensors_averaged, greedy.steps
     assert greedy.soup_score == 0.0 and greedy.kept_scores == (-1.0, -1.0)
     assert [s.checkpoint for s in steps] == [str(paths[1]), str(paths[2]), str(paths[0])]  # a tie keeps the order
@@ -228,6 +227,9 @@ def test_a_checkpoint_names_the_file_it_was_read_from_until_it_is_saved_again(tm
     assert ckpt.sha256 == before != load_checkpoint(path).sha256
     ckpt.training["note"] = "changed"
     saved = save_checkpoint(ckpt, tmp_path / "copy.wux.pt")
-    from wux.fsutil import sha256_file
-
     assert ckpt.sha256 == sha256_file(saved) != before  # saved: the file it was written to
+
+
+def test_a_checkpoint_made_from_a_loaded_one_names_no_hash_of_its_own(tmp_path):
+    ckpt = load_checkpoint(member(tmp_path / "m.wux.pt", 1))
+    assert dataclasses.replace(ckpt, path=None).sha256 is None  # in memory: no file, no hash

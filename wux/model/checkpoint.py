@@ -7,6 +7,8 @@ weights. Format 1 (wux 0.1) held Wave-U-Nets only and is still read.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
 import pickle
 import warnings
@@ -18,7 +20,7 @@ from typing import Any
 from wux import __version__
 from wux.contract import DEFAULT_SAMPLE_RATE, DERIVED_KEYS, MAX_SAMPLE_RATE, AudioContract
 from wux.errors import CheckpointError, ConfigError, few, first_line
-from wux.fsutil import atomic_file, sha256_file, torch_file_kind
+from wux.fsutil import atomic_file, sha256_file, torch_bytes_kind
 from wux.model.config import WaveUNetConfig
 from wux.model.user import UserModel, build_user_model
 from wux.resources import BUNDLED_MODELS, bundled, default_checkpoint_path
@@ -46,7 +48,8 @@ class Checkpoint:
     path: Path | None = None
     # the sha256 of the file as it was read (load_checkpoint), so a record names the bytes these weights came from,
     # not whatever lies at `path` by the time it is written (a soup's members are scored for minutes first)
-    read_sha256: str | None = field(default=None, repr=False, compare=False)
+    # (not an argument: dataclasses.replace makes another checkpoint, which has none)
+    read_sha256: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (self.config is None) == (self.user is None):
@@ -119,24 +122,30 @@ def save_checkpoint(ckpt: Checkpoint, path: Path | str) -> Path:
     return path
 
 
-def read_torch_file(path: Path | str, allowed_globals: tuple = (), what: str = "checkpoint") -> Any:
-    """torch.load with weights_only=True, turning every failure into one CheckpointError line.
+def read_torch_file(path: Path | str, allowed_globals: tuple = (), what: str = "checkpoint") -> tuple[Any, str]:
+    """torch.load with weights_only=True, turning every failure into one CheckpointError line; with the sha256 of
+    the bytes loaded (the file is read once: a record names exactly the bytes the weights came from).
 
     `allowed_globals` are classes the file may name (never call): the user's own model class,
     which DEMUCS-style packages store beside the weights."""
-    import torch
-
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{what} file not found", path)
     if path.is_dir():
         raise CheckpointError(f"is a folder, not a {what} file", path)
-    if path.stat().st_size == 0:
+    data = path.read_bytes()
+    if not data:
         raise CheckpointError("file is empty", path)
-    kind = torch_file_kind(path)
+    return load_torch_bytes(data, path, allowed_globals), hashlib.sha256(data).hexdigest()
+
+
+def load_torch_bytes(data: bytes, path: Path, allowed_globals: tuple) -> Any:
+    import torch
+
+    kind = torch_bytes_kind(data)
     if kind == "zip":
         try:
-            with zipfile.ZipFile(path) as z:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
                 z.namelist()
         except zipfile.BadZipFile:
             raise CheckpointError("truncated or corrupt torch file (its zip archive is incomplete)", path) from None
@@ -146,7 +155,7 @@ def read_torch_file(path: Path | str, allowed_globals: tuple = (), what: str = "
         with torch.serialization.safe_globals(list(allowed_globals)), warnings.catch_warnings():
             # a plain pickle's protocol note would print before the one line saying what is wrong with the file
             warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights_only" in str(e) or "Weights only load failed" in str(e):
             raise CheckpointError(
@@ -164,8 +173,7 @@ def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
     import torch
 
     path = resolve_checkpoint_path(path)
-    payload = read_torch_file(path)
-    read_sha256 = sha256_file(path)  # read once, straight after: what every record of this checkpoint names
+    payload, read_sha256 = read_torch_file(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
             "not a wux checkpoint (no 'format' marker); use it with --weights (and --model for your own "
@@ -195,7 +203,7 @@ def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
             state_dict=dict(payload["state_dict"]), config=config, user=user, contract=payload.get("contract"),
             sample_rate=stored_rate(payload.get("sample_rate", DEFAULT_SAMPLE_RATE)),
             training=dict(payload.get("training", {})), wux_version=str(payload.get("wux_version", "unknown")),
-            resume=payload.get("resume"), path=path, read_sha256=read_sha256,
+            resume=payload.get("resume"), path=path,
         )
     except (ValueError, TypeError) as e:  # a field of the wrong type: a damaged or hand-made file
         raise CheckpointError(f"bad checkpoint record: {first_line(e)}", path) from None
@@ -203,6 +211,7 @@ def load_checkpoint(path: Path | str | None = None) -> Checkpoint:
         raise CheckpointError("bad checkpoint record: its state_dict holds values that are not tensors", path)
     if config is not None:
         load_weights(build_model(config), ckpt.state_dict, path)  # fail now, not at first use
+    ckpt.read_sha256 = read_sha256
     return ckpt
 
 
@@ -303,12 +312,19 @@ def _strip_module_prefix(key: str) -> str:
     return key
 
 
-def read_weights(path: Path | str, allowed_globals: tuple = ()) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(state_dict, the container's other plain entries) from a weights file of any common shape."""
+@dataclass(frozen=True)
+class Weights:
+    """A weights file of any common shape, read once."""
+    state_dict: dict[str, Any]
+    extra: dict[str, Any]  # the container's other plain entries (DEMUCS-style packages: args, kwargs)
+    sha256: str  # of the bytes read
+
+
+def read_weights(path: Path | str, allowed_globals: tuple = ()) -> Weights:
     path = Path(path)
-    obj = read_torch_file(path, allowed_globals, what="weights")
+    obj, digest = read_torch_file(path, allowed_globals, what="weights")
     extra = {k: v for k, v in obj.items() if k in ("args", "kwargs")} if isinstance(obj, dict) else {}
-    return extract_state_dict(obj, path), extra
+    return Weights(extract_state_dict(obj, path), extra, digest)
 
 
 def import_state_dict(
@@ -316,11 +332,11 @@ def import_state_dict(
 ) -> Checkpoint:
     """Turn a foreign state_dict file into a Wave-U-Net Checkpoint (checked against `config`)."""
     path = Path(path)
-    state, _ = read_weights(path)
-    load_weights(build_model(config), state, path)
+    weights = read_weights(path)
+    load_weights(build_model(config), weights.state_dict, path)
     return Checkpoint(
-        state_dict=state,
+        state_dict=weights.state_dict,
         config=config,
         sample_rate=sample_rate,
-        training={"imported_from": path.name, "source_sha256": sha256_file(path)},
+        training={"imported_from": path.name, "source_sha256": weights.sha256},
     )

@@ -14,7 +14,6 @@ from typing import Any
 
 from wux.contract import AudioContract, LengthRule
 from wux.errors import ConfigError, ModelError, first_line
-from wux.fsutil import sha256_file
 from wux.model.adapter import Layout, WaveformAdapter
 from wux.model.checkpoint import USER, WAVEUNET, Checkpoint, load_checkpoint, load_weights, read_weights
 from wux.model.config import WaveUNetConfig
@@ -116,7 +115,13 @@ def load_model(source: ModelSource | None = None, contract: AudioContract | None
     source = source or ModelSource()
     if source.factory:
         return load_user_model(source, contract, require_weights)
-    ckpt = load_checkpoint(source.checkpoint)
+    return model_of_checkpoint(load_checkpoint(source.checkpoint), source, contract)
+
+
+def model_of_checkpoint(ckpt: Checkpoint, source: ModelSource | None = None,
+                        contract: AudioContract | None = None) -> LoadedModel:
+    """load_model of a checkpoint already loaded (its file not read again)."""
+    source = source or ModelSource(checkpoint=ckpt.path)
     record = {"kind": "checkpoint", "path": str(Path(ckpt.path).resolve()), "sha256": ckpt.sha256}
     if ckpt.user is not None:
         recorded = dict(ckpt.contract or {})
@@ -139,13 +144,14 @@ def load_user_model(source: ModelSource, contract: AudioContract | None, require
     record = {"kind": "user", **user.to_dict(), "weights": None, "weights_sha256": None}
     if source.weights is not None:
         classes = (factory,) if isinstance(factory, type) else ()
-        state, extra = read_weights(source.weights, classes)
+        weights = read_weights(source.weights, classes)
+        extra = weights.extra
         if not user.kwargs and extra.get("kwargs") and not extra.get("args"):
             user = replace(user, kwargs=dict(extra["kwargs"]))  # DEMUCS-style packages carry their kwargs
             record.update(kwargs=user.kwargs)
         model = build_user_model(user)
-        load_weights(model, state, source.weights)
-        record.update(weights=str(Path(source.weights).resolve()), weights_sha256=sha256_file(source.weights))
+        load_weights(model, weights.state_dict, source.weights)
+        record.update(weights=str(Path(source.weights).resolve()), weights_sha256=weights.sha256)
     else:
         model = build_user_model(user)
         if require_weights and any(p.numel() for p in model.parameters()):  # a fixed filter needs none

@@ -34,7 +34,7 @@ from wux.model.checkpoint import Checkpoint, build_model, load_checkpoint, save_
 from wux.model.config import WaveUNetConfig, load_config_json
 from wux.model.config import preset as get_preset
 from wux.model.grow import check_growable, grows_from, load_grown
-from wux.model.load import KWARGS_WITHOUT_MODEL, ModelSource, load_model, stated_sample_rate
+from wux.model.load import KWARGS_WITHOUT_MODEL, ModelSource, load_model, model_of_checkpoint, stated_sample_rate
 from wux.model.user import UserModel
 from wux.progress import progress_bar
 from wux.runtime.device import CPU_BF16_FLAGS, cpu_has_bf16, require_device
@@ -466,10 +466,8 @@ def build_trainee(cfg: TrainConfig, start: Checkpoint | None) -> Trainee:
             load_start(module, cfg, start)
         return Trainee(module, module)
     # a model that states no rate works at the data's; one that states another is refused below
-    source = (ModelSource(checkpoint=start.path) if start is not None else
-              ModelSource(factory=cfg.model.factory, kwargs=dict(cfg.model.kwargs),
-                          declared={"sample_rate": cfg.sample_rate}))
-    loaded = load_model(source)
+    loaded = model_of_checkpoint(start) if start is not None else load_model(ModelSource(
+        factory=cfg.model.factory, kwargs=dict(cfg.model.kwargs), declared={"sample_rate": cfg.sample_rate}))
     rate = stated_sample_rate(loaded.raw_module()) or loaded.contract.sample_rate
     if rate != cfg.sample_rate:
         raise WuxError(f"{cfg.model.factory} works at {rate} Hz; this run trains at {cfg.sample_rate} Hz")
