@@ -49,13 +49,7 @@ class StageComparison:
     bundled_arithmetic: str = ""  # the bundled stage's (FINETUNE_PRECISION=fp32 makes them differ)
     epochs: int | None = None  # training: the epochs the run in training was started for (its --epochs)
     epoch_seconds: float | None = None  # training: the mean seconds of its last PACE_EPOCHS epochs
-
-    @property
-    def minutes_left(self) -> float | None:
-        """Training: the run's epochs still to train at its recent pace (the run's, not the whole stage's)."""
-        if self.epochs is None or self.epoch is None or self.epoch_seconds is None:
-            return None
-        return max(self.epochs - self.epoch, 0) * self.epoch_seconds / 60
+    minutes_left: float | None = None  # training: the run's (not the stage's) time left: minutes_left()
 
     @property
     def difference_db(self) -> float | None:
@@ -94,8 +88,7 @@ class Reproduction:
     def to_dict(self) -> dict:
         return {"out": self.out, "provenance": self.provenance, "tolerance_db": self.tolerance_db,
                 "verdict": self.verdict,
-                "stages": [{**asdict(s), "difference_db": s.difference_db, "minutes_left": s.minutes_left}
-                           for s in self.stages],
+                "stages": [{**asdict(s), "difference_db": s.difference_db} for s in self.stages],
                 "figures": [{**asdict(f), "difference_db": f.difference_db} for f in self.figures]}
 
 
@@ -194,6 +187,7 @@ def run_done(run: Path) -> bool:
 class RunSoFar:
     history: list[dict]  # the epochs it has trained
     epochs: int | None = None  # in training: the epochs it was started for (None when done, or nothing saved yet)
+    max_minutes: float | None = None  # in training: its --max-minutes, if any
 
 
 def run_so_far(run: Path) -> RunSoFar:
@@ -211,13 +205,30 @@ def training_so_far(run: Path) -> RunSoFar:
     if not last.exists():
         return RunSoFar([])
     ckpt = load_checkpoint(last)
-    return RunSoFar(list((ckpt.resume or {}).get("history", [])), ckpt.training.get("train", {}).get("epochs"))
+    train = ckpt.training.get("train", {})
+    return RunSoFar(list((ckpt.resume or {}).get("history", [])), train.get("epochs"), train.get("max_minutes"))
+
+
+def epoch_seconds(history: list[dict]) -> list[float]:
+    return [h["seconds"] for h in history if isinstance(h.get("seconds"), (int, float))]
 
 
 def pace_seconds(history: list[dict]) -> float | None:
     """The mean seconds of the last PACE_EPOCHS epochs (None when none records its time)."""
-    seconds = [h["seconds"] for h in history[-PACE_EPOCHS:] if isinstance(h.get("seconds"), (int, float))]
+    seconds = epoch_seconds(history[-PACE_EPOCHS:])
     return sum(seconds) / len(seconds) if seconds else None
+
+
+def minutes_left(run: RunSoFar) -> float | None:
+    """A run's epochs still to train at its recent pace, or what its --max-minutes leaves it when that ends it
+    sooner (the recipe starts a time-limited run again rather than resuming it: its epochs are this run's)."""
+    pace = pace_seconds(run.history)
+    if run.epochs is None or not run.history or pace is None:
+        return None
+    left = max(run.epochs - run.history[-1]["epoch"], 0) * pace / 60
+    if run.max_minutes is not None:
+        left = min(left, max(run.max_minutes - sum(epoch_seconds(run.history)) / 60, 0))
+    return left
 
 
 def epoch_scores(history: list[dict]) -> dict[int, float]:
@@ -243,7 +254,8 @@ def compare_stage(prefix: Path, stage: int, bundled: dict, started: bool) -> Sta
             epoch, score = history[-1]["epoch"], history[-1]["val_si_snr_db"]
             at_epoch = epoch_scores(bundled_run(bundled, place).get("history", [])).get(epoch)
             return compared("training", reproduced_db=score, epoch=epoch, bundled_at_epoch_db=at_epoch,
-                            epochs=done_so_far.epochs, epoch_seconds=pace_seconds(history))
+                            epochs=done_so_far.epochs, epoch_seconds=pace_seconds(history),
+                            minutes_left=minutes_left(done_so_far))
     if runs and kind == "soup":  # every run done, their soup not yet written: being averaged and scored
         return compared("averaging", reproduced_db=None)
     return compared("not started", reproduced_db=None)

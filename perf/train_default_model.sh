@@ -225,26 +225,41 @@ run_step() {  # INDEX [resume]: the step's command (resumed: --resume in place o
   fi
   printf '%s\n' "${commands[$i]}" > "${record%.json}.command"
   # a pipeline, not a process substitution: its lines are all said before the step ends, and the reader outlives a
-  # Ctrl-C or SIGTERM to the group (ignores both), so the run's own last line and exit status (130) are kept
+  # Ctrl-C or SIGTERM (ignores both), so the run's own last line and exit status (130) are kept
   ${command/wux/$WUX} 2>&1 > "$record.partial" | { trap '' INT TERM; named "$name"; }
   mv "$record.partial" "$record"
 }
 
+stop_runs() {  # PID...: SIGTERM, which wux takes as Ctrl-C (its epoch saved, "error: interrupted", exit 130), to the
+  # processes of each step's pipeline (started in the background, they ignore SIGINT; its reader ignores both)
+  local pid
+  for pid in "$@"; do
+    pkill -TERM -P "$pid" 2>/dev/null || true
+  done
+}
+
+wait_for() {  # PID: its exit status, waited for again while a signal the recipe took cut the wait short
+  local status
+  until wait "$1"; do
+    status=$?
+    kill -0 "$1" 2>/dev/null || return "$status"
+  done
+}
+
 run_group() {  # START END: steps START..END-1, beside each other when more than one, each as how_of says (kept: not
-  # run; resume: going on); one that fails fails the recipe once every one of them has ended
+  # run; resume: going on); one that fails fails the recipe once every one of them has ended. Each runs in the
+  # background, so that a Ctrl-C or a SIGTERM to the recipe reaches it (stop_runs) and the recipe ends after it
   local i status=0 pids=()
-  if [ $(($2 - $1)) -eq 1 ]; then
-    run_step "$1" ${how_of[$1]:-}
-    return
-  fi
   for ((i = $1; i < $2; i++)); do
     [ "${how_of[$i]:-}" != kept ] || continue
     run_step "$i" ${how_of[$i]:-} &
     pids+=($!)
   done
+  trap 'stop_runs "${pids[@]}"' INT TERM
   for i in "${pids[@]}"; do
-    wait "$i" || status=$?
+    wait_for "$i" || status=$?
   done
+  trap - INT TERM
   [ "$status" -eq 0 ] || exit "$status"
 }
 

@@ -92,6 +92,10 @@ def test_a_recipe_in_training_is_shown_stage_by_stage_against_the_bundled_runs_a
     assert compare.duration(125.4) == "about 2 h 05 min" and compare.duration(59.4) == "about 59 min"
     slow_start = [{"seconds": s} for s in (900, 900, 10, 10, 20, 10, 10)]  # paced by the last five epochs only
     assert compare.pace_seconds(slow_start) == 12.0 and compare.pace_seconds([{"epoch": 1}]) is None
+    ran = [{"epoch": e, "seconds": 60.0} for e in (1, 2)]  # 2 of 10 epochs, a minute each
+    assert compare.minutes_left(compare.RunSoFar(ran, 10)) == 8.0
+    assert compare.minutes_left(compare.RunSoFar(ran, 10, max_minutes=5)) == 3.0  # its time limit ends it first
+    assert compare.minutes_left(compare.RunSoFar(ran, 10, max_minutes=1)) == 0.0
 
 
 def test_the_stages_after_the_one_in_training_are_not_started(tmp_path):

@@ -12,7 +12,7 @@ ROOT = SCRIPT.parents[1]
 # recipe stops there (set -e) before it bundles anything (unless WUX_EVAL_OK), and a command with the words
 # WUX_FAIL, which fails after it "saved an epoch" (the .last checkpoint beside its --out), as a stopped stage would,
 # or WUX_FAIL_EARLY, which fails before (a run stopped while it read its data), or WUX_INTERRUPT, which waits for a
-# SIGINT and then says so and exits 130, as wux does on Ctrl-C. With WUX_MEET=N, a run on one thread
+# SIGINT or SIGTERM and then says so and exits 130, as wux does. With WUX_MEET=N, a run on one thread
 # waits (up to WUX_MEET_TICKS tenths of a second, 400 by default, then fails) until N such runs have begun: it passes
 # only when they run beside each other.
 STUB = """#!/usr/bin/env bash
@@ -30,7 +30,7 @@ if [ -n "${WUX_MEET:-}" ] && [[ " $* " == *" --threads 1 "* ]]; then
   [ "$(ls "$(dirname "$out")" | grep -c '[.]began$')" -ge "$WUX_MEET" ] || exit 6
 fi
 if [ -n "${WUX_INTERRUPT:-}" ] && [[ " $* " == *" $WUX_INTERRUPT "* ]]; then
-  trap 'echo "error: interrupted" >&2; exit 130' INT  # as wux says a Ctrl-C
+  trap 'echo "error: interrupted" >&2; exit 130' INT TERM  # as wux says a Ctrl-C, and takes SIGTERM as one
   touch "$out.waiting"
   for tick in $(seq 600); do sleep 0.1; done
   exit 7
@@ -399,25 +399,44 @@ def test_a_run_that_fails_beside_another_fails_the_recipe_after_both_and_a_rerun
     assert f"kept {out / 'default.stage3.run2.train.json'}" in again.stderr
 
 
-def test_a_run_interrupted_with_its_group_says_its_last_line_named_and_the_recipe_exits_as_it_did(tmp_path):
-    recipe = subprocess.Popen(["bash", str(SCRIPT)], env=recipe_env(tmp_path, WUX_INTERRUPT="--seed 2", **THREE),
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)  # its own group: Ctrl-C reaches every process of it
+def interrupted_recipe(tmp_path: Path, waiting: list[str], to_group: bool, **env_vars: str):
+    """The recipe stopped by SIGINT to its whole group (Ctrl-C) or SIGTERM to its own process alone (kill), once
+    the runs `waiting` (their --out names) wait to be interrupted: its exit status and stderr."""
+    recipe = subprocess.Popen(["bash", str(SCRIPT)], env=recipe_env(tmp_path, **env_vars), cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        waiting = tmp_path / "out" / "default.stage3.wux.pt.waiting"
+        files = [tmp_path / "out" / f"{name}.waiting" for name in waiting]
         for _ in range(600):
-            if waiting.exists() or recipe.poll() is not None:
+            if all(f.exists() for f in files) or recipe.poll() is not None:
                 break
             time.sleep(0.1)
-        assert waiting.exists(), recipe.stderr.read() if recipe.poll() is not None else "not started"
-        os.killpg(recipe.pid, signal.SIGINT)
-        _, said = recipe.communicate(timeout=60)
+        assert all(f.exists() for f in files), "the runs did not start"
+        if to_group:
+            os.killpg(recipe.pid, signal.SIGINT)
+        else:
+            os.kill(recipe.pid, signal.SIGTERM)
+        _, said = recipe.communicate(timeout=30)  # a run left going would hold stderr open for a minute
     finally:
         if recipe.poll() is None:
             os.killpg(recipe.pid, signal.SIGKILL)
             recipe.wait()
-    assert recipe.returncode == 130, said
-    assert said.splitlines()[-1] == "default.stage3.train: error: interrupted", said  # said, and before the end
+    return recipe.returncode, said
+
+
+def test_a_run_interrupted_says_its_last_line_named_and_the_recipe_ends_after_it_as_it_did(tmp_path):
+    for to_group in (True, False):  # Ctrl-C; SIGTERM to the recipe alone, which passes it on
+        (tmp_path / str(to_group)).mkdir()
+        code, said = interrupted_recipe(tmp_path / str(to_group), ["default.stage3.wux.pt"], to_group,
+                                        WUX_INTERRUPT="--seed 2", **THREE)
+        assert code == 130, said
+        assert said.splitlines()[-1] == "default.stage3.train: error: interrupted", said
+
+
+def test_runs_beside_each_other_interrupted_both_say_so_and_the_recipe_ends_after_both(tmp_path):
+    code, said = interrupted_recipe(tmp_path, [f"default.stage3.run{k}.wux.pt" for k in (1, 2)], True,
+                                    WUX_INTERRUPT="--threads 1", **BESIDE)
+    assert code == 130, said
+    assert sorted(said.splitlines()[-2:]) == [f"default.stage3.run{k}.train: error: interrupted" for k in (1, 2)]
 
 
 def test_runs_on_more_threads_train_one_after_the_other(tmp_path):
