@@ -399,11 +399,18 @@ def test_a_run_that_fails_beside_another_fails_the_recipe_after_both_and_a_rerun
     assert f"kept {out / 'default.stage3.run2.train.json'}" in again.stderr
 
 
+def take_ctrl_c() -> None:
+    """SIGINT as a shell at a terminal gets it, even where these tests were started with it ignored (a job started
+    in the background, `cmd &`, ignores SIGINT, and so does everything it starts: bash could not trap it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupted_recipe(tmp_path: Path, waiting: list[str], to_group: bool, **env_vars: str):
     """The recipe stopped by SIGINT to its whole group (Ctrl-C) or SIGTERM to its own process alone (kill), once
     the runs `waiting` (their --out names) wait to be interrupted: its exit status and stderr."""
     recipe = subprocess.Popen(["bash", str(SCRIPT)], env=recipe_env(tmp_path, **env_vars), cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              preexec_fn=take_ctrl_c)
     try:
         files = [tmp_path / "out" / f"{name}.waiting" for name in waiting]
         for _ in range(600):
