@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from wux.data.layout import SPLITS, split_dirs
 from wux.model.config import TINY, WaveUNetConfig
 
 EXPORT_CHUNK = 2048  # small serving chunk for the tiny model's exports
+
+# Off a terminal, long work says a progress line every 30 s: on a busy machine a test's command could add one to
+# the stderr it reads. None here (servers and subprocesses inherit it); tests/test_progress.py sets its own.
+os.environ["WUX_PROGRESS_SECONDS"] = "1e9"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -47,7 +47,7 @@ def test_help_lists_the_commands():
 def test_doctor_json_has_every_fact():
     result = invoke("doctor", "--json")
     assert result.exit_code == 0
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     for key in ("python", "torch", "torch_cuda_build", "cuda_available", "cuda_devices", "cudnn",
                 "onnxruntime", "onnxruntime_providers", "tensorrt", "tritonclient", "tritonserver",
                 "perf_analyzer"):
@@ -58,7 +58,7 @@ def test_doctor_json_has_every_fact():
 def test_info_json_on_a_checkpoint(tiny_checkpoint):
     result = invoke("info", tiny_checkpoint, "--json")
     assert result.exit_code == 0, result.output
-    info = json.loads(result.output)
+    info = json.loads(result.stdout)
     assert info["model"]["config"]["levels"] == 2 and info["contract"]["align"] == 4
     assert info["parameters"] > 0 and info["macs_per_second_audio"] > 0
     assert info["contract"]["receptive_field"] > 0 and info["contract_origin"]["receptive_field"] == "config"
@@ -67,7 +67,7 @@ def test_info_json_on_a_checkpoint(tiny_checkpoint):
 def test_info_on_the_bundled_model():
     result = invoke("info", "--json")
     assert result.exit_code == 0, result.output
-    info = json.loads(result.output)
+    info = json.loads(result.stdout)
     assert info["record"]["path"].endswith("default.wux.pt") and info["source"] == "the bundled default model"
     training = info["training"]  # a training run's record, or a soup's (wux soup --data: scored on validation)
     score = training["soup"]["validation"]["soup_si_snr_db"] if "soup" in training else training["best_val_si_snr_db"]
@@ -95,7 +95,7 @@ def test_import_command(tmp_path):
     result = invoke("import", tmp_path / "foreign.pt", "--config", tmp_path / "cfg.json",
                     "-o", tmp_path / "out.wux.pt", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["tensors"] == len(WaveUNet(TINY).state_dict())
+    assert json.loads(result.stdout)["tensors"] == len(WaveUNet(TINY).state_dict())
     (tmp_path / "bad.json").write_text(json.dumps({"levels": 2, "width": 3}))
     assert_one_line_error(invoke("import", tmp_path / "foreign.pt", "--config", tmp_path / "bad.json",
                                  "-o", tmp_path / "x.wux.pt"), "unknown model config field")
@@ -111,7 +111,7 @@ def test_denoise_files_and_folders(tiny_checkpoint, wav_file, tmp_path):
     out = tmp_path / "clean.wav"
     result = invoke("denoise", wav_file, "-o", out, "--checkpoint", tiny_checkpoint, "--json")
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.output)
+    payload = json.loads(result.stdout)
     wave, rate = sf.read(out)
     assert rate == 16000 and len(wave) == payload["files"][0]["samples"] == 20_000
     (tmp_path / "in" / "sub").mkdir(parents=True)
@@ -169,7 +169,7 @@ def test_denoise_refuses_options_its_way_of_denoising_does_not_use(tiny_checkpoi
 def test_eval_json(tiny_checkpoint, tiny_corpus):
     result = invoke("eval", tiny_checkpoint, "--data", tiny_corpus, "--json", "--per-file")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["files"] == 6 and len(report["per_file"]) == 6
     for key in ("input_si_snr_db_mean", "output_si_snr_db_median", "si_snr_improvement_db_mean"):
         assert isinstance(report[key], float)
@@ -198,7 +198,7 @@ def test_eval_and_train_refuse_a_record_with_a_bad_number_in_one_line(tiny_check
 def test_demo_improves_the_bundled_sample(tmp_path):
     result = invoke("demo", "--out", tmp_path / "demo", "--json")
     assert result.exit_code == 0, result.output
-    r = json.loads(result.output)["in_process"]
+    r = json.loads(result.stdout)["in_process"]
     assert r["si_snr_improvement_db"] > 3.0
     wave, rate = sf.read(r["denoised"])
     assert rate == 16000 and len(wave) == round(r["seconds"] * 16000)

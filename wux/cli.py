@@ -41,6 +41,7 @@ from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, 
 from wux.export.spec import DEFAULT_OPSET, MIN_OPSET
 from wux.fsutil import check_new_output, is_or_holds, shown_path
 from wux.model.config import PRESETS
+from wux.progress import progress_mode
 from wux.quality import BASELINE_NAMES
 from wux.train import (
     COSINE,
@@ -245,9 +246,9 @@ def data_synth(
     from wux.progress import progress_bar
 
     chosen = recipe_named(recipe)
-    with progress_bar("speaking", None, not as_json) as advance:
+    with progress_bar("speaking", None, progress_mode(as_json)) as advance:
         summary = synthesize_corpus(out, minutes=minutes, seed=seed, test_share=test_share,
-                                    force=force, progress=lambda done, total: advance(), recipe=chosen)
+                                    force=force, progress=lambda done, total: advance(total=total), recipe=chosen)
     emit(summary, as_json, render.corpus)
 
 
@@ -440,7 +441,7 @@ def eval_(
 
     refuse_unused(ctx, {"per_file"} if as_json else set(), "without --json (the table shows groups)", "per_file")
     result = evaluate(model_options.source(checkpoint), data, split, limit, baselines=tuple(baseline or ()),
-                      noises=tuple(noise or ()), show_progress=not as_json, oracle=oracle)
+                      noises=tuple(noise or ()), show_progress=progress_mode(as_json), oracle=oracle)
     emit(result if per_file else replace(result, per_file=[]), as_json, render.evaluation)
 
 
@@ -512,7 +513,7 @@ def denoise(
     check_outputs(inputs, out)
     if plot:
         check_plot_request(inputs, plot)
-    with progress_bar("denoising", None, not as_json) as advance:
+    with progress_bar("denoising", None, progress_mode(as_json)) as advance:
         if stream:
             from wux.denoise_stream import stream_exported, stream_locally, stream_served
 
@@ -618,7 +619,8 @@ def export(
     refuse_unused(ctx, set() if fixed_length else {"min_len", "opt_len", "max_len"},
                   "with --fixed-length (the artifacts take the chunk length only)", "min_len", "opt_len", "max_len")
     result = run_until_verdict(
-        lambda: export_model(model_options.source(checkpoint), out, request, force=force, show_progress=not as_json),
+        lambda: export_model(model_options.source(checkpoint), out, request, force=force,
+                             show_progress=progress_mode(as_json)),
         as_json, render.parity)
     emit(result, as_json, render.export)
 
@@ -644,7 +646,7 @@ def verify(
 
     named = model_options.model is not None or checkpoint is not None
     report = verify_folder(folder, model_options.source(checkpoint) if named else None, device, atol, min_si_snr,
-                           show_progress=not as_json, eval_data=eval_data)
+                           show_progress=progress_mode(as_json), eval_data=eval_data)
     emit(report.to_dict(with_cases=cases) if as_json else report, as_json, render.parity)
     verdict(report.passed)
 

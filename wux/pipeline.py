@@ -19,7 +19,7 @@ from wux.export.spec import DEFAULT_OPSET, PRECISIONS, ExportSpec, make_spec
 from wux.export.tensorrt import require_tensorrt_and_cuda
 from wux.fsutil import atomic_dir, sha256_file
 from wux.model.load import LoadedModel, ModelSource, load_model
-from wux.progress import progress_bar
+from wux.progress import ShowProgress, progress_bar
 from wux.runtime.device import require_device
 from wux.tools import tool_versions
 from wux.verify.parity import VerifyReport, verify_folder
@@ -97,7 +97,7 @@ def plan_artifacts(request: ExportRequest) -> tuple[list[tuple[Format, str]], li
 
 
 def export_all(model: LoadedModel, spec: ExportSpec, plan: list[tuple[Format, str]], folder: Path,
-               request: ExportRequest, show_progress: bool) -> list[Artifact]:
+               request: ExportRequest, show_progress: ShowProgress) -> list[Artifact]:
     """Export every (format, precision); raise one ExportError naming every failure and what did export."""
     outcomes: dict[str, Outcome] = {}
     failures: list[ExportError] = []
@@ -170,7 +170,7 @@ def record_verification(artifacts: list[Artifact], report: VerifyReport) -> None
 
 
 def export_model(source: ModelSource | LoadedModel | None, out: Path, request: ExportRequest = ExportRequest(),
-                 force: bool = False, show_progress: bool = True) -> ExportResult:
+                 force: bool = False, show_progress: ShowProgress = True) -> ExportResult:
     """Export, write the manifest, verify; nothing appears at `out` unless every step succeeds."""
     plan, notes = plan_artifacts(request)
     if any(fmt.needs_cuda for fmt, _ in plan):

@@ -115,7 +115,7 @@ def test_demo_runs_the_whole_chain(tmp_path):
 
     result = invoke("demo", "--out", tmp_path / "demo", "--triton", "--json")
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.output)
+    payload = json.loads(result.stdout)
     assert payload["triton"]["si_snr_vs_in_process_db"] > 60
     assert {"waveunet", "waveunet_python"} <= set(payload["triton"]["served_models"])
     assert payload["triton"]["si_snr_after_db"] > payload["triton"]["si_snr_before_db"] + 3

@@ -12,7 +12,7 @@ SMALL = ["--chunk", "2048", "--max-batch", "2"]
 def test_export_torchscript_json(tiny_checkpoint, tmp_path):
     result = invoke("export", tiny_checkpoint, "--to", "torchscript", "--out", tmp_path / "b", *SMALL, "--json")
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.output)
+    payload = json.loads(result.stdout)
     assert [a["file"] for a in payload["manifest"]["artifacts"]] == ["model.pt"]
     assert payload["verification"]["passed"] is True
     assert payload["verification"]["artifacts"][0]["worst_max_abs_err"] < 1e-5
@@ -46,7 +46,7 @@ def test_export_bad_inputs_are_one_line_exit_2(tiny_checkpoint, tmp_path, export
 def test_verify_cli_passes_then_fails_on_a_perturbed_copy(exported, tmp_path):
     result = invoke("verify", exported[0], "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["passed"] is True and len(report["artifacts"]) == 3
     bad = tmp_path / "bad"
     shutil.copytree(exported[0], bad)
@@ -65,6 +65,6 @@ def test_bench_cli_json(exported):
     result = invoke("bench", exported[0], "--batch", "1", "--samples", "1024", "--seconds", "0.02",
                     "--threads", "1", "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert {r["runner"] for r in report["rows"]} >= {"pytorch-eager", "onnx-fp32"}
     assert report["torch_threads"] == 1

@@ -44,7 +44,7 @@ class Cancelling(nn.Module):
 
 def ok(result) -> dict:
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,7 @@ def test_a_changed_step_file_fails_verify(causal_exported, tmp_path):
         f.write(b"\0")
     result = invoke("verify", copy, "--checkpoint", ckpt, "--json")
     assert result.exit_code == 1
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     failed = {a["artifact"]: a for a in report["artifacts"] if not a["passed"]}
     assert set(failed) == {"step-onnx-fp32"} and (failed["step-onnx-fp32"]["first_failure"]
                                               == f"{STEP_FILES['onnx']}: sha256 differs from the manifest")

@@ -224,7 +224,7 @@ def test_the_bundled_causal_model_streams_and_reports_its_latency():
 
     result = invoke("info", "causal", "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["contract"]["causal"] and report["contract"]["lookahead"] == 0
     assert report["model"]["config"]["causal"] is True
     assert report["streaming"]["algorithmic_latency_ms"] <= 40 and report["training"]
@@ -235,7 +235,7 @@ def test_the_bundled_default_model_sees_half_a_second_and_records_its_test_split
 
     result = invoke("info", "--json")
     assert result.exit_code == 0, result.output
-    contract = json.loads(result.output)["contract"]
+    contract = json.loads(result.stdout)["contract"]
     assert contract["receptive_field"] / contract["sample_rate"] > 0.5
     record = json.loads(bundled(PROVENANCE_FILES["default"]).read_text())
     assert record["checkpoint_sha256"] == sha256_file(bundled(BUNDLED_MODELS["default"]))

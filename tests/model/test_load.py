@@ -150,10 +150,10 @@ def test_a_recorded_user_model_needs_only_its_file(tcn_file, tmp_path):
     result = invoke("import", "--model", f"{tcn_file}:build", "--model-kwargs", '{"layers": 3}', "--weights", weights,
                     "--sample-rate", "16000", "-o", tmp_path / "tcn.wux.pt", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["family"] == "user"
+    assert json.loads(result.stdout)["family"] == "user"
     info = invoke("info", tmp_path / "tcn.wux.pt", "--json")
     assert info.exit_code == 0, info.output
-    report = json.loads(info.output)
+    report = json.loads(info.stdout)
     assert report["family"] == "user" and report["model"]["kwargs"] == {"layers": 3}
     assert report["contract"]["receptive_field"] == 15 and report["contract"]["causal"] is True
     assert set(report["contract_origin"].values()) == {"recorded"}  # measured once, at import: not probed again
@@ -196,7 +196,7 @@ def test_eval_scores_a_users_model(tcn_file, tmp_path, tiny_corpus):
     result = invoke("eval", "--model", f"{tcn_file}:build", "--weights", weights, "--sample-rate", "16000",
                     "--data", tiny_corpus, "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["files"] == 6 and report["model"] == f"{tcn_file}:build + {weights}"
     assert np.isfinite(report["output_si_snr_db_mean"])
 

@@ -224,7 +224,7 @@ def test_probe_cli_on_a_standalone_file(tmp_path):
     result = invoke("probe", "--model", f"{script}:build", "--model-kwargs", '{"layers": 3}', "--sample-rate",
                     "8000", "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["causal"] and report["receptive_field_samples"] == 1 + 2 * 7 and report["sample_rate"] == 8000
     assert_one_line_error(invoke("probe", "--model", f"{script}:build", "--model-kwargs", '{"width": 3}',
                                  "--sample-rate", "8000"), "build(**{'width': 3}) failed", "unexpected keyword")

@@ -129,7 +129,7 @@ def test_the_cli_writes_the_soup_and_reports_it_as_json_or_one_error_line(tmp_pa
     out = tmp_path / "soup.wux.pt"
     result = CliRunner().invoke(app, ["soup", *map(str, paths), "-o", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["checkpoint"] == str(out) and len(report["members"]) == 2 and out.is_file()
     other = make_checkpoint(tmp_path / "tiny.wux.pt")  # TINY: no norm, so no BatchNorm tensors
     result = CliRunner().invoke(app, ["soup", str(paths[0]), str(other), "-o", str(tmp_path / "x.wux.pt")])

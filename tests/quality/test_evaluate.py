@@ -15,7 +15,7 @@ def test_eval_with_baselines_on_the_bundled_eval_set():
     result = invoke("eval", "--data", bundled(EVAL_SET), "--baseline", "rnnoise", "--baseline", "spectral-gating",
                     "--json", "--per-file")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     model = report["model"]
     assert report["systems"] == ["input", model, "rnnoise", "spectral-gating"]
     assert report["snr_source"].endswith("evalset.json")
@@ -40,14 +40,14 @@ def test_eval_with_baselines_on_the_bundled_eval_set():
 def test_eval_oracle_scores_the_ideal_ratio_mask_beside_the_model():
     result = invoke("eval", "--data", bundled(EVAL_SET), "--oracle", "--limit", "4", "--json", "--per-file")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["systems"] == ["input", report["model"], "ideal-ratio-mask"]
     rows = {(r["group"], r["system"]): r for r in report["rows"]}
     assert rows[("all", "ideal-ratio-mask")]["files"] == 4
     for f in report["per_file"]:  # the mask knows the speech: it helps every file
         assert f["scores"]["ideal-ratio-mask"]["si_snr_db"] > f["scores"]["input"]["si_snr_db"] + 3
     # the model's own figures are those of a run without the oracle
-    plain = json.loads(invoke("eval", "--data", bundled(EVAL_SET), "--limit", "4", "--json").output)
+    plain = json.loads(invoke("eval", "--data", bundled(EVAL_SET), "--limit", "4", "--json").stdout)
     assert plain["si_snr_improvement_db_mean"] == report["si_snr_improvement_db_mean"]
 
 
@@ -71,7 +71,7 @@ def test_eval_says_it_resampled_and_downmixed_the_stored_files(tmp_path):
     assert result.exit_code == 0, result.output
     assert "note: 2 of 2 file pairs resampled to the model's 16000 Hz (stored at 48000 Hz)" in result.output
     assert "note: 2 of 2 file pairs downmixed to mono (stored with 2 channels)" in result.output
-    report = json.loads(invoke("eval", "--data", tmp_path, "--json").output)
+    report = json.loads(invoke("eval", "--data", tmp_path, "--json").stdout)
     assert len(report["notes"]) == 2 and report["files"] == 2
 
 
@@ -84,7 +84,7 @@ def test_denoise_plot_draws_input_and_output(tmp_path):
     png = tmp_path / "look.png"
     result = invoke("denoise", bundled(SAMPLE_NOISY), "-o", tmp_path / "out.wav", "--plot", png, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["spectrogram"] == str(png)
+    assert json.loads(result.stdout)["spectrogram"] == str(png)
     assert png.read_bytes()[:8] == PNG_MAGIC and not list(tmp_path.glob("*.tmp*"))
 
 
@@ -106,7 +106,7 @@ def test_denoise_plot_onto_a_folder_is_refused_before_the_output_is_written(tmp_
 def test_demo_writes_spectrograms_and_perceptual_scores(tmp_path):
     result = invoke("demo", "--out", tmp_path / "demo", "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     r = report["in_process"]
     assert open(r["spectrogram"], "rb").read(8) == PNG_MAGIC
     assert r["pesq_wb_after"] > r["pesq_wb_before"] >= 1.0 and r["stoi_after"] > r["stoi_before"] > 0
@@ -119,7 +119,7 @@ def test_demo_writes_spectrograms_and_perceptual_scores(tmp_path):
 def test_demo_of_another_checkpoint_claims_no_recorded_figures(tiny_checkpoint, tmp_path):
     result = invoke("demo", tiny_checkpoint, "--out", tmp_path / "demo", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["held_out"] is None
+    assert json.loads(result.stdout)["held_out"] is None
 
 
 def test_eval_of_chosen_noise_kinds_scores_only_those_files():
@@ -127,7 +127,7 @@ def test_eval_of_chosen_noise_kinds_scores_only_those_files():
     wanted = {f["name"] for f in meta if f["noise"] in ("clicks", "hum")}
     result = invoke("eval", "--data", bundled(EVAL_SET), "--noise", "clicks", "--noise", "hum", "--json", "--per-file")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["noises"] == ["clicks", "hum"] and report["files"] == len(wanted) == 2
     assert {f["name"] for f in report["per_file"]} == wanted
     assert {r["group"] for r in report["rows"] if r["group"].startswith("noise ")} == {"noise clicks", "noise hum"}
@@ -152,7 +152,7 @@ def test_eval_groups_by_room_where_the_corpus_record_gives_rooms(tmp_path):
         {"name": name, "noise": "white", "snr_db": 10.0, "rt60_s": t} for name, t in rt60.items()]}))
     result = invoke("eval", "--data", corpus, "--json", "--per-file")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert {f["name"]: f["room"] for f in report["per_file"]} == {
         name: "reverberant" if t else "dry" for name, t in rt60.items()}
     rooms = {r["group"]: r["files"] for r in report["rows"] if r["group"].startswith("room ")}
@@ -171,7 +171,7 @@ def test_eval_with_a_broken_corpus_record_says_it_went_without_it(tmp_path):
     table = invoke("eval", "--data", corpus)
     assert table.exit_code == 0, table.output
     assert said in table.output
-    report = json.loads(invoke("eval", "--data", corpus, "--json").output)
+    report = json.loads(invoke("eval", "--data", corpus, "--json").stdout)
     assert report["notes"] == [said.removeprefix("note: ")]
     assert not any(r["group"].startswith(("noise ", "room ")) for r in report["rows"])
 
@@ -188,13 +188,13 @@ def test_eval_says_when_a_models_outputs_are_silent(tmp_path):
         if tensor.is_floating_point():
             tensor.fill_(1.0 if key.endswith("running_var") else 0.0)
     save_checkpoint(silent, tmp_path / "silent.wux.pt")
-    report = json.loads(invoke("eval", tmp_path / "silent.wux.pt", "--data", corpus, "--json", "--per-file").output)
+    report = json.loads(invoke("eval", tmp_path / "silent.wux.pt", "--data", corpus, "--json", "--per-file").stdout)
     model = report["model"]
     assert report["notes"] == [f"{model}: 2 of 2 outputs are silent (nothing left once their mean is removed), which "
                                "SI-SNR scores near 0 dB whatever the input: their improvement is minus the input's "
                                "SI-SNR"]
     assert all(abs(f["scores"][model]["si_snr_db"]) < 1e-6 for f in report["per_file"])
-    alive = json.loads(invoke("eval", make_checkpoint(tmp_path / "alive.wux.pt"), "--data", corpus, "--json").output)
+    alive = json.loads(invoke("eval", make_checkpoint(tmp_path / "alive.wux.pt"), "--data", corpus, "--json").stdout)
     assert alive["notes"] == []
 
 

@@ -169,7 +169,7 @@ def test_triton_cli(exported, tmp_path):
 
     result = invoke("triton", exported[0], "--repo", tmp_path / "r", "--formats", "onnx,python", "--json")
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.output)
+    payload = json.loads(result.stdout)
     assert [m["name"] for m in payload["models"]] == ["waveunet_onnx", "waveunet_python", "waveunet"]
     assert_one_line_error(invoke("triton", exported[0], "--repo", tmp_path / "r"), "already exists")
     assert_one_line_error(invoke("triton", exported[0], "--repo", tmp_path / "k", "--kind", "tpu"), "--kind")

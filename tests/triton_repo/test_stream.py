@@ -211,7 +211,7 @@ def test_perf_streams_counts_every_frame_and_writes_csv_and_plot(stream_served, 
     result = invoke("perf", "-u", info.grpc_url, "--streams", "1,3", "--frame-ms", "20", "--stream-seconds", "1",
                     "-f", tmp_path / "streams.csv", "--plot", tmp_path / "streams.png", "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["model"] == "waveunet_stream" and report["frame_samples"] == 320
     assert report["algorithmic_latency_ms"] == 20.0
     for level, n in zip(report["levels"], (1, 3)):

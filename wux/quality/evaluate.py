@@ -15,7 +15,7 @@ from wux.denoise import model_denoiser
 from wux.errors import DataError
 from wux.metrics import scored_as_silence
 from wux.model.load import ModelSource, load_model
-from wux.progress import progress_bar
+from wux.progress import ShowProgress, progress_bar
 from wux.quality.baselines import baseline
 from wux.quality.oracle import ORACLE, ideal_ratio_mask
 from wux.quality.scoring import (
@@ -80,7 +80,7 @@ def silence_notes(silent: Counter, systems: list[str], files: int) -> list[str]:
 
 
 def evaluate(source: ModelSource | None, data: Path, split: str = "test", limit: int | None = None,
-             baselines: tuple[str, ...] = (), noises: tuple[str, ...] = (), show_progress: bool = True,
+             baselines: tuple[str, ...] = (), noises: tuple[str, ...] = (), show_progress: ShowProgress = True,
              oracle: bool = False) -> EvalResult:
     """Denoise every noisy file of the split (of the `noises` kinds, when given) the way `wux denoise` does
     (and with each baseline, and the ideal ratio mask when `oracle`); score all."""

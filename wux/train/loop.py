@@ -710,7 +710,8 @@ def train(cfg: TrainConfig, show_progress: bool = True,
         dataset.epoch = epoch
         t_epoch, losses = time.monotonic(), []
         pending = 0  # batches whose gradients are summed but not yet stepped on
-        with progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", len(loader), show_progress) as advance:
+        with progress_bar(f"epoch {epoch + 1}/{cfg.epochs}", len(loader), show_progress,
+                          lines=False) as advance:  # off a terminal: the epoch lines
             for clean, noisy in loader:
                 clean, noisy = clean.to(cfg.device), noisy.to(cfg.device)
                 with autocast(cfg.device, arithmetic):

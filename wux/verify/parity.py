@@ -17,7 +17,7 @@ from wux.export.formats import get_format
 from wux.export.manifest import Artifact, file_problem, read_manifest
 from wux.export.step import StreamingRecord
 from wux.model.load import LoadedModel, ModelSource, check_record, load_model
-from wux.progress import progress_bar
+from wux.progress import ShowProgress, progress_bar
 from wux.verify.compare import Comparison, compare, passing_tolerance
 from wux.verify.results import ArtifactVerdict, Case, ParityResult, file_failure, first_failure, worst_figures
 from wux.verify.signals import SIGNALS, make_signal
@@ -130,7 +130,7 @@ def check_bounds(max_abs: float | None, min_si_snr_db: float | None) -> None:
 
 def verify_folder(folder: Path, source: ModelSource | None = None, device: str = "cpu",
                   max_abs: float | None = None, min_si_snr_db: float | None = None, threads: int | None = None,
-                  show_progress: bool = True, reference: LoadedModel | None = None,
+                  show_progress: ShowProgress = True, reference: LoadedModel | None = None,
                   eval_data: Path | None = None) -> VerifyReport:
     """Check every artifact listed in folder/manifest.json; skip those this device cannot run.
 
