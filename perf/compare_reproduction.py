@@ -188,11 +188,12 @@ class RunSoFar:
     history: list[dict]  # the epochs it has trained
     epochs: int | None = None  # in training: the epochs it was started for (None when done, or nothing saved yet)
     max_minutes: float | None = None  # in training: its --max-minutes, if any
+    done: bool = False  # its record written
 
 
 def run_so_far(run: Path) -> RunSoFar:
     """The epochs of a run the recipe began: its record's when done, else its resumable checkpoint's."""
-    return RunSoFar(read_json(with_ending(run, ".train.json")).get("history", [])) if run_done(run) else \
+    return RunSoFar(read_json(with_ending(run, ".train.json")).get("history", []), done=True) if run_done(run) else \
         training_so_far(run)
 
 
@@ -209,13 +210,13 @@ def training_so_far(run: Path) -> RunSoFar:
     return RunSoFar(list((ckpt.resume or {}).get("history", [])), train.get("epochs"), train.get("max_minutes"))
 
 
-def epoch_seconds(history: list[dict]) -> list[float]:
+def seconds_of_epochs(history: list[dict]) -> list[float]:
     return [h["seconds"] for h in history if isinstance(h.get("seconds"), (int, float))]
 
 
 def pace_seconds(history: list[dict]) -> float | None:
     """The mean seconds of the last PACE_EPOCHS epochs (None when none records its time)."""
-    seconds = epoch_seconds(history[-PACE_EPOCHS:])
+    seconds = seconds_of_epochs(history[-PACE_EPOCHS:])
     return sum(seconds) / len(seconds) if seconds else None
 
 
@@ -227,7 +228,7 @@ def minutes_left(run: RunSoFar) -> float | None:
         return None
     left = max(run.epochs - run.history[-1]["epoch"], 0) * pace / 60
     if run.max_minutes is not None:
-        left = min(left, max(run.max_minutes - sum(epoch_seconds(run.history)) / 60, 0))
+        left = min(left, max(run.max_minutes - sum(seconds_of_epochs(run.history)) / 60, 0))
     return left
 
 
@@ -246,8 +247,8 @@ def compare_stage(prefix: Path, stage: int, bundled: dict, started: bool) -> Sta
     record = with_ending(prefix, ".soup.json" if kind == "soup" else ".train.json")
     if written(record):
         return compared("done", reproduced_db=stage_score(read_json(record)))
-    for place, (run, done_so_far) in enumerate(zip(runs, so_far), start=1):
-        if not run_done(run):
+    for place, done_so_far in enumerate(so_far, start=1):
+        if not done_so_far.done:
             history = done_so_far.history
             if not history:
                 return compared("training", reproduced_db=None)
