@@ -246,7 +246,7 @@ def data_synth(
     from wux.progress import progress_bar
 
     chosen = recipe_named(recipe)
-    with progress_bar("speaking", None, progress_mode(as_json)) as advance:
+    with progress_bar("synthesising", None, progress_mode(as_json)) as advance:  # speaking, then mixing
         summary = synthesize_corpus(out, minutes=minutes, seed=seed, test_share=test_share,
                                     force=force, progress=lambda done, total: advance(total=total), recipe=chosen)
     emit(summary, as_json, render.corpus)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -18,12 +19,14 @@ from typing import Literal, Union
 LINE_INTERVAL_S = 30.0  # seconds between two progress lines off a terminal, by default
 INTERVAL_ENV = "WUX_PROGRESS_SECONDS"  # another interval (a CI log may want 10 s; the tests want none)
 
-# True: a bar on a terminal, else lines; "lines": lines only; False: nothing (a library call, --quiet)
+# True: a bar on a terminal, else lines; "lines": lines only; False: nothing (a library call that wants quiet)
 ShowProgress = Union[bool, Literal["lines"]]
 
 
 def progress_mode(as_json: bool) -> ShowProgress:
-    """How a command shows progress: with --json as lines on stderr (stdout is the record), else a bar."""
+    """How a command shows progress: with --json as lines on stderr (stdout is the record), else a bar. Checks
+    $WUX_PROGRESS_SECONDS now, so that a bad value is refused before any work."""
+    line_interval_s()
     return "lines" if as_json else True
 
 
@@ -70,21 +73,25 @@ class ProgressLines:
     say: Callable[[str], None] = say_on_stderr
     done: int = field(default=0, init=False)
     lines: int = field(default=0, init=False)
+    done_when_said: int = field(default=0, init=False)  # the count its last line said
 
     def __post_init__(self) -> None:
         self.started = self.last = self.clock()
+        self.lock = threading.Lock()  # work done in threads (data synth speaks four utterances at once)
 
     def advance(self, n: int = 1, total: int | None = None, **fields) -> None:
-        self.done += n
-        self.total = total or self.total
-        now = self.clock()
-        if now - self.last >= self.interval_s:
-            self.last = now
-            self.say_line(self.line(now - self.started, fields))
+        with self.lock:
+            self.done += n
+            self.total = total or self.total
+            now = self.clock()
+            if now - self.last >= self.interval_s:
+                self.last = now
+                self.say_line(self.line(now - self.started, fields))
 
     def finish(self) -> None:
-        """The last line, if the run said any before it (a run shorter than the interval stays quiet)."""
-        if self.lines:
+        """The last line, if the run said any before it (a run shorter than the interval stays quiet) and has
+        done more since."""
+        if self.lines and self.done != self.done_when_said:
             self.say_line(f"{self.description}: {self.count()} in {clock_text(self.clock() - self.started)}")
 
     def line(self, elapsed_s: float, fields: dict) -> str:
@@ -101,6 +108,7 @@ class ProgressLines:
 
     def say_line(self, text: str) -> None:
         self.lines += 1
+        self.done_when_said = self.done
         self.say(text)
 
 
@@ -109,9 +117,9 @@ def say_nothing(n: int = 1, total: int | None = None, **fields) -> None:
 
 
 def stderr_is_terminal() -> bool:
-    from rich.console import Console
-
-    return Console(stderr=True).is_terminal or sys.stderr.isatty()
+    """A person watching: stderr a terminal itself (FORCE_COLOR, which CI sets to colour its logs, does not make a
+    log a terminal)."""
+    return sys.stderr.isatty()
 
 
 @contextmanager

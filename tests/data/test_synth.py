@@ -46,7 +46,11 @@ def test_layout_and_summary(corpus):
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(corpus, tmp_path):
-    synthesize_corpus(tmp_path / "again", minutes=1.5, seed=7, recipe=CLASSIC)
+    steps = []  # the progress said: each utterance spoken (in threads), then each mixed and written
+    synthesize_corpus(tmp_path / "again", minutes=1.5, seed=7, recipe=CLASSIC,
+                      progress=lambda done, total: steps.append((done, total)))
+    utterances = len(json.loads((corpus / "corpus.json").read_text())["utterances"])
+    assert sorted(steps) == [(k, 2 * utterances) for k in range(1, 2 * utterances + 1)]
     synthesize_corpus(tmp_path / "other", minutes=1.5, seed=8, recipe=CLASSIC)
     assert digest(tmp_path / "again") == digest(corpus)
     assert digest(tmp_path / "other") != digest(corpus)

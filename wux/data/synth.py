@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -179,21 +180,26 @@ def synthesize_corpus(out: Path, minutes: float = 10.0, seed: int = 0, test_shar
                       sample_rate: int = DEFAULT_SAMPLE_RATE, force: bool = False, jobs: int = 4,
                       progress: Callable[[int, int], None] | None = None,
                       recipe: CorpusRecipe = RICH) -> CorpusSummary:
-    """Write clean/noisy train/test folders under `out`; deterministic given `seed` and `recipe`."""
+    """Write clean/noisy train/test folders under `out`; deterministic given `seed` and `recipe`.
+
+    `progress(done, total)` after each step: every utterance is spoken (in `jobs` threads), then mixed and written.
+    """
     import soundfile as sf
 
     if not 0 < minutes < float("inf"):  # NaN too
         raise WuxError(f"--minutes must be a positive number, got {minutes}")
     versions = check_engines(recipe)
     plan = plan_utterances(minutes, seed, test_share, recipe)
-    done = 0
+    steps = 2 * len(plan)  # each utterance spoken, then mixed and written
+    done = itertools.count(1)  # one step more each call, from any thread
+
+    def step_done() -> None:
+        if progress:
+            progress(next(done), steps)
 
     def speak_one(u: Utterance) -> np.ndarray:
-        nonlocal done
         wave = speak(u, sample_rate)
-        done += 1
-        if progress:
-            progress(done, len(plan))
+        step_done()
         return wave
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -214,6 +220,7 @@ def synthesize_corpus(out: Path, minutes: float = 10.0, seed: int = 0, test_shar
                 sf.write(clean_dir / f"{u.name}.wav", clean, sample_rate, subtype="PCM_16")
                 sf.write(noisy_dir / f"{u.name}.wav", noisy, sample_rate, subtype="PCM_16")
                 seconds[split] += len(clean) / sample_rate
+                step_done()
         summary = CorpusSummary(
             root=str(out), seed=seed, recipe=recipe.name,
             files={s: sum(u.split == s for u in plan) for s in SPLITS},

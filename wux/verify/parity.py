@@ -128,6 +128,11 @@ def check_bounds(max_abs: float | None, min_si_snr_db: float | None) -> None:
         raise WuxError(f"--min-si-snr must be a finite number of dB, got {min_si_snr_db}")
 
 
+def case_count(art) -> int:
+    """The parity cases an artifact is checked on."""
+    return len(parity_cases(art.profiles["samples"], art.profiles["batch"]["max"]))
+
+
 def verify_folder(folder: Path, source: ModelSource | None = None, device: str = "cpu",
                   max_abs: float | None = None, min_si_snr_db: float | None = None, threads: int | None = None,
                   show_progress: ShowProgress = True, reference: LoadedModel | None = None,
@@ -158,7 +163,7 @@ def verify_folder(folder: Path, source: ModelSource | None = None, device: str =
         raise WuxError("no artifact in this folder can run on this device: " + "; ".join(report.skipped), folder)
     refs = References(reference, device)
     gate = TaskGate(reference, manifest.contract, manifest.max_batch, device, eval_data)
-    total = sum(len(parity_cases(a.profiles["samples"], a.profiles["batch"]["max"])) for a in runnable)
+    total = sum(case_count(a) for a in runnable)
     record = StreamingRecord.from_dict(manifest.streaming) if manifest.streaming else None
     if record is not None:
         total += len(record.artifacts) * len(stream_cases(record))
@@ -170,6 +175,7 @@ def verify_folder(folder: Path, source: ModelSource | None = None, device: str =
                 results, judged = check_artifact(folder, art, refs, device, tol, threads, advance, task)
             except MissingDependency as e:
                 report.skipped.append(f"{art.key}: {e}")
+                advance(case_count(art))  # its cases will not run: the count still reaches the total
                 continue
             report.results.extend(results)
             report.artifacts.append(verdict(art, results, tol, judged))
