@@ -5,7 +5,7 @@ import pytest
 from tests.test_cli import assert_one_line_error, invoke
 from wux.errors import ConfigError
 from wux.progress import INTERVAL_ENV, ProgressLines, clock_text, line_interval_s, progress_bar
-from wux.resources import EVAL_SET, SAMPLE_NOISY, bundled
+from wux.resources import EVAL_SET, SAMPLE_CLEAN, SAMPLE_NOISY, bundled
 
 
 class FakeClock:
@@ -176,10 +176,10 @@ def test_eval_json_says_its_progress_on_stderr_and_its_record_on_stdout(monkeypa
 
 def test_denoise_off_a_terminal_counts_its_files(monkeypatch, tmp_path):
     monkeypatch.setenv(INTERVAL_ENV, "0")
-    result = invoke("denoise", bundled(SAMPLE_NOISY), "-o", tmp_path / "clean.wav")
+    result = invoke("denoise", bundled(SAMPLE_NOISY), bundled(SAMPLE_CLEAN), "-o", tmp_path / "out")
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith("denoising: ")]
-    assert len(lines) == 1 and lines[0].startswith("denoising: 1 done, ")
+    lines = [line.split(",")[0] for line in result.stderr.splitlines() if line.startswith("denoising: ")]
+    assert lines == ["denoising: 1/2 (50 %)", "denoising: 2/2 (100 %)"], result.stderr
 
 
 def test_a_bad_interval_is_a_one_line_error(monkeypatch, tmp_path):

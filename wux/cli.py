@@ -514,6 +514,9 @@ def denoise(
     if plot:
         check_plot_request(inputs, plot)
     with progress_bar("denoising", None, progress_mode(as_json)) as advance:
+        def file_done(_: Path, files: int) -> None:
+            advance(total=files)
+
         if stream:
             from wux.denoise_stream import stream_exported, stream_locally, stream_served
 
@@ -521,22 +524,22 @@ def denoise(
                 if len(url) > 1:
                     raise WuxError("--stream takes one --url (a stream lives on one server)")
                 report = stream_served(inputs, out, url[0], served_model, frame_ms, downmix, resample,
-                                       progress=lambda _: advance())
+                                       progress=file_done)
             elif export:
                 report = stream_exported(inputs, out, export, fmt, frame_ms, downmix, resample,
-                                         progress=lambda _: advance())
+                                         progress=file_done)
             else:
                 report = stream_locally(inputs, out, model_options.source(checkpoint), frame_ms, downmix, resample,
-                                        progress=lambda _: advance())
+                                        progress=file_done)
         elif url:
             report = denoise_served(inputs, out, url, served_model, protocol, mode, shared_memory, downmix,
-                                    resample, progress=lambda _: advance())
+                                    resample, progress=file_done)
         elif export:
             report = denoise_exported(inputs, out, export, fmt, precision, device, batch_size, downmix, resample,
-                                      progress=lambda _: advance())
+                                      progress=file_done)
         else:
             report = denoise_locally(inputs, out, model_options.source(checkpoint), chunk, device, batch_size or 8,
-                                     downmix, resample, progress=lambda _: advance())
+                                     downmix, resample, progress=file_done)
     if plot:
         done = report.files[0]
         report = replace(report, spectrogram=str(plot_denoised(Path(done.input), Path(done.output), plot)))

@@ -142,7 +142,7 @@ def validated_inputs(pairs: list[tuple[Path, Path]], sample_rate: int, resample:
 
 
 def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_rate: int, downmix: bool = False,
-                  resample: bool = False, progress: Callable[[Path], None] | None = None) -> list[DenoisedFile]:
+                  resample: bool = False, progress: Callable[[Path, int], None] | None = None) -> list[DenoisedFile]:
     """Denoise every input file into `output` with `denoise(wave) -> wave` (mono, at `sample_rate`, the model's);
     each file is written atomically with its input's rate (`resample`: brought to the model's and back), length,
     channels (each denoised on its own; `downmix`: averaged to one first) and sample format.
@@ -162,7 +162,7 @@ def denoise_files(inputs: list[Path], output: Path, denoise: Denoiser, sample_ra
         results.append(DenoisedFile(str(src), str(dst), len(out), len(out) / stored.rate, subtype,
                                     samples_beyond_full_scale(out, subtype), out.shape[1]))
         if progress:
-            progress(src)
+            progress(src, len(pairs))  # the file done, of how many
     return results
 
 
@@ -178,7 +178,7 @@ class DenoiseReport:
 
 def denoise_locally(inputs: list[Path], output: Path, source: ModelSource | None = None, chunk: int | None = None,
                     device: str = "cpu", batch_size: int = 8, downmix: bool = False, resample: bool = False,
-                    progress: Callable[[Path], None] | None = None) -> DenoiseReport:
+                    progress: Callable[[Path, int], None] | None = None) -> DenoiseReport:
     """Files or folders through the model in eager PyTorch, with its contract's windows (or `chunk`-long ones)."""
     model = load_model(source, require_weights=True)
     if chunk is not None:
@@ -190,7 +190,7 @@ def denoise_locally(inputs: list[Path], output: Path, source: ModelSource | None
 
 def denoise_exported(inputs: list[Path], output: Path, folder: Path, fmt: str = "onnx", precision: str = "fp32",
                      device: str = "cpu", batch_size: int | None = None, downmix: bool = False,
-                     resample: bool = False, progress: Callable[[Path], None] | None = None) -> DenoiseReport:
+                     resample: bool = False, progress: Callable[[Path, int], None] | None = None) -> DenoiseReport:
     """Files or folders through an exported artifact (its tuned onnxruntime settings), in-process."""
     denoise = export_denoiser(folder, fmt, precision, device, batch_size=batch_size)
     files = denoise_files(inputs, output, denoise, read_manifest(folder).contract.sample_rate, downmix, resample,
@@ -200,7 +200,7 @@ def denoise_exported(inputs: list[Path], output: Path, folder: Path, fmt: str = 
 
 def denoise_served(inputs: list[Path], output: Path, urls: list[str], model: str = "waveunet", protocol: str = "grpc",
                    mode: str = "server", shared_memory: bool = False, downmix: bool = False, resample: bool = False,
-                   progress: Callable[[Path], None] | None = None) -> DenoiseReport:
+                   progress: Callable[[Path, int], None] | None = None) -> DenoiseReport:
     """Files or folders through a wux front model on a Triton server (its contract comes from the server), or
     on several replicas of it: each file goes to the least busy, and to another if its replica goes away."""
     where = f"triton {', '.join(urls)} {model} ({protocol}, {mode})"
