@@ -40,19 +40,15 @@ if [ ! -f "$last" ]; then
   echo "replay_first_epoch.sh: the command stopped before its first epoch: $(tail -1 "$scratch/train.err")" >&2
   exit 2
 fi
-"$PYTHON" - "$recorded" "$last" <<'PY'
-import json, math, sys
+"$PYTHON" - "$recorded" "$last" "$(dirname "$0")" <<'PY'
+import json, sys
 from wux.model.checkpoint import load_checkpoint
+sys.path.insert(0, sys.argv[3])
+from compare_replay import EPOCH_KEYS, value  # what a replay compares, as a whole stage's replay does
 recorded = json.loads(sys.argv[1])
 replayed = load_checkpoint(sys.argv[2]).resume["history"][0]
-
-
-def value(x):  # a run without validation files records none (null in JSON, NaN in the checkpoint)
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
-
-
 same = True
-for key in ("val_si_snr_db", "train_loss"):
+for key in EPOCH_KEYS:
     match = value(recorded[key]) == value(replayed[key])
     same &= match
     print(f"epoch 1 {key}: recorded {recorded[key]!r}, replayed {replayed[key]!r}: {'same' if match else 'DIFFERENT'}")

@@ -41,7 +41,7 @@ from wux.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERDICT, 
 from wux.export.spec import DEFAULT_OPSET, MIN_OPSET
 from wux.fsutil import check_new_output, is_or_holds, shown_path
 from wux.model.config import PRESETS
-from wux.progress import progress_mode
+from wux.progress import progress_bar, progress_mode
 from wux.quality import BASELINE_NAMES
 from wux.train import (
     COSINE,
@@ -243,7 +243,6 @@ def data_synth(
 ) -> None:
     """Synthesise a speech-in-noise corpus offline (espeak-ng, Festival), with noise kinds and SNRs in corpus.json."""
     from wux.data.synth import recipe_named, synthesize_corpus
-    from wux.progress import progress_bar
 
     chosen = recipe_named(recipe)
     with progress_bar("synthesising", None, progress_mode(as_json)) as advance:  # speaking, then mixing
@@ -502,7 +501,6 @@ def denoise(
     from dataclasses import replace
 
     from wux.denoise import check_outputs, denoise_exported, denoise_locally, denoise_served
-    from wux.progress import progress_bar
     from wux.quality.spectrogram import check_plot_request, plot_denoised
 
     if url and export:

@@ -129,14 +129,11 @@ def progress_bar(description: str, total: int | None, show: ShowProgress = True,
 
     lines=False for work that says its own lines off a terminal (training's epochs).
     """
-    if show is False:
-        yield say_nothing
-        return
     if show is True and stderr_is_terminal():
         with rich_bar(description, total) as advance:
             yield advance
         return
-    if not lines:
+    if show is False or not lines:
         yield say_nothing
         return
     plain = ProgressLines(description, total)
